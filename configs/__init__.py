@@ -1,0 +1,1 @@
+"""Shipped configuration files: scenarios, suites and experiments (YAML)."""

@@ -1,0 +1,169 @@
+"""The observation encoder: what an ESP sees in one period, turned into the policy's input.
+
+It exists once. The simulator encodes its period telemetry with it and the serving module
+encodes live telemetry with it, so training and production can never disagree about what a
+feature means. It imports only numpy: serving must not pull in gymnasium or torch.
+
+Layout (``P`` providers in configured order, then pool and time features):
+
+=====  ======================  ===========  =====================================================
+index  name                    bounds       meaning
+=====  ======================  ===========  =====================================================
+9p+0   ``<p>.demand``          [0, 2]       log10(1 + demand per hour) / 7
+9p+1   ``<p>.cap``             [0, 2]       log10(1 + dedicated pool cap per hour) / 8
+9p+2   ``<p>.dedicated_share`` [0, 2]       sent on dedicated / demand (retries can exceed 1)
+9p+3   ``<p>.accept_rate``     [0, 1]       accepted / sent on dedicated
+9p+4   ``<p>.deferral_rate``   [0, 1]       deferred (4xx) / sent on dedicated
+9p+5   ``<p>.reject_rate``     [0, 1]       rejected (5xx block) / sent on dedicated
+9p+6   ``<p>.bounce_rate``     [0, 1]       10 x bounced / transmitted (10% bounces reads 1)
+9p+7   ``<p>.complaint_rate``  [0, 1]       100 x complaints reported / delivered
+9p+8   ``<p>.queue``           [0, 2]       log10(1 + queued messages) / 7
+9P+0   ``pool.ips``            [0, 1]       dedicated IPs / max_ips
+9P+1   ``pool.mean_ip_age``    [0, 1]       mean age of the dedicated IPs in days / 60
+9P+2   ``time.progress``       [0, 1]       days since the warmup started / horizon_days
+9P+3   ``time.weekday_sin``    [-1, 1]      sin(2 pi weekday / 7), Monday = 0
+9P+4   ``time.weekday_cos``    [-1, 1]      cos(2 pi weekday / 7)
+9P+5   ``time.hour``           [0, 1]       hour of day of the next decision / 24
+=====  ======================  ===========  =====================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PROVIDER_FEATURES: tuple[tuple[str, float, float, str], ...] = (
+    ("demand", 0.0, 2.0, "log10(1 + demand per hour) / 7"),
+    ("cap", 0.0, 2.0, "log10(1 + dedicated pool cap per hour) / 8"),
+    ("dedicated_share", 0.0, 2.0, "sent on dedicated / demand (retries can exceed 1)"),
+    ("accept_rate", 0.0, 1.0, "accepted / sent on dedicated"),
+    ("deferral_rate", 0.0, 1.0, "deferred (4xx) / sent on dedicated"),
+    ("reject_rate", 0.0, 1.0, "rejected (5xx block) / sent on dedicated"),
+    ("bounce_rate", 0.0, 1.0, "10 x bounced / transmitted (10% bounces reads 1)"),
+    ("complaint_rate", 0.0, 1.0, "100 x complaints reported / delivered"),
+    ("queue", 0.0, 2.0, "log10(1 + queued messages) / 7"),
+)
+GLOBAL_FEATURES: tuple[tuple[str, float, float, str], ...] = (
+    ("pool.ips", 0.0, 1.0, "dedicated IPs / max_ips"),
+    ("pool.mean_ip_age", 0.0, 1.0, "mean age of the dedicated IPs in days / 60"),
+    ("time.progress", 0.0, 1.0, "days since the warmup started / horizon_days"),
+    ("time.weekday_sin", -1.0, 1.0, "sin(2 pi weekday / 7), Monday = 0"),
+    ("time.weekday_cos", -1.0, 1.0, "cos(2 pi weekday / 7)"),
+    ("time.hour", 0.0, 1.0, "hour of day of the next decision / 24"),
+)
+AGE_SCALE_DAYS = 60.0
+
+
+@dataclass
+class Telemetry:
+    """One period of what an ESP sees, batched: per-provider arrays are (B, P), others (B,).
+
+    Counts are messages in the period; ``cap_per_hour`` is the dedicated pool's hourly cap
+    per provider (the sum over IPs) and ``demand_per_hour`` the period's mean hourly demand.
+    """
+
+    demand_per_hour: np.ndarray
+    cap_per_hour: np.ndarray
+    demand: np.ndarray
+    sent_dedicated: np.ndarray
+    accepted: np.ndarray
+    deferred: np.ndarray
+    rejected: np.ndarray
+    bounced: np.ndarray
+    transmitted: np.ndarray
+    complaints: np.ndarray
+    delivered: np.ndarray
+    queued: np.ndarray
+    n_ips: np.ndarray
+    mean_ip_age_days: np.ndarray
+    day: np.ndarray
+    weekday: np.ndarray
+    hour: np.ndarray
+
+
+def feature_names(provider_names: tuple[str, ...]) -> list[str]:
+    """Return the name of every observation feature, in order."""
+    names = [f"{p}.{name}" for p in provider_names for name, *_ in PROVIDER_FEATURES]
+    return names + [name for name, *_ in GLOBAL_FEATURES]
+
+
+def feature_bounds(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (low, high) float32 bounds of the observation for ``n_providers``."""
+    rows = list(PROVIDER_FEATURES) * n_providers + list(GLOBAL_FEATURES)
+    low = np.array([row[1] for row in rows], dtype=np.float32)
+    high = np.array([row[2] for row in rows], dtype=np.float32)
+    return low, high
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    out: np.ndarray = numerator / np.maximum(denominator, 1.0)
+    return out
+
+
+def encode(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> np.ndarray:
+    """Encode a batch of telemetry into float32 observations of shape (B, 9P + 6)."""
+    t = telemetry
+    per_provider = np.stack(
+        [
+            np.log10(1.0 + t.demand_per_hour) / 7.0,
+            np.log10(1.0 + t.cap_per_hour) / 8.0,
+            _ratio(t.sent_dedicated, t.demand),
+            _ratio(t.accepted, t.sent_dedicated),
+            _ratio(t.deferred, t.sent_dedicated),
+            _ratio(t.rejected, t.sent_dedicated),
+            10.0 * _ratio(t.bounced, t.transmitted),
+            100.0 * _ratio(t.complaints, t.delivered),
+            np.log10(1.0 + t.queued) / 7.0,
+        ],
+        axis=-1,
+    )  # (B, P, F)
+    batch = per_provider.shape[0]
+    angle = 2.0 * np.pi * t.weekday / 7.0
+    global_features = np.stack(
+        [
+            t.n_ips / max_ips,
+            t.mean_ip_age_days / AGE_SCALE_DAYS,
+            t.day / horizon_days,
+            np.sin(angle),
+            np.cos(angle),
+            t.hour / 24.0,
+        ],
+        axis=-1,
+    )
+    obs = np.concatenate([per_provider.reshape(batch, -1), global_features], axis=1)
+    low, high = feature_bounds(per_provider.shape[1])
+    return np.clip(obs, low, high).astype(np.float32)
+
+
+@dataclass
+class ObservationView:
+    """The plain quantities a rule-based policy reads back from a batch of observations."""
+
+    demand_per_hour: np.ndarray  # (B, P)
+    cap_per_hour: np.ndarray  # (B, P) dedicated pool cap
+    deferral_rate: np.ndarray  # (B, P)
+    reject_rate: np.ndarray  # (B, P)
+    complaint_rate: np.ndarray  # (B, P) complaints / delivered
+    bounce_rate: np.ndarray  # (B, P) bounced / transmitted
+    sent_share: np.ndarray  # (B, P) sent on dedicated / demand
+    n_ips: np.ndarray  # (B,)
+    day: np.ndarray  # (B,) days since the warmup started
+
+
+def read(observation: np.ndarray, *, n_providers: int, horizon_days: int, max_ips: int) -> ObservationView:
+    """Invert :func:`encode` where it can be inverted (up to float32 rounding and clipping)."""
+    obs = np.asarray(observation, dtype=np.float64).reshape(-1, 9 * n_providers + 6)
+    per = obs[:, : 9 * n_providers].reshape(-1, n_providers, 9)
+    rest = obs[:, 9 * n_providers :]
+    return ObservationView(
+        demand_per_hour=10.0 ** (7.0 * per[:, :, 0]) - 1.0,
+        cap_per_hour=10.0 ** (8.0 * per[:, :, 1]) - 1.0,
+        sent_share=per[:, :, 2],
+        deferral_rate=per[:, :, 4],
+        reject_rate=per[:, :, 5],
+        bounce_rate=per[:, :, 6] / 10.0,
+        complaint_rate=per[:, :, 7] / 100.0,
+        n_ips=np.rint(rest[:, 0] * max_ips),
+        day=rest[:, 2] * horizon_days,
+    )

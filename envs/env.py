@@ -1,0 +1,184 @@
+"""The Gymnasium environment: one warmup, a thin adapter over the batched simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from ipwarmup.config import apply_overrides, load, to_dict
+from ipwarmup.envs.config import EnvConfig, ScenarioConfig
+from ipwarmup.envs.scenarios import load_scenario
+from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
+from ipwarmup.observation import feature_bounds, feature_names
+
+ENV_ID = "ipwarmup/IPWarmup-v0"
+ENV_VERSION = 0
+
+
+def build_config(
+    config: EnvConfig | Mapping[str, Any] | None = None,
+    scenario: str | Path | ScenarioConfig | None = None,
+    overrides: Sequence[str] = (),
+) -> EnvConfig:
+    """Resolve an env configuration from a config (object or plain data), scenario, overrides.
+
+    Args:
+        config: an :class:`EnvConfig`, plain data for one (as read from YAML), or None for
+            the defaults.
+        scenario: a shipped scenario name, a path to a scenario YAML, or a
+            :class:`ScenarioConfig`; replaces the config's scenario when given.
+        overrides: ``dotted.key=value`` strings applied on top, checked like the file.
+    """
+    if isinstance(config, EnvConfig):
+        base = config
+        if overrides:
+            base = load(EnvConfig, apply_overrides(to_dict(base), overrides), path="env")
+    else:
+        base = load(EnvConfig, apply_overrides(dict(config or {}), overrides), path="env")
+    if scenario is not None:
+        chosen = scenario if isinstance(scenario, ScenarioConfig) else load_scenario(scenario)
+        base = replace(base, scenario=chosen)
+    return base
+
+
+class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
+    r"""Warm up a pool of dedicated email-sending IPs, per inbox provider.
+
+    A customer of an email service provider moves from the shared IP pool onto dedicated
+    IPs. Inbox providers accept little mail from a new IP and answer the rest with 4xx
+    deferrals; a sender that keeps pushing through deferrals gets a 5xx block. Each step the
+    agent moves every provider's dedicated hourly cap and may grow or shrink the pool; the
+    simulated MTA enforces the plan hour by hour, sending what the caps hold back through
+    the shared pool (or a retry queue, ``mta.overflow="queue"``). Every provider's
+    tolerance is hidden and drawn per episode, so the agent must read the replies.
+
+    ## Action Space
+
+    ``Box(-1, 1, (P + 1,), float32)`` with ``P`` providers in configured order:
+
+    | Index | Action | Effect |
+    |-------|--------|--------|
+    | 0..P-1 | cap change of provider p | every IP's hourly cap at p is multiplied by ``max_cap_change_per_day ** (a * decision_interval_hours / 24)`` and clipped to ``[min_hourly_cap_messages, max_hourly_cap_messages]`` |
+    | P | pool change | above 1/3 adds a cold IP, below -1/3 removes the newest IP (its history is lost), else holds; at most one change per ``pool_change_min_days`` |
+
+    ## Observation Space
+
+    ``Box(low, high, (9P + 6,), float32)``: what an ESP sees of the last period (never the
+    hidden reputation). Per provider ``p`` (feature index ``9p + i``):
+
+    | Index | Name | Low | High | Meaning |
+    |-------|------|-----|------|---------|
+    | 9p+0 | demand | 0 | 2 | log10(1 + demand per hour) / 7 |
+    | 9p+1 | cap | 0 | 2 | log10(1 + dedicated pool cap per hour) / 8 |
+    | 9p+2 | dedicated_share | 0 | 2 | sent on dedicated / demand (retries can exceed 1) |
+    | 9p+3 | accept_rate | 0 | 1 | accepted / sent on dedicated |
+    | 9p+4 | deferral_rate | 0 | 1 | deferred (4xx) / sent on dedicated |
+    | 9p+5 | reject_rate | 0 | 1 | rejected (5xx block) / sent on dedicated |
+    | 9p+6 | bounce_rate | 0 | 1 | 10 x bounced / transmitted |
+    | 9p+7 | complaint_rate | 0 | 1 | 100 x complaints reported / delivered (delayed; Apple: none) |
+    | 9p+8 | queue | 0 | 2 | log10(1 + queued messages) / 7 |
+
+    Then, at ``9P + j``:
+
+    | Index | Name | Low | High | Meaning |
+    |-------|------|-----|------|---------|
+    | 9P+0 | pool.ips | 0 | 1 | dedicated IPs / max_ips |
+    | 9P+1 | pool.mean_ip_age | 0 | 1 | mean age of the dedicated IPs in days / 60 |
+    | 9P+2 | time.progress | 0 | 1 | days since the warmup started / horizon_days |
+    | 9P+3 | time.weekday_sin | -1 | 1 | sin(2 pi weekday / 7) |
+    | 9P+4 | time.weekday_cos | -1 | 1 | cos(2 pi weekday / 7) |
+    | 9P+5 | time.hour | 0 | 1 | hour of day of the next decision / 24 |
+
+    ## Rewards
+
+    Per step, with ``H`` the mail handled in the step (new demand plus the retry queue at
+    its start), and the weights of ``reward`` in the config:
+
+    ``r = w_ded * inbox_dedicated / H + w_shared * inbox_shared / H
+    - w_lost * (rejected + expired) / H - w_block * new_blocks - w_ip * ip_days``
+
+    Dedicated inbox placement is weighted above shared (``w_shared <= w_ded``, defaults 1.0
+    and 0.7) because the customer is moving to dedicated IPs. The reward lies in
+    ``[-(w_lost + w_block * max_ips * P + w_ip * max_ips * decision_interval_hours / 24),
+    w_ded]``. KPIs (inbox share, lost share, days to warm, ...) are reported apart from it.
+
+    ## Starting State
+
+    The pool holds ``pool.initial_ips`` cold IPs, each capped at
+    ``pool.initial_hourly_cap_messages`` per provider. Provider tolerances, the sender's
+    volume, mix and list quality, and the shared pool's reputation are drawn from their
+    configured ranges with the env's ``np_random``. The first observation shows the
+    customer's expected hourly demand and nothing else of traffic.
+
+    ## Episode End
+
+    No termination. Truncation after ``horizon_days`` (default 45) of simulated time.
+
+    ## Info
+
+    ``info["accounting"]`` holds cumulative message counts since reset: ``demand``,
+    ``delivered_inbox``, ``delivered_spam``, ``bounced``, ``rejected``, ``expired``,
+    ``queued`` (now in the retry queue), ``sent_dedicated`` (attempts on dedicated IPs),
+    ``sent_shared``, ``deferrals`` (4xx answers), plus ``block_events`` and ``ip_days``.
+    At every step ``demand = delivered_inbox + delivered_spam + bounced + rejected +
+    expired + queued``.
+
+    ## Arguments
+
+    ``gym.make("ipwarmup/IPWarmup-v0", scenario=None, config=None, overrides=())``:
+    ``scenario`` is a shipped scenario name (see ``configs/scenarios/``) or a YAML path;
+    ``config`` an :class:`EnvConfig` or plain data; ``overrides`` ``dotted.key=value``
+    strings.
+
+    ## Version History
+
+    * v0: first version.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's API
+
+    def __init__(
+        self,
+        scenario: str | Path | ScenarioConfig | None = None,
+        config: EnvConfig | Mapping[str, Any] | None = None,
+        overrides: Sequence[str] = (),
+    ) -> None:
+        self.config = build_config(config, scenario, overrides)
+        self.simulator = Simulator(self.config, 1)
+        n_providers = len(self.config.providers)
+        low, high = feature_bounds(n_providers)
+        self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (n_providers + 1,), dtype=np.float32)
+        self.feature_names = feature_names(self.config.provider_names)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new warmup; ``seed`` seeds the env's ``np_random``."""
+        super().reset(seed=seed)
+        obs = self.simulator.reset(np.array([0]), [self.np_random])
+        return obs[0], self._info()
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply one decision and simulate ``decision_interval_hours``."""
+        result = self.simulator.step(np.asarray(action, dtype=np.float64)[None, :])
+        return (
+            result.observation[0],
+            float(result.reward[0]),
+            False,
+            bool(result.truncated[0]),
+            self._info(),
+        )
+
+    def _info(self) -> dict[str, Any]:
+        accounting = self.simulator.accounting
+        return {
+            "accounting": {
+                key: float(accounting[key][0]) for key in ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
+            }
+        }

@@ -1,0 +1,207 @@
+"""How inbox providers judge a sending IP: hidden tolerances, allowance, reputation, placement.
+
+Each function works on numpy arrays with a leading batch axis and is pure: the simulator
+owns the state and passes it in. Shapes: ``B`` environments, ``K`` IP slots, ``P``
+providers. Numbers come from ``envs/config.py``, which cites DOMAIN.md for each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ipwarmup.envs.config import ProviderConfig
+
+# Reputation at which a provider places mail at its published average inbox rate
+# (Validity's 2026 per-provider figures, DOMAIN §3, are averages over senders in good standing).
+GOOD_REPUTATION = 0.8
+# Best daily "quality" a clean, consistent sender earns (reputation tends to it).
+QUALITY_CEILING = 0.92
+# Share of the placement decision that rests on the IP; the rest rests on the domain.
+# Providers weigh both (DOMAIN §2: Gmail 4.7.28 keys on IP, SPF and DKIM domain).
+IP_REPUTATION_WEIGHT = 0.6
+# A provider's overshoot counter saturates so one terrible hour cannot outweigh a day.
+MAX_OVERSHOOT_PER_HOUR = 5.0
+
+
+@dataclass
+class ProviderDraw:
+    """Hidden per-episode tolerances of every provider, each of shape (B, P)."""
+
+    cold_allowance: np.ndarray
+    full_allowance: np.ndarray
+    trust_growth: np.ndarray
+    cooling_factor: np.ndarray
+    spike_tolerance: np.ndarray
+    complaint_threshold: np.ndarray
+    bounce_threshold: np.ndarray
+    escalation_threshold: np.ndarray
+    pressure_decay: np.ndarray
+    block_hours: np.ndarray
+    block_penalty: np.ndarray
+    memory_days: np.ndarray
+    cold_reputation: np.ndarray
+    reputation_volume: np.ndarray
+    base_inbox_rate: np.ndarray
+    placement_sensitivity: np.ndarray
+
+    def rows(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """Return every field's rows at ``index`` (for writing into a batch)."""
+        return {f.name: getattr(self, f.name)[index] for f in fields(self)}
+
+
+_RANGED = (
+    "cold_hourly_allowance_messages",
+    "full_trust_hourly_allowance_messages",
+    "trust_growth_per_day",
+    "cooling_days",
+    "spike_tolerance",
+    "complaint_threshold",
+    "bounce_threshold",
+    "escalation_threshold",
+    "block_duration_days",
+    "reputation_memory_days",
+    "cold_reputation",
+    "reputation_volume_messages",
+)
+N_PROVIDER_UNIFORMS = len(_RANGED)
+
+
+def draw_providers(providers: list[ProviderConfig], uniforms: np.ndarray) -> ProviderDraw:
+    """Turn uniforms of shape (B, N_PROVIDER_UNIFORMS, P) into each provider's tolerances."""
+    low = np.array([[getattr(p, name)[0] for p in providers] for name in _RANGED])
+    high = np.array([[getattr(p, name)[1] for p in providers] for name in _RANGED])
+    # Log-uniform would favour small values; plain uniform keeps the configured midpoint
+    # as the typical provider, which is what the DOMAIN figures describe.
+    v = low[None] + (high - low)[None] * uniforms
+    cold, full = v[:, 0], v[:, 1]
+    cooling_days = v[:, 3]
+
+    def const(name: str) -> np.ndarray:
+        row = np.array([float(getattr(p, name)) for p in providers])
+        return np.broadcast_to(row, cold.shape).copy()
+
+    return ProviderDraw(
+        cold_allowance=cold,
+        full_allowance=full,
+        trust_growth=v[:, 2],
+        # An idle IP falls from full trust to cold in `cooling_days` (DOMAIN §3: most ISPs
+        # keep reputation data 30 days; SendGrid re-warms after 30 idle days).
+        cooling_factor=(cold / full) ** (1.0 / cooling_days),
+        spike_tolerance=v[:, 4],
+        complaint_threshold=v[:, 5],
+        bounce_threshold=v[:, 6],
+        escalation_threshold=v[:, 7],
+        pressure_decay=const("pressure_decay_per_hour"),
+        block_hours=v[:, 8] * 24.0,
+        block_penalty=const("block_reputation_penalty"),
+        memory_days=v[:, 9],
+        cold_reputation=v[:, 10],
+        reputation_volume=v[:, 11],
+        base_inbox_rate=const("base_inbox_rate"),
+        placement_sensitivity=const("placement_sensitivity"),
+    )
+
+
+def inbox_rate(
+    reputation: np.ndarray,
+    domain_reputation: np.ndarray,
+    base_inbox_rate: np.ndarray,
+    sensitivity: np.ndarray,
+) -> np.ndarray:
+    """Share of delivered mail placed in the inbox rather than the spam folder.
+
+    At good reputation (0.8) a provider places mail at its published average (DOMAIN §3
+    Validity 2026: Gmail 89.8%, Yahoo 87.3%, Microsoft 77.4%, Apple 82%); every 0.1 of
+    reputation below moves placement by ``0.1 * sensitivity``. Postmaster's LOW tier
+    ("likely be marked as spam") sits near reputation 0.3.
+    """
+    combined = IP_REPUTATION_WEIGHT * reputation + (1 - IP_REPUTATION_WEIGHT) * domain_reputation
+    rate: np.ndarray = np.clip(
+        base_inbox_rate + sensitivity * (combined - GOOD_REPUTATION), 0.02, 0.99
+    )
+    return rate
+
+
+def trust_ceiling(reputation: np.ndarray) -> np.ndarray:
+    """Share of the full-trust allowance a provider grants at this reputation."""
+    ceiling: np.ndarray = np.clip((reputation - 0.2) / (GOOD_REPUTATION - 0.2), 0.02, 1.0)
+    return ceiling
+
+
+def daily_quality(
+    complaint_rate: np.ndarray,
+    bounce_rate: np.ndarray,
+    trap_rate: np.ndarray,
+    draw: ProviderDraw,
+) -> np.ndarray:
+    """Score (0..1) of one day's list behaviour at each provider, shape (B, P).
+
+    Complaints weigh most (DOMAIN §3: Gmail keep below 0.1%, never 0.3%); bounces next
+    (ESPs act at 2-5%); spam-trap hits list an IP quickly (§3 spam traps).
+    """
+    penalty = (
+        0.5 * np.clip(complaint_rate / draw.complaint_threshold, 0.0, 2.0)
+        + 0.3 * np.clip(bounce_rate / draw.bounce_threshold, 0.0, 2.0)
+        + 0.3 * np.clip(trap_rate / 1e-4, 0.0, 2.0)
+    )
+    quality: np.ndarray = np.clip(QUALITY_CEILING - penalty, 0.0, 1.0)
+    return quality
+
+
+def update_reputation(
+    reputation: np.ndarray,
+    quality: np.ndarray,
+    volume: np.ndarray,
+    cold_reputation: np.ndarray,
+    reputation_volume: np.ndarray,
+    memory_days: np.ndarray,
+) -> np.ndarray:
+    """Move reputation one day along its ~30-day moving average.
+
+    The provider trusts a day's record in proportion to the volume it saw (DOMAIN §5:
+    Resend, below 30k/month "may not be enough to keep the IPs warm"; Mandrill wants
+    5,000/day). What it does not trust drifts back to the neutral judgement of an unknown
+    IP, so a low-volume dedicated IP never earns the shared pool's standing.
+    """
+    confidence = np.clip(volume / reputation_volume, 0.0, 1.0)
+    target = confidence * quality + (1.0 - confidence) * cold_reputation
+    updated: np.ndarray = reputation + (target - reputation) / memory_days
+    return updated
+
+
+def update_allowance(
+    allowance: np.ndarray,
+    peak_hour_sent: np.ndarray,
+    hold_utilization: float | np.ndarray,
+    draw: ProviderDraw,
+    reputation: np.ndarray,
+) -> np.ndarray:
+    """Grow or shrink an IP's earned hourly allowance after one day.
+
+    Using the allowance fully grows it by ``trust_growth`` (DOMAIN §1: SendGrid's 1.40x a
+    day must run clean for a typical sender); using less than ``hold_utilization`` of it
+    shrinks it, down to cold after ``cooling_days`` of silence (SES adaptive warmup: "when
+    volume to an ISP drops, that ISP's warm-up percentage drops too"). The result stays
+    between the cold allowance and the full-trust allowance scaled by reputation.
+    """
+    use = np.clip(peak_hour_sent / allowance, 0.0, 1.0)
+    grow = (use - hold_utilization) / (1.0 - hold_utilization) * np.log(draw.trust_growth)
+    shrink = (hold_utilization - use) / hold_utilization * np.log(draw.cooling_factor)
+    step = np.where(use >= hold_utilization, grow, shrink)
+    ceiling = np.maximum(draw.full_allowance * trust_ceiling(reputation), draw.cold_allowance)
+    updated: np.ndarray = np.clip(allowance * np.exp(step), draw.cold_allowance, ceiling)
+    return updated
+
+
+def spike_penalty(volume: np.ndarray, recent_volume: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """Quality lost for a day's volume far above the recent average.
+
+    DOMAIN §2 Google: "immediately doubling previously sent volumes suddenly could result in
+    rate limiting"; Microsoft is "especially sensitive to fluctuations in volume".
+    """
+    ratio = volume / np.maximum(recent_volume, 1.0)
+    excess = np.log(np.maximum(ratio / tolerance, 1.0)) / np.log(2.0)
+    penalty: np.ndarray = 0.2 * np.clip(excess, 0.0, 1.0)
+    return penalty

@@ -1,0 +1,116 @@
+"""The sender: per-episode draws of a scenario and the demand it puts on the MTA each day.
+
+Pure functions over a batch axis; the simulator supplies the uniforms so that every
+environment of a batch draws from its own generator, in the same order as a single env.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ipwarmup.envs.config import HOURS_PER_DAY, ScenarioConfig
+
+# Uniforms each env draws per episode for the sender (besides the mix's gamma draws).
+N_SENDER_UNIFORMS = 7
+# Uniforms each env draws per day: volume noise (2, Box-Muller), campaign (2),
+# complaint-rate noise (2), incident start, incident duration, incident severity.
+N_DAILY_UNIFORMS = 9
+
+
+@dataclass
+class SenderDraw:
+    """Per-episode sender parameters, each of shape (B,) unless noted."""
+
+    daily_volume: np.ndarray
+    growth: np.ndarray
+    bounce_rate: np.ndarray
+    complaint_rate: np.ndarray
+    trap_rate: np.ndarray
+    start_weekday: np.ndarray
+    mix: np.ndarray  # (B, P)
+    domain_reputation: np.ndarray  # (B, P)
+
+
+def _span(bounds: tuple[float, float], u: np.ndarray) -> np.ndarray:
+    return bounds[0] + (bounds[1] - bounds[0]) * u
+
+
+def draw_sender(
+    scenario: ScenarioConfig,
+    provider_names: tuple[str, ...],
+    uniforms: np.ndarray,
+    mix_gammas: np.ndarray,
+    domain_uniforms: np.ndarray,
+) -> SenderDraw:
+    """Draw the sender of each env from uniforms (B, N_SENDER_UNIFORMS).
+
+    ``mix_gammas`` (B, P) are standard-gamma draws with shape ``concentration * share``; they
+    jitter the provider mix per episode (a Dirichlet draw). ``domain_uniforms`` is (B, P).
+    """
+    u = uniforms
+    shares = np.array([scenario.provider_mix[name] for name in provider_names], dtype=float)
+    shares = shares / shares.sum()
+    if scenario.mix_concentration > 0:
+        jittered = mix_gammas * (shares > 0)
+        mix = jittered / np.maximum(jittered.sum(axis=1, keepdims=True), 1e-300)
+    else:
+        mix = np.broadcast_to(shares, mix_gammas.shape).copy()
+    return SenderDraw(
+        daily_volume=_span(scenario.daily_volume_messages, u[:, 0]),
+        growth=_span(scenario.growth_per_day, u[:, 1]),
+        bounce_rate=_span(scenario.bounce_rate, u[:, 2]),
+        complaint_rate=_span(scenario.complaint_rate, u[:, 3]),
+        trap_rate=_span(scenario.trap_rate, u[:, 4]),
+        start_weekday=np.minimum((u[:, 5] * 7).astype(np.int64), 6),
+        mix=mix,
+        domain_reputation=_span(scenario.domain_reputation, domain_uniforms),
+    )
+
+
+def gamma_shapes(scenario: ScenarioConfig, provider_names: tuple[str, ...]) -> np.ndarray:
+    """Return the Dirichlet shape of each provider's share (zero shares get a dummy 1)."""
+    shares = np.array([scenario.provider_mix[name] for name in provider_names], dtype=float)
+    shares = shares / shares.sum()
+    concentration = max(scenario.mix_concentration, 1.0)
+    return np.where(shares > 0, concentration * shares, 1.0)
+
+
+def normals(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Return standard normals from two uniform arrays (Box-Muller)."""
+    normal: np.ndarray = np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
+    return normal
+
+
+def daily_demand(
+    scenario: ScenarioConfig,
+    sender: SenderDraw,
+    day: int,
+    daily_uniforms: np.ndarray,
+) -> np.ndarray:
+    """Return the demand of day ``day`` as messages per hour and provider, shape (B, 24, P).
+
+    A day's volume is the episode's mean volume grown by ``growth`` per day, shaped by the
+    weekday, log-normal noise, a campaign blast on campaign days (sent in
+    ``campaign_duration_hours`` from ``campaign_start_hour``) and a seasonal spike.
+    """
+    weekly = np.asarray(scenario.weekly_shape, dtype=float)
+    weekly = weekly / weekly.mean()
+    hourly = np.asarray(scenario.hourly_shape, dtype=float)
+    hourly = hourly / hourly.sum()
+    weekday = (sender.start_weekday + day) % 7
+    noise = np.exp(scenario.volume_noise * normals(daily_uniforms[:, 0], daily_uniforms[:, 1]))
+    base = sender.daily_volume * sender.growth**day * weekly[weekday] * noise
+    spike = scenario.spike_start_day
+    if spike is not None and spike <= day < spike + scenario.spike_duration_days:
+        base = base * scenario.spike_multiplier
+    campaign = daily_uniforms[:, 2] < scenario.campaign_probability
+    multiple = _span(scenario.campaign_multiplier, daily_uniforms[:, 3])
+    extra = np.where(campaign, base * (multiple - 1.0), 0.0)
+    window = np.zeros(HOURS_PER_DAY)
+    hours = np.arange(scenario.campaign_duration_hours) + scenario.campaign_start_hour
+    window[hours % HOURS_PER_DAY] = 1.0 / scenario.campaign_duration_hours
+    per_hour = base[:, None] * hourly[None, :] + extra[:, None] * window[None, :]
+    demand: np.ndarray = per_hour[:, :, None] * sender.mix[:, None, :]
+    return demand

@@ -1,0 +1,145 @@
+"""An SB3 ``VecEnv`` over the batched simulator: N warmups stepped in numpy at once.
+
+Not N Python envs in a loop: one :class:`~ipwarmup.envs.simulator.Simulator` holds every
+row. Env ``i`` seeded ``seed + i`` follows exactly the trajectory of a single
+``IPWarmupEnv`` reset with that seed (SB3's ``VecEnv.seed`` convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
+from stable_baselines3.common.vec_env.base_vec_env import (
+    VecEnv,
+    VecEnvIndices,
+    VecEnvObs,
+    VecEnvStepReturn,
+)
+
+from ipwarmup.envs.config import EnvConfig, ScenarioConfig
+from ipwarmup.envs.env import build_config
+from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
+from ipwarmup.observation import feature_bounds
+
+
+class WarmupVecEnv(VecEnv):
+    """Batched warmups with SB3's ``VecEnv`` interface and automatic reset.
+
+    Args:
+        n_envs: number of environments.
+        config: the env configuration (see :func:`~ipwarmup.envs.env.build_config`).
+    """
+
+    def __init__(self, n_envs: int, config: EnvConfig) -> None:
+        self.config = config
+        self.simulator = Simulator(config, n_envs)
+        n_providers = len(config.providers)
+        low, high = feature_bounds(n_providers)
+        observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+        action_space = gym.spaces.Box(-1.0, 1.0, (n_providers + 1,), dtype=np.float32)
+        super().__init__(n_envs, observation_space, action_space)
+        self._generators: list[np.random.Generator | None] = [None] * n_envs
+        self._actions = np.zeros((n_envs, n_providers + 1))
+
+    def _generator(self, index: int, seed: int | None) -> np.random.Generator:
+        if seed is not None or self._generators[index] is None:
+            self._generators[index], _ = seeding.np_random(seed)
+        generator = self._generators[index]
+        assert generator is not None  # set just above
+        return generator
+
+    def reset(self) -> VecEnvObs:
+        """Reset every env, using the seeds given to :meth:`seed` once."""
+        indices = np.arange(self.num_envs)
+        generators = [self._generator(i, self._seeds[i]) for i in indices]
+        obs = self.simulator.reset(indices, generators)
+        self._reset_seeds()
+        self._reset_options()
+        self.reset_infos = [self._info(i) for i in indices]
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Store the actions of every env for :meth:`step_wait`."""
+        self._actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        """Step every env; finished envs are reset and report ``terminal_observation``."""
+        result = self.simulator.step(self._actions)
+        obs = result.observation
+        infos = [self._info(i) for i in range(self.num_envs)]
+        done = result.truncated.copy()
+        if done.any():
+            ended = np.flatnonzero(done)
+            for i in ended:
+                infos[i]["terminal_observation"] = obs[i].copy()
+                infos[i]["TimeLimit.truncated"] = True
+            generators = [self._generator(int(i), None) for i in ended]
+            obs = obs.copy()
+            obs[ended] = self.simulator.reset(ended, generators)
+            for i in ended:
+                self.reset_infos[i] = self._info(int(i))
+        return obs, result.reward.astype(np.float32), done, infos
+
+    def _info(self, index: int) -> dict[str, Any]:
+        accounting = self.simulator.accounting
+        keys = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
+        return {"accounting": {key: float(accounting[key][index]) for key in keys}}
+
+    def close(self) -> None:
+        """Release nothing: the batch holds only numpy arrays."""
+
+    def _indices(self, indices: VecEnvIndices) -> list[int]:
+        return list(self._get_indices(indices))
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """Return an attribute of the batch once per requested env (they share it)."""
+        return [getattr(self, attr_name) for _ in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an attribute on the batch (shared by every env)."""
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self,
+        method_name: str,
+        *method_args: Any,
+        indices: VecEnvIndices = None,
+        **method_kwargs: Any,
+    ) -> list[Any]:
+        """Call a method of the batch once per requested env."""
+        method = getattr(self, method_name)
+        return [method(*method_args, **method_kwargs) for _ in self._indices(indices)]
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper[Any, Any, Any, Any]], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        """Return False for every env: the batch is not made of wrapped envs."""
+        return [False for _ in self._indices(indices)]
+
+
+def make_vec_env(
+    n_envs: int,
+    scenario: str | Path | ScenarioConfig | None = None,
+    seed: int | None = None,
+    config: EnvConfig | Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+) -> WarmupVecEnv:
+    """Build a batched VecEnv of ``n_envs`` warmups; env ``i`` is seeded ``seed + i``.
+
+    Args:
+        n_envs: number of environments in the batch.
+        scenario: a shipped scenario name, a YAML path or a :class:`ScenarioConfig`.
+        seed: base seed; None draws fresh entropy.
+        config: an :class:`EnvConfig` or plain data for one.
+        overrides: ``dotted.key=value`` strings applied on top.
+    """
+    env = WarmupVecEnv(n_envs, build_config(config, scenario, overrides))
+    if seed is not None:
+        env.seed(seed)
+    return env
+
