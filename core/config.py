@@ -51,7 +51,7 @@ _OPS: tuple[tuple[str, str, Callable[[float, float], bool]], ...] = (
     ("lt", "<", operator.lt),
 )
 # PyYAML (YAML 1.1) reads a float only with a dot and a signed exponent: 3e-4 stays text.
-_SCIENTIFIC = re.compile(r"([-+]?)(\d*)(?:\.(\d*))?([eE])([-+]?)(\d+)")
+_SCIENTIFIC = re.compile(r"([-+]?)([0-9]*)(?:\.([0-9]*))?([eE])([-+]?)([0-9]+)")
 
 
 @dataclasses.dataclass(frozen=True)

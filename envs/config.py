@@ -67,12 +67,14 @@ class ProviderConfig(Config):
         lt=1,
     )
     escalation_threshold: tuple[float, float] = setting(
-        (20.0, 60.0),
+        (25.0, 60.0),
         "Accumulated ignored-deferral pressure at which the provider blocks the IP (5xx).",
         gt=0,
     )
     pressure_decay_per_hour: float = setting(
-        0.8,
+        # ~10 hours of memory: Adobe escalates soft bounces >30% "not resolved within 24 h"
+        # (DOMAIN §2); KumoMTA's automation reacts within the hour and holds for 90 minutes.
+        0.9,
         "Share of the ignored-deferral pressure that survives each hour.",
         ge=0,
         lt=1,
@@ -158,7 +160,7 @@ def _microsoft() -> ProviderConfig:
         trust_growth_per_day=(1.35, 1.7),
         spike_tolerance=(1.5, 2.0),
         complaint_threshold=(0.001, 0.003),
-        escalation_threshold=(4.0, 10.0),
+        escalation_threshold=(6.0, 12.0),
         block_duration_days=(3.0, 7.0),
         cold_reputation=(0.35, 0.45),
         base_inbox_rate=0.774,
@@ -177,7 +179,7 @@ def _yahoo() -> ProviderConfig:
         trust_growth_per_day=(1.45, 1.8),
         spike_tolerance=(1.8, 2.5),
         bounce_threshold=(0.01, 0.03),
-        escalation_threshold=(4.0, 10.0),
+        escalation_threshold=(6.0, 12.0),
         block_duration_days=(2.0, 5.0),
         base_inbox_rate=0.873,
         placement_sensitivity=1.2,
@@ -193,7 +195,7 @@ def _apple() -> ProviderConfig:
         cold_hourly_allowance_messages=(10.0, 40.0),
         full_trust_hourly_allowance_messages=(2_000.0, 8_000.0),
         trust_growth_per_day=(1.45, 1.8),
-        escalation_threshold=(10.0, 30.0),
+        escalation_threshold=(15.0, 30.0),
         block_duration_days=(0.25, 1.0),
         base_inbox_rate=0.82,
         complaint_feedback=False,
@@ -205,7 +207,7 @@ def _other() -> ProviderConfig:
     # §7 KumoMTA default shaping (10 connections, 100 msgs/conn) for the order of magnitude.
     return ProviderConfig(
         full_trust_hourly_allowance_messages=(10_000.0, 30_000.0),
-        escalation_threshold=(15.0, 40.0),
+        escalation_threshold=(20.0, 40.0),
         block_duration_days=(1.0, 3.0),
         base_inbox_rate=0.872,
     )

@@ -339,6 +339,10 @@ class Simulator:
         }
 
     def _run_hours(self, period: _Period) -> None:
+        # The hot loop: plain ufuncs with ``out=`` (np.clip and ndarray.sum cost a Python
+        # wrapper each, which dominates at small batches).
+        add, mul, minimum, maximum = np.add, np.multiply, np.minimum, np.maximum
+        any_of = np.logical_or.reduce
         d = self.draw
         decay = d.pressure_decay[:, None, :]
         threshold = d.escalation_threshold[:, None, :]
@@ -346,46 +350,58 @@ class Simulator:
         to_shared = np.where(self.n_ips == 0, 1.0, 0.0 if self._queue_mode else 1.0)[:, None]
         retry = 1.0 / self.config.mta.retry_interval_hours
         any_blocked = bool(self.blocked.any())
-        for _ in range(self.hours_per_step):
-            hod = int(self.hour[0] % HOURS_PER_DAY)
-            demand = self.demand_today[:, hod, :]
+        day_peak, day_overshoot, pressure = self._day_peak, self._day_overshoot, self.pressure
+        first_hour = int(self.hour[0] % HOURS_PER_DAY)
+        for h in range(self.hours_per_step):
+            demand = self.demand_today[:, first_hour + h, :]
             if self._queue_mode:
                 due = self.queue_total * retry
                 wanted = demand + due
             else:
                 wanted = demand
-            sent = np.minimum(wanted, route["total_cap"])
-            per_ip = sent[:, None, :] * route["weight"]
-            accepted_ip = np.minimum(per_ip, route["accept"])
-            accepted = accepted_ip.sum(axis=1)
-            rejected = sent * route["reject_share"]
-            period.accepted_ip += accepted_ip
-            np.maximum(self._day_peak, accepted_ip, out=self._day_peak)
-            over = np.clip(sent[:, None, :] * route["per_allowance"] - 1.0, 0.0, prov.MAX_OVERSHOOT_PER_HOUR)
-            self._day_overshoot += over
-            self.pressure = self.pressure * decay + over
-            period.demand += demand
-            period.sent += sent
-            period.accepted += accepted
-            period.rejected += rejected
-            leftover = wanted - accepted - rejected
-            shared = leftover * to_shared
-            period.shared += shared
+            sent = minimum(wanted, route["total_cap"])
+            sent_ip = sent[:, None, :]
+            accepted_ip = minimum(mul(sent_ip, route["weight"]), route["accept"])
+            accepted = add.reduce(accepted_ip, axis=1)
+            rejected = mul(sent, route["reject_share"])
+            add(period.accepted_ip, accepted_ip, out=period.accepted_ip)
+            maximum(day_peak, accepted_ip, out=day_peak)
+            over = mul(sent_ip, route["per_allowance"])
+            over -= 1.0
+            maximum(over, 0.0, out=over)
+            minimum(over, prov.MAX_OVERSHOOT_PER_HOUR, out=over)
+            add(day_overshoot, over, out=day_overshoot)
+            mul(pressure, decay, out=pressure)
+            add(pressure, over, out=pressure)
+            add(period.demand, demand, out=period.demand)
+            add(period.sent, sent, out=period.sent)
+            add(period.accepted, accepted, out=period.accepted)
+            add(period.rejected, rejected, out=period.rejected)
+            leftover = wanted - accepted
+            leftover -= rejected
             if self._queue_mode:
+                shared = leftover * to_shared
                 self._queue_hour(demand, due, wanted, leftover, to_shared, retry, period)
-            self.hour += 1
+            else:
+                shared = leftover
+            add(period.shared, shared, out=period.shared)
             self._clock += 1
             if any_blocked:
-                ended = self.blocked & (self.blocked_until <= self.hour[:, None, None])
+                now = self.hour + (h + 1)
+                ended = self.blocked & (self.blocked_until <= now[:, None, None])
                 if ended.any():
                     self.blocked &= ~ended
                     route = self._period_routing()
                     any_blocked = bool(self.blocked.any())
-            escalated = self.pressure > threshold
-            if escalated.any():
+            escalated = pressure > threshold
+            if any_of(escalated, axis=None):
+                self.hour += h + 1  # blocks are timed from the hour they start
                 self._start_blocks(escalated, period)
+                self.hour -= h + 1
+                pressure = self.pressure
                 route = self._period_routing()
                 any_blocked = True
+        self.hour += self.hours_per_step
 
     def _queue_hour(
         self,

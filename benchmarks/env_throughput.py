@@ -1,0 +1,466 @@
+"""Simulator throughput: how fast the IP-warmup env steps, next to Gymnasium's CartPole-v1.
+
+Run ``python benchmarks/env_throughput.py`` (``--quick`` for a smoke run, ``--json PATH``
+to also write every figure as JSON). It prints, it does not assert: the targets at the
+end are informational and the exit code is 0 whether they pass or miss.
+
+What is measured, all in this one process so the ratios compare like with like:
+
+1. One ``IPWarmupEnv`` (scenario ``steady_b2c_transactional``): decision-steps/s and
+   simulated env-hours/s at ``decision_interval_hours`` 24 and 1, and the wall time of a
+   whole 45-day episode (``reset`` + 45 daily steps). Target: episode < 25 ms.
+2. ``make_vec_env`` at 1, 16 and 256 envs (24-hour steps): vec steps/s, env-steps/s
+   (vec steps x n) and simulated env-hours/s. Target: >= 1,000,000 env-hours/s at 256.
+3. CartPole-v1 as ``gymnasium.make`` builds it (with its default wrappers) and its numpy
+   vector env (``make_vec(..., vectorization_mode="vector_entry_point")``, i.e.
+   ``CartPoleVectorEnv``) at 1, 16 and 256 envs: env-steps/s.
+4. Ratios: simulated env-hours/s over CartPole env-steps/s, and its inverse, "one
+   simulated env-hour costs X CartPole env-steps" (single env against single env, and
+   the batched simulator against the CartPole vector env at the same n).
+
+Method: ``time.perf_counter`` around loops of pre-drawn actions (all zeros, and uniform
+in [-1, 1] for the warmup env; uniform in {0, 1} for CartPole). Each loop is warmed up
+and calibrated to run for a fixed minimum time, then repeated; the table shows the best
+repeat and the median. Episode ends are part of every loop: the single envs are reset on
+truncation/termination inside the timed region, the vector envs reset themselves (the
+warmup loops cover whole episodes so each repeat holds the same share of resets;
+CartPole's vector env counts its next-step autoreset steps as steps). Numpy's thread
+pools are limited to one thread before numpy is imported, so the figures are for one core.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before numpy (and anything importing it) loads: one BLAS/OpenMP thread, no telemetry.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+import ipwarmup.envs  # noqa: E402
+
+SCENARIO = "steady_b2c_transactional"
+VEC_SIZES = (1, 16, 256)
+EPISODE_TARGET_MS = 25.0
+VEC_TARGET_ENV_HOURS = 1_000_000.0
+VEC_TARGET_N = 256
+ACTION_POOL = 1024  # pre-drawn single-env actions, cycled
+SEED = 0
+
+
+@dataclass
+class Settings:
+    """How long and how often each loop runs.
+
+    Attributes:
+        repeats: timed repeats per measurement (best and median are reported).
+        min_seconds: minimum duration of one timed repeat; loops are calibrated to it.
+        episodes: timed 45-day episodes for the episode-time figure.
+    """
+
+    repeats: int
+    min_seconds: float
+    episodes: int
+
+
+@dataclass
+class Measurement:
+    """One timed loop and the rates derived from it.
+
+    Attributes:
+        name: short label for the table.
+        steps: calls to ``step`` per repeat (vec steps for vector envs).
+        n_envs: envs advanced by one call (1 for a single env).
+        hours_per_step: simulated hours per env-step (None for CartPole).
+        seconds: wall time of each timed repeat.
+    """
+
+    name: str
+    steps: int
+    n_envs: int
+    hours_per_step: int | None
+    seconds: list[float] = field(default_factory=list)
+
+    def steps_per_s(self, stat: str = "best") -> float:
+        """Calls to ``step`` per second, from the best or the median repeat."""
+        elapsed = min(self.seconds) if stat == "best" else statistics.median(self.seconds)
+        return self.steps / elapsed
+
+    def env_steps_per_s(self, stat: str = "best") -> float:
+        """Env-steps per second: ``step`` calls times envs per call."""
+        return self.steps_per_s(stat) * self.n_envs
+
+    def env_hours_per_s(self, stat: str = "best") -> float:
+        """Simulated env-hours per second (warmup env only)."""
+        assert self.hours_per_step is not None
+        return self.env_steps_per_s(stat) * self.hours_per_step
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the raw timings and every derived rate as plain data."""
+        data: dict[str, Any] = asdict(self)
+        for stat in ("best", "median"):
+            data[f"steps_per_s_{stat}"] = self.steps_per_s(stat)
+            data[f"env_steps_per_s_{stat}"] = self.env_steps_per_s(stat)
+            if self.hours_per_step is not None:
+                data[f"env_hours_per_s_{stat}"] = self.env_hours_per_s(stat)
+        return data
+
+
+def _timed(run: Callable[[int], None], count: int) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    run(count)
+    return time.perf_counter() - start
+
+
+def measure(
+    measurement: Measurement,
+    run: Callable[[int], None],
+    settings: Settings,
+    unit: int = 1,
+) -> Measurement:
+    """Warm up, calibrate and time ``run(count)``, filling ``measurement`` in place.
+
+    Args:
+        measurement: the record to fill; its ``steps`` is set to the calibrated count.
+        run: advances the env ``count`` steps from wherever it stands.
+        settings: repeats and minimum duration.
+        unit: the count is a multiple of it (an episode length, so resets stay in step).
+    """
+    warm = unit * max(1, math.ceil(20 / unit))
+    elapsed = _timed(run, warm)  # warm-up, also a first estimate
+    while elapsed < settings.min_seconds / 10:
+        warm *= 4
+        elapsed = _timed(run, warm)
+    per_step = elapsed / warm
+    count = unit * max(1, math.ceil(settings.min_seconds / per_step / unit))
+    measurement.steps = count
+    measurement.seconds = [_timed(run, count) for _ in range(settings.repeats)]
+    return measurement
+
+
+# ----------------------------------------------------------------------------- ipwarmup
+def _warmup_env(interval: int) -> ipwarmup.envs.IPWarmupEnv:
+    env = ipwarmup.envs.IPWarmupEnv(
+        scenario=SCENARIO, overrides=[f"decision_interval_hours={interval}"]
+    )
+    assert env.config.decision_interval_hours == interval
+    return env
+
+
+def _single_actions(kind: str, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    if kind == "zeros":
+        return np.zeros((ACTION_POOL, *shape), dtype=np.float32)
+    return rng.uniform(-1.0, 1.0, (ACTION_POOL, *shape)).astype(np.float32)
+
+
+def bench_single(interval: int, kind: str, settings: Settings) -> Measurement:
+    """Time one ``IPWarmupEnv`` stepping with pre-drawn actions, resetting on truncation."""
+    env = _warmup_env(interval)
+    rng = np.random.default_rng(SEED)
+    actions = list(_single_actions(kind, rng, env.action_space.shape))
+    n_actions = len(actions)
+    env.reset(seed=SEED)
+
+    def run(count: int) -> None:
+        step, reset = env.step, env.reset
+        for i in range(count):
+            _, _, terminated, truncated, _ = step(actions[i % n_actions])
+            if terminated or truncated:
+                reset()
+
+    episode = env.config.steps_per_episode
+    record = Measurement(f"single {interval}h {kind}", 0, 1, interval)
+    return measure(record, run, settings, unit=episode)
+
+
+def bench_episode(kind: str, settings: Settings) -> dict[str, Any]:
+    """Time whole daily-step episodes: ``reset`` plus every step up to truncation."""
+    env = _warmup_env(24)
+    episode = env.config.steps_per_episode
+    rng = np.random.default_rng(SEED)
+    actions = _single_actions(kind, rng, env.action_space.shape)[:episode]
+    env.reset(seed=SEED)
+    problems: list[str] = []
+
+    def one_episode() -> float:
+        gc.collect()
+        start = time.perf_counter()
+        env.reset()
+        ends = [env.step(a)[3] for a in actions]
+        elapsed = time.perf_counter() - start
+        if not ends[-1] or any(ends[:-1]):
+            problems.append(f"truncation not at step {episode}: {ends.index(True) + 1}")
+        return elapsed
+
+    for _ in range(3):
+        one_episode()  # warm-up
+    times = [one_episode() for _ in range(settings.episodes)]
+    return {
+        "actions": kind,
+        "steps": episode,
+        "horizon_days": env.config.horizon_days,
+        "episodes": settings.episodes,
+        "seconds": times,
+        "mean_ms": 1e3 * statistics.fmean(times),
+        "best_ms": 1e3 * min(times),
+        "median_ms": 1e3 * statistics.median(times),
+        "problems": sorted(set(problems)),
+    }
+
+
+def bench_vec(n_envs: int, kind: str, settings: Settings) -> Measurement:
+    """Time ``make_vec_env`` (24-hour steps), which resets finished envs itself."""
+    with warnings.catch_warnings():
+        # SB3's VecEnv warns that the batch defines no render_mode; noise here.
+        warnings.filterwarnings("ignore", message=".*render_mode.*", category=UserWarning)
+        env = ipwarmup.envs.make_vec_env(
+            n_envs, scenario=SCENARIO, seed=SEED, overrides=["decision_interval_hours=24"]
+        )
+    episode = env.config.steps_per_episode
+    rng = np.random.default_rng(SEED)
+    shape = (2 * episode, n_envs, env.action_space.shape[0])
+    if kind == "zeros":
+        actions = np.zeros(shape, dtype=np.float32)
+    else:
+        actions = rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+    n_actions = len(actions)
+    env.reset()
+
+    def run(count: int) -> None:
+        step = env.step
+        for i in range(count):
+            step(actions[i % n_actions])
+
+    record = Measurement(f"vec {n_envs} {kind}", 0, n_envs, env.config.decision_interval_hours)
+    return measure(record, run, settings, unit=episode)
+
+
+# ----------------------------------------------------------------------------- CartPole
+def bench_cartpole_single(settings: Settings) -> Measurement:
+    """Time ``gymnasium.make("CartPole-v1")`` with random actions, resetting on episode end."""
+    env = gym.make("CartPole-v1")
+    rng = np.random.default_rng(SEED)
+    actions = rng.integers(0, 2, ACTION_POOL).tolist()
+    n_actions = len(actions)
+    env.reset(seed=SEED)
+
+    def run(count: int) -> None:
+        step, reset = env.step, env.reset
+        for i in range(count):
+            _, _, terminated, truncated, _ = step(actions[i % n_actions])
+            if terminated or truncated:
+                reset()
+
+    return measure(Measurement("CartPole single", 0, 1, None), run, settings)
+
+
+def bench_cartpole_vec(n_envs: int, settings: Settings) -> Measurement:
+    """Time CartPole's numpy vector env (it autoresets on the step after an episode ends)."""
+    env = gym.make_vec("CartPole-v1", num_envs=n_envs, vectorization_mode="vector_entry_point")
+    rng = np.random.default_rng(SEED)
+    actions = rng.integers(0, 2, (256, n_envs))
+    n_actions = len(actions)
+    env.reset(seed=SEED)
+
+    def run(count: int) -> None:
+        step = env.step
+        for i in range(count):
+            step(actions[i % n_actions])
+
+    return measure(Measurement(f"CartPole vec {n_envs}", 0, n_envs, None), run, settings)
+
+
+# ----------------------------------------------------------------------------- output
+def _rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _rule(title: str) -> str:
+    return f"\n{title}\n{'-' * len(title)}"
+
+
+def environment_info(quick: bool, settings: Settings) -> dict[str, Any]:
+    """Describe the machine and library versions the figures come from."""
+    import stable_baselines3
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "gymnasium": gym.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "threads": {v: os.environ[v] for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        "scenario": SCENARIO,
+        "quick": quick,
+        "repeats": settings.repeats,
+        "min_seconds_per_repeat": settings.min_seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every measurement, print the tables and targets, optionally write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (smoke)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write figures as JSON")
+    args = parser.parse_args(argv)
+    settings = (
+        Settings(repeats=2, min_seconds=0.03, episodes=5)
+        if args.quick
+        else Settings(repeats=5, min_seconds=0.25, episodes=20)
+    )
+    started = time.perf_counter()
+    info = environment_info(args.quick, settings)
+    print("ipwarmup env throughput" + (" (--quick)" if args.quick else ""))
+    print(
+        f"python {info['python']}  numpy {info['numpy']}  gymnasium {info['gymnasium']}  "
+        f"stable-baselines3 {info['stable_baselines3']}"
+    )
+    print(f"platform {info['platform']}  os.cpu_count() = {info['cpu_count']}")
+    print(
+        "one core: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 set before numpy import; "
+        "each env steps in this one process"
+    )
+    print(
+        f"scenario {SCENARIO}; {settings.repeats} repeats of >= {settings.min_seconds:g} s "
+        "per figure after a warm-up; rates from the best repeat (median beside)"
+    )
+
+    # 1. single env
+    singles = [bench_single(h, kind, settings) for h in (24, 1) for kind in ("zeros", "random")]
+    print(_rule("1. Single IPWarmupEnv (resets on truncation included)"))
+    print(f"{'interval':<9} {'actions':<8} {'steps/s':>10} {'us/step':>9} "
+          f"{'env-hours/s':>13} {'(median)':>13}")
+    for m, (hours, kind) in zip(singles, [(h, k) for h in (24, 1) for k in ("zeros", "random")],
+                                strict=True):
+        print(
+            f"{f'{hours}h':<9} {kind:<8} {_rate(m.steps_per_s()):>10} "
+            f"{1e6 / m.steps_per_s():>9.1f} {_rate(m.env_hours_per_s()):>13} "
+            f"{_rate(m.env_hours_per_s('median')):>13}"
+        )
+    episodes = [bench_episode(kind, settings) for kind in ("zeros", "random")]
+    ep0 = episodes[0]
+    print(
+        f"\n45-day episode (reset + {ep0['steps']} x 24h steps), {ep0['episodes']} episodes:"
+    )
+    for ep in episodes:
+        print(
+            f"  {ep['actions']:<7} mean {ep['mean_ms']:6.2f} ms  best {ep['best_ms']:6.2f} ms  "
+            f"median {ep['median_ms']:6.2f} ms   target < {EPISODE_TARGET_MS:g} ms"
+        )
+        for problem in ep["problems"]:
+            print(f"  PROBLEM: {problem}")
+
+    # 2. vec env
+    vecs = {(n, kind): bench_vec(n, kind, settings) for n in VEC_SIZES for kind in ("zeros", "random")}
+    print(_rule("2. make_vec_env, 24h steps (auto-resets included)"))
+    print(f"{'n_envs':>6} {'actions':<8} {'vec steps/s':>11} {'env-steps/s':>12} "
+          f"{'env-hours/s':>13} {'(median)':>13}  target")
+    for (n, kind), m in vecs.items():
+        target = f">= {_rate(VEC_TARGET_ENV_HOURS)}" if n == VEC_TARGET_N else ""
+        print(
+            f"{n:>6} {kind:<8} {_rate(m.steps_per_s()):>11} {_rate(m.env_steps_per_s()):>12} "
+            f"{_rate(m.env_hours_per_s()):>13} {_rate(m.env_hours_per_s('median')):>13}  {target}"
+        )
+
+    # 3. CartPole
+    cp_single = bench_cartpole_single(settings)
+    cp_vecs = {n: bench_cartpole_vec(n, settings) for n in VEC_SIZES}
+    print(_rule("3. CartPole-v1, random actions (resets included)"))
+    print(f"{'env':<36} {'env-steps/s':>12} {'(median)':>12} {'us/call':>9}")
+    rows = [("gym.make single (default wrappers)", cp_single)]
+    rows += [(f"make_vec vector_entry_point n={n}", m) for n, m in cp_vecs.items()]
+    for label, m in rows:
+        print(
+            f"{label:<36} {_rate(m.env_steps_per_s()):>12} "
+            f"{_rate(m.env_steps_per_s('median')):>12} {1e6 / m.steps_per_s():>9.1f}"
+        )
+
+    # 4. ratios (best repeats)
+    ratios: list[dict[str, Any]] = []
+    print(_rule("4. Ratios: simulated env-hours/s over CartPole env-steps/s (best repeats)"))
+    print(f"{'ipwarmup':<22} {'vs CartPole':<16} {'env-h/s':>12} {'CP steps/s':>12} "
+          f"{'ratio':>8} {'CP steps/sim-h':>15}")
+
+    def add_ratio(label: str, m: Measurement, cp_label: str, cp: Measurement) -> None:
+        hours, steps = m.env_hours_per_s(), cp.env_steps_per_s()
+        ratios.append({"ipwarmup": label, "cartpole": cp_label, "env_hours_per_s": hours,
+                       "cartpole_env_steps_per_s": steps, "ratio": hours / steps,
+                       "cartpole_steps_per_sim_hour": steps / hours})
+        print(f"{label:<22} {cp_label:<16} {_rate(hours):>12} {_rate(steps):>12} "
+              f"{hours / steps:>8.3f} {steps / hours:>15.3f}")
+
+    for m in singles:
+        add_ratio(m.name, m, "single", cp_single)
+    for (n, kind), m in vecs.items():
+        add_ratio(m.name, m, f"vector n={n}", cp_vecs[n])
+    print("ratio > 1: the simulator covers more env-hours than CartPole takes steps per second;")
+    print("CP steps/sim-h: one simulated env-hour costs that many CartPole env-steps of time.")
+
+    # targets
+    worst_episode = max(ep["mean_ms"] for ep in episodes)
+    episode_pass = worst_episode < EPISODE_TARGET_MS
+    vec_target = [vecs[(VEC_TARGET_N, kind)] for kind in ("zeros", "random")]
+    worst_vec = min(m.env_hours_per_s("median") for m in vec_target)
+    vec_pass = worst_vec >= VEC_TARGET_ENV_HOURS
+    targets = {
+        "episode_ms": {"target": f"< {EPISODE_TARGET_MS:g}", "value": worst_episode,
+                       "statistic": "mean, worse of zeros/random", "pass": episode_pass},
+        "vec256_env_hours_per_s": {"target": f">= {VEC_TARGET_ENV_HOURS:.0f}",
+                                   "value": worst_vec,
+                                   "statistic": "median repeat, worse of zeros/random",
+                                   "pass": vec_pass},
+    }
+    print(_rule("Targets (informational; exit code 0 either way)"))
+    print(
+        f"{'PASS' if episode_pass else 'MISS'}  45-day episode < {EPISODE_TARGET_MS:g} ms: "
+        f"mean {episodes[0]['mean_ms']:.2f} ms zeros / {episodes[1]['mean_ms']:.2f} ms random "
+        f"(best {episodes[0]['best_ms']:.2f} / {episodes[1]['best_ms']:.2f})"
+    )
+    print(
+        f"{'PASS' if vec_pass else 'MISS'}  vec n={VEC_TARGET_N} >= "
+        f"{_rate(VEC_TARGET_ENV_HOURS)} env-hours/s: median "
+        f"{_rate(vec_target[0].env_hours_per_s('median'))} zeros / "
+        f"{_rate(vec_target[1].env_hours_per_s('median'))} random"
+    )
+    total = time.perf_counter() - started
+    print(f"\ntotal benchmark time {total:.1f} s")
+
+    if args.json is not None:
+        report = {
+            "environment": info,
+            "single": [m.to_json() for m in singles],
+            "episode": episodes,
+            "vec": [m.to_json() for m in vecs.values()],
+            "cartpole_single": cp_single.to_json(),
+            "cartpole_vec": [m.to_json() for m in cp_vecs.values()],
+            "ratios": ratios,
+            "targets": targets,
+            "total_seconds": total,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
