@@ -336,8 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"platform {info['platform']}  os.cpu_count() = {info['cpu_count']}")
     print(
-        "one core: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 set before numpy import; "
-        "each env steps in this one process"
+        "one core: OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1 set before importing numpy; "
+        "all in one process"
     )
     print(
         f"scenario {SCENARIO}; {settings.repeats} repeats of >= {settings.min_seconds:g} s "
@@ -347,10 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     # 1. single env
     singles = [bench_single(h, kind, settings) for h in (24, 1) for kind in ("zeros", "random")]
     print(_rule("1. Single IPWarmupEnv (resets on truncation included)"))
-    print(f"{'interval':<9} {'actions':<8} {'steps/s':>10} {'us/step':>9} "
-          f"{'env-hours/s':>13} {'(median)':>13}")
-    for m, (hours, kind) in zip(singles, [(h, k) for h in (24, 1) for k in ("zeros", "random")],
-                                strict=True):
+    print(
+        f"{'interval':<9} {'actions':<8} {'steps/s':>10} {'us/step':>9} "
+        f"{'env-hours/s':>13} {'(median)':>13}"
+    )
+    for m, (hours, kind) in zip(
+        singles, [(h, k) for h in (24, 1) for k in ("zeros", "random")], strict=True
+    ):
         print(
             f"{f'{hours}h':<9} {kind:<8} {_rate(m.steps_per_s()):>10} "
             f"{1e6 / m.steps_per_s():>9.1f} {_rate(m.env_hours_per_s()):>13} "
@@ -358,9 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     episodes = [bench_episode(kind, settings) for kind in ("zeros", "random")]
     ep0 = episodes[0]
-    print(
-        f"\n45-day episode (reset + {ep0['steps']} x 24h steps), {ep0['episodes']} episodes:"
-    )
+    print(f"\n45-day episode (reset + {ep0['steps']} x 24h steps), {ep0['episodes']} episodes:")
     for ep in episodes:
         print(
             f"  {ep['actions']:<7} mean {ep['mean_ms']:6.2f} ms  best {ep['best_ms']:6.2f} ms  "
@@ -370,16 +371,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  PROBLEM: {problem}")
 
     # 2. vec env
-    vecs = {(n, kind): bench_vec(n, kind, settings) for n in VEC_SIZES for kind in ("zeros", "random")}
+    vecs = {
+        (n, kind): bench_vec(n, kind, settings) for n in VEC_SIZES for kind in ("zeros", "random")
+    }
     print(_rule("2. make_vec_env, 24h steps (auto-resets included)"))
-    print(f"{'n_envs':>6} {'actions':<8} {'vec steps/s':>11} {'env-steps/s':>12} "
-          f"{'env-hours/s':>13} {'(median)':>13}  target")
+    print(
+        f"{'n_envs':>6} {'actions':<8} {'vec steps/s':>11} {'env-steps/s':>12} "
+        f"{'env-hours/s':>13} {'(median)':>13}  target"
+    )
     for (n, kind), m in vecs.items():
         target = f">= {_rate(VEC_TARGET_ENV_HOURS)}" if n == VEC_TARGET_N else ""
-        print(
+        row = (
             f"{n:>6} {kind:<8} {_rate(m.steps_per_s()):>11} {_rate(m.env_steps_per_s()):>12} "
             f"{_rate(m.env_hours_per_s()):>13} {_rate(m.env_hours_per_s('median')):>13}  {target}"
         )
+        print(row.rstrip())
 
     # 3. CartPole
     cp_single = bench_cartpole_single(settings)
@@ -397,20 +403,31 @@ def main(argv: list[str] | None = None) -> int:
     # 4. ratios (best repeats)
     ratios: list[dict[str, Any]] = []
     print(_rule("4. Ratios: simulated env-hours/s over CartPole env-steps/s (best repeats)"))
-    print(f"{'ipwarmup':<22} {'vs CartPole':<16} {'env-h/s':>12} {'CP steps/s':>12} "
-          f"{'ratio':>8} {'CP steps/sim-h':>15}")
+    print(
+        f"{'ipwarmup':<22} {'vs CartPole':<16} {'env-h/s':>12} {'CP steps/s':>12} "
+        f"{'ratio':>8} {'CP steps/sim-h':>15}"
+    )
 
     def add_ratio(label: str, m: Measurement, cp_label: str, cp: Measurement) -> None:
         hours, steps = m.env_hours_per_s(), cp.env_steps_per_s()
-        ratios.append({"ipwarmup": label, "cartpole": cp_label, "env_hours_per_s": hours,
-                       "cartpole_env_steps_per_s": steps, "ratio": hours / steps,
-                       "cartpole_steps_per_sim_hour": steps / hours})
-        print(f"{label:<22} {cp_label:<16} {_rate(hours):>12} {_rate(steps):>12} "
-              f"{hours / steps:>8.3f} {steps / hours:>15.3f}")
+        ratios.append(
+            {
+                "ipwarmup": label,
+                "cartpole": cp_label,
+                "env_hours_per_s": hours,
+                "cartpole_env_steps_per_s": steps,
+                "ratio": hours / steps,
+                "cartpole_steps_per_sim_hour": steps / hours,
+            }
+        )
+        print(
+            f"{label:<22} {cp_label:<16} {_rate(hours):>12} {_rate(steps):>12} "
+            f"{hours / steps:>8.3f} {steps / hours:>15.3f}"
+        )
 
     for m in singles:
         add_ratio(m.name, m, "single", cp_single)
-    for (n, kind), m in vecs.items():
+    for (n, _kind), m in vecs.items():
         add_ratio(m.name, m, f"vector n={n}", cp_vecs[n])
     print("ratio > 1: the simulator covers more env-hours than CartPole takes steps per second;")
     print("CP steps/sim-h: one simulated env-hour costs that many CartPole env-steps of time.")
@@ -422,12 +439,18 @@ def main(argv: list[str] | None = None) -> int:
     worst_vec = min(m.env_hours_per_s("median") for m in vec_target)
     vec_pass = worst_vec >= VEC_TARGET_ENV_HOURS
     targets = {
-        "episode_ms": {"target": f"< {EPISODE_TARGET_MS:g}", "value": worst_episode,
-                       "statistic": "mean, worse of zeros/random", "pass": episode_pass},
-        "vec256_env_hours_per_s": {"target": f">= {VEC_TARGET_ENV_HOURS:.0f}",
-                                   "value": worst_vec,
-                                   "statistic": "median repeat, worse of zeros/random",
-                                   "pass": vec_pass},
+        "episode_ms": {
+            "target": f"< {EPISODE_TARGET_MS:g}",
+            "value": worst_episode,
+            "statistic": "mean, worse of zeros/random",
+            "pass": episode_pass,
+        },
+        "vec256_env_hours_per_s": {
+            "target": f">= {VEC_TARGET_ENV_HOURS:.0f}",
+            "value": worst_vec,
+            "statistic": "median repeat, worse of zeros/random",
+            "pass": vec_pass,
+        },
     }
     print(_rule("Targets (informational; exit code 0 either way)"))
     print(

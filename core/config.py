@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypedDict, TypeVar, Unpack, cast, get_args, get_origin
 
 import yaml
+
 from ipwarmup.errors import ConfigError
 
 T = TypeVar("T")

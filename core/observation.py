@@ -151,7 +151,9 @@ class ObservationView:
     day: np.ndarray  # (B,) days since the warmup started
 
 
-def read(observation: np.ndarray, *, n_providers: int, horizon_days: int, max_ips: int) -> ObservationView:
+def read(
+    observation: np.ndarray, *, n_providers: int, horizon_days: int, max_ips: int
+) -> ObservationView:
     """Invert :func:`encode` where it can be inverted (up to float32 rounding and clipping)."""
     obs = np.asarray(observation, dtype=np.float64).reshape(-1, 9 * n_providers + 6)
     per = obs[:, : 9 * n_providers].reshape(-1, n_providers, 9)

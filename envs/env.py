@@ -61,10 +61,15 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ``Box(-1, 1, (P + 1,), float32)`` with ``P`` providers in configured order:
 
-    | Index | Action | Effect |
-    |-------|--------|--------|
-    | 0..P-1 | cap change of provider p | every IP's hourly cap at p is multiplied by ``max_cap_change_per_day ** (a * decision_interval_hours / 24)`` and clipped to ``[min_hourly_cap_messages, max_hourly_cap_messages]`` |
-    | P | pool change | above 1/3 adds a cold IP, below -1/3 removes the newest IP (its history is lost), else holds; at most one change per ``pool_change_min_days`` |
+    | Index | Name | Low | High | Effect |
+    |-------|------|-----|------|--------|
+    | p (0..P-1) | cap change at provider p | -1 | 1 | scale every IP's hourly cap at p |
+    | P | pool change | -1 | 1 | > 1/3 add a cold IP, < -1/3 drop the newest, else hold |
+
+    A cap action ``a`` multiplies the caps by ``max_cap_change_per_day ** (a * h / 24)``
+    with ``h = decision_interval_hours``, then clips them to ``[min_hourly_cap_messages,
+    max_hourly_cap_messages]``. A dropped IP loses its history. The pool changes at most
+    once per ``pool_change_min_days``.
 
     ## Observation Space
 

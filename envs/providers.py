@@ -195,7 +195,9 @@ def update_allowance(
     return updated
 
 
-def spike_penalty(volume: np.ndarray, recent_volume: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+def spike_penalty(
+    volume: np.ndarray, recent_volume: np.ndarray, tolerance: np.ndarray
+) -> np.ndarray:
     """Quality lost for a day's volume far above the recent average.
 
     DOMAIN §2 Google: "immediately doubling previously sent volumes suddenly could result in

@@ -93,7 +93,9 @@ class Simulator:
         z_bp = np.zeros((b, p))
         z_bkp = np.zeros((b, k, p))
         # Hidden draws (filled by reset).
-        self.draw = prov.draw_providers(self._provider_list, np.full((b, prov.N_PROVIDER_UNIFORMS, p), 0.5))
+        self.draw = prov.draw_providers(
+            self._provider_list, np.full((b, prov.N_PROVIDER_UNIFORMS, p), 0.5)
+        )
         self.sender = snd.draw_sender(
             config.scenario,
             self.provider_names,
@@ -219,7 +221,9 @@ class Simulator:
         cfg = self.config
         u = np.array([self.generators[i].random(snd.N_DAILY_UNIFORMS) for i in idx])  # type: ignore[union-attr]
         day = self.hour[idx] // HOURS_PER_DAY
-        sub = snd.SenderDraw(**{name: getattr(self.sender, name)[idx] for name in vars(self.sender)})
+        sub = snd.SenderDraw(
+            **{name: getattr(self.sender, name)[idx] for name in vars(self.sender)}
+        )
         self.demand_today[idx] = snd.daily_demand(cfg.scenario, sub, day, u)
         noise = np.exp(0.3 * snd.normals(u[:, 4], u[:, 5]))
         self.complaint_rate_today[idx] = np.minimum(sub.complaint_rate * noise, 1.0)
@@ -258,7 +262,10 @@ class Simulator:
             - prov.spike_penalty(sent, recent, d.spike_tolerance[:, None, :])
         )
         ip_quality = np.clip(ip_quality, 0.0, 1.0)
-        expand = {name: getattr(d, name)[:, None, :] for name in ("cold_reputation", "reputation_volume", "memory_days")}
+        expand = {
+            name: getattr(d, name)[:, None, :]
+            for name in ("cold_reputation", "reputation_volume", "memory_days")
+        }
         reputation = prov.update_reputation(
             self.reputation,
             ip_quality,
@@ -308,10 +315,14 @@ class Simulator:
         factor = np.exp(a[:, : self.n_providers] * self._log_cap_step)
         active = np.arange(self.max_ips)[None, :] < self.n_ips[:, None]
         caps = np.clip(
-            self.caps * factor[:, None, :], pool.min_hourly_cap_messages, pool.max_hourly_cap_messages
+            self.caps * factor[:, None, :],
+            pool.min_hourly_cap_messages,
+            pool.max_hourly_cap_messages,
         )
         self.caps = np.where(active[:, :, None], caps, 0.0)
-        may_change = self.hour - self.last_pool_change_hour >= pool.pool_change_min_days * HOURS_PER_DAY
+        may_change = (
+            self.hour - self.last_pool_change_hour >= pool.pool_change_min_days * HOURS_PER_DAY
+        )
         grow = may_change & (a[:, -1] > 1 / 3) & (self.n_ips < self.max_ips)
         shrink = may_change & (a[:, -1] < -1 / 3) & (self.n_ips > 0)
         if grow.any():
@@ -485,7 +496,9 @@ class Simulator:
         history = self._complaint_history
         history[:, 1:] = history[:, :-1]
         history[:, 0] = complaints
-        reported = history[:, self._complaint_lag, np.arange(self.n_providers)] * self._complaint_feed
+        reported = (
+            history[:, self._complaint_lag, np.arange(self.n_providers)] * self._complaint_feed
+        )
 
         acc = self.accounting
         acc["demand"] += period.demand.sum(axis=1)
@@ -555,9 +568,7 @@ class Simulator:
 
     def observe(self) -> np.ndarray:
         """Return the current observation of every row, shape (B, obs_dim), float32."""
-        return encode(
-            self.telemetry, horizon_days=self.config.horizon_days, max_ips=self.max_ips
-        )
+        return encode(self.telemetry, horizon_days=self.config.horizon_days, max_ips=self.max_ips)
 
 
 class _Period:

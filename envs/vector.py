@@ -142,4 +142,3 @@ def make_vec_env(
     if seed is not None:
         env.seed(seed)
     return env
-

@@ -98,11 +98,12 @@ def format_table(trace: Trace) -> str:
             lines.append("".join(row))
     acc = trace.accounting
     demand = max(acc["demand"], 1.0)
+    lost = (acc["rejected"] + acc["expired"]) / demand
     lines.append(
         "\ntotal: "
         f"demand {acc['demand']:,.0f}, inbox {acc['delivered_inbox'] / demand:.1%}, "
         f"dedicated {acc['sent_dedicated'] / demand:.1%} of demand, "
-        f"deferrals {acc['deferrals']:,.0f}, lost {(acc['rejected'] + acc['expired']) / demand:.2%}, "
+        f"deferrals {acc['deferrals']:,.0f}, lost {lost:.2%}, "
         f"blocks {acc['block_events']:.0f}, IP-days {acc['ip_days']:.0f}, "
         f"reward {sum(trace.rewards):.2f}"
     )

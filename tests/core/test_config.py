@@ -1,7 +1,6 @@
 """Tests for the typed-config machinery in ipwarmup.config."""
 
 # Ruff cannot see that setting() and setting_factory() return dataclasses.field().
-# ruff: noqa: RUF009
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ipwarmup.config import (
     Config,
     apply_overrides,

@@ -1,0 +1,499 @@
+"""The Gymnasium/SB3 interface of ipwarmup/IPWarmup-v0: checkers, spaces, docs, seeding, VecEnv."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import ipwarmup.envs
+import ipwarmup.observation as observation_module
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ipwarmup.envs import ENV_ID, IPWarmupEnv, make_vec_env, scenario_names
+from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS
+from ipwarmup.errors import ConfigError
+from ipwarmup.observation import feature_bounds, feature_names
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+SCENARIOS = scenario_names()
+DEFAULT_PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
+OUTCOME_KEYS = ("delivered_inbox", "delivered_spam", "bounced", "rejected", "expired", "queued")
+ALL_ACCOUNTING_KEYS = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
+
+# Three providers instead of five: the layout must follow the configured providers.
+THREE_PROVIDERS: dict[str, Any] = {
+    "providers": {"microsoft": None, "apple": None},
+    "scenario": {"provider_mix": {"gmail": 0.6, "yahoo": 0.2, "other": 0.2}},
+}
+
+
+def test_shipped_scenarios_exist() -> None:
+    # Guards the parametrisations below against an empty scenario list.
+    assert len(SCENARIOS) >= 1
+    assert "low_volume" in SCENARIOS
+
+
+# --------------------------------------------------------------------------- checkers
+
+
+@pytest.mark.parametrize(
+    ("scenario", "overrides"),
+    [(None, ())]
+    + [(name, ()) for name in SCENARIOS]
+    + [(None, ("decision_interval_hours=1", "mta.overflow=queue"))],
+    ids=["default", *SCENARIOS, "hourly-queue"],
+)
+def test_gymnasium_and_sb3_checkers_pass(scenario: str | None, overrides: tuple[str, ...]) -> None:
+    env = gym.make(ENV_ID, scenario=scenario, overrides=list(overrides))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gym_check_env(env.unwrapped)
+        sb3_check_env(env)
+    others = [str(w.message) for w in caught if "render" not in str(w.message).lower()]
+    assert others == []
+    env.close()
+
+
+# ----------------------------------------------------------------------------- spaces
+
+
+@pytest.mark.parametrize(
+    ("config", "n_providers"), [(None, 5), (THREE_PROVIDERS, 3)], ids=["P5", "P3"]
+)
+def test_spaces(config: dict[str, Any] | None, n_providers: int) -> None:
+    env = gym.make(ENV_ID, config=config)
+    obs_space, act_space = env.observation_space, env.action_space
+    assert isinstance(obs_space, gym.spaces.Box)
+    assert obs_space.dtype == np.float32
+    assert obs_space.shape == (9 * n_providers + 6,)
+    low, high = feature_bounds(n_providers)
+    np.testing.assert_array_equal(obs_space.low, low)
+    np.testing.assert_array_equal(obs_space.high, high)
+    assert isinstance(act_space, gym.spaces.Box)
+    assert act_space.dtype == np.float32
+    assert act_space.shape == (n_providers + 1,)
+    np.testing.assert_array_equal(act_space.low, np.full(n_providers + 1, -1.0, np.float32))
+    np.testing.assert_array_equal(act_space.high, np.full(n_providers + 1, 1.0, np.float32))
+    assert len(env.unwrapped.feature_names) == obs_space.shape[0]
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.float32
+    assert obs.shape == obs_space.shape
+
+
+# --------------------------------------------------------------------------- doc sync
+
+
+def _markdown_tables(doc: str) -> list[list[dict[str, str]]]:
+    """Return every markdown table of ``doc`` as rows keyed by the header's cells."""
+    tables: list[list[dict[str, str]]] = []
+    current: list[list[str]] = []
+    for line in [*doc.splitlines(), ""]:
+        text = line.strip()
+        if text.startswith("|") and text.endswith("|"):
+            current.append([cell.strip() for cell in text[1:-1].split("|")])
+        elif current:
+            header, *rows = current
+            rows = [r for r in rows if not all(set(c) <= set("-: ") for c in r)]
+            for row in rows:
+                assert len(row) == len(header), (header, row)
+            tables.append([dict(zip(header, row, strict=True)) for row in rows])
+            current = []
+    return tables
+
+
+def _section(doc: str, title: str) -> str:
+    match = re.search(rf"^\s*## {re.escape(title)}\s*$(.*?)(?=^\s*## |\Z)", doc, re.M | re.S)
+    assert match, f"no '## {title}' section in the env docstring"
+    return match.group(1)
+
+
+def _documented_observation(doc: str) -> tuple[list[str], list[float], list[float]]:
+    """Expand the docstring's observation tables for the default providers."""
+    tables = _markdown_tables(_section(doc, "Observation Space"))
+    assert len(tables) == 2, "expected a per-provider table and a global table"
+    per_provider, global_rows = tables
+    for i, row in enumerate(per_provider):
+        assert row[0] == f"9p+{i}", row
+    for j, row in enumerate(global_rows):
+        assert row[0] == f"9P+{j}", row
+    names: list[str] = []
+    low: list[float] = []
+    high: list[float] = []
+    for provider in DEFAULT_PROVIDERS:
+        for row in per_provider:
+            names.append(f"{provider}.{row[1]}")
+            low.append(float(row[2]))
+            high.append(float(row[3]))
+    for row in global_rows:
+        names.append(row[1])
+        low.append(float(row[2]))
+        high.append(float(row[3]))
+    return names, low, high
+
+
+def test_env_docstring_observation_table_matches_the_code() -> None:
+    doc = IPWarmupEnv.__doc__
+    assert doc
+    names, low, high = _documented_observation(doc)
+    env = gym.make(ENV_ID)
+    assert env.unwrapped.config.provider_names == DEFAULT_PROVIDERS
+    assert names == feature_names(DEFAULT_PROVIDERS)
+    assert names == env.unwrapped.feature_names
+    code_low, code_high = feature_bounds(len(DEFAULT_PROVIDERS))
+    np.testing.assert_array_equal(np.array(low, np.float32), code_low)
+    np.testing.assert_array_equal(np.array(high, np.float32), code_high)
+    np.testing.assert_array_equal(np.array(low, np.float32), env.observation_space.low)
+    np.testing.assert_array_equal(np.array(high, np.float32), env.observation_space.high)
+    # The section's Box line states the shape the tables expand to.
+    assert "(9P + 6,)" in _section(doc, "Observation Space")
+    assert len(names) == 9 * len(DEFAULT_PROVIDERS) + 6
+
+
+def test_env_docstring_action_table_matches_the_code() -> None:
+    doc = IPWarmupEnv.__doc__
+    assert doc
+    section = _section(doc, "Action Space")
+    assert "Box(-1, 1, (P + 1,), float32)" in section
+    tables = _markdown_tables(section)
+    assert len(tables) == 1
+    n_providers = len(DEFAULT_PROVIDERS)
+    count = 0
+    for row in tables[0]:
+        index = row[0]
+        if index == "0..P-1":
+            count += n_providers
+        elif index == "P":
+            count += 1
+        else:
+            pytest.fail(f"unexpected action index {index!r}")
+    env = gym.make(ENV_ID)
+    assert count == n_providers + 1 == env.action_space.shape[0]
+    assert [row[0] for row in tables[0]] == ["0..P-1", "P"]
+
+
+def test_observation_module_docstring_table_matches_the_code() -> None:
+    doc = observation_module.__doc__
+    assert doc
+    row = re.compile(
+        r"^(9[pP])\+(\d+)\s+``([^`]+)``\s+\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]", re.M
+    )
+    rows = row.findall(doc)
+    per_provider = [r for r in rows if r[0] == "9p"]
+    global_rows = [r for r in rows if r[0] == "9P"]
+    assert [int(r[1]) for r in per_provider] == list(range(len(per_provider)))
+    assert [int(r[1]) for r in global_rows] == list(range(len(global_rows)))
+    for r in per_provider:
+        assert r[2].startswith("<p>."), r
+    names = [f"{p}.{r[2].removeprefix('<p>.')}" for p in DEFAULT_PROVIDERS for r in per_provider]
+    names += [r[2] for r in global_rows]
+    low = [float(r[3]) for p in DEFAULT_PROVIDERS for r in per_provider]
+    low += [float(r[3]) for r in global_rows]
+    high = [float(r[4]) for p in DEFAULT_PROVIDERS for r in per_provider]
+    high += [float(r[4]) for r in global_rows]
+    assert names == feature_names(DEFAULT_PROVIDERS)
+    code_low, code_high = feature_bounds(len(DEFAULT_PROVIDERS))
+    np.testing.assert_array_equal(np.array(low, np.float32), code_low)
+    np.testing.assert_array_equal(np.array(high, np.float32), code_high)
+    # And the two docstrings agree with each other.
+    env_names, env_low, env_high = _documented_observation(IPWarmupEnv.__doc__ or "")
+    assert (names, low, high) == (env_names, env_low, env_high)
+
+
+# ------------------------------------------------------------------------ determinism
+
+
+def _rollout(
+    env: gym.Env[np.ndarray, np.ndarray], seed: int, actions: np.ndarray
+) -> tuple[list[np.ndarray], list[float], list[dict[str, Any]]]:
+    obs, info = env.reset(seed=seed)
+    observations, rewards, infos = [obs], [], [info]
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        rewards.append(reward)
+        infos.append(info)
+        assert not terminated
+        if truncated:
+            break
+    return observations, rewards, infos
+
+
+@pytest.mark.parametrize(
+    ("scenario", "overrides"),
+    [(name, ()) for name in SCENARIOS]
+    + [("bursty_b2c_marketing", ("mta.overflow=queue", "pool.initial_ips=2"))],
+    ids=[*SCENARIOS, "bursty-queue"],
+)
+def test_same_seed_same_trajectory_and_different_seeds_differ(
+    scenario: str, overrides: tuple[str, ...]
+) -> None:
+    first = gym.make(ENV_ID, scenario=scenario, overrides=list(overrides))
+    second = gym.make(ENV_ID, scenario=scenario, overrides=list(overrides))
+    steps = first.unwrapped.config.steps_per_episode
+    actions = np.random.default_rng(123).uniform(-1, 1, (steps, 6)).astype(np.float32)
+    obs_a, rew_a, info_a = _rollout(first, 5, actions)
+    obs_b, rew_b, info_b = _rollout(second, 5, actions)
+    assert len(obs_a) == len(obs_b) == steps + 1
+    for a, b in zip(obs_a, obs_b, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert rew_a == rew_b
+    assert info_a == info_b
+    # The same instance reset with the same seed again replays the same episode.
+    obs_c, rew_c, info_c = _rollout(first, 5, actions)
+    for a, c in zip(obs_a, obs_c, strict=True):
+        np.testing.assert_array_equal(a, c)
+    assert rew_a == rew_c
+    assert info_a == info_c
+    # Another seed gives another episode (hidden draws and demand differ).
+    obs_d, rew_d, info_d = _rollout(second, 6, actions)
+    assert not all(np.array_equal(a, d) for a, d in zip(obs_a, obs_d, strict=True))
+    assert rew_a != rew_d
+    assert info_a[-1]["accounting"]["demand"] != info_d[-1]["accounting"]["demand"]
+
+
+# ------------------------------------------------------------------------- vec parity
+
+
+def _assert_accounting_close(vec: dict[str, float], single: dict[str, float]) -> None:
+    assert set(vec) == set(single) == set(ALL_ACCOUNTING_KEYS)
+    for key in ALL_ACCOUNTING_KEYS:
+        assert math.isclose(vec[key], single[key], rel_tol=1e-9, abs_tol=1e-9), (
+            key,
+            vec[key],
+            single[key],
+        )
+
+
+@pytest.mark.parametrize(
+    ("scenario", "overrides", "n_steps"),
+    [
+        ("bursty_b2c_marketing", ("mta.overflow=shared",), 50),
+        ("bursty_b2c_marketing", ("mta.overflow=queue",), 50),
+        ("seasonal_spike", ("mta.overflow=queue", "pool.initial_ips=2"), 50),
+        ("fast_growing_startup", ("decision_interval_hours=6", "horizon_days=3"), 30),
+        (
+            "steady_b2c_transactional",
+            ("decision_interval_hours=6", "horizon_days=3", "mta.overflow=queue"),
+            30,
+        ),
+    ],
+    ids=["daily-shared", "daily-queue", "daily-queue-2ips", "6h-shared", "6h-queue"],
+)
+def test_vec_env_matches_single_envs_step_for_step(
+    scenario: str, overrides: tuple[str, ...], n_steps: int
+) -> None:
+    n = 3
+    vec = make_vec_env(n, scenario=scenario, seed=7, overrides=overrides)
+    singles = [IPWarmupEnv(scenario=scenario, overrides=overrides) for _ in range(n)]
+    steps_per_episode = singles[0].config.steps_per_episode
+    assert n_steps > steps_per_episode  # the auto-reset is exercised
+    n_actions = vec.action_space.shape[0]
+    actions = np.random.default_rng(99).uniform(-1.2, 1.2, (n_steps, n, n_actions))
+    actions = actions.astype(np.float32)
+
+    vec_obs = vec.reset()
+    single_obs = []
+    for i, env in enumerate(singles):
+        obs, info = env.reset(seed=7 + i)
+        single_obs.append(obs)
+        _assert_accounting_close(vec.reset_infos[i]["accounting"], info["accounting"])
+    assert vec_obs.dtype == np.float32
+    np.testing.assert_allclose(vec_obs, np.stack(single_obs), rtol=1e-6, atol=0)
+
+    resets = 0
+    for t in range(n_steps):
+        vec_obs, vec_rewards, vec_dones, vec_infos = vec.step(actions[t])
+        assert vec_obs.shape == (n, vec.observation_space.shape[0])
+        assert vec_rewards.shape == (n,)
+        for i, env in enumerate(singles):
+            obs, reward, terminated, truncated, info = env.step(actions[t, i])
+            assert not terminated
+            assert bool(vec_dones[i]) == (terminated or truncated), (t, i)
+            assert math.isclose(float(vec_rewards[i]), reward, rel_tol=1e-6, abs_tol=1e-7), (
+                t,
+                i,
+                float(vec_rewards[i]),
+                reward,
+            )
+            _assert_accounting_close(vec_infos[i]["accounting"], info["accounting"])
+            if truncated:
+                assert (t + 1) % steps_per_episode == 0
+                assert "terminal_observation" in vec_infos[i]
+                np.testing.assert_allclose(
+                    vec_infos[i]["terminal_observation"], obs, rtol=1e-6, atol=0
+                )
+                assert vec_infos[i].get("TimeLimit.truncated") is True
+                obs, reset_info = env.reset()
+                _assert_accounting_close(vec.reset_infos[i]["accounting"], reset_info["accounting"])
+                resets += 1
+            else:
+                assert "terminal_observation" not in vec_infos[i]
+            np.testing.assert_allclose(vec_obs[i], obs, rtol=1e-6, atol=0, err_msg=f"{t=} {i=}")
+    assert resets == n * (n_steps // steps_per_episode)
+
+
+# ---------------------------------------------------------------- property: invariants
+
+
+def _config_overrides() -> st.SearchStrategy[list[str]]:
+    @st.composite
+    def build(draw: st.DrawFn) -> list[str]:
+        max_ips = draw(st.integers(1, 8))
+        initial_ips = draw(st.integers(0, min(3, max_ips)))
+        return [
+            f"mta.overflow={draw(st.sampled_from(['shared', 'queue']))}",
+            f"decision_interval_hours={draw(st.sampled_from([1, 6, 24]))}",
+            f"mta.max_age_hours={draw(st.sampled_from([4, 24, 72]))}",
+            f"pool.initial_ips={initial_ips}",
+            f"pool.max_ips={max_ips}",
+            f"horizon_days={draw(st.integers(2, 6))}",
+            "shared_pool.incident_probability_per_day="
+            f"{draw(st.floats(0.0, 1.0, allow_nan=False))!r}",
+        ]
+
+    return build()
+
+
+_ACTION_VALUE = st.one_of(
+    st.sampled_from([-1.0, 1.0, 0.0, -1.0, 1.0]),
+    st.floats(-1.0, 1.0, allow_nan=False, width=32),
+    st.floats(-10.0, 10.0, allow_nan=False, width=32),
+)
+# A short list of action vectors that the episode cycles through.
+_ACTIONS = st.lists(st.lists(_ACTION_VALUE, min_size=6, max_size=6), min_size=1, max_size=12)
+
+_PROPERTY_SETTINGS = settings(
+    deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def _episode(
+    scenario: str, overrides: list[str], seed: int, actions: list[list[float]]
+) -> Any:
+    """Yield (env, step, obs, reward, terminated, truncated, info) over one whole episode."""
+    env = IPWarmupEnv(scenario=scenario, overrides=overrides)
+    obs, info = env.reset(seed=seed)
+    yield env, -1, obs, 0.0, False, False, info
+    steps = env.config.steps_per_episode
+    for t in range(steps):
+        action = np.array(actions[t % len(actions)], dtype=np.float32)
+        yield env, t, *env.step(action)
+
+
+@_PROPERTY_SETTINGS
+@given(
+    scenario=st.sampled_from(SCENARIOS),
+    overrides=_config_overrides(),
+    seed=st.integers(0, 2**32 - 1),
+    actions=_ACTIONS,
+)
+def test_accounting_identity_observation_and_reward_bounds(
+    scenario: str, overrides: list[str], seed: int, actions: list[list[float]]
+) -> None:
+    for env, t, obs, reward, terminated, truncated, info in _episode(
+        scenario, overrides, seed, actions
+    ):
+        cfg = env.config
+        w, n_providers = cfg.reward, len(cfg.providers)
+        lowest = -(
+            w.lost_penalty
+            + w.block_penalty * cfg.pool.max_ips * n_providers
+            + w.ip_day_penalty * cfg.pool.max_ips * cfg.decision_interval_hours / 24
+        )
+        acc = info["accounting"]
+        assert set(acc) == set(ALL_ACCOUNTING_KEYS)
+        total = sum(acc[key] for key in OUTCOME_KEYS)
+        assert math.isclose(acc["demand"], total, rel_tol=1e-9, abs_tol=1e-6), (t, acc)
+        assert env.observation_space.contains(obs), (t, obs)
+        assert math.isfinite(reward)
+        assert lowest <= reward <= w.dedicated_inbox_weight, (t, reward)
+        assert not terminated
+        assert truncated == (t == cfg.steps_per_episode - 1)
+        delivered = acc["delivered_inbox"] + acc["delivered_spam"]
+        if delivered > 0:
+            assert 0.0 <= acc["delivered_inbox"] / delivered <= 1.0, (t, acc)
+        if acc["sent_dedicated"] > 0:
+            assert 0.0 <= acc["deferrals"] / acc["sent_dedicated"] <= 1.0, (t, acc)
+            assert 0.0 <= acc["rejected"] / acc["sent_dedicated"] <= 1.0, (t, acc)
+
+
+@_PROPERTY_SETTINGS
+@given(
+    scenario=st.sampled_from(SCENARIOS),
+    overrides=_config_overrides(),
+    seed=st.integers(0, 2**32 - 1),
+    actions=_ACTIONS,
+)
+def test_accounting_counts_are_never_negative(
+    scenario: str, overrides: list[str], seed: int, actions: list[list[float]]
+) -> None:
+    for _env, t, _obs, _reward, _terminated, _truncated, info in _episode(
+        scenario, overrides, seed, actions
+    ):
+        negative = {key: value for key, value in info["accounting"].items() if value < 0}
+        assert negative == {}, (t, negative)
+
+
+# ----------------------------------------------------------- registration, scenarios
+
+
+def test_import_registers_the_env_id() -> None:
+    assert ipwarmup.envs.ENV_ID == "ipwarmup/IPWarmup-v0"
+    assert ENV_ID in gym.registry
+    assert gym.registry[ENV_ID].entry_point == "ipwarmup.envs.env:IPWarmupEnv"
+
+
+def test_import_in_a_fresh_interpreter_registers_without_sb3_or_torch() -> None:
+    code = (
+        "import sys, gymnasium as gym\n"
+        "assert 'ipwarmup/IPWarmup-v0' not in gym.registry\n"
+        "import ipwarmup.envs\n"
+        "assert 'ipwarmup/IPWarmup-v0' in gym.registry\n"
+        "heavy = sorted({'stable_baselines3', 'torch'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_scenario_from_a_yaml_path(tmp_path: Path) -> None:
+    path = tmp_path / "tiny_sender.yaml"
+    path.write_text(
+        "description: a tiny sender for the test\n"
+        "daily_volume_messages: [1000.0, 1000.0]\n"
+        "volume_noise: 0.0\n"
+        "mix_concentration: 0.0\n"
+        "provider_mix: {gmail: 1.0, microsoft: 0.0, yahoo: 0.0, apple: 0.0, other: 0.0}\n",
+        encoding="utf-8",
+    )
+    for scenario in (str(path), path):
+        env = gym.make(ENV_ID, scenario=scenario)
+        config = env.unwrapped.config
+        assert config.scenario.name == "tiny_sender"
+        assert config.scenario.daily_volume_messages == (1000.0, 1000.0)
+        obs, _ = env.reset(seed=0)
+        assert env.observation_space.contains(obs)
+        # All demand is at gmail: the other providers show no demand at all.
+        demand = obs[: 9 * 5].reshape(5, 9)[:, 0]
+        assert demand[0] > 0
+        np.testing.assert_array_equal(demand[1:], 0.0)
+        obs, *_ = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+
+
+def test_unknown_scenario_suggests_the_closest_name() -> None:
+    with pytest.raises(ConfigError, match=r"did you mean 'low_volume'"):
+        gym.make(ENV_ID, scenario="low_volum")
+    with pytest.raises(ConfigError, match=r"seasonal_spike"):
+        IPWarmupEnv(scenario="seasonl_spike")
