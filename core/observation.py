@@ -29,6 +29,7 @@ index  name                    bounds       meaning
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,12 +89,19 @@ def feature_names(provider_names: tuple[str, ...]) -> list[str]:
     return names + [name for name, *_ in GLOBAL_FEATURES]
 
 
-def feature_bounds(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the (low, high) float32 bounds of the observation for ``n_providers``."""
+@functools.cache
+def _bounds(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
     rows = list(PROVIDER_FEATURES) * n_providers + list(GLOBAL_FEATURES)
     low = np.array([row[1] for row in rows], dtype=np.float32)
     high = np.array([row[2] for row in rows], dtype=np.float32)
+    low.flags.writeable = high.flags.writeable = False  # shared by every call
     return low, high
+
+
+def feature_bounds(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (low, high) float32 bounds of the observation for ``n_providers``."""
+    low, high = _bounds(n_providers)
+    return low.copy(), high.copy()
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -132,8 +140,9 @@ def encode(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> np.ndarr
         axis=-1,
     )
     obs = np.concatenate([per_provider.reshape(batch, -1), global_features], axis=1)
-    low, high = feature_bounds(per_provider.shape[1])
-    return np.clip(obs, low, high).astype(np.float32)
+    low, high = _bounds(per_provider.shape[1])
+    clipped: np.ndarray = np.minimum(np.maximum(obs, low), high).astype(np.float32)
+    return clipped
 
 
 @dataclass

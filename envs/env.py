@@ -108,7 +108,7 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     - w_lost * (rejected + expired) / H - w_block * new_blocks - w_ip * ip_days``
 
     Dedicated inbox placement is weighted above shared (``w_shared <= w_ded``, defaults 1.0
-    and 0.7) because the customer is moving to dedicated IPs. The reward lies in
+    and 0.9) because the customer is moving to dedicated IPs. The reward lies in
     ``[-(w_lost + w_block * max_ips * P + w_ip * max_ips * decision_interval_hours / 24),
     w_ded]``. KPIs (inbox share, lost share, days to warm, ...) are reported apart from it.
 

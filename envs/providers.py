@@ -17,7 +17,7 @@ from ipwarmup.envs.config import ProviderConfig
 # (Validity's 2026 per-provider figures, DOMAIN §3, are averages over senders in good standing).
 GOOD_REPUTATION = 0.8
 # Best daily "quality" a clean, consistent sender earns (reputation tends to it).
-QUALITY_CEILING = 0.92
+QUALITY_CEILING = 0.95
 # Share of the placement decision that rests on the IP; the rest rests on the domain.
 # Providers weigh both (DOMAIN §2: Gmail 4.7.28 keys on IP, SPF and DKIM domain).
 IP_REPUTATION_WEIGHT = 0.6

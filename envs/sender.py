@@ -83,10 +83,30 @@ def normals(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
     return normal
 
 
+@dataclass(frozen=True)
+class DayShapes:
+    """A scenario's weekday, hour and campaign-window weights, normalised once."""
+
+    weekly: np.ndarray  # (7,) mean 1
+    hourly: np.ndarray  # (24,) sum 1
+    campaign_window: np.ndarray  # (24,) sum 1
+
+
+def day_shapes(scenario: ScenarioConfig) -> DayShapes:
+    """Normalise the scenario's weights (done once per simulator, not per day)."""
+    weekly = np.asarray(scenario.weekly_shape, dtype=float)
+    hourly = np.asarray(scenario.hourly_shape, dtype=float)
+    window = np.zeros(HOURS_PER_DAY)
+    hours = np.arange(scenario.campaign_duration_hours) + scenario.campaign_start_hour
+    window[hours % HOURS_PER_DAY] = 1.0 / scenario.campaign_duration_hours
+    return DayShapes(weekly / weekly.mean(), hourly / hourly.sum(), window)
+
+
 def daily_demand(
     scenario: ScenarioConfig,
+    shapes: DayShapes,
     sender: SenderDraw,
-    day: int,
+    day: np.ndarray,
     daily_uniforms: np.ndarray,
 ) -> np.ndarray:
     """Return the demand of day ``day`` as messages per hour and provider, shape (B, 24, P).
@@ -95,22 +115,16 @@ def daily_demand(
     weekday, log-normal noise, a campaign blast on campaign days (sent in
     ``campaign_duration_hours`` from ``campaign_start_hour``) and a seasonal spike.
     """
-    weekly = np.asarray(scenario.weekly_shape, dtype=float)
-    weekly = weekly / weekly.mean()
-    hourly = np.asarray(scenario.hourly_shape, dtype=float)
-    hourly = hourly / hourly.sum()
     weekday = (sender.start_weekday + day) % 7
     noise = np.exp(scenario.volume_noise * normals(daily_uniforms[:, 0], daily_uniforms[:, 1]))
-    base = sender.daily_volume * sender.growth**day * weekly[weekday] * noise
+    base = sender.daily_volume * sender.growth**day * shapes.weekly[weekday] * noise
     spike = scenario.spike_start_day
-    if spike is not None and spike <= day < spike + scenario.spike_duration_days:
-        base = base * scenario.spike_multiplier
+    if spike is not None:
+        in_spike = (spike <= day) & (day < spike + scenario.spike_duration_days)
+        base = np.where(in_spike, base * scenario.spike_multiplier, base)
     campaign = daily_uniforms[:, 2] < scenario.campaign_probability
     multiple = _span(scenario.campaign_multiplier, daily_uniforms[:, 3])
     extra = np.where(campaign, base * (multiple - 1.0), 0.0)
-    window = np.zeros(HOURS_PER_DAY)
-    hours = np.arange(scenario.campaign_duration_hours) + scenario.campaign_start_hour
-    window[hours % HOURS_PER_DAY] = 1.0 / scenario.campaign_duration_hours
-    per_hour = base[:, None] * hourly[None, :] + extra[:, None] * window[None, :]
+    per_hour = base[:, None] * shapes.hourly[None, :] + extra[:, None] * shapes.campaign_window
     demand: np.ndarray = per_hour[:, :, None] * sender.mix[:, None, :]
     return demand

@@ -80,6 +80,7 @@ class Simulator:
         self._queue_mode = config.mta.overflow == "queue"
         self._provider_list = list(config.providers.values())
         self._gamma_shapes = snd.gamma_shapes(config.scenario, self.provider_names)
+        self._day_shapes = snd.day_shapes(config.scenario)
         step_factor = config.pool.max_cap_change_per_day ** (self.hours_per_step / HOURS_PER_DAY)
         self._log_cap_step = float(np.log(step_factor))
         lags = []
@@ -87,7 +88,8 @@ class Simulator:
             lags.append(int(np.ceil(pc.complaint_feedback_delay_hours / self.hours_per_step)))
         self._complaint_lag = np.array(lags)
         self._complaint_feed = np.array([pc.complaint_feedback for pc in self._provider_list])
-        self.generators: list[np.random.Generator | None] = [None] * b
+        # Placeholders until reset hands every row its own generator.
+        self.generators: list[np.random.Generator] = [np.random.default_rng(0)] * b
         self._clock = 0  # global hour counter: ring-buffer slot of the retry queue
 
         z_bp = np.zeros((b, p))
@@ -219,12 +221,12 @@ class Simulator:
     def _start_day(self, idx: np.ndarray) -> None:
         """Draw the day's randomness for rows ``idx`` and lay out their hourly demand."""
         cfg = self.config
-        u = np.array([self.generators[i].random(snd.N_DAILY_UNIFORMS) for i in idx])  # type: ignore[union-attr]
+        u = np.array([self.generators[i].random(snd.N_DAILY_UNIFORMS) for i in idx])
         day = self.hour[idx] // HOURS_PER_DAY
         sub = snd.SenderDraw(
             **{name: getattr(self.sender, name)[idx] for name in vars(self.sender)}
         )
-        self.demand_today[idx] = snd.daily_demand(cfg.scenario, sub, day, u)
+        self.demand_today[idx] = snd.daily_demand(cfg.scenario, self._day_shapes, sub, day, u)
         noise = np.exp(0.3 * snd.normals(u[:, 4], u[:, 5]))
         self.complaint_rate_today[idx] = np.minimum(sub.complaint_rate * noise, 1.0)
         # Noisy neighbours (DESIGN: incidents lower the shared pool's placement for days).

@@ -55,9 +55,9 @@ class WarmupVecEnv(VecEnv):
 
     def reset(self) -> VecEnvObs:
         """Reset every env, using the seeds given to :meth:`seed` once."""
-        indices = np.arange(self.num_envs)
+        indices = range(self.num_envs)
         generators = [self._generator(i, self._seeds[i]) for i in indices]
-        obs = self.simulator.reset(indices, generators)
+        obs = self.simulator.reset(np.arange(self.num_envs), generators)
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [self._info(i) for i in indices]

@@ -121,22 +121,20 @@ def _documented_observation(doc: str) -> tuple[list[str], list[float], list[floa
     tables = _markdown_tables(_section(doc, "Observation Space"))
     assert len(tables) == 2, "expected a per-provider table and a global table"
     per_provider, global_rows = tables
-    for i, row in enumerate(per_provider):
-        assert row[0] == f"9p+{i}", row
-    for j, row in enumerate(global_rows):
-        assert row[0] == f"9P+{j}", row
+    assert [row["Index"] for row in per_provider] == [f"9p+{i}" for i in range(len(per_provider))]
+    assert [row["Index"] for row in global_rows] == [f"9P+{j}" for j in range(len(global_rows))]
     names: list[str] = []
     low: list[float] = []
     high: list[float] = []
     for provider in DEFAULT_PROVIDERS:
         for row in per_provider:
-            names.append(f"{provider}.{row[1]}")
-            low.append(float(row[2]))
-            high.append(float(row[3]))
+            names.append(f"{provider}.{row['Name']}")
+            low.append(float(row["Low"]))
+            high.append(float(row["High"]))
     for row in global_rows:
-        names.append(row[1])
-        low.append(float(row[2]))
-        high.append(float(row[3]))
+        names.append(row["Name"])
+        low.append(float(row["Low"]))
+        high.append(float(row["High"]))
     return names, low, high
 
 
@@ -166,46 +164,27 @@ def test_env_docstring_action_table_matches_the_code() -> None:
     tables = _markdown_tables(section)
     assert len(tables) == 1
     n_providers = len(DEFAULT_PROVIDERS)
+    env = gym.make(ENV_ID)
+    space = env.action_space
     count = 0
     for row in tables[0]:
-        index = row[0]
-        if index == "0..P-1":
-            count += n_providers
+        # "0..P-1" (possibly written "p (0..P-1)") stands for P entries, "P" for one.
+        index = row["Index"]
+        if re.fullmatch(r"(p \()?0\.\.P-1\)?", index):
+            positions = list(range(n_providers))
         elif index == "P":
-            count += 1
+            positions = [n_providers]
         else:
             pytest.fail(f"unexpected action index {index!r}")
-    env = gym.make(ENV_ID)
-    assert count == n_providers + 1 == env.action_space.shape[0]
-    assert [row[0] for row in tables[0]] == ["0..P-1", "P"]
-
-
-def test_observation_module_docstring_table_matches_the_code() -> None:
-    doc = observation_module.__doc__
-    assert doc
-    row = re.compile(
-        r"^(9[pP])\+(\d+)\s+``([^`]+)``\s+\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]", re.M
-    )
-    rows = row.findall(doc)
-    per_provider = [r for r in rows if r[0] == "9p"]
-    global_rows = [r for r in rows if r[0] == "9P"]
-    assert [int(r[1]) for r in per_provider] == list(range(len(per_provider)))
-    assert [int(r[1]) for r in global_rows] == list(range(len(global_rows)))
-    for r in per_provider:
-        assert r[2].startswith("<p>."), r
-    names = [f"{p}.{r[2].removeprefix('<p>.')}" for p in DEFAULT_PROVIDERS for r in per_provider]
-    names += [r[2] for r in global_rows]
-    low = [float(r[3]) for p in DEFAULT_PROVIDERS for r in per_provider]
-    low += [float(r[3]) for r in global_rows]
-    high = [float(r[4]) for p in DEFAULT_PROVIDERS for r in per_provider]
-    high += [float(r[4]) for r in global_rows]
-    assert names == feature_names(DEFAULT_PROVIDERS)
-    code_low, code_high = feature_bounds(len(DEFAULT_PROVIDERS))
-    np.testing.assert_array_equal(np.array(low, np.float32), code_low)
-    np.testing.assert_array_equal(np.array(high, np.float32), code_high)
-    # And the two docstrings agree with each other.
-    env_names, env_low, env_high = _documented_observation(IPWarmupEnv.__doc__ or "")
-    assert (names, low, high) == (env_names, env_low, env_high)
+        assert positions[0] == count, "action rows out of order"
+        count += len(positions)
+        if "Low" in row:
+            for i in positions:
+                assert float(row["Low"]) == space.low[i]
+        if "High" in row:
+            for i in positions:
+                assert float(row["High"]) == space.high[i]
+    assert count == n_providers + 1 == space.shape[0]
 
 
 # ------------------------------------------------------------------------ determinism
@@ -356,8 +335,9 @@ def _config_overrides() -> st.SearchStrategy[list[str]]:
             f"pool.initial_ips={initial_ips}",
             f"pool.max_ips={max_ips}",
             f"horizon_days={draw(st.integers(2, 6))}",
+            # Positional notation: YAML 1.1 reads "1e-05" as text, and config says so.
             "shared_pool.incident_probability_per_day="
-            f"{draw(st.floats(0.0, 1.0, allow_nan=False))!r}",
+            + np.format_float_positional(draw(st.floats(0.0, 1.0)), trim="0"),
         ]
 
     return build()
@@ -422,7 +402,8 @@ def test_accounting_identity_observation_and_reward_bounds(
         if delivered > 0:
             assert 0.0 <= acc["delivered_inbox"] / delivered <= 1.0, (t, acc)
         if acc["sent_dedicated"] > 0:
-            assert 0.0 <= acc["deferrals"] / acc["sent_dedicated"] <= 1.0, (t, acc)
+            # (The lower bound of deferrals is the non-negativity test's business.)
+            assert acc["deferrals"] / acc["sent_dedicated"] <= 1.0, (t, acc)
             assert 0.0 <= acc["rejected"] / acc["sent_dedicated"] <= 1.0, (t, acc)
 
 
