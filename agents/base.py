@@ -10,19 +10,25 @@ import numpy as np
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.observation import ObservationView, read
 
+PolicyState = tuple[np.ndarray, ...]
+
 
 class Policy(ABC):
     """A warmup policy for one env configuration.
 
     ``predict`` follows stable-baselines3 (``observation, state, episode_start,
     deterministic`` in; ``actions, state`` out) on one observation or a batch, so SB3's own
-    ``evaluate_policy`` accepts any policy.
+    ``evaluate_policy`` accepts any policy. A policy that remembers (a schedule's stage, a
+    pool size fixed at the start) keeps its memory in ``state``, one row per env, and
+    starts a row afresh where ``episode_start`` is true, as SB3's recurrent policies do.
 
     Args:
         config: the env configuration the policy acts in (provider order, horizon, pool).
     """
 
     name = "policy"
+    memory_size = 0
+    """Columns of per-env memory carried in ``state``; 0 for a memoryless policy."""
 
     def __init__(self, config: EnvConfig) -> None:
         self.config = config
@@ -34,20 +40,37 @@ class Policy(ABC):
     def predict(
         self,
         observation: np.ndarray,
-        state: tuple[np.ndarray, ...] | None = None,
+        state: PolicyState | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """Return actions for one observation (1-D) or a batch (2-D), and the state."""
+    ) -> tuple[np.ndarray, PolicyState | None]:
+        """Return actions for one observation (1-D) or a batch (2-D), and the new state."""
         obs = np.asarray(observation, dtype=np.float32)
         single = obs.ndim == 1
         batch = obs.reshape(1, -1) if single else obs
-        actions = np.clip(self._act(batch), -1.0, 1.0).astype(np.float32)
-        return (actions[0] if single else actions), state
+        memory = self._memory(batch.shape[0], state, episode_start)
+        actions = np.clip(self._act(batch, memory), -1.0, 1.0).astype(np.float32)
+        new_state = (memory,) if self.memory_size else None
+        return (actions[0] if single else actions), new_state
+
+    def initial_memory(self, n_envs: int) -> np.ndarray:
+        """Return the memory of envs that have not acted yet, (n_envs, memory_size)."""
+        return np.full((n_envs, self.memory_size), np.nan)
+
+    def _memory(
+        self, n_envs: int, state: PolicyState | None, episode_start: np.ndarray | None
+    ) -> np.ndarray:
+        if state is None or not self.memory_size:
+            return self.initial_memory(n_envs)
+        memory = np.array(state[0], dtype=float).reshape(n_envs, self.memory_size)
+        if episode_start is not None:
+            fresh = np.asarray(episode_start, dtype=bool).reshape(-1)
+            memory[fresh] = self.initial_memory(int(fresh.sum()))
+        return memory
 
     @abstractmethod
-    def _act(self, observation: np.ndarray) -> np.ndarray:
-        """Return actions of shape (B, P + 1) for observations of shape (B, obs_dim)."""
+    def _act(self, observation: np.ndarray, memory: np.ndarray) -> np.ndarray:
+        """Return actions (B, P + 1) for observations (B, obs_dim); may update ``memory``."""
 
     def view(self, observation: np.ndarray) -> ObservationView:
         """Read the plain quantities back from a batch of observations."""
@@ -65,9 +88,15 @@ class Policy(ABC):
         action: np.ndarray = np.clip(np.log(ratio) / self._log_step, -1.0, 1.0)
         return action
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r})"
+    @staticmethod
+    def pool_action(n_ips: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Return the pool action that moves the pool one IP toward ``target`` IPs."""
+        action: np.ndarray = np.sign(target - n_ips).astype(float)
+        return action
 
     def describe(self) -> dict[str, Any]:
         """Return what identifies the policy in reports."""
         return {"policy": self.name}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from ipwarmup.agents.baselines import make_baseline
+    from ipwarmup.agents.registry import make_policy
     from ipwarmup.config import load_yaml
     from ipwarmup.envs.env import IPWarmupEnv
     from ipwarmup.training.simulate import format_table, plot_trace, run_episode
@@ -62,7 +62,9 @@ def _simulate(args: argparse.Namespace) -> int:
         overrides.append(f"horizon_days={args.days}")
     data = load_yaml(args.config) if args.config else None
     env = IPWarmupEnv(scenario=args.scenario, config=data, overrides=overrides)
-    policy = make_baseline(args.policy, env.config)
+    policy = make_policy(args.policy, env.config)
+    if hasattr(policy, "bind"):
+        policy.bind(env.simulator.privileged())
     trace = run_episode(env, policy, args.seed)
     print(
         f"scenario {env.config.scenario.name}, policy {policy.name}, seed {args.seed}, "

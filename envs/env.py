@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +33,12 @@ def build_config(
             :class:`ScenarioConfig`; replaces the config's scenario when given.
         overrides: ``dotted.key=value`` strings applied on top, checked like the file.
     """
-    if isinstance(config, EnvConfig):
-        base = config
-        if overrides:
-            base = load(EnvConfig, apply_overrides(to_dict(base), overrides), path="env")
-    else:
-        base = load(EnvConfig, apply_overrides(dict(config or {}), overrides), path="env")
+    data = to_dict(config) if isinstance(config, EnvConfig) else dict(config or {})
     if scenario is not None:
         chosen = scenario if isinstance(scenario, ScenarioConfig) else load_scenario(scenario)
-        base = replace(base, scenario=chosen)
-    return base
+        data["scenario"] = to_dict(chosen)
+    # Overrides come last, so `scenario.x=...` refines the chosen scenario.
+    return load(EnvConfig, apply_overrides(data, overrides), path="env")
 
 
 class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):

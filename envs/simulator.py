@@ -23,6 +23,7 @@ shared pool may suffer a noisy-neighbour incident, and the next day's demand is 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,7 @@ ACCOUNTING_KEYS = (
 )
 """Cumulative counts reported in ``info["accounting"]``; see the env docstring."""
 
-EXTRA_ACCOUNTING_KEYS = ("block_events", "ip_days")
+EXTRA_ACCOUNTING_KEYS = ("block_events", "ip_days", "accepted_dedicated")
 OUTCOME_KEYS = ("inbox_dedicated", "inbox_shared", "delivered_dedicated", "delivered_shared")
 """Per-provider outcomes of the last period that the ESP cannot see (for reports)."""
 
@@ -376,7 +377,9 @@ class Simulator:
             sent_ip = sent[:, None, :]
             accepted_ip = minimum(mul(sent_ip, route["weight"]), route["accept"])
             accepted = add.reduce(accepted_ip, axis=1)
-            rejected = mul(sent, route["reject_share"])
+            # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
+            minimum(accepted, sent, out=accepted)
+            rejected = minimum(mul(sent, route["reject_share"]), sent - accepted)
             add(period.accepted_ip, accepted_ip, out=period.accepted_ip)
             maximum(day_peak, accepted_ip, out=day_peak)
             over = mul(sent_ip, route["per_allowance"])
@@ -392,6 +395,7 @@ class Simulator:
             add(period.rejected, rejected, out=period.rejected)
             leftover = wanted - accepted
             leftover -= rejected
+            maximum(leftover, 0.0, out=leftover)
             if self._queue_mode:
                 shared = leftover * to_shared
                 self._queue_hour(demand, due, wanted, leftover, to_shared, retry, period)
@@ -511,8 +515,9 @@ class Simulator:
         acc["expired"] += period.expired.sum(axis=1)
         acc["queued"] = self.queue_total.sum(axis=1)
         acc["sent_dedicated"] += period.sent.sum(axis=1)
+        acc["accepted_dedicated"] += period.accepted.sum(axis=1)
         acc["sent_shared"] += period.shared.sum(axis=1)
-        deferred = period.sent - period.accepted - period.rejected
+        deferred = np.maximum(period.sent - period.accepted - period.rejected, 0.0)
         acc["deferrals"] += deferred.sum(axis=1)
         acc["block_events"] += period.blocks
         ip_days = self.n_ips * self.hours_per_step / HOURS_PER_DAY
@@ -568,6 +573,41 @@ class Simulator:
         t.weekday[idx] = (self.sender.start_weekday[idx] + self.hour[idx] // HOURS_PER_DAY) % 7
         t.hour[idx] = self.hour[idx] % HOURS_PER_DAY
 
+    def replicate(self, copies: int) -> Simulator:
+        """Return a new simulator whose rows are each of this one's rows ``copies`` times.
+
+        Row ``i * copies + j`` is copy ``j`` of row ``i``, generator state included, so
+        every copy meets the same future demand and incidents as the original: a planner
+        with the privileged channel can try alternatives with perfect foresight.
+        """
+        clone = Simulator(self.config, self.n_envs * copies)
+
+        def repeat(value: object) -> object:
+            if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == self.n_envs:
+                return np.repeat(value, copies, axis=0)
+            return copy.deepcopy(value)
+
+        for name, value in vars(self).items():
+            if name in ("n_envs", "config"):
+                continue
+            if name == "generators":
+                clone.generators = [copy.deepcopy(g) for g in value for _ in range(copies)]
+            elif isinstance(value, dict):
+                setattr(clone, name, {k: repeat(v) for k, v in value.items()})
+            elif hasattr(value, "__dataclass_fields__"):
+                fields_ = {k: repeat(v) for k, v in vars(value).items()}
+                setattr(clone, name, type(value)(**fields_))
+            else:
+                setattr(clone, name, repeat(value))
+        return clone
+
+    def privileged(self) -> PrivilegedView:
+        """Return a read-only view of the hidden state, for the oracle and for KPIs only.
+
+        Policies that learn or serve never see it: it is what a real ESP cannot observe.
+        """
+        return PrivilegedView(self)
+
     def observe(self) -> np.ndarray:
         """Return the current observation of every row, shape (B, obs_dim), float32."""
         return encode(self.telemetry, horizon_days=self.config.horizon_days, max_ips=self.max_ips)
@@ -585,3 +625,101 @@ class _Period:
         self.expired = np.zeros((b, p))
         self.accepted_ip = np.zeros((b, k, p))
         self.blocks = np.zeros(b)
+
+
+class PrivilegedView:
+    """The explicit privileged channel into a simulator's hidden state (copies, never views).
+
+    Args:
+        simulator: the simulator to read.
+    """
+
+    def __init__(self, simulator: Simulator) -> None:
+        self._sim = simulator
+
+    @property
+    def n_ips(self) -> np.ndarray:
+        """Dedicated IPs in each row's pool, (B,)."""
+        return self._sim.n_ips.copy()
+
+    @property
+    def allowance(self) -> np.ndarray:
+        """Earned hourly allowance per IP slot and provider, (B, K, P)."""
+        return self._sim.allowance.copy()
+
+    @property
+    def caps(self) -> np.ndarray:
+        """Hourly caps per IP slot and provider, (B, K, P)."""
+        return self._sim.caps.copy()
+
+    @property
+    def blocked(self) -> np.ndarray:
+        """Whether each IP is blocked at each provider, (B, K, P)."""
+        return self._sim.blocked.copy()
+
+    @property
+    def reputation(self) -> np.ndarray:
+        """Hidden reputation per IP slot and provider, (B, K, P)."""
+        return self._sim.reputation.copy()
+
+    @property
+    def domain_reputation(self) -> np.ndarray:
+        """Hidden domain reputation per provider, (B, P)."""
+        return self._sim.domain_reputation.copy()
+
+    @property
+    def shared_reputation(self) -> np.ndarray:
+        """Shared pool reputation per provider today, incidents included, (B, P)."""
+        sim = self._sim
+        day = sim.hour // HOURS_PER_DAY
+        incident = np.where(sim.incident_until_day > day, sim.incident_severity, 0.0)
+        return sim.shared_reputation - incident[:, None]
+
+    @property
+    def draw(self) -> prov.ProviderDraw:
+        """Each provider's hidden tolerances this episode, each (B, P)."""
+        return prov.ProviderDraw(**{k: v.copy() for k, v in vars(self._sim.draw).items()})
+
+    @property
+    def demand_today(self) -> np.ndarray:
+        """Today's demand per hour and provider, (B, 24, P)."""
+        return self._sim.demand_today.copy()
+
+    def placement(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return inbox rates (dedicated per IP (B, K, P), shared (B, P)) at today's state."""
+        d = self._sim.draw
+        dom = self._sim.domain_reputation
+        dedicated = prov.inbox_rate(
+            self._sim.reputation,
+            dom[:, None, :],
+            d.base_inbox_rate[:, None, :],
+            d.placement_sensitivity[:, None, :],
+        )
+        shared = prov.inbox_rate(
+            self.shared_reputation, dom, d.base_inbox_rate, d.placement_sensitivity
+        )
+        return dedicated, shared
+
+    def foresight(self, copies: int) -> Simulator:
+        """Return ``copies`` copies of every row, to replay the future (see replicate)."""
+        return self._sim.replicate(copies)
+
+    def list_quality(self) -> np.ndarray:
+        """Daily quality score (0..1) the sender's list earns at each provider, (B, P)."""
+        s, d = self._sim.sender, self._sim.draw
+        return prov.daily_quality(
+            s.complaint_rate[:, None], s.bounce_rate[:, None], s.trap_rate[:, None], d
+        )
+
+    def final_reputation(self) -> np.ndarray:
+        """Mean hidden reputation over providers of the sender's dedicated IPs, (B,).
+
+        A row whose pool is empty reports the shared pool's reputation, the standing its
+        mail then rides on.
+        """
+        sim = self._sim
+        active = np.arange(sim.max_ips)[None, :] < sim.n_ips[:, None]
+        per_provider = (sim.reputation * active[:, :, None]).sum(axis=1)
+        mean_ip = per_provider.mean(axis=1) / np.maximum(sim.n_ips, 1)
+        result: np.ndarray = np.where(sim.n_ips > 0, mean_ip, self.shared_reputation.mean(axis=1))
+        return result

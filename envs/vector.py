@@ -35,6 +35,8 @@ class WarmupVecEnv(VecEnv):
         config: the env configuration (see :func:`~ipwarmup.envs.env.build_config`).
     """
 
+    render_mode: str | None = None  # nothing to render; SB3 asks before rendering
+
     def __init__(self, n_envs: int, config: EnvConfig) -> None:
         self.config = config
         self.simulator = Simulator(config, n_envs)

@@ -46,8 +46,9 @@ def run_episode(env: IPWarmupEnv, policy: Policy, seed: int) -> Trace:
     step = 0
     info: dict[str, dict[str, float]] = {}
     day_cap = np.zeros(len(trace.providers))
+    state = None
     while not done:
-        action, _ = policy.predict(obs)
+        action, state = policy.predict(obs, state, np.array([step == 0]))
         obs, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
         t, o = sim.telemetry, sim.outcome

@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import ipwarmup.envs
-import ipwarmup.observation as observation_module
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import ipwarmup.envs
+import ipwarmup.observation as observation_module
 from ipwarmup.envs import ENV_ID, IPWarmupEnv, make_vec_env, scenario_names
 from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS
 from ipwarmup.errors import ConfigError
 from ipwarmup.observation import feature_bounds, feature_names
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 SCENARIOS = scenario_names()
 DEFAULT_PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
@@ -185,6 +186,37 @@ def test_env_docstring_action_table_matches_the_code() -> None:
             for i in positions:
                 assert float(row["High"]) == space.high[i]
     assert count == n_providers + 1 == space.shape[0]
+
+
+def test_observation_module_docstring_table_matches_the_code() -> None:
+    doc = observation_module.__doc__
+    assert doc
+    pattern = re.compile(
+        r"^(9[pP])\+(\d+)\s+``([^`]+)``\s+\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]", re.M
+    )
+    rows = pattern.findall(doc)
+    per_provider = [r for r in rows if r[0] == "9p"]
+    global_rows = [r for r in rows if r[0] == "9P"]
+    # Every table row was understood (a row in another format would be skipped silently).
+    table_rows = [line for line in doc.splitlines() if re.match(r"^9[pP]\+", line)]
+    assert len(rows) == len(table_rows) > 0
+    assert [int(r[1]) for r in per_provider] == list(range(len(per_provider)))
+    assert [int(r[1]) for r in global_rows] == list(range(len(global_rows)))
+    for r in per_provider:
+        assert r[2].startswith("<p>."), r
+    names = [f"{p}.{r[2].removeprefix('<p>.')}" for p in DEFAULT_PROVIDERS for r in per_provider]
+    names += [r[2] for r in global_rows]
+    low = [float(r[3]) for _ in DEFAULT_PROVIDERS for r in per_provider]
+    low += [float(r[3]) for r in global_rows]
+    high = [float(r[4]) for _ in DEFAULT_PROVIDERS for r in per_provider]
+    high += [float(r[4]) for r in global_rows]
+    assert names == feature_names(DEFAULT_PROVIDERS)
+    code_low, code_high = feature_bounds(len(DEFAULT_PROVIDERS))
+    np.testing.assert_array_equal(np.array(low, np.float32), code_low)
+    np.testing.assert_array_equal(np.array(high, np.float32), code_high)
+    # And the two docstrings agree with each other.
+    env_names, env_low, env_high = _documented_observation(IPWarmupEnv.__doc__ or "")
+    assert (names, low, high) == (env_names, env_low, env_high)
 
 
 # ------------------------------------------------------------------------ determinism
@@ -356,9 +388,7 @@ _PROPERTY_SETTINGS = settings(
 )
 
 
-def _episode(
-    scenario: str, overrides: list[str], seed: int, actions: list[list[float]]
-) -> Any:
+def _episode(scenario: str, overrides: list[str], seed: int, actions: list[list[float]]) -> Any:
     """Yield (env, step, obs, reward, terminated, truncated, info) over one whole episode."""
     env = IPWarmupEnv(scenario=scenario, overrides=overrides)
     obs, info = env.reset(seed=seed)

@@ -7,7 +7,7 @@ breaks the fact fails here.
 import numpy as np
 import pytest
 
-from ipwarmup.agents.baselines import make_baseline
+from ipwarmup.agents.registry import make_policy as make_baseline
 from ipwarmup.envs import IPWarmupEnv
 from ipwarmup.training.simulate import run_episode
 
@@ -101,8 +101,9 @@ def test_d_an_ip_idle_for_30_days_is_cold_again(seed):
     )
     policy = make_baseline("fixed-sendgrid", env.config)
     obs, _ = env.reset(seed=seed)
-    for _ in range(35):
-        action, _ = policy.predict(obs)
+    state = None
+    for day in range(35):
+        action, state = policy.predict(obs, state, np.array([day == 0]))
         obs, *_ = env.step(action)
     sim = env.simulator
     cold = sim.draw.cold_allowance[0]
@@ -158,9 +159,10 @@ def test_f_noisy_neighbour_incidents_hurt_only_shared_pool_traffic(seed):
         policy = make_baseline("fixed-sendgrid", env.config)
         obs, _ = env.reset(seed=seed)
         totals = dict.fromkeys(("inbox_dedicated", "inbox_shared", "delivered_shared"), 0.0)
-        for _ in range(env.config.horizon_days):
+        state = None
+        for day in range(env.config.horizon_days):
             # The schedule reads only demand, caps and the day, which incidents leave alone.
-            action, _ = policy.predict(obs)
+            action, state = policy.predict(obs, state, np.array([day == 0]))
             obs, *_ = env.step(action)
             for key in totals:
                 totals[key] += float(env.simulator.outcome[key][0].sum())

@@ -1,0 +1,104 @@
+"""The oracle: the reference ceiling, reading the hidden state no real policy can see.
+
+It reads the simulator through its explicit privileged channel
+(:meth:`~ipwarmup.envs.simulator.Simulator.privileged`), never through the observation.
+It sends just under every provider's true allowance, and it chooses its pool with perfect
+foresight: at the start of an episode it replays the whole warmup on copies of the
+simulator (same future demand, incidents and tolerances) for every pool size and
+headroom it may use, staying on the shared pool among them, and keeps the plan that puts
+the most mail in the inbox.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ipwarmup.agents.base import Policy
+from ipwarmup.envs.config import EnvConfig
+from ipwarmup.envs.simulator import PrivilegedView, Simulator
+from ipwarmup.errors import IPWarmupError
+
+POOL_SIZES = (0, 1, 2, 3, 5, 8)
+"""Pool sizes the oracle considers (0 = stay on the shared pool), capped at ``max_ips``."""
+HEADROOMS = (0.9, 0.6)
+"""Shares of the tightest true allowance the oracle sends at."""
+
+
+def _plans(max_ips: int) -> np.ndarray:
+    plans = [(0.0, HEADROOMS[0])]
+    plans += [(float(n), h) for n in POOL_SIZES if 0 < n <= max_ips for h in HEADROOMS]
+    return np.array(plans)
+
+
+def track_allowance(
+    policy: Policy, view: PrivilegedView, pool_target: np.ndarray, headroom: np.ndarray
+) -> np.ndarray:
+    """Return actions that send at ``headroom`` of each provider's tightest true allowance."""
+    n_ips = view.n_ips.astype(float)
+    actions = np.zeros((len(n_ips), policy.n_providers + 1))
+    actions[:, -1] = policy.pool_action(n_ips, pool_target)
+    active = np.arange(policy.config.pool.max_ips)[None, :] < n_ips[:, None]
+    usable = active[:, :, None] & ~view.blocked
+    tightest = np.where(usable, view.allowance, np.inf).min(axis=1)
+    target = np.where(np.isfinite(tightest), headroom[:, None] * tightest, 0.0)
+    caps = (view.caps * active[:, :, None]).sum(axis=1) / np.maximum(n_ips, 1.0)[:, None]
+    actions[:, :-1] = policy.cap_action(np.maximum(caps, 1e-9), target)
+    return actions
+
+
+class OraclePolicy(Policy):
+    """Send just under each provider's true allowance, with the pool foresight picks.
+
+    Bind it to the environment it acts in with :meth:`bind` before acting; rows of the
+    observation batch are the simulator's rows. Memory: column 0 the pool size, column 1
+    the headroom, both chosen at the episode's first decision.
+    """
+
+    name = "oracle"
+    memory_size = 2
+
+    def __init__(self, config: EnvConfig) -> None:
+        super().__init__(config)
+        self._view: PrivilegedView | None = None
+        self._simulator: Simulator | None = None
+
+    def bind(self, view: PrivilegedView) -> OraclePolicy:
+        """Give the oracle its privileged channel into the simulator it acts in."""
+        self._view = view
+        return self
+
+    def _act(self, observation: np.ndarray, memory: np.ndarray) -> np.ndarray:
+        if self._view is None:
+            raise IPWarmupError(
+                "oracle: not bound to a simulator; call bind(env.simulator.privileged())"
+            )
+        if len(observation) != len(self._view.n_ips):
+            raise IPWarmupError(
+                f"oracle: got {len(observation)} observations for a simulator of "
+                f"{len(self._view.n_ips)} rows; the batch must be the simulator's rows"
+            )
+        unset = np.isnan(memory[:, 0])
+        if unset.any():
+            memory[unset] = self._plan()[unset]
+        return track_allowance(self, self._view, memory[:, 0], memory[:, 1])
+
+    def _plan(self) -> np.ndarray:
+        """Replay the rest of the episode for every plan; return the best per row."""
+        assert self._view is not None  # checked by _act
+        plans = _plans(self.config.pool.max_ips)
+        copies = len(plans)
+        future = self._view.foresight(copies)
+        view = future.privileged()
+        pool = np.tile(plans[:, 0], future.n_envs // copies)
+        headroom = np.tile(plans[:, 1], future.n_envs // copies)
+        start_inbox = future.accounting["delivered_inbox"].copy()
+        start_demand = future.accounting["demand"].copy()
+        done = np.zeros(future.n_envs, dtype=bool)
+        while not done.all():
+            done = future.step(track_allowance(self, view, pool, headroom)).truncated
+        inbox = future.accounting["delivered_inbox"] - start_inbox
+        demand = future.accounting["demand"] - start_demand
+        score = (inbox / np.maximum(demand, 1.0)).reshape(-1, copies)
+        best = np.argmax(score, axis=1)  # ties go to the earlier, more conservative plan
+        chosen: np.ndarray = plans[best]
+        return chosen

@@ -1,0 +1,89 @@
+"""Interval estimates for paired evaluations: stratified bootstrap and interquartile mean.
+
+Scores come as arrays of shape (scenarios, seeds). The overall figure of a KPI is the mean
+over scenarios of the per-scenario means (every scenario counts the same, whatever its
+volume), and its bootstrap resamples seeds within each scenario (stratified), as rliable
+does for task suites (Agarwal et al., 2021).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CONFIDENCE = 0.95
+BOOTSTRAP_SAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its 95% interval and interquartile mean."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    iqm: float
+
+    def as_dict(self) -> dict[str, float]:
+        """Return the estimate as the JSON report writes it."""
+        return {
+            "mean": self.mean,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "iqm": self.iqm,
+        }
+
+
+def iqm(values: np.ndarray) -> float:
+    """Return the interquartile mean: the mean of the middle 50% of the values."""
+    flat = np.sort(np.asarray(values, dtype=float).ravel())
+    n = len(flat)
+    if n == 0:
+        return float("nan")
+    cut = int(np.floor(n * 0.25))
+    middle = flat[cut : n - cut] if n - 2 * cut > 0 else flat
+    return float(middle.mean())
+
+
+def stratified_bootstrap(
+    scores: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    samples: int = BOOTSTRAP_SAMPLES,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float]:
+    """Return the percentile interval of the mean of per-scenario means.
+
+    Args:
+        scores: (scenarios, seeds) values; each scenario's seeds are resampled with
+            replacement on their own (stratified).
+        rng: the generator of the resamples (seeded by the caller, for repeatable reports).
+        samples: number of bootstrap resamples.
+        confidence: coverage of the interval.
+    """
+    scores = np.atleast_2d(np.asarray(scores, dtype=float))
+    n_scenarios, n_seeds = scores.shape
+    picks = rng.integers(0, n_seeds, size=(samples, n_scenarios, n_seeds))
+    resampled = np.take_along_axis(scores[None, :, :], picks, axis=2)
+    means = resampled.mean(axis=2).mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def estimate(scores: np.ndarray, rng: np.random.Generator) -> Estimate:
+    """Return mean, stratified 95% bootstrap interval and IQM of (scenarios, seeds) scores."""
+    scores = np.atleast_2d(np.asarray(scores, dtype=float))
+    low, high = stratified_bootstrap(scores, rng)
+    return Estimate(float(scores.mean(axis=1).mean()), low, high, iqm(scores))
+
+
+def probability_of_improvement(
+    ours: np.ndarray, theirs: np.ndarray, higher_is_better: bool
+) -> float:
+    """Return the share of paired runs where ours is better, ties counting half."""
+    a = np.asarray(ours, dtype=float).ravel()
+    b = np.asarray(theirs, dtype=float).ravel()
+    better = a > b if higher_is_better else a < b
+    return float(np.mean(better + 0.5 * (a == b)))
