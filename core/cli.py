@@ -46,7 +46,56 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--plot", type=Path, default=None, help="PNG of the warmup curves (default: beside)"
     )
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate policies on a suite with the same seeds, with intervals"
+    )
+    evaluate.add_argument(
+        "--policy",
+        dest="policies",
+        action="append",
+        required=True,
+        metavar="NAME_OR_MODEL_PATH",
+        help="a baseline name or a trained model path, repeatable",
+    )
+    evaluate.add_argument("--suite", default="validation", help="suite name or YAML path")
+    evaluate.add_argument("--seeds", type=int, default=32, help="seeds per scenario")
+    evaluate.add_argument("--seed", type=int, default=0, help="first seed")
+    evaluate.add_argument("--json", type=Path, default=None, help="write the report as JSON")
+    evaluate.add_argument("--plots", type=Path, default=None, help="folder for PNG plots")
+    evaluate.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an env config value for every scenario, repeatable",
+    )
     return parser
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from ipwarmup.training.evaluate import evaluate, load_suite, report
+    from ipwarmup.training.report import format_tables, plot_curves, plot_kpis
+
+    suite = load_suite(args.suite)
+    result = evaluate(
+        args.policies, suite, seeds=args.seeds, seed=args.seed, overrides=args.overrides
+    )
+    data = report(result)
+    print(format_tables(data))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(args.json)  # never leave a half-written report
+        print(f"report: {args.json}")
+    if args.plots:
+        print(f"plots: {plot_kpis(data, args.plots / 'kpis.png')}")
+        first = suite.entries[0].name
+        print(f"plots: {plot_curves(result, first, args.plots / f'curves-{first}.png')}")
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -82,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         args = build_parser().parse_args(argv)
-        handlers = {"simulate": _simulate}
+        handlers = {"simulate": _simulate, "evaluate": _evaluate}
         return handlers[args.command](args)
     except IPWarmupError as error:
         print(f"ipwarmup: error: {error}", file=sys.stderr)

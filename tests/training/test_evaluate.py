@@ -1,0 +1,142 @@
+import json
+
+import numpy as np
+import pytest
+from gymnasium.utils import seeding
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from ipwarmup.agents.registry import BASELINES, REFERENCE, make_policy
+from ipwarmup.cli import main
+from ipwarmup.envs import build_config, make_vec_env
+from ipwarmup.envs.simulator import Simulator
+from ipwarmup.errors import ConfigError
+from ipwarmup.training.evaluate import KPIS, evaluate, load_suite, report, run_scenario
+
+
+@pytest.fixture(scope="module")
+def validation_run():
+    return evaluate(list(BASELINES), load_suite("validation"), seeds=8, seed=100)
+
+
+def test_no_baseline_beats_the_oracle_on_inbox_share(validation_run):
+    data = report(validation_run)
+    oracle = data["overall"]["oracle"]["inbox_share"]["mean"]
+    for name in BASELINES:
+        assert data["overall"][name]["inbox_share"]["mean"] <= oracle, name
+    # The oracle is a ceiling, not a tie with everything: it clears the reference.
+    assert data["versus"]["oracle"]["inbox_share"]["ci_low"] > 0
+
+
+def test_report_holds_every_policy_scenario_and_kpi(validation_run):
+    data = report(validation_run)
+    scenarios = [e.name for e in load_suite("validation").entries]
+    assert data["scenarios"] == scenarios
+    for name in BASELINES:
+        for scenario in scenarios:
+            for kpi in KPIS:
+                entry = data["results"][name][scenario][kpi]
+                assert set(entry) == {"mean", "ci_low", "ci_high", "iqm"}
+                assert entry["ci_low"] <= entry["mean"] + 1e-12
+                assert entry["mean"] <= entry["ci_high"] + 1e-12
+        assert set(data["overall"][name]) == set(KPIS)
+        assert "prob_improvement" in data["versus"][name]["inbox_share"]
+    reference = data["versus"][REFERENCE]["inbox_share"]
+    assert reference["mean"] == 0.0 and reference["prob_improvement"] == 0.5
+    json.dumps(data)  # serialisable as is
+
+
+def test_paired_seeds_meet_identical_worlds_whatever_the_policy():
+    config = build_config(None, "bursty_b2c_marketing")
+    sims = []
+    for actions in (np.zeros(6), np.array([1.0, -1.0, 1.0, -1.0, 1.0, 1.0])):
+        sim = Simulator(config, 4)
+        sim.reset(np.arange(4), [seeding.np_random(50 + i)[0] for i in range(4)])
+        demand, incidents = [], []
+        for _ in range(20):
+            sim.step(np.tile(actions, (4, 1)))
+            demand.append(sim.demand_today.copy())
+            incidents.append(sim.incident_severity.copy())
+        sims.append((sim, np.array(demand), np.array(incidents)))
+    (a, demand_a, incident_a), (b, demand_b, incident_b) = sims
+    np.testing.assert_array_equal(demand_a, demand_b)
+    np.testing.assert_array_equal(incident_a, incident_b)
+    for name, value in vars(a.draw).items():
+        np.testing.assert_array_equal(value, getattr(b.draw, name), err_msg=name)
+    assert not np.array_equal(a.caps, b.caps)  # the policies did act differently
+
+
+def test_run_scenario_pairs_policies_on_the_same_demand():
+    config = build_config(None, "seasonal_spike", ["horizon_days=10"])
+    one = run_scenario(make_policy("aimd", config), config, 3, 7)
+    two = run_scenario(make_policy("hold-shared", config), config, 3, 7)
+    np.testing.assert_array_equal(one.demand_per_day, two.demand_per_day)
+    assert not np.array_equal(one.kpis["dedicated_share"], two.kpis["dedicated_share"])
+
+
+def test_sb3_evaluate_policy_accepts_a_baseline():
+    env = make_vec_env(2, scenario="steady_b2c_transactional", seed=3)
+    policy = make_policy("fixed-sendgrid", env.config)
+    mean, _std = evaluate_policy(policy, env, n_eval_episodes=2, warn=False)
+    assert np.isfinite(mean) and mean > 0
+
+
+def test_load_suite_rejects_bad_entries(tmp_path):
+    path = tmp_path / "suite.yaml"
+    path.write_text("scenarios:\n  - scenario: low_volume\n    overide: [x]\n  - 3\n")
+    with pytest.raises(ConfigError) as error:
+        load_suite(path)
+    text = str(error.value)
+    assert "suite.scenarios[0]: unknown keys ['overide']" in text
+    assert "suite.scenarios[1]: expected a mapping with a 'scenario' name, got 3" in text
+    with pytest.raises(ConfigError, match="unknown suite 'validaton'"):
+        load_suite("validaton")
+
+
+def test_shipped_suites_load_and_build():
+    for name in ("validation", "test"):
+        suite = load_suite(name)
+        for entry in suite.entries:
+            build_config(None, entry.scenario, entry.overrides)
+    names = {e.name for e in load_suite("test").entries}
+    assert not names & {e.name for e in load_suite("validation").entries}
+
+
+def test_cli_evaluate_writes_json_and_plots(tmp_path, capsys):
+    out = tmp_path / "report.json"
+    code = main(
+        [
+            "evaluate",
+            "--policy", "aimd",
+            "--policy", "oracle",
+            "--suite", "validation",
+            "--seeds", "2",
+            "--set", "horizon_days=5",
+            "--json", str(out),
+            "--plots", str(tmp_path / "plots"),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    tables = [line for line in printed.splitlines() if not line.startswith(("report:", "plots:"))]
+    assert all(len(line) <= 100 for line in tables)
+    data = json.loads(out.read_text())
+    assert set(data["overall"]) == {"aimd", "oracle", REFERENCE}
+    for png in (tmp_path / "plots").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(list((tmp_path / "plots").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--policy", "aimdd"], "did you mean 'aimd'"),
+        (["--policy", "aimd", "--seeds", "1"], "--seeds: expected at least 2 seeds"),
+        (["--policy", "aimd", "--suite", "nope"], "unknown suite 'nope'"),
+    ],
+)
+def test_cli_evaluate_errors_exit_2_with_one_line(argv, message, capsys, tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["evaluate", *argv, "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
