@@ -15,7 +15,7 @@ import numpy as np
 
 from ipwarmup.agents.base import Policy
 from ipwarmup.envs.config import EnvConfig
-from ipwarmup.envs.simulator import PrivilegedView, Simulator
+from ipwarmup.envs.simulator import PrivilegedView
 from ipwarmup.errors import IPWarmupError
 
 POOL_SIZES = (0, 1, 2, 3, 5, 8)
@@ -57,10 +57,12 @@ class OraclePolicy(Policy):
     name = "oracle"
     memory_size = 2
 
-    def __init__(self, config: EnvConfig) -> None:
+    def __init__(self, config: EnvConfig, objective: str = "inbox_share") -> None:
         super().__init__(config)
+        if objective not in ("inbox_share", "reward"):
+            raise ValueError(f"objective: expected 'inbox_share' or 'reward', got {objective!r}")
+        self.objective = objective
         self._view: PrivilegedView | None = None
-        self._simulator: Simulator | None = None
 
     def bind(self, view: PrivilegedView) -> OraclePolicy:
         """Give the oracle its privileged channel into the simulator it acts in."""
@@ -93,12 +95,16 @@ class OraclePolicy(Policy):
         headroom = np.tile(plans[:, 1], future.n_envs // copies)
         start_inbox = future.accounting["delivered_inbox"].copy()
         start_demand = future.accounting["demand"].copy()
+        reward = np.zeros(future.n_envs)
         done = np.zeros(future.n_envs, dtype=bool)
         while not done.all():
-            done = future.step(track_allowance(self, view, pool, headroom)).truncated
+            result = future.step(track_allowance(self, view, pool, headroom))
+            reward += result.reward
+            done = result.truncated
         inbox = future.accounting["delivered_inbox"] - start_inbox
         demand = future.accounting["demand"] - start_demand
-        score = (inbox / np.maximum(demand, 1.0)).reshape(-1, copies)
+        objective = reward if self.objective == "reward" else inbox / np.maximum(demand, 1.0)
+        score = objective.reshape(-1, copies)
         best = np.argmax(score, axis=1)  # ties go to the earlier, more conservative plan
         chosen: np.ndarray = plans[best]
         return chosen

@@ -70,7 +70,94 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override an env config value for every scenario, repeatable",
     )
+    train = commands.add_parser("train", help="train a policy, evaluate it, log it to MLflow")
+    train.add_argument(
+        "--config", type=Path, default=Path("configs/experiments/ppo.yaml"), help="experiment YAML"
+    )
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an experiment value (dotted key), repeatable",
+    )
+    train.add_argument("--resume", default=None, metavar="RUN_ID", help="continue a run")
+    train.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+    train.add_argument("--seed", type=int, default=None, help="training seed")
+    compare = commands.add_parser(
+        "compare", help="rank tracked runs, learned and baseline, by KPI with intervals"
+    )
+    compare.add_argument("--experiment", default="ipwarmup", help="MLflow experiment name")
+    compare.add_argument("--suite", default="validation", help="evaluation suite of the runs")
+    compare.add_argument("--kpi", default="inbox_share", help="KPI to rank by")
+    compare.add_argument("--json", type=Path, default=None, help="write the ranking as JSON")
+    compare.add_argument(
+        "--plot", type=Path, default=None, help="chart PNG (default compare-<experiment>.png)"
+    )
+    compare.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+    tune = commands.add_parser("tune", help="tune hyperparameters with Optuna")
+    tune.add_argument(
+        "--config", type=Path, default=Path("configs/experiments/ppo.yaml"), help="experiment YAML"
+    )
+    tune.add_argument("--trials", type=int, required=True, help="trials to run")
+    tune.add_argument(
+        "--storage", default=None, help="Optuna storage URL (default sqlite:///optuna.db)"
+    )
+    tune.add_argument("--out", type=Path, default=None, help="where to write the best config")
+    tune.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an experiment value (dotted key), repeatable",
+    )
+    tune.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
     return parser
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ipwarmup.training.compare import run_compare
+
+    plot = args.plot or Path(f"compare-{args.experiment}.png")
+    return run_compare(
+        args.experiment, args.suite, args.json, plot, args.tracking_uri, kpi=args.kpi
+    )
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from ipwarmup.training.config import load_experiment
+    from ipwarmup.training.tune import tune
+
+    if args.trials < 1:
+        raise IPWarmupError(f"--trials: expected at least 1, got {args.trials}")
+    if not args.config.is_file():
+        raise IPWarmupError(f"--config: no experiment file at '{args.config}'")
+    overrides = list(args.overrides)
+    if args.tracking_uri:
+        overrides.append(f"tracking.tracking_uri={args.tracking_uri}")
+    config, hyperparameters = load_experiment(args.config, overrides)
+    tune(config, hyperparameters, trials=args.trials, storage=args.storage, out=args.out)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ipwarmup.training.config import load_experiment
+    from ipwarmup.training.train import train
+
+    overrides = list(args.overrides)
+    if args.tracking_uri:
+        overrides.append(f"tracking.tracking_uri={args.tracking_uri}")
+    if args.seed is not None:
+        overrides.append(f"training.seed={args.seed}")
+    if not args.config.is_file():
+        raise IPWarmupError(f"--config: no experiment file at '{args.config}'")
+    config, hyperparameters = load_experiment(args.config, overrides)
+    command = " ".join(["ipwarmup", *sys.argv[1:]])
+    result = train(config, hyperparameters, command=command, resume_run_id=args.resume)
+    print(f"run {result.run_id}: model in {result.model_dir}")
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -131,7 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         args = build_parser().parse_args(argv)
-        handlers = {"simulate": _simulate, "evaluate": _evaluate}
+        handlers = {
+            "simulate": _simulate,
+            "evaluate": _evaluate,
+            "train": _train,
+            "compare": _compare,
+            "tune": _tune,
+        }
         return handlers[args.command](args)
     except IPWarmupError as error:
         print(f"ipwarmup: error: {error}", file=sys.stderr)

@@ -22,7 +22,15 @@ class ConfigError(IPWarmupError, ValueError):
 
 
 class TelemetryError(IPWarmupError, ValueError):
-    """A telemetry record given to a served policy is invalid."""
+    """A telemetry record given to a served policy is invalid.
+
+    Attributes:
+        problems: every bad or missing field, one line each, reported at once.
+    """
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 class BundleError(IPWarmupError):

@@ -144,3 +144,116 @@ def make_vec_env(
     if seed is not None:
         env.seed(seed)
     return env
+
+
+class ConcatVecEnv(VecEnv):
+    """Several batched VecEnvs side by side as one (one per scenario, say).
+
+    Env ``i`` of the whole is env ``i - offset`` of the part that holds it; actions,
+    observations, rewards, dones and infos are split and joined in that order.
+
+    Args:
+        parts: the VecEnvs to join; they must share observation and action spaces.
+    """
+
+    render_mode: str | None = None
+
+    def __init__(self, parts: Sequence[WarmupVecEnv]) -> None:
+        if not parts:
+            raise ValueError("parts: expected at least one VecEnv, got none")
+        self.parts = list(parts)
+        first = self.parts[0]
+        for part in self.parts[1:]:
+            if part.observation_space != first.observation_space:
+                raise ValueError("parts: observation spaces differ; use the same providers")
+        self._bounds = np.cumsum([0, *(p.num_envs for p in self.parts)])
+        super().__init__(int(self._bounds[-1]), first.observation_space, first.action_space)
+
+    def seed(self, seed: int | None = None) -> Sequence[int | None]:
+        """Seed env ``i`` of the whole with ``seed + i``."""
+        seeds: list[int | None] = []
+        for part, start in zip(self.parts, self._bounds[:-1], strict=False):
+            part.seed(None if seed is None else seed + int(start))
+            seeds += part._seeds
+        return seeds
+
+    def reset(self) -> VecEnvObs:
+        """Reset every part."""
+        obs = np.concatenate([part.reset() for part in self.parts])
+        self.reset_infos = [info for part in self.parts for info in part.reset_infos]
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Hand each part its slice of the actions."""
+        for part, start, end in zip(self.parts, self._bounds[:-1], self._bounds[1:], strict=True):
+            part.step_async(actions[start:end])
+
+    def step_wait(self) -> VecEnvStepReturn:
+        """Step every part and join the results."""
+        results = [part.step_wait() for part in self.parts]
+        obs = np.concatenate([r[0] for r in results])
+        rewards = np.concatenate([r[1] for r in results])
+        dones = np.concatenate([r[2] for r in results])
+        infos = [info for r in results for info in r[3]]
+        return obs, rewards, dones, infos
+
+    def close(self) -> None:
+        """Close every part."""
+        for part in self.parts:
+            part.close()
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """Return an attribute of the part holding each requested env."""
+        return [getattr(self._part(i), attr_name) for i in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an attribute on the parts holding the requested envs."""
+        for i in self._get_indices(indices):
+            setattr(self._part(i), attr_name, value)
+
+    def env_method(
+        self,
+        method_name: str,
+        *method_args: Any,
+        indices: VecEnvIndices = None,
+        **method_kwargs: Any,
+    ) -> list[Any]:
+        """Call a method of the part holding each requested env."""
+        return [
+            getattr(self._part(i), method_name)(*method_args, **method_kwargs)
+            for i in self._get_indices(indices)
+        ]
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper[Any, Any, Any, Any]], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        """Return False for every env: parts are batches, not wrapped envs."""
+        return [False for _ in self._get_indices(indices)]
+
+    def _part(self, index: int) -> WarmupVecEnv:
+        return self.parts[int(np.searchsorted(self._bounds, index, side="right")) - 1]
+
+
+def make_multi_scenario_vec_env(
+    n_envs: int,
+    scenarios: Sequence[str],
+    seed: int | None = None,
+    config: EnvConfig | Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+) -> ConcatVecEnv:
+    """Build one VecEnv over several scenarios, ``n_envs`` split as evenly as possible."""
+    if n_envs < len(scenarios):
+        raise ValueError(
+            f"n_envs: expected at least one env per scenario ({len(scenarios)}), got {n_envs}"
+        )
+    sizes = [
+        n_envs // len(scenarios) + (i < n_envs % len(scenarios)) for i in range(len(scenarios))
+    ]
+    parts = [
+        WarmupVecEnv(size, build_config(config, scenario, overrides))
+        for size, scenario in zip(sizes, scenarios, strict=True)
+    ]
+    env = ConcatVecEnv(parts)
+    if seed is not None:
+        env.seed(seed)
+    return env

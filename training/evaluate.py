@@ -21,7 +21,7 @@ KPIs (per episode; the JSON report and the README use these names):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,11 +191,22 @@ def evaluate(
     seeds: int,
     seed: int = 0,
     overrides: Sequence[str] = (),
+    factories: Mapping[str, Callable[[EnvConfig], Policy]] | None = None,
 ) -> Evaluation:
     """Run every policy on every scenario of the suite with the same seeds.
 
     The reference baseline (``fixed-sendgrid``) always runs, for the paired differences.
+
+    Args:
+        policies: baseline names or model paths (see ``make_policy``), or names in
+            ``factories``.
+        suite: the scenarios.
+        seeds: seeds per scenario.
+        seed: the first seed.
+        overrides: env ``key=value`` overrides for every scenario.
+        factories: policies built in memory (a model being trained), by name.
     """
+    factories = dict(factories or {})
     if seeds < 2:
         raise ConfigError(f"--seeds: expected at least 2 seeds for intervals, got {seeds}")
     names = list(dict.fromkeys([*policies, REFERENCE]))
@@ -208,7 +219,8 @@ def evaluate(
         result.traces[name] = {}
         for entry in suite.entries:
             config = result.configs[entry.name]
-            episodes = run_scenario(make_policy(name, config), config, seeds, seed)
+            policy = factories[name](config) if name in factories else make_policy(name, config)
+            episodes = run_scenario(policy, config, seeds, seed)
             result.scores[name][entry.name] = episodes.kpis
             result.traces[name][entry.name] = episodes
     return result

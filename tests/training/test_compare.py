@@ -1,0 +1,219 @@
+"""Baseline runs and learned runs compared from a real SQLite MLflow store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ipwarmup.errors import ConfigError
+from ipwarmup.training.compare import (
+    WIDTH,
+    compare_json,
+    compare_runs,
+    format_comparison,
+    plot_comparison,
+    run_compare,
+)
+from ipwarmup.training.evaluate import KPIS
+from ipwarmup.training.tracking import Tracker, log_baseline_runs, log_evaluation
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+LONG_NAME = "a-learned-policy-with-a-very-long-run-name-that-cannot-fit-in-the-table-20250101"
+
+
+def _report(inbox: dict[str, float]) -> dict[str, Any]:
+    """Return an evaluate-style report whose KPIs derive from each policy's inbox share."""
+
+    def entry(mean: float) -> dict[str, float]:
+        return {"mean": mean, "ci_low": mean - 0.02, "ci_high": mean + 0.03, "iqm": mean}
+
+    overall = {
+        policy: {kpi: entry(share if kpi != "lost_share" else 1.0 - share) for kpi in KPIS}
+        for policy, share in inbox.items()
+    }
+    reference = next(iter(inbox))
+    versus = {
+        policy: {kpi: {**entry(share - inbox[reference]), "prob_improvement": 0.5} for kpi in KPIS}
+        for policy, share in inbox.items()
+    }
+    return {
+        "suite": "validation",
+        "seeds": 8,
+        "seed": 0,
+        "reference": reference,
+        "kpis": list(KPIS),
+        "overall": overall,
+        "versus": versus,
+    }
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite store with MLflow's tables: making them takes seconds, copying it does not."""
+    folder = tmp_path_factory.mktemp("empty-store")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        Tracker(f"sqlite:///{folder}/mlflow.db", "template")
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def tracker(
+    empty_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Tracker]:
+    shutil.copy(empty_store, tmp_path / "mlflow.db")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # Tracker sets it; undo afterwards
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    yield Tracker(f"sqlite:///{tmp_path}/mlflow.db", "compare")
+
+
+def _learned(tracker: Tracker, name: str, share: float, *, status_error: bool = False) -> str:
+    tags = {
+        "ipwarmup.policy": name,
+        "ipwarmup.policy_kind": "learned",
+        "ipwarmup.suite": "validation",
+    }
+    data = _report({"fixed-sendgrid": 0.5, "learned": share})
+    if status_error:
+        with pytest.raises(RuntimeError), tracker.start(name, tags=tags) as run:
+            log_evaluation(run, data, policy="learned", step=100, prefix="kpi/")
+            raise RuntimeError("crashed after its evaluation")
+        return run.run_id
+    with tracker.start(name, tags=tags) as run:
+        log_evaluation(run, data, policy="learned", step=100, prefix="kpi/")
+    return run.run_id
+
+
+def test_log_evaluation_writes_means_intervals_and_paired_differences(tracker: Tracker) -> None:
+    data = _report({"fixed-sendgrid": 0.5, "ppo": 0.8})
+    with tracker.start("eval") as run:
+        log_evaluation(run, data, policy="ppo", step=2048)
+        with pytest.raises(ConfigError, match="no policy 'nope'"):
+            log_evaluation(run, data, policy="nope", step=0)
+    metrics = tracker.get_run(run.run_id)["metrics"]
+    assert metrics["eval/inbox_share"] == pytest.approx(0.8)
+    assert metrics["eval/inbox_share/ci_low"] == pytest.approx(0.78)
+    assert metrics["eval/lost_share/ci_high"] == pytest.approx(0.23)
+    assert metrics["eval/inbox_share/iqm"] == pytest.approx(0.8)
+    assert metrics["eval/versus/inbox_share"] == pytest.approx(0.3)
+    assert metrics["eval/versus/inbox_share/prob_improvement"] == 0.5
+    assert len(metrics) == len(KPIS) * 4 * 2
+    assert tracker.metric_history(run.run_id, "eval/ip_days") == [(2048, pytest.approx(0.8))]
+
+
+def test_baseline_runs_are_tagged_and_ranked_newest_per_policy_winning(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    first = log_baseline_runs(
+        tracker,
+        _report({"fixed-sendgrid": 0.5, "aimd": 0.9, "hold": 0.7}),
+        suite="validation",
+        tags={"ipwarmup.seeds": "8"},
+    )
+    got = tracker.get_run(first[1])
+    assert got["run_name"] == "aimd@validation" and got["status"] == "FINISHED"
+    assert got["tags"]["ipwarmup.policy"] == "aimd"
+    assert got["tags"]["ipwarmup.policy_kind"] == "baseline"
+    assert got["tags"]["ipwarmup.suite"] == "validation"
+    assert got["tags"]["ipwarmup.seeds"] == "8"
+    assert got["metrics"]["kpi/inbox_share"] == pytest.approx(0.9)
+    assert got["params"]["evaluation.seeds"] == "8"
+    rows = compare_runs(tracker, suite="validation")
+    assert [r["policy"] for r in rows] == ["aimd", "hold", "fixed-sendgrid"]
+    by_lost = compare_runs(tracker, suite="validation", kpi="lost_share")  # lower is better
+    assert [r["policy"] for r in by_lost] == ["aimd", "hold", "fixed-sendgrid"]
+
+    # Logged again with hold now best: the newer runs win, the old ones stay in the store.
+    second = log_baseline_runs(
+        tracker, _report({"fixed-sendgrid": 0.5, "aimd": 0.6, "hold": 0.95}), suite="validation"
+    )
+    log_baseline_runs(tracker, _report({"fixed-sendgrid": 0.99}), suite="test")  # other suite
+    learned = _learned(tracker, LONG_NAME, 0.8)
+    _learned(tracker, LONG_NAME, 0.99, status_error=True)  # newer but FAILED: ignored
+    rows = compare_runs(tracker, suite="validation")
+    assert [r["name"] for r in rows] == [
+        "hold@validation",
+        LONG_NAME,
+        "aimd@validation",
+        "fixed-sendgrid@validation",
+    ]
+    assert [r["run_id"] for r in rows] == [second[2], learned, second[1], second[0]]
+    assert [r["kind"] for r in rows] == ["baseline", "learned", "baseline", "baseline"]
+    assert rows[0]["kpis"]["inbox_share"] == {
+        "mean": pytest.approx(0.95),
+        "ci_low": pytest.approx(0.93),
+        "ci_high": pytest.approx(0.98),
+    }
+    assert len(tracker.search()) == 3 + 3 + 1 + 2
+
+    data = compare_json(rows)
+    assert set(data) == {"runs"}
+    for run, row in zip(data["runs"], rows, strict=True):
+        assert set(run) == {"run_id", "name", "policy", "kpis"}
+        assert (run["run_id"], run["name"], run["policy"]) == (
+            row["run_id"],
+            row["name"],
+            row["policy"],
+        )
+        assert set(run["kpis"]) == set(KPIS)
+        for entry in run["kpis"].values():
+            assert set(entry) == {"mean", "ci_low", "ci_high"}
+            assert entry["ci_low"] <= entry["mean"] <= entry["ci_high"]
+    json.dumps(data)
+
+    table = format_comparison(rows, "inbox_share")
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= WIDTH
+    assert "0.950 [0.930, 0.980]" in table  # inbox_share of hold
+    assert "0.0500 [0.0300, 0.0800]" in table  # its lost_share
+    ranked = [line.split()[:3] for line in lines[1:] if line[:1].isdigit()]
+    assert ranked[:4] == [
+        ["1", "hold@validation", "baseline"],
+        ["2", LONG_NAME[: len(ranked[1][1]) - 1] + "~", "learned"],
+        ["3", "aimd@validation", "baseline"],
+        ["4", "fixed-sendgrid@validation", "baseline"],
+    ]
+    assert ranked[4:] == ranked[:4]  # the second block, same order
+    png = plot_comparison(rows, tmp_path / "plots" / "compare.png", "inbox_share")
+    assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_unknown_kpi_is_a_config_error(tracker: Tracker) -> None:
+    with pytest.raises(ConfigError, match="unknown KPI 'inbox'; expected one of inbox_share"):
+        compare_runs(tracker, kpi="inbox")
+
+
+def test_run_compare_prints_and_writes_json_and_png(
+    tracker: Tracker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_baseline_runs(tracker, _report({"fixed-sendgrid": 0.5, "aimd": 0.9}), suite="validation")
+    out_json, out_png = tmp_path / "out" / "compare.json", tmp_path / "compare.png"
+    code = run_compare("compare", "validation", out_json, out_png, tracker.uri)
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "experiment 'compare'" in out and "aimd@validation" in out
+    assert out_png.read_bytes()[:8] == PNG_MAGIC
+    data = json.loads(out_json.read_text())
+    assert [r["policy"] for r in data["runs"]] == ["aimd", "fixed-sendgrid"]
+    assert list(out_json.parent.iterdir()) == [out_json]  # no temporary file left
+
+
+def test_run_compare_names_a_missing_experiment_or_suite(tracker: Tracker, tmp_path: Path) -> None:
+    png = tmp_path / "c.png"
+    missing = r"experiment 'nope' at tracking URI sqlite:.*not found; .* on suite 'validation'"
+    with pytest.raises(ConfigError, match=missing):
+        run_compare("nope", "validation", None, png, tracker.uri)
+    empty = r"experiment 'compare' at tracking URI sqlite:.*no FINISHED runs on suite 'holdout'"
+    with pytest.raises(ConfigError, match=empty):
+        run_compare("compare", "holdout", None, png, tracker.uri)
+    no_store = r"experiment 'compare' at .*/elsewhere/mlflow.db: not found \(no database file"
+    with pytest.raises(ConfigError, match=no_store):
+        run_compare("compare", "validation", None, png, f"sqlite:///{tmp_path}/elsewhere/mlflow.db")
+    assert not (tmp_path / "elsewhere").exists()
+    assert not png.exists()

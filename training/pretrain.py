@@ -1,0 +1,132 @@
+"""Warm-start a policy by behaviour cloning a teacher, before reinforcement learning.
+
+Warming up pays only after weeks of patient ramping, which random exploration almost
+never stumbles on: from scratch PPO settles on the shared pool. So the actor first
+imitates a teacher (by default the reward-maximising oracle, which reads the hidden
+state: a privileged teacher for a student that sees only telemetry) and the critic learns
+the teacher's discounted returns; PPO then improves on that start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.utils import seeding
+from stable_baselines3.common.vec_env import VecNormalize
+
+from ipwarmup.agents.base import Policy
+from ipwarmup.agents.oracle import OraclePolicy
+from ipwarmup.agents.registry import make_policy
+from ipwarmup.envs.config import EnvConfig
+from ipwarmup.envs.simulator import Simulator
+
+
+@dataclass
+class Demonstrations:
+    """Teacher rollouts: raw observations, actions and discounted returns."""
+
+    observations: np.ndarray  # (N, obs_dim)
+    actions: np.ndarray  # (N, act_dim)
+    returns: np.ndarray  # (N,)
+
+
+def teacher_policy(name: str, config: EnvConfig) -> Policy:
+    """Return the teacher by name: ``oracle`` plans for reward; any baseline name works."""
+    if name == "oracle":
+        return OraclePolicy(config, objective="reward")
+    return make_policy(name, config)
+
+
+def collect(
+    teacher: str, configs: list[EnvConfig], *, episodes: int, gamma: float, seed: int
+) -> Demonstrations:
+    """Roll the teacher through ``episodes`` episodes of every config (batched)."""
+    obs_parts, act_parts, ret_parts = [], [], []
+    for index, config in enumerate(configs):
+        sim = Simulator(config, episodes)
+        base = seed + 1_000 * index
+        obs = sim.reset(
+            np.arange(episodes), [seeding.np_random(base + i)[0] for i in range(episodes)]
+        )
+        policy = teacher_policy(teacher, config)
+        if hasattr(policy, "bind"):
+            policy.bind(sim.privileged())
+        state, start = None, np.ones(episodes, dtype=bool)
+        observations, actions, rewards = [], [], []
+        for _ in range(config.steps_per_episode):
+            action, state = policy.predict(obs, state, start)
+            observations.append(obs)
+            actions.append(np.clip(action, -1.0, 1.0))
+            result = sim.step(action)
+            rewards.append(result.reward)
+            obs, start = result.observation, np.zeros(episodes, dtype=bool)
+        returns = np.zeros_like(np.array(rewards))
+        running = np.zeros(episodes)
+        for t in range(len(rewards) - 1, -1, -1):
+            running = rewards[t] + gamma * running
+            returns[t] = running
+        obs_parts.append(np.concatenate(observations))
+        act_parts.append(np.concatenate(actions))
+        ret_parts.append(returns.reshape(-1))
+    return Demonstrations(
+        np.concatenate(obs_parts).astype(np.float32),
+        np.concatenate(act_parts).astype(np.float32),
+        np.concatenate(ret_parts),
+    )
+
+
+def clone(
+    model: Any,
+    normalizer: VecNormalize,
+    demos: Demonstrations,
+    *,
+    epochs: int,
+    batch_size: int = 1024,
+    seed: int = 0,
+    action_std: float = 0.3,
+    pool_action_std: float = 0.05,
+) -> dict[str, float]:
+    """Fit the actor to the teacher's actions and the critic to its returns.
+
+    The VecNormalize statistics are first updated with the demonstrations, so the policy
+    sees them normalised exactly as it will in training. The Gaussian policy's spread is
+    then set to ``action_std`` for the caps and ``pool_action_std`` for the pool: at SB3's
+    initial 1.0 the sampled caps random-walk away from the cloned ramp, and a noisy pool
+    action (a threshold at +-1/3) adds and drops IPs at random, throwing away their warmup;
+    PPO then learns that dedicated IPs do not pay. Returns the last losses.
+    """
+    normalizer.obs_rms.update(demos.observations)
+    normalizer.ret_rms.update(demos.returns)
+    obs = torch.as_tensor(normalizer.normalize_obs(demos.observations), dtype=torch.float32)
+    actions = torch.as_tensor(demos.actions)
+    scale = float(np.sqrt(normalizer.ret_rms.var + normalizer.epsilon))
+    returns = torch.as_tensor(demos.returns / scale, dtype=torch.float32)
+    policy = model.policy
+    policy.set_training_mode(True)
+    generator = torch.Generator().manual_seed(seed)
+    losses = {"bc/actor_loss": float("nan"), "bc/critic_loss": float("nan")}
+    for _ in range(epochs):
+        order = torch.randperm(len(obs), generator=generator)
+        for start in range(0, len(obs), batch_size):
+            batch = order[start : start + batch_size]
+            distribution = policy.get_distribution(obs[batch])
+            actor_loss = torch.nn.functional.mse_loss(
+                distribution.distribution.mean, actions[batch]
+            )
+            values = policy.predict_values(obs[batch]).flatten()
+            critic_loss = torch.nn.functional.mse_loss(values, returns[batch])
+            loss = actor_loss + 0.5 * critic_loss
+            policy.optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch stubs leave it untyped
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+            policy.optimizer.step()
+            losses = {"bc/actor_loss": actor_loss.item(), "bc/critic_loss": critic_loss.item()}
+    policy.set_training_mode(False)
+    if hasattr(policy, "log_std"):
+        with torch.no_grad():
+            policy.log_std.fill_(float(np.log(action_std)))
+            policy.log_std[-1] = float(np.log(pool_action_std))
+    return losses

@@ -1,0 +1,349 @@
+"""Train a warmup policy with stable-baselines3 and record the run in MLflow.
+
+One loop, top to bottom: build the batched env over the training scenarios, wrap it in
+VecNormalize, build the SB3 model, learn with callbacks that checkpoint, evaluate on the
+suite against the reference baseline and keep the best model (by ``inbox_share``, with
+``lost_share`` no worse than the reference's), then evaluate every baseline and the final
+and best models at full seeds and log it all.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.vec_env import VecNormalize
+
+import ipwarmup
+from ipwarmup.agents.learned import VECNORMALIZE_FILE, LearnedPolicy
+from ipwarmup.agents.registry import BASELINES, REFERENCE
+from ipwarmup.config import flatten, to_dict
+from ipwarmup.envs.config import EnvConfig
+from ipwarmup.envs.env import ENV_ID, ENV_VERSION
+from ipwarmup.envs.vector import make_multi_scenario_vec_env
+from ipwarmup.training.config import ExperimentConfig, algorithm_class
+from ipwarmup.training.evaluate import evaluate, load_suite, report
+from ipwarmup.training.report import format_tables, plot_curves, plot_kpis
+from ipwarmup.training.tracking import (
+    Run,
+    SB3MLflowOutput,
+    Tracker,
+    log_baseline_runs,
+    log_evaluation,
+)
+
+LEARNED = "learned"
+BEST = "learned-best"
+
+
+@dataclass
+class TrainResult:
+    """What a finished training run produced."""
+
+    run_id: str
+    seed: int
+    model_dir: Path
+    report: dict[str, Any]
+    last_score: float
+
+
+def _git_commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def save_policy(model: Any, normalizer: VecNormalize, folder: Path) -> Path:
+    """Save the SB3 model and its VecNormalize statistics side by side."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "model.zip")
+    normalizer.save(str(folder / VECNORMALIZE_FILE))
+    return folder
+
+
+class _Progress(BaseCallback):
+    """Checkpoint, evaluate and keep the best model; show a progress bar with the KPIs."""
+
+    def __init__(self, trainer: _Trainer) -> None:
+        super().__init__()
+        self.trainer = trainer
+        self.bar: Any = None
+
+    def _on_training_start(self) -> None:
+        from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+
+        t = self.trainer
+        self.bar = tqdm(
+            total=t.config.training.total_timesteps,
+            initial=self.model.num_timesteps,
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+        self._next_eval = _next(self.model.num_timesteps, t.config.training.eval_freq)
+        self._next_checkpoint = _next(self.model.num_timesteps, t.config.training.checkpoint_freq)
+
+    def _on_step(self) -> bool:
+        steps = self.model.num_timesteps
+        self.bar.update(steps - self.bar.n)
+        if steps >= self._next_checkpoint:
+            self.trainer.checkpoint(self.model)
+            self._next_checkpoint = _next(steps, self.trainer.config.training.checkpoint_freq)
+        if steps >= self._next_eval:
+            t = self.trainer
+            kpis = t.periodic_evaluation(self.model)
+            self.bar.set_postfix(kpis, refresh=True)
+            self._next_eval = _next(steps, t.config.training.eval_freq)
+            if t.on_evaluation is not None and not t.on_evaluation(steps, t.last_score):
+                t.stopped = True
+                return False
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _next(now: int, every: int) -> int:
+    return (now // every + 1) * every
+
+
+class _Trainer:
+    """The state of one training run (config, env, run handle, best score)."""
+
+    def __init__(
+        self, config: ExperimentConfig, hyperparameters: dict[str, Any], run: Run, seed: int
+    ) -> None:
+        self.config = config
+        self.hyperparameters = hyperparameters
+        self.run = run
+        self.seed = seed
+        self.folder = Path(config.training.output_dir) / run.run_id
+        self.suite = load_suite(config.training.suite)
+        self.best_score = -np.inf
+        self.last_score = float("nan")
+        self.normalizer: VecNormalize | None = None
+        self.on_evaluation: Callable[[int, float], bool] | None = None
+        self.stopped = False
+
+    def make_env(self) -> VecNormalize:
+        t = self.config.training
+        env = make_multi_scenario_vec_env(
+            t.n_envs, list(t.scenarios), seed=self.seed, config=self.config.env
+        )
+        gamma = float(self.hyperparameters.get("gamma", 0.99))
+        return VecNormalize(env, norm_obs=True, norm_reward=t.norm_reward, gamma=gamma)
+
+    def factory(self, model: Any, name: str) -> Any:
+        assert self.normalizer is not None  # set before learning starts
+        normalizer = self.normalizer
+
+        def build(config: EnvConfig) -> LearnedPolicy:
+            return LearnedPolicy(config, model, normalizer, name=name)
+
+        return build
+
+    def checkpoint(self, model: Any) -> None:
+        assert self.normalizer is not None
+        folder = save_policy(model, self.normalizer, self.folder / "checkpoints" / "latest")
+        (folder / "timesteps.txt").write_text(str(model.num_timesteps))
+        self.run.log_artifacts(str(folder), "checkpoints/latest")
+
+    def periodic_evaluation(self, model: Any) -> dict[str, float]:
+        t = self.config.training
+        result = evaluate(
+            [LEARNED],
+            self.suite,
+            seeds=t.eval_seeds,
+            seed=10_000,  # evaluation seeds never overlap the training seeds' draws
+            factories={LEARNED: self.factory(model, LEARNED)},
+        )
+        data = report(result)
+        log_evaluation(self.run, data, policy=LEARNED, step=model.num_timesteps, prefix="eval/")
+        learned = data["overall"][LEARNED]
+        reference = data["overall"][REFERENCE]
+        allowed = reference["lost_share"]["mean"] + t.lost_share_margin
+        score = learned["inbox_share"]["mean"]
+        self.last_score = score
+        if learned["lost_share"]["mean"] <= allowed and score > self.best_score:
+            self.best_score = score
+            assert self.normalizer is not None
+            save_policy(model, self.normalizer, self.folder / "best")
+            self.run.log_metrics({"eval/best_inbox_share": score}, step=model.num_timesteps)
+        return {
+            "inbox": round(score, 3),
+            "lost": round(learned["lost_share"]["mean"], 4),
+            "vs_sendgrid": round(data["versus"][LEARNED]["inbox_share"]["mean"], 3),
+        }
+
+
+def _tags(config: ExperimentConfig, seed: int) -> dict[str, str]:
+    return {
+        "ipwarmup.git_commit": _git_commit(),
+        "ipwarmup.version": ipwarmup.__version__,
+        "ipwarmup.env_id": ENV_ID,
+        "ipwarmup.env_version": str(ENV_VERSION),
+        "ipwarmup.algorithm": config.algorithm.name,
+        "ipwarmup.seed": str(seed),
+        "ipwarmup.policy_kind": "learned",
+        "ipwarmup.suite": config.training.suite,
+    }
+
+
+def train(
+    config: ExperimentConfig,
+    hyperparameters: dict[str, Any],
+    *,
+    command: str = "",
+    resume_run_id: str | None = None,
+    parent_run_id: str | None = None,
+    on_evaluation: Callable[[int, float], bool] | None = None,
+    final_evaluation: bool = True,
+) -> TrainResult:
+    """Train, evaluate and log one run; return where its model is and its final report.
+
+    Args:
+        config: the experiment.
+        hyperparameters: SB3 keyword arguments of the algorithm.
+        command: the command line, saved with the run.
+        resume_run_id: continue this run from its last checkpoint.
+        parent_run_id: nest the run under this one (a tuning study).
+        on_evaluation: called with (timesteps, validation inbox_share) after each periodic
+            evaluation; returning False stops training early (pruning).
+        final_evaluation: evaluate every baseline and log baseline runs at the end.
+    """
+    t = config.training
+    seed = t.seed if t.seed is not None else secrets.randbelow(2**31)
+    print(f"seed: {seed}", file=sys.stderr)
+    tracker = Tracker(config.tracking.tracking_uri, config.tracking.experiment)
+    run_name = f"{config.name}-{config.algorithm.name.lower()}-{seed}"
+    resolved = {**to_dict(config), "hyperparameters": hyperparameters}
+    with tracker.start(
+        run_name, tags=_tags(config, seed), resume_run_id=resume_run_id, parent_run_id=parent_run_id
+    ) as run:
+        print(f"run: {run.run_id} ({tracker.where})", file=sys.stderr)
+        trainer = _Trainer(config, hyperparameters, run, seed)
+        trainer.on_evaluation = on_evaluation
+        if resume_run_id is None:
+            params = flatten(to_dict(config))
+            params.update({f"hp.{k}": v for k, v in flatten(hyperparameters).items()})
+            params["seed"] = seed
+            run.log_params(params)
+            run.log_text(yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
+            run.log_text(command + "\n", "config/command.txt")
+        env = trainer.make_env()
+        algorithm = algorithm_class(config.algorithm.name)
+        if resume_run_id is not None:
+            model, env = _resume(trainer, algorithm, env)
+        else:
+            model = algorithm(
+                config.algorithm.policy, env, seed=seed, device="cpu", verbose=0, **hyperparameters
+            )
+        trainer.normalizer = env
+        model.set_logger(Logger(folder=None, output_formats=[SB3MLflowOutput(run)]))
+        if resume_run_id is None and t.pretrain_teacher:
+            _pretrain(trainer, model, env)
+        remaining = t.total_timesteps - model.num_timesteps
+        try:
+            if remaining > 0:
+                model.learn(remaining, callback=_Progress(trainer), reset_num_timesteps=False)
+        finally:
+            trainer.checkpoint(model)  # a crash or Ctrl-C leaves the last state resumable
+        final = save_policy(model, env, trainer.folder / "final")
+        run.log_artifacts(str(final), "model")
+        if trainer.stopped:
+            run.set_tags({"ipwarmup.stopped_early": "true"})
+        data: dict[str, Any] = {}
+        if final_evaluation and not trainer.stopped:
+            data = _final_evaluation(trainer, model, tracker, run_name)
+        return TrainResult(run.run_id, seed, final, data, trainer.last_score)
+
+
+def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
+    """Behaviour-clone the teacher, log the losses, and evaluate the clone as a candidate."""
+    from ipwarmup.envs.env import build_config
+    from ipwarmup.training.pretrain import clone, collect
+
+    t = trainer.config.training
+    assert t.pretrain_teacher is not None
+    configs = [build_config(trainer.config.env, s) for s in t.scenarios]
+    gamma = float(trainer.hyperparameters.get("gamma", 0.99))
+    demos = collect(
+        t.pretrain_teacher, configs, episodes=t.pretrain_episodes, gamma=gamma, seed=trainer.seed
+    )
+    losses = clone(
+        model,
+        env,
+        demos,
+        epochs=t.pretrain_epochs,
+        seed=trainer.seed,
+        action_std=t.pretrain_action_std,
+        pool_action_std=t.pretrain_pool_action_std,
+    )
+    trainer.run.log_metrics(losses, step=0)
+    print(f"cloned {t.pretrain_teacher}: {losses}", file=sys.stderr)
+    trainer.periodic_evaluation(model)
+
+
+def _resume(trainer: _Trainer, algorithm: type[Any], env: VecNormalize) -> tuple[Any, Any]:
+    folder = trainer.folder / "checkpoints" / "latest"
+    if not (folder / "model.zip").is_file():
+        folder = trainer.run.download_artifacts("checkpoints/latest", trainer.folder / "resume")
+    normalizer = VecNormalize.load(str(folder / VECNORMALIZE_FILE), env.venv)
+    model = algorithm.load(folder / "model.zip", env=normalizer, device="cpu")
+    print(f"resumed at {model.num_timesteps} timesteps", file=sys.stderr)
+    return model, normalizer
+
+
+def _final_evaluation(
+    trainer: _Trainer, model: Any, tracker: Tracker, run_name: str
+) -> dict[str, Any]:
+    """Evaluate the final and best models and every baseline at full seeds; log it all."""
+    t, run = trainer.config.training, trainer.run
+    factories = {LEARNED: trainer.factory(model, LEARNED)}
+    best = trainer.folder / "best"
+    if (best / "model.zip").is_file():
+        from ipwarmup.agents.learned import load_learned
+
+        factories[BEST] = lambda config: load_learned(best, config)
+    policies = [*factories, *BASELINES]
+    result = evaluate(
+        policies, trainer.suite, seeds=t.final_eval_seeds, seed=20_000, factories=factories
+    )
+    data = report(result)
+    chosen = BEST if BEST in factories else LEARNED
+    log_evaluation(run, data, policy=chosen, step=model.num_timesteps, prefix="kpi/")
+    run.set_tags({"ipwarmup.policy": run_name, "ipwarmup.selected_model": chosen})
+    folder = trainer.folder / "evaluation"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "eval.json").write_text(json.dumps(data, indent=2))
+    (folder / "eval.txt").write_text(format_tables(data) + "\n")
+    plot_kpis(data, folder / "kpis.png")
+    plot_curves(result, trainer.suite.entries[0].name, folder / "curves.png")
+    run.log_artifacts(str(folder), "evaluation")
+    if best.is_dir():
+        run.log_artifacts(str(best), "best_model")
+    baseline_report = {**data, "overall": {k: data["overall"][k] for k in BASELINES}}
+    log_baseline_runs(
+        tracker,
+        baseline_report,
+        suite=t.suite,
+        tags={"ipwarmup.seeds": str(t.final_eval_seeds)},
+    )
+    print(format_tables(data))
+    return data
