@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ipwarmup import rules
 from ipwarmup.agents.base import Policy
 from ipwarmup.envs.config import EnvConfig
 
@@ -112,9 +113,9 @@ class FixedSchedulePolicy(_SizedPolicy):
     def _act(self, observation: np.ndarray, memory: np.ndarray) -> np.ndarray:
         view = self.view(observation)
         day = np.clip(np.rint(view.day).astype(int), 0, len(self.hourly_caps) - 1)
-        target = self.hourly_caps[day][:, None] * _shares(view.demand_per_hour)
+        target = self.hourly_caps[day][:, None] * rules.shares(view.demand_per_hour)
         actions = np.zeros((observation.shape[0], self.n_providers + 1))
-        actions[:, :-1] = self.cap_action(_per_ip(view.cap_per_hour, view.n_ips), target)
+        actions[:, :-1] = self.cap_action(rules.per_ip(view.cap_per_hour, view.n_ips), target)
         daily = view.demand_per_hour.sum(axis=1) * 24
         actions[:, -1] = self._pool(daily, view.n_ips, memory)
         return actions
@@ -146,9 +147,10 @@ class SparkPostPolicy(_SizedPolicy):
         advance = ~start & day_end & (per_ip_sent > 0.9 * stages[stage] / steps_per_day)
         stage = np.minimum(stage + advance, len(stages) - 1)
         memory[:, 1] = stage
-        target = (stages[stage] / ACTIVE_SENDING_HOURS)[:, None] * _shares(view.demand_per_hour)
+        hourly = stages[stage] / ACTIVE_SENDING_HOURS
+        target = hourly[:, None] * rules.shares(view.demand_per_hour)
         actions = np.zeros((observation.shape[0], self.n_providers + 1))
-        actions[:, :-1] = self.cap_action(_per_ip(view.cap_per_hour, view.n_ips), target)
+        actions[:, :-1] = self.cap_action(rules.per_ip(view.cap_per_hour, view.n_ips), target)
         actions[:, -1] = self._pool(view.demand_per_hour.sum(axis=1) * 24, view.n_ips, memory)
         return actions
 
@@ -187,33 +189,13 @@ class AIMDPolicy(Policy):
 
     def _act(self, observation: np.ndarray, memory: np.ndarray) -> np.ndarray:
         view = self.view(observation)
-        share = _shares(view.demand_per_hour)
-        current = _per_ip(view.cap_per_hour, view.n_ips)
-        binding = view.sent_share < 0.98
-        congested = (
-            (view.deferral_rate > 0.05) | (view.complaint_rate > 0.001) | (view.bounce_rate > 0.05)
+        target, grow = rules.aimd(
+            view, increase_per_hour=self.increase, per_ip_ceiling=self.per_ip_ceiling
         )
-        target = np.where(binding, current + self.increase * share, current)
-        target = np.where(congested, current / 1.5, target)
-        target = np.where(view.reject_rate > 0, 0.0, target)
         actions = np.zeros((observation.shape[0], self.n_providers + 1))
-        actions[:, :-1] = self.cap_action(current, target)
-        at_ceiling = current.sum(axis=1) >= self.per_ip_ceiling
-        grow = at_ceiling & binding.any(axis=1) & ~congested.any(axis=1)
-        actions[:, -1] = np.where(grow | (view.n_ips == 0), 1.0, 0.0)
+        actions[:, :-1] = self.cap_action(rules.per_ip(view.cap_per_hour, view.n_ips), target)
+        actions[:, -1] = np.where(grow, 1.0, 0.0)
         return actions
-
-
-def _shares(demand_per_hour: np.ndarray) -> np.ndarray:
-    share: np.ndarray = demand_per_hour / np.maximum(
-        demand_per_hour.sum(axis=1, keepdims=True), 1e-9
-    )
-    return share
-
-
-def _per_ip(cap_per_hour: np.ndarray, n_ips: np.ndarray) -> np.ndarray:
-    per_ip: np.ndarray = cap_per_hour / np.maximum(n_ips, 1.0)[:, None]
-    return per_ip
 
 
 def fixed_sendgrid(config: EnvConfig) -> Policy:

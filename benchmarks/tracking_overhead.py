@@ -43,7 +43,8 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.logger import Logger
 
 import ipwarmup.envs
-from ipwarmup.training.tracking import Run, SB3MLflowOutput, Tracker
+from ipwarmup.training.run_logging import SB3MLflowOutput
+from ipwarmup.training.tracking import Run, Tracker
 
 METRICS_PER_STEP = 15  # about what SB3's PPO logs per iteration
 TARGET_SHARE = 0.05

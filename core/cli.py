@@ -114,7 +114,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="override an experiment value (dotted key), repeatable",
     )
     tune.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+    export = commands.add_parser("export", help="export a trained policy as a serving bundle")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", default=None, metavar="RUN_ID", help="an MLflow training run")
+    source.add_argument(
+        "--model", type=Path, default=None, help="a folder with model.zip and vecnormalize.pkl"
+    )
+    export.add_argument("--out", type=Path, required=True, help="bundle folder (models/NAME)")
+    export.add_argument(
+        "--config", type=Path, default=None, help="experiment YAML the --model was trained with"
+    )
+    export.add_argument("--experiment", default="ipwarmup", help="MLflow experiment of --run")
+    export.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+    export.add_argument(
+        "--registered-model", default="ipwarmup-policy", help="MLflow registered model name"
+    )
+    export.add_argument(
+        "--champion", action="store_true", help="point the registry's champion alias at it"
+    )
+    serve = commands.add_parser("serve", help="serve a bundle over HTTP")
+    serve.add_argument("--model", type=Path, required=True, help="bundle folder")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ipwarmup.training.export_run import export_from_model, export_from_run
+
+    if args.run:
+        bundle = export_from_run(
+            args.run,
+            args.out,
+            experiment=args.experiment,
+            tracking_uri=args.tracking_uri,
+            registered_model=args.registered_model,
+            champion=args.champion,
+        )
+    else:
+        bundle = export_from_model(args.model, args.out, config_path=args.config)
+    print(f"bundle: {bundle}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ipwarmup.serving.http import serve
+
+    if not 0 < args.port < 65536:
+        raise IPWarmupError(f"--port: expected 1-65535, got {args.port}")
+    serve(str(args.model), args.host, args.port)
+    return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -224,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "train": _train,
             "compare": _compare,
             "tune": _tune,
+            "export": _export,
+            "serve": _serve,
         }
         return handlers[args.command](args)
     except IPWarmupError as error:

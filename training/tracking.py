@@ -1,6 +1,7 @@
-"""MLflow tracking: runs, buffered metrics, SB3 output and evaluation KPIs.
+"""MLflow tracking: the store, runs with buffered metrics, and served-policy models.
 
-The only module of ipwarmup that imports MLflow. It uses ``MlflowClient`` with explicit
+The only module of ipwarmup that imports MLflow (what SB3 output and evaluation reports
+become in a run is :mod:`ipwarmup.training.run_logging`). It uses ``MlflowClient`` with explicit
 run ids (no fluent "active run") and writes metrics in batches. The store is an embedded
 SQLite file in the working directory unless a URI says otherwise (:func:`tracking_uri`).
 Metric keys are prefixed ``rollout/``, ``train/``, ``time/`` (SB3), ``eval/`` (during
@@ -16,17 +17,16 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunInfo, RunTag
 from mlflow.entities import Run as MlflowRun
 from mlflow.exceptions import MlflowException
-from stable_baselines3.common.logger import KVWriter, filter_excluded_keys
+from mlflow.pyfunc.model import PythonModel
 
 from ipwarmup.errors import ConfigError
 
@@ -190,8 +190,7 @@ class Run:
 
     def download_artifacts(self, artifact_path: str, dst: str | Path) -> Path:
         """Download an artifact file or folder into the local folder ``dst``; return its path."""
-        Path(dst).mkdir(parents=True, exist_ok=True)
-        return Path(self._client.download_artifacts(self._run_id, artifact_path, str(dst)))
+        return _download(self._client, self._run_id, artifact_path, dst)
 
 
 class Tracker:
@@ -329,6 +328,10 @@ class Tracker:
                 (pending if info.is_dir else files).append(info.path)
         return sorted(files)
 
+    def download_artifacts(self, run_id: str, artifact_path: str, dst: str | Path) -> Path:
+        """Download a run's artifact file or folder into the local folder ``dst``."""
+        return _download(self.client, run_id, artifact_path, dst)
+
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         """Return every logged value of one metric as ``(step, value)``, by step then time."""
         history = self.client.get_metric_history(run_id, key)
@@ -356,122 +359,99 @@ class Tracker:
                 return runs
 
 
-class SB3MLflowOutput(KVWriter):
-    """An SB3 logger output that logs numeric scalars into a :class:`Run`.
+class BundleModel(PythonModel):
+    """An exported policy bundle as an MLflow pyfunc model: telemetry in, decisions out.
 
-    Use ``model.set_logger(Logger(None, [SB3MLflowOutput(run)]))``. Keys keep SB3's
-    prefixes (``rollout/``, ``train/``, ``time/``) and the step SB3 dumps at. Strings,
-    arrays, tensors and media are skipped, and so are keys recorded with ``exclude``
-    naming ``"mlflow"`` (checked as SB3's CSV output checks ``"csv"``).
-
-    Args:
-        run: the run to log into.
+    Input: a DataFrame with a ``telemetry`` column of JSON records (schema v1). Output: a
+    DataFrame with a ``decision`` column of JSON decisions; a bad record yields
+    ``{"error": "invalid telemetry", "problems": [...]}`` for its row, never a decision.
     """
 
-    def __init__(self, run: Run) -> None:
-        self.run = run
+    def load_context(self, context: Any) -> None:
+        """Load the bundle from the model's artifacts (checksums checked)."""
+        from ipwarmup.serving import load_policy
 
-    def write(
-        self,
-        key_values: dict[str, Any],
-        key_excluded: dict[str, tuple[str, ...]],
-        step: int = 0,
-    ) -> None:
-        """Forward the numeric scalars among ``key_values`` to the run at ``step``."""
-        kept = filter_excluded_keys(key_values, key_excluded, "mlflow")
-        metrics = {key: float(value) for key, value in kept.items() if _is_number(value)}
-        if metrics:
-            self.run.log_metrics(metrics, step)
+        self.policy = load_policy(context.artifacts["bundle"])
 
-    def close(self) -> None:
-        """Flush the run's buffered metrics (the run itself stays open)."""
-        self.run.flush()
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        """Decide for every telemetry record of ``model_input``."""
+        import json
 
+        import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
 
-def log_evaluation(
-    run: Run, report: Mapping[str, Any], *, policy: str, step: int, prefix: str = "eval/"
-) -> None:
-    """Log one policy's KPIs from an evaluation report, in one batch.
+        from ipwarmup.errors import TelemetryError
 
-    From ``report["overall"][policy]``: ``{prefix}{kpi}`` (the mean) and its ``/ci_low``,
-    ``/ci_high``, ``/iqm``; from ``report["versus"][policy]`` (paired difference against
-    the reference): ``{prefix}versus/{kpi}`` and its ``/ci_low``, ``/ci_high``,
-    ``/prob_improvement``.
-
-    Args:
-        run: the run to log into.
-        report: a dict as ``ipwarmup.training.evaluate.report`` returns.
-        policy: the policy's key in the report; a missing one raises ``ConfigError``.
-        step: the step to log at (timesteps during training).
-        prefix: ``eval/`` during training, ``kpi/`` for the final evaluation.
-    """
-    overall = report.get("overall", {})
-    if policy not in overall:
-        raise ConfigError(f"report.overall: no policy '{policy}'; it has {sorted(overall)}")
-    versus = report.get("versus", {}).get(policy, {})
-    metrics: dict[str, float] = {}
-    for section, entries, extra in (
-        ("", overall[policy], "iqm"),
-        ("versus/", versus, "prob_improvement"),
-    ):
-        for kpi, entry in entries.items():
-            name = f"{prefix}{section}{kpi}"
-            metrics[name] = entry["mean"]
-            stats = [stat for stat in ("ci_low", "ci_high", extra) if stat in entry]
-            metrics.update({f"{name}/{stat}": entry[stat] for stat in stats})
-    run.log_metrics(metrics, step)
-    run.flush()
+        decisions = []
+        for text in model_input["telemetry"]:
+            try:
+                record = json.loads(text) if isinstance(text, str) else text
+                decisions.append(json.dumps(self.policy.decide(record)))
+            except (TelemetryError, json.JSONDecodeError) as error:
+                problems = getattr(error, "problems", [str(error)])
+                decisions.append(json.dumps({"error": "invalid telemetry", "problems": problems}))
+        return pd.DataFrame({"decision": decisions})
 
 
-def log_baseline_runs(
+def log_bundle_model(
     tracker: Tracker,
-    report: Mapping[str, Any],
+    bundle: Path,
     *,
-    suite: str,
-    tags: dict[str, str] | None = None,
-    policies: Iterable[str] | None = None,
-    parent_run_id: str | None = None,
-) -> list[str]:
-    """Log one FINISHED run per policy of an evaluation report; return their ids.
+    run_id: str,
+    registered_model: str,
+    champion: bool,
+) -> dict[str, str]:
+    """Log a bundle into a run as a pyfunc model with a signature, and register it.
 
-    Runs are named ``{policy}@{suite}``, tagged ``ipwarmup.policy``,
-    ``ipwarmup.policy_kind=baseline`` and ``ipwarmup.suite``, with KPIs at step 0 under
-    ``kpi/`` as a learned run's final evaluation. Older runs stay; comparisons take the
-    newest per policy.
-
-    Args:
-        tracker: the experiment to log into.
-        report: a dict as ``ipwarmup.training.evaluate.report`` returns.
-        suite: the suite tag, e.g. ``validation``.
-        tags: more tags for every run (the ``ipwarmup.*`` tags above win).
-        policies: the policies to log; all of ``report["overall"]`` by default.
-        parent_run_id: nest the runs under this run.
+    ``champion`` points the registered model's ``champion`` alias at the new version (the
+    one production should load); the first version of a model becomes champion anyway.
+    Returns the registered ``name``, ``version`` and ``model_uri``.
     """
-    ids = []
-    for policy in list(policies if policies is not None else report["overall"]):
-        run_tags = {
-            **(tags or {}),
-            "ipwarmup.policy": policy,
-            "ipwarmup.policy_kind": "baseline",
-            "ipwarmup.suite": suite,
-        }
-        with tracker.start(f"{policy}@{suite}", tags=run_tags, parent_run_id=parent_run_id) as run:
-            facts = {k: report[k] for k in ("suite", "seeds", "seed", "reference") if k in report}
-            run.log_params({f"evaluation.{k}": v for k, v in facts.items()})
-            log_evaluation(run, report, policy=policy, step=0, prefix="kpi/")
-        ids.append(run.run_id)
-    return ids
+    import json
 
+    import pandas as pd
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
 
-def _is_number(value: object) -> bool:
-    """Return whether ``value`` is a real scalar (not a bool, string, array or tensor)."""
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    from ipwarmup import __version__
+
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("string", "telemetry")]),
+        outputs=Schema([ColSpec("string", "decision")]),
+    )
+    example = Path(bundle).parents[1] / "examples" / "telemetry.json"
+    input_example = None
+    if example.is_file():
+        input_example = pd.DataFrame({"telemetry": [json.dumps(json.loads(example.read_text()))]})
+    status = tracker.client.get_run(run_id).info.status
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow warns about pip inference and pandas here
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="policy",
+                python_model=BundleModel(),
+                artifacts={"bundle": str(bundle)},
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=[f"ipwarmup=={__version__}", "numpy", "pandas"],
+                registered_model_name=registered_model,
+            )
+    tracker.client.set_terminated(run_id, status)
+    version = str(info.registered_model_version)
+    existing = tracker.client.get_registered_model(registered_model).aliases
+    if champion or "champion" not in existing:
+        tracker.client.set_registered_model_alias(registered_model, "champion", version)
+    return {"name": registered_model, "version": version, "model_uri": info.model_uri}
 
 
 def _set_tags(client: MlflowClient, run_id: str, tags: Mapping[str, object]) -> None:
     items = [RunTag(key, str(value)[:_TAG_VALUE_CHARS]) for key, value in tags.items()]
     for chunk in _chunks(items, _PARAMS_PER_BATCH):
         client.log_batch(run_id, tags=chunk)
+
+
+def _download(client: MlflowClient, run_id: str, artifact_path: str, dst: str | Path) -> Path:
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    return Path(client.download_artifacts(run_id, artifact_path, str(dst)))
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

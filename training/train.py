@@ -33,13 +33,8 @@ from ipwarmup.envs.vector import make_multi_scenario_vec_env
 from ipwarmup.training.config import ExperimentConfig, algorithm_class
 from ipwarmup.training.evaluate import evaluate, load_suite, report
 from ipwarmup.training.report import format_tables, plot_curves, plot_kpis
-from ipwarmup.training.tracking import (
-    Run,
-    SB3MLflowOutput,
-    Tracker,
-    log_baseline_runs,
-    log_evaluation,
-)
+from ipwarmup.training.run_logging import SB3MLflowOutput, log_baseline_runs, log_evaluation
+from ipwarmup.training.tracking import Run, Tracker
 
 LEARNED = "learned"
 BEST = "learned-best"

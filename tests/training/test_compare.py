@@ -20,7 +20,8 @@ from ipwarmup.training.compare import (
     run_compare,
 )
 from ipwarmup.training.evaluate import KPIS
-from ipwarmup.training.tracking import Tracker, log_baseline_runs, log_evaluation
+from ipwarmup.training.run_logging import log_baseline_runs, log_evaluation
+from ipwarmup.training.tracking import Tracker
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LONG_NAME = "a-learned-policy-with-a-very-long-run-name-that-cannot-fit-in-the-table-20250101"

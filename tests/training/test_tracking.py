@@ -17,9 +17,9 @@ import pytest
 from stable_baselines3.common.logger import Logger
 
 from ipwarmup.errors import ConfigError
+from ipwarmup.training.run_logging import SB3MLflowOutput
 from ipwarmup.training.tracking import (
     DEFAULT_EXPERIMENT,
-    SB3MLflowOutput,
     Tracker,
     artifact_root,
     tracking_uri,
@@ -83,6 +83,8 @@ def test_params_metrics_tags_and_artifacts_round_trip(tracker: Tracker, tmp_path
     assert (back / "weights.bin").read_bytes() == b"\x00\x01"
     data = json.loads(run.download_artifacts("config/data.json", tmp_path / "d2").read_text())
     assert data == {"a": [1, 2]}
+    text = tracker.download_artifacts(run.run_id, "config/command.txt", tmp_path / "d3")
+    assert text.read_text() == "line\n"
 
 
 def test_a_param_cannot_silently_change_value(tracker: Tracker) -> None:

@@ -1,0 +1,482 @@
+"""Serving speed: a bundle's decisions next to SB3 and onnxruntime on the same weights.
+
+Run ``python benchmarks/serving.py`` (``--model DIR`` for a trained model, ``--json PATH``
+to also write every figure as JSON). It prints, it does not assert: the targets are
+informational and the exit code is 0 whether they are met or missed.
+
+The model: by default a fresh PPO trained for 360 steps in a temporary folder (as the
+serving tests' fixture does) and exported with ``export_model``, so the bundle and the SB3
+peer hold the same weights by construction. ``--model DIR`` takes a training output
+(``model.zip`` and ``vecnormalize.pkl``), exported the same way for ``--scenario``; or a
+bundle (``manifest.json``), which holds no ``model.zip``: its SB3 and onnxruntime peers are
+then skipped with a note.
+
+What is measured, all in this one process (the HTTP server excepted):
+
+1. ``ServedPolicy.decide(record)`` on ``examples/telemetry.json`` (validation, encoding,
+   network, guardrails), one call at a time: p50/p99 over 5,000 calls; and the network
+   alone, ``ServedPolicy.predict(obs)`` on one observation (normalisation included).
+2. ``ServedPolicy.forward(batch)`` on 1,024 observations: decisions/s.
+3. The peers on the same weights: SB3 ``model.predict(normalize(obs), deterministic=True)``
+   (``PPO.load``; the VecNormalize statistics applied in numpy inside the timed call, as
+   ``predict`` does its own); and onnxruntime running the actor (``mlp_extractor.policy_net``
+   and ``action_net``, normalisation and action clipping folded into the graph) exported
+   with ``torch.onnx.export``. Single observation p50/p99 and batch-1,024 decisions/s for
+   each, and the largest difference from the bundle's actions.
+4. Ratios of the peers' single-observation p50 to ``decide`` and to ``predict``. Targets:
+   ``decide`` p50 under 50 µs, and at least 10x faster than SB3 ``predict``.
+5. HTTP: ``serve`` in a subprocess on a free 127.0.0.1 port, one keep-alive client
+   (``http.client``) posting the example record: 2,000 requests or 10 s, whichever comes
+   first, after 100 warm-up requests; requests/s and p50/p99 latency.
+
+Method: ``time.perf_counter_ns`` around each call (latency) or around a loop of calls run
+for at least a second (throughput), after a warm-up; the garbage collector stays on, as in
+a server. Every thread pool is limited to one thread before numpy and torch load (BLAS,
+OpenMP, torch, onnxruntime), so the figures are for one core; on a shared machine a
+multi-threaded BLAS can be several times slower for these small matrices, not faster.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before numpy (and anything importing it) loads: one BLAS/OpenMP thread, no telemetry.
+# The server subprocess inherits them.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import pickle  # noqa: E402
+import platform  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import ipwarmup  # noqa: E402
+from ipwarmup.serving.policy import ServedPolicy, load_policy  # noqa: E402
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "telemetry.json"
+SCENARIO = "steady_b2c_transactional"
+SINGLE_CALLS = 5_000
+BATCH = 1_024
+HTTP_REQUESTS = 2_000
+HTTP_SECONDS = 10.0
+DECIDE_TARGET_US = 50.0
+SPEEDUP_TARGET = 10.0
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Per-call latency of one thing, in microseconds."""
+
+    name: str
+    calls: int
+    p50_us: float
+    p99_us: float
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Decisions per second of one thing on a batch."""
+
+    name: str
+    batch: int
+    batches: int
+    decisions_per_s: float
+    batch_p50_us: float
+
+
+def latency(name: str, call: Callable[[], object], calls: int = SINGLE_CALLS) -> Latency:
+    for _ in range(max(calls // 10, 50)):
+        call()
+    times = np.empty(calls, dtype=np.int64)
+    clock = time.perf_counter_ns
+    for i in range(calls):
+        start = clock()
+        call()
+        times[i] = clock() - start
+    p50, p99 = np.percentile(times, [50, 99]) / 1e3
+    return Latency(name, calls, float(p50), float(p99))
+
+
+def throughput(
+    name: str, call: Callable[[], object], batch: int, min_seconds: float = 1.0
+) -> Throughput:
+    for _ in range(5):
+        call()
+    times: list[int] = []
+    clock = time.perf_counter_ns
+    began = clock()
+    while clock() - began < min_seconds * 1e9 or len(times) < 10:
+        start = clock()
+        call()
+        times.append(clock() - start)
+    seconds = sum(times) / 1e9
+    p50 = float(np.percentile(times, 50)) / 1e3
+    return Throughput(name, batch, len(times), batch * len(times) / seconds, p50)
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class Model:
+    """The bundle under test and, when there is one, the SB3 model it was exported from."""
+
+    bundle: Path
+    model_dir: Path | None
+    origin: str
+
+
+def train_tiny(folder: Path) -> Path:
+    """Train a PPO for 360 steps on the default scenario; return the model folder."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from ipwarmup.envs import make_vec_env
+
+    model_dir = folder / "model"
+    model_dir.mkdir()
+    env = VecNormalize(make_vec_env(4, scenario=SCENARIO, seed=0))
+    model = PPO("MlpPolicy", env, n_steps=45, batch_size=180, seed=0, device="cpu")
+    model.learn(360)
+    model.save(model_dir / "model.zip")
+    env.save(str(model_dir / "vecnormalize.pkl"))
+    env.close()
+    return model_dir
+
+
+def prepare(path: Path | None, scenario: str, scratch: Path) -> Model:
+    """Find or build the bundle (and its SB3 model) to measure."""
+    from ipwarmup.envs import build_config
+    from ipwarmup.training.export import export_model
+
+    if path is not None and (path / "manifest.json").is_file():
+        return Model(path, None, f"bundle {path}")
+    if path is None:
+        model_dir, origin = train_tiny(scratch), "a fresh PPO trained for 360 steps"
+    elif (path / "model.zip").is_file():
+        model_dir, origin = path, f"model {path}"
+    else:
+        raise SystemExit(f"--model: '{path}' holds neither manifest.json nor model.zip")
+    config = build_config(None, scenario)
+    bundle = export_model(model_dir, scratch / "bundle", config, name="benchmark")
+    return Model(bundle, model_dir, origin)
+
+
+def observations(policy: ServedPolicy, scenario: str, count: int) -> np.ndarray:
+    """Collect ``count`` observations from simulated warmups under random actions."""
+    from ipwarmup.envs import make_vec_env
+
+    n_envs = 64
+    env = make_vec_env(n_envs, scenario=scenario, seed=0)
+    rng = np.random.default_rng(0)
+    rows = [env.reset()]
+    while sum(len(r) for r in rows) < count:
+        actions = rng.uniform(-1.0, 1.0, size=(n_envs, *env.action_space.shape))
+        rows.append(env.step(actions.astype(np.float32))[0])
+    env.close()
+    batch = np.concatenate(rows)[:count].astype(np.float32)
+    if batch.shape[1] != len(policy.manifest["observation"]["names"]):
+        raise SystemExit(f"--scenario {scenario}: its observations do not fit the bundle")
+    return batch
+
+
+# --------------------------------------------------------------------------- the peers
+
+
+class Normalizer:
+    """VecNormalize's observation statistics, applied as ``VecNormalize.normalize_obs``."""
+
+    def __init__(self, stats: Path) -> None:
+        with stats.open("rb") as handle:
+            # Our own training output, unpickled only here, never in serving.
+            vec = pickle.load(handle)
+        self.mean = vec.obs_rms.mean
+        self.std = np.sqrt(vec.obs_rms.var + vec.epsilon)
+        self.clip = vec.clip_obs
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        scaled: np.ndarray = np.clip((obs - self.mean) / self.std, -self.clip, self.clip)
+        return scaled.astype(np.float32)
+
+
+def sb3_peer(
+    model_dir: Path, single: np.ndarray, batch: np.ndarray, bundle: ServedPolicy
+) -> dict[str, Any]:
+    from stable_baselines3 import PPO
+
+    model = PPO.load(model_dir / "model.zip", device="cpu")
+    normalize = Normalizer(model_dir / "vecnormalize.pkl")
+
+    def predict(obs: np.ndarray) -> np.ndarray:
+        action, _ = model.predict(normalize(obs), deterministic=True)
+        return np.asarray(action)
+
+    return {
+        "single": latency("SB3 model.predict, 1 obs", lambda: predict(single)),
+        "batch": throughput(f"SB3 model.predict, {BATCH} obs", lambda: predict(batch), BATCH),
+        "max_abs_diff": float(np.max(np.abs(predict(batch) - bundle.forward(batch)))),
+    }
+
+
+class _Actor(torch.nn.Module):
+    """SB3's deterministic actor with VecNormalize and the action clipping folded in."""
+
+    def __init__(self, model: Any, normalize: Normalizer, low: float, high: float) -> None:
+        super().__init__()
+        self.policy_net = model.policy.mlp_extractor.policy_net
+        self.action_net = model.policy.action_net
+        self.register_buffer("mean", torch.as_tensor(normalize.mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(normalize.std, dtype=torch.float32))
+        self.clip = float(normalize.clip)
+        self.low, self.high = low, high
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = torch.clamp((obs - self.mean) / self.std, -self.clip, self.clip)
+        action: torch.Tensor = torch.clamp(self.action_net(self.policy_net(x)), self.low, self.high)
+        return action
+
+
+def onnx_peer(
+    model_dir: Path, single: np.ndarray, batch: np.ndarray, bundle: ServedPolicy, scratch: Path
+) -> dict[str, Any]:
+    import onnxruntime
+    from stable_baselines3 import PPO
+
+    model = PPO.load(model_dir / "model.zip", device="cpu")
+    space = model.action_space
+    actor = _Actor(model, Normalizer(model_dir / "vecnormalize.pkl"), space.low[0], space.high[0])
+    actor.eval()
+    try:
+        import onnxscript  # noqa: F401  (torch's default, dynamo-based exporter needs it)
+
+        exporter = "dynamo"
+    except ImportError:
+        exporter = "legacy TorchScript (onnxscript is not installed)"
+    path = scratch / "actor.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(
+            actor,
+            (torch.as_tensor(batch[:2]),),
+            str(path),
+            input_names=["obs"],
+            output_names=["action"],
+            dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}},
+            dynamo=exporter == "dynamo",
+            verbose=False,
+        )
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(path), options, providers=["CPUExecutionProvider"]
+    )
+    one = single.reshape(1, -1)
+
+    def run(obs: np.ndarray) -> np.ndarray:
+        result: np.ndarray = session.run(None, {"obs": obs})[0]
+        return result
+
+    return {
+        "exporter": exporter,
+        "version": onnxruntime.__version__,
+        "single": latency("onnxruntime, 1 obs", lambda: run(one)),
+        "batch": throughput(f"onnxruntime, {BATCH} obs", lambda: run(batch), BATCH),
+        "max_abs_diff": float(np.max(np.abs(run(batch) - bundle.forward(batch)))),
+    }
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def http_figures(bundle: Path, body: bytes) -> dict[str, Any]:
+    port = free_port()
+    code = f"from ipwarmup.serving.http import serve; serve({str(bundle)!r}, '127.0.0.1', {port})"
+    server = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the server did not start: {server.communicate()[1].decode()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.05)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Content-Type": "application/json"}
+
+        def post() -> int:
+            connection.request("POST", "/v1/decide", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status
+
+        for _ in range(100):
+            post()
+        times: list[int] = []
+        failures = 0
+        clock = time.perf_counter_ns
+        began = clock()
+        while len(times) < HTTP_REQUESTS and clock() - began < HTTP_SECONDS * 1e9:
+            start = clock()
+            failures += post() != 200
+            times.append(clock() - start)
+        elapsed = (clock() - began) / 1e9
+        connection.close()
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    p50, p99 = np.percentile(times, [50, 99]) / 1e3
+    return {
+        "requests": len(times),
+        "non_200": failures,
+        "seconds": elapsed,
+        "requests_per_s": len(times) / elapsed,
+        "p50_us": float(p50),
+        "p99_us": float(p99),
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _row(item: Latency | Throughput) -> str:
+    if isinstance(item, Latency):
+        return f"  {item.name:<38} p50 {item.p50_us:9.1f} µs   p99 {item.p99_us:9.1f} µs"
+    return (
+        f"  {item.name:<38} {item.decisions_per_s:>12,.0f} decisions/s   "
+        f"(batch p50 {item.batch_p50_us:,.0f} µs)"
+    )
+
+
+def _ratio(peer: Latency, ours: Latency, what: str) -> str:
+    return f"  {peer.name} p50 / {what} p50 = {peer.p50_us / ours.p50_us:6.2f}x"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print; return 0."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="model or bundle folder")
+    parser.add_argument("--scenario", default=SCENARIO, help="scenario of the observations")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write figures as JSON")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    print(
+        f"ipwarmup {ipwarmup.__version__}, Python {platform.python_version()}, numpy "
+        f"{np.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f}; one thread everywhere"
+    )
+    with tempfile.TemporaryDirectory(prefix="ipwarmup-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        model = prepare(args.model, args.scenario, scratch)
+        policy = load_policy(model.bundle)
+        print(f"model: {model.origin}; bundle {policy.name!r}, providers {policy.providers}")
+        body = EXAMPLE.read_bytes()
+        record = json.loads(body)
+        policy.decide(record)  # refuses a bundle whose providers differ from the example's
+        batch = observations(policy, args.scenario, BATCH)
+        single = batch[BATCH // 2]
+
+        decide = latency("bundle decide(record)", lambda: policy.decide(record))
+        predict = latency("bundle predict(obs), 1 obs", lambda: policy.predict(single))
+        forward = throughput(f"bundle forward, {BATCH} obs", lambda: policy.forward(batch), BATCH)
+        figures: dict[str, Any] = {"decide": decide, "predict": predict, "forward": forward}
+        peers: dict[str, dict[str, Any]] = {}
+        notes: list[str] = []
+        if model.model_dir is None:
+            notes.append("SB3 and onnxruntime peers skipped: a bundle holds no model.zip")
+        else:
+            peers["sb3"] = sb3_peer(model.model_dir, single, batch, policy)
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                notes.append("onnxruntime peer skipped: pip install onnxruntime onnx")
+            else:
+                peers["onnxruntime"] = onnx_peer(model.model_dir, single, batch, policy, scratch)
+        web = http_figures(model.bundle, body)
+
+    print("\nsingle decision (latency)")
+    for item in [decide, predict, *(peer["single"] for peer in peers.values())]:
+        print(_row(item))
+    print(f"\nbatch of {BATCH} (throughput)")
+    for item in [forward, *(peer["batch"] for peer in peers.values())]:
+        print(_row(item))
+    for name, peer in peers.items():
+        extra = f" (exporter: {peer['exporter']}, onnxruntime {peer['version']})"
+        extra = extra if name == "onnxruntime" else ""
+        print(f"  {name}: largest |action - bundle action| {peer['max_abs_diff']:.2e}{extra}")
+    for note in notes:
+        print(f"  note: {note}")
+    print("\nratios (higher: the bundle is faster)")
+    for peer in peers.values():
+        print(_ratio(peer["single"], decide, "decide"))
+        print(_ratio(peer["single"], predict, "predict"))
+        print(
+            f"  {peer['batch'].name}: bundle forward is "
+            f"{forward.decisions_per_s / peer['batch'].decisions_per_s:.2f}x its throughput"
+        )
+    print("\nHTTP, one keep-alive loopback client (uvicorn, log level warning)")
+    print(
+        f"  {web['requests']:,} requests in {web['seconds']:.2f} s: "
+        f"{web['requests_per_s']:,.0f} req/s, p50 {web['p50_us']:,.0f} µs, "
+        f"p99 {web['p99_us']:,.0f} µs, non-200: {web['non_200']}"
+    )
+    print("\ntargets (informational)")
+    met = "met" if decide.p50_us < DECIDE_TARGET_US else "missed"
+    print(f"  decide p50 {decide.p50_us:.1f} µs < {DECIDE_TARGET_US:.0f} µs: {met}")
+    if "sb3" in peers:
+        speedup = peers["sb3"]["single"].p50_us / decide.p50_us
+        met = "met" if speedup >= SPEEDUP_TARGET else "missed"
+        print(f"  decide >= {SPEEDUP_TARGET:.0f}x faster than SB3 predict: {speedup:.2f}x, {met}")
+    print(f"\nwall time {time.perf_counter() - started:.1f} s")
+
+    if args.json is not None:
+        report = {
+            "model": model.origin,
+            **{key: asdict(value) for key, value in figures.items()},
+            "peers": {
+                name: {
+                    key: asdict(value) if isinstance(value, Latency | Throughput) else value
+                    for key, value in peer.items()
+                }
+                for name, peer in peers.items()
+            },
+            "http": web,
+            "notes": notes,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

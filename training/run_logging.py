@@ -1,0 +1,128 @@
+"""What training writes into a run: SB3's logger output, evaluation KPIs, baseline runs.
+
+It talks to MLflow only through :mod:`ipwarmup.training.tracking`'s ``Run`` and
+``Tracker``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.logger import KVWriter, filter_excluded_keys
+
+from ipwarmup.errors import ConfigError
+from ipwarmup.training.tracking import Run, Tracker
+
+
+class SB3MLflowOutput(KVWriter):
+    """An SB3 logger output that logs numeric scalars into a :class:`Run`.
+
+    Use ``model.set_logger(Logger(None, [SB3MLflowOutput(run)]))``. Keys keep SB3's
+    prefixes (``rollout/``, ``train/``, ``time/``) and the step SB3 dumps at. Strings,
+    arrays, tensors and media are skipped, and so are keys recorded with ``exclude``
+    naming ``"mlflow"`` (checked as SB3's CSV output checks ``"csv"``).
+
+    Args:
+        run: the run to log into.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def write(
+        self,
+        key_values: dict[str, Any],
+        key_excluded: dict[str, tuple[str, ...]],
+        step: int = 0,
+    ) -> None:
+        """Forward the numeric scalars among ``key_values`` to the run at ``step``."""
+        kept = filter_excluded_keys(key_values, key_excluded, "mlflow")
+        metrics = {key: float(value) for key, value in kept.items() if _is_number(value)}
+        if metrics:
+            self.run.log_metrics(metrics, step)
+
+    def close(self) -> None:
+        """Flush the run's buffered metrics (the run itself stays open)."""
+        self.run.flush()
+
+
+def log_evaluation(
+    run: Run, report: Mapping[str, Any], *, policy: str, step: int, prefix: str = "eval/"
+) -> None:
+    """Log one policy's KPIs from an evaluation report, in one batch.
+
+    From ``report["overall"][policy]``: ``{prefix}{kpi}`` (the mean) and its ``/ci_low``,
+    ``/ci_high``, ``/iqm``; from ``report["versus"][policy]`` (paired difference against
+    the reference): ``{prefix}versus/{kpi}`` and its ``/ci_low``, ``/ci_high``,
+    ``/prob_improvement``.
+
+    Args:
+        run: the run to log into.
+        report: a dict as ``ipwarmup.training.evaluate.report`` returns.
+        policy: the policy's key in the report; a missing one raises ``ConfigError``.
+        step: the step to log at (timesteps during training).
+        prefix: ``eval/`` during training, ``kpi/`` for the final evaluation.
+    """
+    overall = report.get("overall", {})
+    if policy not in overall:
+        raise ConfigError(f"report.overall: no policy '{policy}'; it has {sorted(overall)}")
+    versus = report.get("versus", {}).get(policy, {})
+    metrics: dict[str, float] = {}
+    for section, entries, extra in (
+        ("", overall[policy], "iqm"),
+        ("versus/", versus, "prob_improvement"),
+    ):
+        for kpi, entry in entries.items():
+            name = f"{prefix}{section}{kpi}"
+            metrics[name] = entry["mean"]
+            stats = [stat for stat in ("ci_low", "ci_high", extra) if stat in entry]
+            metrics.update({f"{name}/{stat}": entry[stat] for stat in stats})
+    run.log_metrics(metrics, step)
+    run.flush()
+
+
+def log_baseline_runs(
+    tracker: Tracker,
+    report: Mapping[str, Any],
+    *,
+    suite: str,
+    tags: dict[str, str] | None = None,
+    policies: Iterable[str] | None = None,
+    parent_run_id: str | None = None,
+) -> list[str]:
+    """Log one FINISHED run per policy of an evaluation report; return their ids.
+
+    Runs are named ``{policy}@{suite}``, tagged ``ipwarmup.policy``,
+    ``ipwarmup.policy_kind=baseline`` and ``ipwarmup.suite``, with KPIs at step 0 under
+    ``kpi/`` as a learned run's final evaluation. Older runs stay; comparisons take the
+    newest per policy.
+
+    Args:
+        tracker: the experiment to log into.
+        report: a dict as ``ipwarmup.training.evaluate.report`` returns.
+        suite: the suite tag, e.g. ``validation``.
+        tags: more tags for every run (the ``ipwarmup.*`` tags above win).
+        policies: the policies to log; all of ``report["overall"]`` by default.
+        parent_run_id: nest the runs under this run.
+    """
+    ids = []
+    for policy in list(policies if policies is not None else report["overall"]):
+        run_tags = {
+            **(tags or {}),
+            "ipwarmup.policy": policy,
+            "ipwarmup.policy_kind": "baseline",
+            "ipwarmup.suite": suite,
+        }
+        with tracker.start(f"{policy}@{suite}", tags=run_tags, parent_run_id=parent_run_id) as run:
+            facts = {k: report[k] for k in ("suite", "seeds", "seed", "reference") if k in report}
+            run.log_params({f"evaluation.{k}": v for k, v in facts.items()})
+            log_evaluation(run, report, policy=policy, step=0, prefix="kpi/")
+        ids.append(run.run_id)
+    return ids
+
+
+def _is_number(value: object) -> bool:
+    """Return whether ``value`` is a real scalar (not a bool, string, array or tensor)."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
