@@ -31,9 +31,13 @@ What is measured, all in this one process (the HTTP server excepted):
 
 Method: ``time.perf_counter_ns`` around each call (latency) or around a loop of calls run
 for at least a second (throughput), after a warm-up; the garbage collector stays on, as in
-a server. Every thread pool is limited to one thread before numpy and torch load (BLAS,
-OpenMP, torch, onnxruntime), so the figures are for one core; on a shared machine a
-multi-threaded BLAS can be several times slower for these small matrices, not faster.
+a server. One 2 MB array is allocated and freed before anything is measured: until glibc's
+malloc has freed such a block once, it serves the 512 KB temporaries of a batch-1,024
+forward with fresh pages from the kernel each time (its dynamic mmap threshold), which makes
+numpy's batch figure ~2.5x worse and depend on what ran before. Every thread pool is
+limited to one thread before numpy and torch load (BLAS, OpenMP, torch, onnxruntime), so
+the figures are for one core; on a shared machine a multi-threaded BLAS can be several
+times slower for these small matrices, not faster.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 import argparse  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
+import logging  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
 import socket  # noqa: E402
@@ -69,6 +74,7 @@ import torch  # noqa: E402
 
 import ipwarmup  # noqa: E402
 from ipwarmup.serving.policy import ServedPolicy, load_policy  # noqa: E402
+from ipwarmup.serving.telemetry import encode_record, validate  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "telemetry.json"
 SCENARIO = "steady_b2c_transactional"
@@ -212,6 +218,7 @@ class Normalizer:
         self.clip = vec.clip_obs
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Return the normalised observations, float32 as SB3 takes them."""
         scaled: np.ndarray = np.clip((obs - self.mean) / self.std, -self.clip, self.clip)
         return scaled.astype(np.float32)
 
@@ -270,6 +277,8 @@ def onnx_peer(
     except ImportError:
         exporter = "legacy TorchScript (onnxscript is not installed)"
     path = scratch / "actor.onnx"
+    # The dynamo exporter logs a warning per torchvision operator it cannot register.
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
         torch.onnx.export(
@@ -285,9 +294,7 @@ def onnx_peer(
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(
-        str(path), options, providers=["CPUExecutionProvider"]
-    )
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     one = single.reshape(1, -1)
 
     def run(obs: np.ndarray) -> np.ndarray:
@@ -388,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write figures as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    np.ones(1 << 18).sum()  # raise glibc's mmap threshold now (see the module docstring)
     started = time.perf_counter()
     print(
         f"ipwarmup {ipwarmup.__version__}, Python {platform.python_version()}, numpy "
@@ -408,7 +416,27 @@ def main(argv: list[str] | None = None) -> int:
         decide = latency("bundle decide(record)", lambda: policy.decide(record))
         predict = latency("bundle predict(obs), 1 obs", lambda: policy.predict(single))
         forward = throughput(f"bundle forward, {BATCH} obs", lambda: policy.forward(batch), BATCH)
-        figures: dict[str, Any] = {"decide": decide, "predict": predict, "forward": forward}
+        # Where decide's time goes: its first two steps, alone.
+        parts = [
+            latency(
+                "  of which validate(record)",
+                lambda: validate(record, policy.providers, max_ips=policy.max_ips),
+            ),
+            latency(
+                "  of which encode_record(record)",
+                lambda: encode_record(
+                    record, policy.providers, horizon_days=policy.horizon_days,
+                    max_ips=policy.max_ips,
+                ),
+            ),
+        ]  # fmt: skip
+        figures: dict[str, Any] = {
+            "decide": decide,
+            "decide_validate": parts[0],
+            "decide_encode_record": parts[1],
+            "predict": predict,
+            "forward": forward,
+        }
         peers: dict[str, dict[str, Any]] = {}
         notes: list[str] = []
         if model.model_dir is None:
@@ -424,14 +452,15 @@ def main(argv: list[str] | None = None) -> int:
         web = http_figures(model.bundle, body)
 
     print("\nsingle decision (latency)")
-    for item in [decide, predict, *(peer["single"] for peer in peers.values())]:
+    for item in [decide, *parts, predict, *(peer["single"] for peer in peers.values())]:
         print(_row(item))
     print(f"\nbatch of {BATCH} (throughput)")
     for item in [forward, *(peer["batch"] for peer in peers.values())]:
         print(_row(item))
     for name, peer in peers.items():
-        extra = f" (exporter: {peer['exporter']}, onnxruntime {peer['version']})"
-        extra = extra if name == "onnxruntime" else ""
+        extra = ""
+        if name == "onnxruntime":
+            extra = f" (onnxruntime {peer['version']}, exporter: {peer['exporter']})"
         print(f"  {name}: largest |action - bundle action| {peer['max_abs_diff']:.2e}{extra}")
     for note in notes:
         print(f"  note: {note}")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -43,7 +44,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 import ipwarmup
-from ipwarmup.errors import TelemetryError
+from ipwarmup.errors import ConfigError, TelemetryError
 from ipwarmup.serving.policy import ServedPolicy, load_policy
 from ipwarmup.serving.telemetry import json_schema
 
@@ -281,7 +282,7 @@ def create_app(policy: ServedPolicy, *, max_body_bytes: int = DEFAULT_MAX_BODY_B
         declared = request.headers.get("content-length")
         if declared is not None:
             try:
-                if int(declared) > max_body_bytes:
+                if int(declared) > max_body_bytes * 10**12:
                     return _too_large(max_body_bytes)
             except ValueError:
                 return _error(400, "bad Content-Length", [f"Content-Length: {declared!r}"])
@@ -310,7 +311,10 @@ def create_app(policy: ServedPolicy, *, max_body_bytes: int = DEFAULT_MAX_BODY_B
 
 
 def serve(model_path: str, host: str, port: int) -> None:
-    """Load a bundle and serve it with uvicorn until interrupted.
+    """Load a bundle and serve it with uvicorn until interrupted (SIGINT or SIGTERM).
+
+    The socket is bound before uvicorn starts, so an address that cannot be used is an
+    error that says so, and the line announcing the service is printed only once it listens.
 
     Args:
         model_path: the bundle folder (``models/NAME``).
@@ -319,13 +323,26 @@ def serve(model_path: str, host: str, port: int) -> None:
 
     Raises:
         BundleError: the bundle is missing, tampered with or incompatible.
+        ConfigError: ``host:port`` cannot be listened on (in use, not an address of this
+            machine, a privileged port).
     """
     policy = load_policy(model_path)
     app = create_app(policy)
-    print(
-        f"serving model {policy.name!r} on http://{host}:{port}{DECIDE_PATH} "
-        f"(docs: http://{host}:{port}/docs)",
-        file=sys.stderr,
-        flush=True,
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    with listener:
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from error
+        where = f"[{host}]" if family == socket.AF_INET6 else host
+        print(
+            f"serving model {policy.name!r} on http://{where}:{port}{DECIDE_PATH} "
+            f"(docs: http://{where}:{port}/docs)",
+            file=sys.stderr,
+            flush=True,
+        )
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        server.run(sockets=[listener])

@@ -26,9 +26,13 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunInfo, RunTag
 from mlflow.entities import Run as MlflowRun
 from mlflow.exceptions import MlflowException
-from mlflow.pyfunc.model import PythonModel
 
 from ipwarmup.errors import ConfigError
+
+with warnings.catch_warnings():
+    # Importing mlflow.pyfunc warns about a type hint in MLflow's own response types.
+    warnings.simplefilter("ignore", UserWarning)
+    from mlflow.pyfunc.model import PythonModel
 
 DEFAULT_EXPERIMENT = "ipwarmup"
 FLUSH_EVERY = 500
@@ -359,37 +363,44 @@ class Tracker:
                 return runs
 
 
-class BundleModel(PythonModel):
-    """An exported policy bundle as an MLflow pyfunc model: telemetry in, decisions out.
+with warnings.catch_warnings():
+    # MLflow warns when a PythonModel's predict has no type hints; they would make it
+    # read predict's input as a schema of its own instead of the signature below.
+    warnings.simplefilter("ignore", UserWarning)
 
-    Input: a DataFrame with a ``telemetry`` column of JSON records (schema v1). Output: a
-    DataFrame with a ``decision`` column of JSON decisions; a bad record yields
-    ``{"error": "invalid telemetry", "problems": [...]}`` for its row, never a decision.
-    """
+    class BundleModel(PythonModel):
+        """An exported policy bundle as an MLflow pyfunc model: telemetry in, decisions out.
 
-    def load_context(self, context: Any) -> None:
-        """Load the bundle from the model's artifacts (checksums checked)."""
-        from ipwarmup.serving import load_policy
+        Input: a DataFrame with a ``telemetry`` column of JSON records (schema v1). Output: a
+        DataFrame with a ``decision`` column of JSON decisions; a bad record yields
+        ``{"error": "invalid telemetry", "problems": [...]}`` for its row, never a decision.
+        """
 
-        self.policy = load_policy(context.artifacts["bundle"])
+        def load_context(self, context: Any) -> None:
+            """Load the bundle from the model's artifacts (checksums checked)."""
+            from ipwarmup.serving import load_policy
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
-        """Decide for every telemetry record of ``model_input``."""
-        import json
+            self.policy = load_policy(context.artifacts["bundle"])
 
-        import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            """Decide for every telemetry record of ``model_input``."""
+            import json
 
-        from ipwarmup.errors import TelemetryError
+            import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
 
-        decisions = []
-        for text in model_input["telemetry"]:
-            try:
-                record = json.loads(text) if isinstance(text, str) else text
-                decisions.append(json.dumps(self.policy.decide(record)))
-            except (TelemetryError, json.JSONDecodeError) as error:
-                problems = getattr(error, "problems", [str(error)])
-                decisions.append(json.dumps({"error": "invalid telemetry", "problems": problems}))
-        return pd.DataFrame({"decision": decisions})
+            from ipwarmup.errors import TelemetryError
+
+            decisions = []
+            for text in model_input["telemetry"]:
+                try:
+                    record = json.loads(text) if isinstance(text, str) else text
+                    decisions.append(json.dumps(self.policy.decide(record)))
+                except (TelemetryError, json.JSONDecodeError) as error:
+                    problems = getattr(error, "problems", [str(error)])
+                    decisions.append(
+                        json.dumps({"error": "invalid telemetry", "problems": problems})
+                    )
+            return pd.DataFrame({"decision": decisions})
 
 
 def log_bundle_model(

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 import ipwarmup
 from ipwarmup.cli import main
-from ipwarmup.serving.http import create_app
+from ipwarmup.errors import ConfigError
+from ipwarmup.serving.http import create_app, serve
 from ipwarmup.serving.policy import ServedPolicy, load_policy
 from ipwarmup.serving.telemetry import json_schema
 
@@ -491,6 +492,16 @@ def test_a_real_server_decides_over_loopback(bundle_path: Path, policy: ServedPo
         _, stderr = process.communicate(timeout=30)
     assert f"serving model 'test' on {base}{DECIDE}" in stderr
     assert "Traceback" not in stderr
+
+
+def test_serve_refuses_a_port_in_use(bundle_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = f"cannot listen on 127.0.0.1:{port}: Address already in use"
+        with pytest.raises(ConfigError, match=message):
+            serve(str(bundle_path), "127.0.0.1", port)
 
 
 def test_cli_serve_refuses_a_missing_bundle(

@@ -132,3 +132,36 @@ def test_config_errors_exit_2_with_one_line(overrides, message, capsys, request)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_from_a_run_logs_registers_and_crowns_a_pyfunc(store, trained, tmp_path, capsys):
+    import mlflow
+    import pandas as pd
+
+    from ipwarmup.serving import load_policy
+
+    _, uri = store
+    result, tracker = trained
+    out = tmp_path / "models" / "exported"
+    argv = ["export", "--run", result.run_id, "--out", str(out), "--tracking-uri", uri,
+            "--experiment", "test-train", "--registered-model", "test-policy", "--champion"]  # fmt: skip
+    assert main(argv) == 0
+    policy = load_policy(out)
+    manifest = policy.manifest
+    assert manifest["mlflow"]["run_id"] == result.run_id
+    assert set(manifest["mlflow"]["kpis"]) == set(KPIS)
+    assert "## Against every baseline" in (out / "README.md").read_text()
+    version = tracker.client.get_model_version_by_alias("test-policy", "champion")
+    assert version.run_id == result.run_id
+    model = mlflow.pyfunc.load_model("models:/test-policy@champion")
+    record = (request_root() / "examples" / "telemetry.json").read_text()
+    decisions = model.predict(pd.DataFrame({"telemetry": [record, "{}"]}))["decision"]
+    assert json.loads(decisions[0]) == policy.decide(json.loads(record))
+    assert json.loads(decisions[1])["error"] == "invalid telemetry"
+    assert tracker.get_run(result.run_id)["status"] == "FINISHED"
+
+
+def request_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2]
