@@ -76,3 +76,27 @@ def load_learned(path: str | Path, config: EnvConfig) -> LearnedPolicy:
             # Our own training output; serving never unpickles (its bundles are plain arrays).
             normalizer = pickle.load(handle)
     return LearnedPolicy(config, model, normalizer, name=str(path))
+
+
+class BundlePolicy(Policy):
+    """An exported serving bundle behind the common policy interface (numpy forward pass).
+
+    Args:
+        config: the env configuration.
+        path: the bundle folder.
+    """
+
+    def __init__(self, config: EnvConfig, path: str | Path) -> None:
+        from ipwarmup.serving import load_policy
+
+        super().__init__(config)
+        self.served = load_policy(path)
+        self.name = str(path)
+        if self.served.providers != config.provider_names:
+            raise ConfigError(
+                f"policy: bundle '{path}' decides for providers {list(self.served.providers)}, "
+                f"the env has {list(config.provider_names)}"
+            )
+
+    def _act(self, observation: np.ndarray, memory: np.ndarray) -> np.ndarray:
+        return self.served.forward(observation)

@@ -320,6 +320,31 @@ def free_port() -> int:
         return port
 
 
+def _stop(server: subprocess.Popen[bytes]) -> str:
+    """Stop the server if it still runs; return what it wrote on stderr (once)."""
+    if server.stderr is None or server.stderr.closed:
+        return ""
+    if server.poll() is None:
+        server.terminate()  # uvicorn shuts down gracefully on SIGTERM
+    try:
+        stderr = server.communicate(timeout=15)[1]
+    except subprocess.TimeoutExpired:
+        server.kill()
+        stderr = server.communicate()[1]
+    return stderr.decode(errors="replace")
+
+
+def _wait_until_up(server: subprocess.Popen[bytes], port: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return True
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.05)
+    return False
+
+
 def http_figures(bundle: Path, body: bytes) -> dict[str, Any]:
     port = free_port()
     code = f"from ipwarmup.serving.http import serve; serve({str(bundle)!r}, '127.0.0.1', {port})"
@@ -327,15 +352,8 @@ def http_figures(bundle: Path, body: bytes) -> dict[str, Any]:
         [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the server did not start: {server.communicate()[1].decode()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.05)
+        if not _wait_until_up(server, port):
+            raise SystemExit(f"the server did not start: {_stop(server)}")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         headers = {"Content-Type": "application/json"}
 
@@ -358,8 +376,7 @@ def http_figures(bundle: Path, body: bytes) -> dict[str, Any]:
         elapsed = (clock() - began) / 1e9
         connection.close()
     finally:
-        server.terminate()
-        server.communicate(timeout=30)
+        _stop(server)
     p50, p99 = np.percentile(times, [50, 99]) / 1e3
     return {
         "requests": len(times),

@@ -216,7 +216,8 @@ class ServedPolicy:
             providers[name] = {
                 "dedicated_cap_per_hour": per_ip_next * max(ips, 1) if ips else 0.0,
                 "cap_per_ip_per_hour": per_ip_next,
-                "change": per_ip_next / per_ip_now if per_ip_now > 0 else 1.0,
+                # A cap below a millionth of a message an hour is no cap: no finite ratio.
+                "change": per_ip_next / per_ip_now if per_ip_now >= 1e-6 else None,
                 "reasons": reasons,
             }
         pool_value = float(action[-1])

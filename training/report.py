@@ -28,10 +28,15 @@ def _interval(kpi: str, entry: dict[str, float]) -> str:
     return f"{fmt.format(entry['mean'])} [{low}, {high}]"
 
 
+def _short(name: str, limit: int = 15) -> str:
+    """Keep a long policy name (a model path) to its end, which tells models apart."""
+    return name if len(name) <= limit else "~" + name[-(limit - 1) :]
+
+
 def format_tables(data: dict[str, Any]) -> str:
     """Return the report as text tables no wider than 100 columns."""
     policies = list(data["overall"])
-    name_width = max(14, *(len(p) for p in policies)) + 1
+    name_width = max(14, *(len(_short(p)) for p in policies)) + 1
     lines = [
         f"suite {data['suite']}: {len(data['scenarios'])} scenarios x {data['seeds']} seeds "
         f"(paired), mean [95% stratified bootstrap interval]"
@@ -40,7 +45,7 @@ def format_tables(data: dict[str, Any]) -> str:
         cells = [f"{'policy':<{name_width}}", *(f"{k:>26}" for k in group)]
         lines += ["", "".join(cells)]
         for p in policies:
-            row = [f"{p:<{name_width}}"]
+            row = [f"{_short(p):<{name_width}}"]
             row += [f"{_interval(k, data['overall'][p][k]):>26}" for k in group]
             lines.append("".join(row))
     reference = data["reference"]
@@ -51,7 +56,7 @@ def format_tables(data: dict[str, Any]) -> str:
     for p in policies:
         if p == reference:
             continue
-        row = [f"{p:<{name_width}}"]
+        row = [f"{_short(p):<{name_width}}"]
         for k in shown:
             v = data["versus"][p][k]
             fmt = "{:+.2f}" if k == "block_events" else "{:+.3f}"
@@ -60,7 +65,8 @@ def format_tables(data: dict[str, Any]) -> str:
         lines.append("".join(row))
     lines += ["", "inbox_share by scenario (mean over seeds)"]
     width = max(8, min(12, (WIDTH - 24) // max(len(policies), 1)))
-    lines.append(f"{'scenario':<24}" + "".join(f"{p[: width - 1]:>{width}}" for p in policies))
+    heads = [_short(p)[: width - 1] for p in policies]
+    lines.append(f"{'scenario':<24}" + "".join(f"{h:>{width}}" for h in heads))
     for scenario in data["scenarios"]:
         means = [data["results"][p][scenario]["inbox_share"]["mean"] for p in policies]
         lines.append(f"{scenario[:23]:<24}" + "".join(f"{m:>{width}.3f}" for m in means))

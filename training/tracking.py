@@ -363,44 +363,39 @@ class Tracker:
                 return runs
 
 
-with warnings.catch_warnings():
-    # MLflow warns when a PythonModel's predict has no type hints; they would make it
-    # read predict's input as a schema of its own instead of the signature below.
-    warnings.simplefilter("ignore", UserWarning)
+class BundleModel(PythonModel):
+    """An exported policy bundle as an MLflow pyfunc model: telemetry in, decisions out.
 
-    class BundleModel(PythonModel):
-        """An exported policy bundle as an MLflow pyfunc model: telemetry in, decisions out.
+    Input: a DataFrame with a ``telemetry`` column of JSON records (schema v1). Output: a
+    DataFrame with a ``decision`` column of JSON decisions; a bad record yields
+    ``{"error": "invalid telemetry", "problems": [...]}`` for its row, never a decision.
+    """
 
-        Input: a DataFrame with a ``telemetry`` column of JSON records (schema v1). Output: a
-        DataFrame with a ``decision`` column of JSON decisions; a bad record yields
-        ``{"error": "invalid telemetry", "problems": [...]}`` for its row, never a decision.
-        """
+    def load_context(self, context: Any) -> None:
+        """Load the bundle from the model's artifacts (checksums checked)."""
+        from ipwarmup.serving import load_policy
 
-        def load_context(self, context: Any) -> None:
-            """Load the bundle from the model's artifacts (checksums checked)."""
-            from ipwarmup.serving import load_policy
+        self.policy = load_policy(context.artifacts["bundle"])
 
-            self.policy = load_policy(context.artifacts["bundle"])
+    # No type hints on purpose: MLflow would read them as an input schema of their own
+    # instead of the signature the model is logged with (it says so, in a warning).
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        """Decide for every telemetry record of ``model_input``."""
+        import json
 
-        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-            """Decide for every telemetry record of ``model_input``."""
-            import json
+        import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
 
-            import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
+        from ipwarmup.errors import TelemetryError
 
-            from ipwarmup.errors import TelemetryError
-
-            decisions = []
-            for text in model_input["telemetry"]:
-                try:
-                    record = json.loads(text) if isinstance(text, str) else text
-                    decisions.append(json.dumps(self.policy.decide(record)))
-                except (TelemetryError, json.JSONDecodeError) as error:
-                    problems = getattr(error, "problems", [str(error)])
-                    decisions.append(
-                        json.dumps({"error": "invalid telemetry", "problems": problems})
-                    )
-            return pd.DataFrame({"decision": decisions})
+        decisions = []
+        for text in model_input["telemetry"]:
+            try:
+                record = json.loads(text) if isinstance(text, str) else text
+                decisions.append(json.dumps(self.policy.decide(record)))
+            except (TelemetryError, json.JSONDecodeError) as error:
+                problems = getattr(error, "problems", [str(error)])
+                decisions.append(json.dumps({"error": "invalid telemetry", "problems": problems}))
+        return pd.DataFrame({"decision": decisions})
 
 
 def log_bundle_model(

@@ -143,8 +143,10 @@ def test_export_from_a_run_logs_registers_and_crowns_a_pyfunc(store, trained, tm
     _, uri = store
     result, tracker = trained
     out = tmp_path / "models" / "exported"
-    argv = ["export", "--run", result.run_id, "--out", str(out), "--tracking-uri", uri,
-            "--experiment", "test-train", "--registered-model", "test-policy", "--champion"]  # fmt: skip
+    argv = [
+        "export", "--run", result.run_id, "--out", str(out), "--tracking-uri", uri,
+        "--experiment", "test-train", "--registered-model", "test-policy", "--champion",
+    ]  # fmt: skip
     assert main(argv) == 0
     policy = load_policy(out)
     manifest = policy.manifest
