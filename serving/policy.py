@@ -23,8 +23,8 @@ import numpy as np
 
 from ipwarmup import rules
 from ipwarmup.errors import BundleError, TelemetryError
-from ipwarmup.observation import feature_names, read
-from ipwarmup.serving.telemetry import encode_record, validate
+from ipwarmup.observation import encode, feature_names, read
+from ipwarmup.serving.telemetry import to_telemetry, validate
 
 FORMAT_VERSION = 1
 """Bundle format this code reads."""
@@ -143,9 +143,12 @@ class ServedPolicy:
                 f"telemetry.period_hours: expected {self.period_hours} (this model decides "
                 f"every {self.period_hours} h), got {record['period_hours']}"
             )
-        obs = encode_record(
-            record, self.providers, horizon_days=self.horizon_days, max_ips=self.max_ips
-        )[None, :]
+        # The record is valid now: encode it without validating it a second time.
+        obs = encode(
+            to_telemetry(record, self.providers),
+            horizon_days=self.horizon_days,
+            max_ips=self.max_ips,
+        )
         fallback = None
         try:
             with np.errstate(all="raise"):
