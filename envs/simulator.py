@@ -366,6 +366,8 @@ class Simulator:
         any_blocked = bool(self.blocked.any())
         day_peak, day_overshoot, pressure = self._day_peak, self._day_overshoot, self.pressure
         first_hour = int(self.hour[0] % HOURS_PER_DAY)
+        hours = slice(first_hour, first_hour + self.hours_per_step)
+        period.demand = self.demand_today[:, hours, :].sum(axis=1)
         for h in range(self.hours_per_step):
             demand = self.demand_today[:, first_hour + h, :]
             if self._queue_mode:
@@ -379,7 +381,6 @@ class Simulator:
             accepted = add.reduce(accepted_ip, axis=1)
             # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
             minimum(accepted, sent, out=accepted)
-            rejected = minimum(mul(sent, route["reject_share"]), sent - accepted)
             add(period.accepted_ip, accepted_ip, out=period.accepted_ip)
             maximum(day_peak, accepted_ip, out=day_peak)
             over = mul(sent_ip, route["per_allowance"])
@@ -389,19 +390,19 @@ class Simulator:
             add(day_overshoot, over, out=day_overshoot)
             mul(pressure, decay, out=pressure)
             add(pressure, over, out=pressure)
-            add(period.demand, demand, out=period.demand)
             add(period.sent, sent, out=period.sent)
             add(period.accepted, accepted, out=period.accepted)
-            add(period.rejected, rejected, out=period.rejected)
-            leftover = wanted - accepted
-            leftover -= rejected
-            maximum(leftover, 0.0, out=leftover)
+            if any_blocked:  # mail sent to a blocked IP is rejected (5xx) and lost
+                rejected = minimum(mul(sent, route["reject_share"]), sent - accepted)
+                add(period.rejected, rejected, out=period.rejected)
             if self._queue_mode:
-                shared = leftover * to_shared
+                leftover = wanted - accepted
+                if any_blocked:
+                    leftover -= rejected
+                maximum(leftover, 0.0, out=leftover)
+                add(period.shared, leftover * to_shared, out=period.shared)
                 self._queue_hour(demand, due, wanted, leftover, to_shared, retry, period)
-            else:
-                shared = leftover
-            add(period.shared, shared, out=period.shared)
+            # In shared mode the shared pool takes what dedicated did not: summed below.
             self._clock += 1
             if any_blocked:
                 now = self.hour + (h + 1)
@@ -419,6 +420,9 @@ class Simulator:
                 route = self._period_routing()
                 any_blocked = True
         self.hour += self.hours_per_step
+        if not self._queue_mode:
+            shared = period.demand - period.accepted - period.rejected
+            period.shared = np.maximum(shared, 0.0)
 
     def _queue_hour(
         self,
