@@ -21,6 +21,12 @@ class _Parser(argparse.ArgumentParser):
         raise IPWarmupError(message)
 
 
+def _add_overrides(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=what
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
     parser = _Parser(prog="ipwarmup", description="Learn how to warm up dedicated email IPs.")
@@ -35,14 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--days", type=int, default=None, help="horizon in days")
     simulate.add_argument("--seed", type=int, default=0, help="episode seed")
     simulate.add_argument("--config", type=Path, default=None, help="env config YAML")
-    simulate.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an env config value (dotted key), repeatable",
-    )
+    _add_overrides(simulate, "override an env config value (dotted key), repeatable")
     simulate.add_argument(
         "--plot", type=Path, default=None, help="PNG of the warmup curves (default: beside)"
     )
@@ -62,26 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="first seed")
     evaluate.add_argument("--json", type=Path, default=None, help="write the report as JSON")
     evaluate.add_argument("--plots", type=Path, default=None, help="folder for PNG plots")
-    evaluate.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an env config value for every scenario, repeatable",
-    )
+    _add_overrides(evaluate, "override an env config value for every scenario, repeatable")
     train = commands.add_parser("train", help="train a policy, evaluate it, log it to MLflow")
     train.add_argument(
         "--config", type=Path, default=Path("configs/experiments/ppo.yaml"), help="experiment YAML"
     )
-    train.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an experiment value (dotted key), repeatable",
-    )
+    _add_overrides(train, "override an experiment value (dotted key), repeatable")
     train.add_argument("--resume", default=None, metavar="RUN_ID", help="continue a run")
     train.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
     train.add_argument("--seed", type=int, default=None, help="training seed")
@@ -105,14 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage", default=None, help="Optuna storage URL (default sqlite:///optuna.db)"
     )
     tune.add_argument("--out", type=Path, default=None, help="where to write the best config")
-    tune.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an experiment value (dotted key), repeatable",
-    )
+    _add_overrides(tune, "override an experiment value (dotted key), repeatable")
     tune.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
     export = commands.add_parser("export", help="export a trained policy as a serving bundle")
     source = export.add_mutually_exclusive_group(required=True)

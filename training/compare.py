@@ -17,21 +17,12 @@ import numpy as np
 
 from ipwarmup.errors import ConfigError
 from ipwarmup.training.evaluate import HIGHER_IS_BETTER, KPIS
+from ipwarmup.training.report import KPI_FORMATS
 from ipwarmup.training.tracking import Tracker
 
 WIDTH = 100
 SHOWN = ("inbox_share", "lost_share", "block_events", "dedicated_share")
 """KPIs in the text table, two per block so that a block fits in 100 columns."""
-_FORMATS = {
-    "inbox_share": "{:.3f}",
-    "dedicated_share": "{:.3f}",
-    "days_to_warm": "{:.1f}",
-    "deferral_rate": "{:.4f}",
-    "lost_share": "{:.4f}",
-    "block_events": "{:.2f}",
-    "ip_days": "{:.1f}",
-    "final_reputation": "{:.3f}",
-}
 _COLORS = {"learned": "tab:orange", "baseline": "tab:blue"}
 
 
@@ -218,7 +209,7 @@ def run_compare(
 def _cell(kpi: str, entry: dict[str, float] | None) -> str:
     if entry is None:
         return "n/a"
-    fmt = _FORMATS[kpi]
+    fmt = KPI_FORMATS[kpi]
     low, high = fmt.format(entry["ci_low"]), fmt.format(entry["ci_high"])
     return f"{fmt.format(entry['mean'])} [{low}, {high}]"
 

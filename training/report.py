@@ -10,7 +10,7 @@ import numpy as np
 from ipwarmup.training.evaluate import KPIS, Evaluation
 
 WIDTH = 100
-_FORMATS = {
+KPI_FORMATS = {
     "inbox_share": "{:.3f}",
     "dedicated_share": "{:.3f}",
     "days_to_warm": "{:.1f}",
@@ -20,10 +20,11 @@ _FORMATS = {
     "ip_days": "{:.1f}",
     "final_reputation": "{:.3f}",
 }
+"""How each KPI is printed in tables."""
 
 
 def _interval(kpi: str, entry: dict[str, float]) -> str:
-    fmt = _FORMATS[kpi]
+    fmt = KPI_FORMATS[kpi]
     low, high = fmt.format(entry["ci_low"]), fmt.format(entry["ci_high"])
     return f"{fmt.format(entry['mean'])} [{low}, {high}]"
 

@@ -24,17 +24,20 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(store, request):
+    config, hyperparameters = _smoke(store, request)
+    return train(config, hyperparameters, command="pytest smoke"), Tracker(store[1], "test-train")
+
+
+def _smoke(store, request, *more):
     folder, uri = store
-    config, hyperparameters = load_experiment(
-        request.config.rootpath / SMOKE,
-        [
-            f"tracking.tracking_uri={uri}",
-            "tracking.experiment=test-train",
-            f"training.output_dir={folder}/runs",
-            "training.seed=11",
-        ],
-    )
-    return train(config, hyperparameters, command="pytest smoke"), Tracker(uri, "test-train")
+    overrides = [
+        f"tracking.tracking_uri={uri}",
+        "tracking.experiment=test-train",
+        f"training.output_dir={folder}/runs",
+        "training.seed=11",
+        *more,
+    ]
+    return load_experiment(request.config.rootpath / SMOKE, overrides)
 
 
 def test_run_logs_params_tags_metrics_and_artifacts(trained):
@@ -77,18 +80,8 @@ def test_baselines_are_logged_as_runs_of_the_same_experiment(trained):
 
 
 def test_resume_continues_the_same_run_from_its_checkpoint(store, trained, request):
-    folder, uri = store
     result, tracker = trained
-    config, hyperparameters = load_experiment(
-        request.config.rootpath / SMOKE,
-        [
-            f"tracking.tracking_uri={uri}",
-            "tracking.experiment=test-train",
-            f"training.output_dir={folder}/runs",
-            "training.seed=11",
-            "training.total_timesteps=37800",
-        ],
-    )
+    config, hyperparameters = _smoke(store, request, "training.total_timesteps=37800")
     resumed = train(config, hyperparameters, resume_run_id=result.run_id)
     assert resumed.run_id == result.run_id
     history = tracker.metric_history(result.run_id, "eval/inbox_share")
