@@ -39,7 +39,6 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -53,6 +52,7 @@ from typing import Any  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import load, rate, rule, write_json  # noqa: E402  # the script's own folder
 
 import ipwarmup.envs  # noqa: E402
 
@@ -290,19 +290,6 @@ def bench_cartpole_vec(n_envs: int, settings: Settings) -> Measurement:
 
 
 # ----------------------------------------------------------------------------- output
-def _rate(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def _rule(title: str) -> str:
-    return f"\n{title}\n{'-' * len(title)}"
-
-
-def _load() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def environment_info(quick: bool, settings: Settings) -> dict[str, Any]:
@@ -321,7 +308,7 @@ def environment_info(quick: bool, settings: Settings) -> dict[str, Any]:
         "quick": quick,
         "repeats": settings.repeats,
         "min_seconds_per_repeat": settings.min_seconds,
-        "load": _load(),
+        "load": load(),
     }
 
 
@@ -359,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. single env
     singles = [bench_single(h, kind, settings) for h in (24, 1) for kind in ("zeros", "random")]
-    print(_rule("1. Single IPWarmupEnv (resets on truncation included)"))
+    print(rule("1. Single IPWarmupEnv (resets on truncation included)"))
     print(
         f"{'interval':<9} {'actions':<8} {'steps/s':>10} {'us/step':>9} "
         f"{'env-hours/s':>13} {'(median)':>13}"
@@ -367,9 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     for m in singles:
         interval, kind = m.name.split()[1:]
         print(
-            f"{interval:<9} {kind:<8} {_rate(m.steps_per_s()):>10} "
-            f"{1e6 / m.steps_per_s():>9.1f} {_rate(m.env_hours_per_s()):>13} "
-            f"{_rate(m.env_hours_per_s('median')):>13}"
+            f"{interval:<9} {kind:<8} {rate(m.steps_per_s()):>10} "
+            f"{1e6 / m.steps_per_s():>9.1f} {rate(m.env_hours_per_s()):>13} "
+            f"{rate(m.env_hours_per_s('median')):>13}"
         )
     episodes = [bench_episode(kind, settings) for kind in ("zeros", "random")]
     ep0 = episodes[0]
@@ -386,35 +373,35 @@ def main(argv: list[str] | None = None) -> int:
     vecs = {
         (n, kind): bench_vec(n, kind, settings) for n in VEC_SIZES for kind in ("zeros", "random")
     }
-    print(_rule("2. make_vec_env, 24h steps (auto-resets included)"))
+    print(rule("2. make_vec_env, 24h steps (auto-resets included)"))
     print(
         f"{'n_envs':>6} {'actions':<8} {'vec steps/s':>11} {'env-steps/s':>12} "
         f"{'env-hours/s':>13} {'(median)':>13}  target"
     )
     for (n, kind), m in vecs.items():
-        target = f">= {_rate(VEC_TARGET_ENV_HOURS)}" if n == VEC_TARGET_N else ""
+        target = f">= {rate(VEC_TARGET_ENV_HOURS)}" if n == VEC_TARGET_N else ""
         row = (
-            f"{n:>6} {kind:<8} {_rate(m.steps_per_s()):>11} {_rate(m.env_steps_per_s()):>12} "
-            f"{_rate(m.env_hours_per_s()):>13} {_rate(m.env_hours_per_s('median')):>13}  {target}"
+            f"{n:>6} {kind:<8} {rate(m.steps_per_s()):>11} {rate(m.env_steps_per_s()):>12} "
+            f"{rate(m.env_hours_per_s()):>13} {rate(m.env_hours_per_s('median')):>13}  {target}"
         )
         print(row.rstrip())
 
     # 3. CartPole
     cp_single = bench_cartpole_single(settings)
     cp_vecs = {n: bench_cartpole_vec(n, settings) for n in VEC_SIZES}
-    print(_rule("3. CartPole-v1, random actions (resets included)"))
+    print(rule("3. CartPole-v1, random actions (resets included)"))
     print(f"{'env':<36} {'env-steps/s':>12} {'(median)':>12} {'us/call':>9}")
     rows = [("gym.make single (default wrappers)", cp_single)]
     rows += [(f"make_vec vector_entry_point n={n}", m) for n, m in cp_vecs.items()]
     for label, m in rows:
         print(
-            f"{label:<36} {_rate(m.env_steps_per_s()):>12} "
-            f"{_rate(m.env_steps_per_s('median')):>12} {1e6 / m.steps_per_s():>9.1f}"
+            f"{label:<36} {rate(m.env_steps_per_s()):>12} "
+            f"{rate(m.env_steps_per_s('median')):>12} {1e6 / m.steps_per_s():>9.1f}"
         )
 
     # 4. ratios (best repeats)
     ratios: list[dict[str, Any]] = []
-    print(_rule("4. Ratios: simulated env-hours/s over CartPole env-steps/s (best repeats)"))
+    print(rule("4. Ratios: simulated env-hours/s over CartPole env-steps/s (best repeats)"))
     print(
         f"{'ipwarmup':<22} {'vs CartPole':<16} {'env-h/s':>12} {'CP steps/s':>12} "
         f"{'ratio':>8} {'CP steps/sim-h':>15}"
@@ -433,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         print(
-            f"{label:<22} {cp_label:<16} {_rate(hours):>12} {_rate(steps):>12} "
+            f"{label:<22} {cp_label:<16} {rate(hours):>12} {rate(steps):>12} "
             f"{hours / steps:>8.3f} {steps / hours:>15.3f}"
         )
 
@@ -475,17 +462,17 @@ def main(argv: list[str] | None = None) -> int:
         return "PASS" if ok else "MISS"
 
     t_ep, t_vec = targets["episode_ms"], targets["vec256_env_hours_per_s"]
-    print(_rule("Targets (informational; exit code 0 either way; worse of zeros/random)"))
+    print(rule("Targets (informational; exit code 0 either way; worse of zeros/random)"))
     print(
         f"{verdict(t_ep['pass'])}  45-day episode < {EPISODE_TARGET_MS:g} ms: best "
         f"{ep_best:.2f} ms  [mean {ep_mean:.2f} ms: {verdict(t_ep['typical_pass'])}]"
     )
     print(
-        f"{verdict(t_vec['pass'])}  vec n={VEC_TARGET_N} >= {_rate(VEC_TARGET_ENV_HOURS)} "
-        f"env-hours/s: best {_rate(vec_best)}  "
-        f"[median {_rate(vec_median)}: {verdict(t_vec['typical_pass'])}]"
+        f"{verdict(t_vec['pass'])}  vec n={VEC_TARGET_N} >= {rate(VEC_TARGET_ENV_HOURS)} "
+        f"env-hours/s: best {rate(vec_best)}  "
+        f"[median {rate(vec_median)}: {verdict(t_vec['typical_pass'])}]"
     )
-    print(f"load average at end: {_load()} (1/5/15 min)")
+    print(f"load average at end: {load()} (1/5/15 min)")
     total = time.perf_counter() - started
     print(f"\ntotal benchmark time {total:.1f} s")
 
@@ -501,9 +488,7 @@ def main(argv: list[str] | None = None) -> int:
             "targets": targets,
             "total_seconds": total,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, report)
     return 0
 
 

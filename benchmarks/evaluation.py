@@ -47,7 +47,6 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -58,6 +57,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _common import load, rate, rule, write_json  # noqa: E402  # the script's own folder
 
 from ipwarmup.agents.base import Policy  # noqa: E402
 from ipwarmup.agents.registry import BASELINES, make_policy  # noqa: E402
@@ -299,19 +299,6 @@ def bench_single(
 
 
 # ----------------------------------------------------------------------------- output
-def _rate(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def _rule(title: str) -> str:
-    return f"\n{title}\n{'-' * len(title)}"
-
-
-def _load() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def environment_info(quick: bool, settings: Settings, suite: Suite) -> dict[str, Any]:
@@ -333,7 +320,7 @@ def environment_info(quick: bool, settings: Settings, suite: Suite) -> dict[str,
         "single_seeds": settings.single_seeds,
         "repeats": settings.repeats,
         "quick": quick,
-        "load": _load(),
+        "load": load(),
     }
 
 
@@ -378,13 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     first, whole, boot, result = bench_harness(suite, settings)
     days = sorted({c.horizon_days for c in result.configs.values()})
     intervals = sorted({c.decision_interval_hours for c in result.configs.values()})
-    print(_rule("1. Whole harness: evaluate(all baselines) and report(...)"))
+    print(rule("1. Whole harness: evaluate(all baselines) and report(...)"))
     header = f"{'call':<22} {'best s':>8} {'median s':>9} {'env-hours/s':>13} {'(median)':>13}"
     print(header + "  repeats")
     for t in (first, whole):
         print(
             f"{t.name:<22} {t.time():>8.2f} {t.time('median'):>9.2f} "
-            f"{_rate(t.env_hours_per_s()):>13} {_rate(t.env_hours_per_s('median')):>13}"
+            f"{rate(t.env_hours_per_s()):>13} {rate(t.env_hours_per_s('median')):>13}"
             f"  {len(t.seconds)}"
         )
     print(
@@ -395,14 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'evaluate + report':<22} {total_best:>8.2f}   (sum of the best repeats)")
     print(
         f"env-hours = {len(result.policies)} policies x {n_scenarios} scenarios x {seeds} "
-        f"seeds x horizon {'/'.join(map(str, days))} days x 24 = {_rate(whole.env_hours)}; "
+        f"seeds x horizon {'/'.join(map(str, days))} days x 24 = {rate(whole.env_hours)}; "
         f"decisions every {'/'.join(map(str, intervals))} h"
     )
 
     # 2. per policy
     parts = bench_policies(suite, settings)
     parts_best = sum(t.time() for t in parts)
-    print(_rule("2. Per policy: run_scenario over the suite (configs built beforehand)"))
+    print(rule("2. Per policy: run_scenario over the suite (configs built beforehand)"))
     print(
         f"{'policy':<16} {'best s':>8} {'median s':>9} {'share':>6} {'env-hours/s':>13} "
         f"{'ms/scenario':>12}"
@@ -410,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in parts:
         print(
             f"{t.name:<16} {t.time():>8.3f} {t.time('median'):>9.3f} "
-            f"{t.time() / parts_best:>6.1%} {_rate(t.env_hours_per_s()):>13} "
+            f"{t.time() / parts_best:>6.1%} {rate(t.env_hours_per_s()):>13} "
             f"{1e3 * t.time() / n_scenarios:>12.1f}"
         )
     print(
@@ -429,19 +416,19 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. simulated env-hours per second
     rates = sorted((t.env_hours_per_s(), t.name) for t in parts)
-    print(_rule("3. Simulated env-hours/s (best repeats)"))
+    print(rule("3. Simulated env-hours/s (best repeats)"))
     print(
-        f"whole harness, evaluate only:    {_rate(whole.env_hours_per_s()):>11}  "
-        f"(median {_rate(whole.env_hours_per_s('median'))})"
+        f"whole harness, evaluate only:    {rate(whole.env_hours_per_s()):>11}  "
+        f"(median {rate(whole.env_hours_per_s('median'))})"
     )
-    print(f"whole harness, evaluate + report: {_rate(whole.env_hours / total_best):>10}")
+    print(f"whole harness, evaluate + report: {rate(whole.env_hours / total_best):>10}")
     print(
-        f"per policy, batched:             {_rate(rates[0][0]):>11} ({rates[0][1]}) to "
-        f"{_rate(rates[-1][0])} ({rates[-1][1]})"
+        f"per policy, batched:             {rate(rates[0][0]):>11} ({rates[0][1]}) to "
+        f"{rate(rates[-1][0])} ({rates[-1][1]})"
     )
-    print(f"single-env loop, all policies:   {_rate(single_rate):>11}")
+    print(f"single-env loop, all policies:   {rate(single_rate):>11}")
     print(
-        _rule(
+        rule(
             f"4. Peer: single IPWarmupEnv episodes in a Python loop "
             f"({n_policies} x {n_scenarios} x {sub} seeds run, extrapolated to {seeds})"
         )
@@ -482,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     }  # over every policy, scenario and seed run
     print(
         f"single-env loop: {n_policies * n_scenarios * sub} episodes run in {measured:.2f} s, "
-        f"{_rate(single_rate)} env-hours/s"
+        f"{rate(single_rate)} env-hours/s"
     )
     print(
         f"full grid the slow way (est.): {single_est:.1f} s   batched evaluate: "
@@ -515,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         "pass": whole.time() < TARGET_SECONDS,
         "typical_pass": whole.time("median") < TARGET_SECONDS,
     }
-    print(_rule("Target (informational; exit code 0 either way)"))
+    print(rule("Target (informational; exit code 0 either way)"))
     print(
         f"{verdict(target['pass'])}  evaluate(all baselines, {suite.name}, seeds={seeds}) "
         f"< {TARGET_SECONDS:g} s: best {whole.time():.2f} s (+ report {boot.time():.2f} s)  "
@@ -527,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         f"      the single-env loop would take ~{single_est:.0f} s for the same grid "
         f"({verdict(single_est < TARGET_SECONDS)} by the same bar)"
     )
-    print(f"load average at end: {_load()} (1/5/15 min)")
+    print(f"load average at end: {load()} (1/5/15 min)")
     total = time.perf_counter() - started
     print(f"\ntotal benchmark time {total:.1f} s")
 
@@ -553,9 +540,7 @@ def main(argv: list[str] | None = None) -> int:
             "target": target,
             "total_seconds": total,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, data)
     return 0
 
 

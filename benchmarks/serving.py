@@ -71,6 +71,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import write_json  # noqa: E402  # the script's own folder
 
 import ipwarmup  # noqa: E402
 from ipwarmup.serving.policy import ServedPolicy, load_policy  # noqa: E402
@@ -518,9 +519,7 @@ def main(argv: list[str] | None = None) -> int:
             "http": web,
             "notes": notes,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, report)
     return 0
 
 
