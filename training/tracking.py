@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd  # type: ignore[import-untyped]  # no stubs installed; mlflow loads it
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunInfo, RunTag
 from mlflow.entities import Run as MlflowRun
@@ -377,13 +378,10 @@ class BundleModel(PythonModel):
 
         self.policy = load_policy(context.artifacts["bundle"])
 
-    # No type hints on purpose: MLflow would read them as an input schema of their own
-    # instead of the signature the model is logged with (it says so, in a warning).
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    # A DataFrame hint tells MLflow to take the schema from the logged signature.
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         """Decide for every telemetry record of ``model_input``."""
         import json
-
-        import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
 
         from ipwarmup.errors import TelemetryError
 
@@ -414,7 +412,6 @@ def log_bundle_model(
     """
     import json
 
-    import pandas as pd
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
