@@ -15,7 +15,7 @@ import numpy as np
 
 from ipwarmup.agents.base import Policy
 from ipwarmup.envs.config import EnvConfig
-from ipwarmup.envs.simulator import PrivilegedView
+from ipwarmup.envs.privileged import PrivilegedView
 from ipwarmup.errors import IPWarmupError
 
 POOL_SIZES = (0, 1, 2, 3, 5, 8)
