@@ -399,13 +399,17 @@ def _episode(scenario: str, overrides: list[str], seed: int, actions: list[list[
         yield env, t, *env.step(action)
 
 
-@_PROPERTY_SETTINGS
-@given(
+# Random scenarios, config variations, seeds and action sequences (see _episode).
+_RANDOM_EPISODES = given(
     scenario=st.sampled_from(SCENARIOS),
     overrides=_config_overrides(),
     seed=st.integers(0, 2**32 - 1),
     actions=_ACTIONS,
 )
+
+
+@_PROPERTY_SETTINGS
+@_RANDOM_EPISODES
 def test_accounting_identity_observation_and_reward_bounds(
     scenario: str, overrides: list[str], seed: int, actions: list[list[float]]
 ) -> None:
@@ -438,12 +442,7 @@ def test_accounting_identity_observation_and_reward_bounds(
 
 
 @_PROPERTY_SETTINGS
-@given(
-    scenario=st.sampled_from(SCENARIOS),
-    overrides=_config_overrides(),
-    seed=st.integers(0, 2**32 - 1),
-    actions=_ACTIONS,
-)
+@_RANDOM_EPISODES
 def test_accounting_counts_are_never_negative(
     scenario: str, overrides: list[str], seed: int, actions: list[list[float]]
 ) -> None:
