@@ -171,13 +171,9 @@ def _single_actions(kind: str, rng: np.random.Generator, shape: tuple[int, ...])
     return rng.uniform(-1.0, 1.0, (ACTION_POOL, *shape)).astype(np.float32)
 
 
-def bench_single(interval: int, kind: str, settings: Settings) -> Measurement:
-    """Time one ``IPWarmupEnv`` stepping with pre-drawn actions, resetting on truncation."""
-    env = _warmup_env(interval)
-    rng = np.random.default_rng(SEED)
-    actions = list(_single_actions(kind, rng, env.action_space.shape))
+def _single_stepper(env: Any, actions: list[Any]) -> Callable[[int], None]:
+    """Return a loop stepping a single Gymnasium env through ``actions``, resetting at ends."""
     n_actions = len(actions)
-    env.reset(seed=SEED)
 
     def run(count: int) -> None:
         step, reset = env.step, env.reset
@@ -185,6 +181,17 @@ def bench_single(interval: int, kind: str, settings: Settings) -> Measurement:
             _, _, terminated, truncated, _ = step(actions[i % n_actions])
             if terminated or truncated:
                 reset()
+
+    return run
+
+
+def bench_single(interval: int, kind: str, settings: Settings) -> Measurement:
+    """Time one ``IPWarmupEnv`` stepping with pre-drawn actions, resetting on truncation."""
+    env = _warmup_env(interval)
+    rng = np.random.default_rng(SEED)
+    actions = list(_single_actions(kind, rng, env.action_space.shape))
+    env.reset(seed=SEED)
+    run = _single_stepper(env, actions)
 
     episode = env.config.steps_per_episode
     record = Measurement(f"single {interval}h {kind}", 0, 1, interval)
@@ -260,15 +267,8 @@ def bench_cartpole_single(settings: Settings) -> Measurement:
     env = gym.make("CartPole-v1")
     rng = np.random.default_rng(SEED)
     actions = rng.integers(0, 2, ACTION_POOL).tolist()
-    n_actions = len(actions)
     env.reset(seed=SEED)
-
-    def run(count: int) -> None:
-        step, reset = env.step, env.reset
-        for i in range(count):
-            _, _, terminated, truncated, _ = step(actions[i % n_actions])
-            if terminated or truncated:
-                reset()
+    run = _single_stepper(env, actions)
 
     return measure(Measurement("CartPole single", 0, 1, None), run, settings)
 

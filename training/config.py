@@ -103,7 +103,8 @@ class ExperimentConfig(Config):
     env: EnvConfig = setting_factory(EnvConfig, "Env settings shared by every scenario.")
 
 
-def _algorithm_class(name: str) -> type[Any]:
+def algorithm_class(name: str) -> type[Any]:
+    """Return the SB3 class of an algorithm name."""
     if name == "RecurrentPPO":
         from sb3_contrib import RecurrentPPO
 
@@ -112,11 +113,6 @@ def _algorithm_class(name: str) -> type[Any]:
 
     algorithm: type[Any] = getattr(stable_baselines3, name)
     return algorithm
-
-
-def algorithm_class(name: str) -> type[Any]:
-    """Return the SB3 class of an algorithm name."""
-    return _algorithm_class(name)
 
 
 def _preset(algorithm: AlgorithmConfig) -> dict[str, Any]:
@@ -133,7 +129,7 @@ def _preset(algorithm: AlgorithmConfig) -> dict[str, Any]:
 
 def check_hyperparameters(name: str, hyperparameters: dict[str, Any]) -> list[str]:
     """Return problems with hyperparameter names and scalar types, checked against SB3."""
-    signature = inspect.signature(_algorithm_class(name).__init__)
+    signature = inspect.signature(algorithm_class(name).__init__)
     known = {p for p in signature.parameters if p not in ("self", "policy", "env")}
     problems = []
     for key, value in hyperparameters.items():
