@@ -1,19 +1,34 @@
-"""One interface for every policy, baseline or learned: SB3-style ``predict``."""
+"""The base of the baselines and the oracle: SB3-style ``predict`` over a memory of rows.
+
+The contract itself (:class:`ipwarmup.policy.Policy`) is a protocol that trained and served
+policies satisfy too; this class adds what rule-based policies share.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ipwarmup.actions import ActionCodec
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.observation import ObservationView, read
+from ipwarmup.policy import Policy, PolicyState, PrivilegedPolicy, check_observation_shape
 
-PolicyState = tuple[np.ndarray, ...]
+if TYPE_CHECKING:
+    from ipwarmup.envs.simulator import Simulator
+
+__all__ = ["BasePolicy", "Policy", "PolicyState", "attach"]
 
 
-class Policy(ABC):
+def attach(policy: Policy, simulator: Simulator) -> None:
+    """Bind a privileged policy (the oracle) to the simulator it acts in; others need nothing."""
+    if isinstance(policy, PrivilegedPolicy):
+        policy.bind(simulator.privileged())
+
+
+class BasePolicy(ABC):
     """A warmup policy for one env configuration.
 
     ``predict`` follows stable-baselines3 (``observation, state, episode_start,
@@ -33,9 +48,8 @@ class Policy(ABC):
     def __init__(self, config: EnvConfig) -> None:
         self.config = config
         self.n_providers = len(config.providers)
-        self._log_step = float(np.log(config.pool.max_cap_change_per_day)) * (
-            config.decision_interval_hours / 24
-        )
+        self.codec = config.action_codec
+        self.obs_dim = 9 * self.n_providers + 6
 
     def predict(
         self,
@@ -45,9 +59,8 @@ class Policy(ABC):
         deterministic: bool = True,
     ) -> tuple[np.ndarray, PolicyState | None]:
         """Return actions for one observation (1-D) or a batch (2-D), and the new state."""
-        obs = np.asarray(observation, dtype=np.float32)
-        single = obs.ndim == 1
-        batch = obs.reshape(1, -1) if single else obs
+        single = np.ndim(observation) == 1
+        batch = check_observation_shape(observation, self.obs_dim).astype(np.float32)
         memory = self._memory(batch.shape[0], state, episode_start)
         actions = np.clip(self._act(batch, memory), -1.0, 1.0).astype(np.float32)
         new_state = (memory,) if self.memory_size else None
@@ -84,15 +97,12 @@ class Policy(ABC):
 
     def cap_action(self, current: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Return the cap action that moves ``current`` caps toward ``target`` caps."""
-        ratio = np.maximum(target, 1e-9) / np.maximum(current, 1e-9)
-        action: np.ndarray = np.clip(np.log(ratio) / self._log_step, -1.0, 1.0)
-        return action
+        return self.codec.cap_action(current, target)
 
     @staticmethod
     def pool_action(n_ips: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Return the pool action that moves the pool one IP toward ``target`` IPs."""
-        action: np.ndarray = np.sign(target - n_ips).astype(float)
-        return action
+        return ActionCodec.pool_action(n_ips, target)
 
     def describe(self) -> dict[str, Any]:
         """Return what identifies the policy in reports."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ipwarmup import rules
-from ipwarmup.agents.base import Policy
+from ipwarmup.agents.base import BasePolicy
 from ipwarmup.envs.config import EnvConfig
 
 # DOMAIN §1 Twilio SendGrid automated IP warmup: hourly cap per IP by warmup age (days).
@@ -54,7 +54,7 @@ def rule_of_thumb_ips(daily_messages: np.ndarray, max_ips: int) -> np.ndarray:
     return result
 
 
-class HoldPolicy(Policy):
+class HoldPolicy(BasePolicy):
     """Change nothing: caps stay where they are and the pool keeps its size."""
 
     name = "hold"
@@ -63,7 +63,7 @@ class HoldPolicy(Policy):
         return np.zeros((observation.shape[0], self.n_providers + 1))
 
 
-class HoldSharedPolicy(Policy):
+class HoldSharedPolicy(BasePolicy):
     """Never use the dedicated pool: release every dedicated IP and send on shared.
 
     The right answer for a low-volume sender (DOMAIN §5: Resend wants >500/day and
@@ -77,7 +77,7 @@ class HoldSharedPolicy(Policy):
         return actions
 
 
-class _SizedPolicy(Policy):
+class _SizedPolicy(BasePolicy):
     """A policy whose pool is sized once, at the first decision, by the rule of thumb.
 
     Memory column 0 holds the target pool size.
@@ -155,7 +155,7 @@ class SparkPostPolicy(_SizedPolicy):
         return actions
 
 
-class AIMDPolicy(Policy):
+class AIMDPolicy(BasePolicy):
     """Additive increase, multiplicative decrease per provider, as MTAs' automation does.
 
     DOMAIN §6 Haraka adaptive-rate: on 421 rate limits the delay grows 1.5x (Gmail 2x) and a
@@ -198,12 +198,12 @@ class AIMDPolicy(Policy):
         return actions
 
 
-def fixed_sendgrid(config: EnvConfig) -> Policy:
+def fixed_sendgrid(config: EnvConfig) -> BasePolicy:
     """SendGrid's automated warmup hourly caps (DOMAIN §1)."""
     return FixedSchedulePolicy(config, SENDGRID_HOURLY_CAPS, "fixed-sendgrid")
 
 
-def fixed_braze(config: EnvConfig) -> Policy:
+def fixed_braze(config: EnvConfig) -> BasePolicy:
     """Braze's moderate schedule (DOMAIN §1), daily volumes over 12 sending hours."""
     daily = _braze_daily(config.horizon_days)
     hourly = tuple(v / ACTIVE_SENDING_HOURS for v in daily)

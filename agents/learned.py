@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ipwarmup.agents.base import Policy
+from ipwarmup.agents.base import BasePolicy
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ipwarmup.serving.policy import ServedPolicy
 
 VECNORMALIZE_FILE = "vecnormalize.pkl"
 
 
-class LearnedPolicy(Policy):
+class LearnedPolicy(BasePolicy):
     """An SB3 model, with the VecNormalize statistics it was trained with, if any.
 
     Observations are normalised exactly as VecNormalize does at evaluation time
@@ -78,25 +81,23 @@ def load_learned(path: str | Path, config: EnvConfig) -> LearnedPolicy:
     return LearnedPolicy(config, model, normalizer, name=str(path))
 
 
-class BundlePolicy(Policy):
-    """An exported serving bundle behind the common policy interface (numpy forward pass).
+def load_bundle(path: str | Path, config: EnvConfig) -> ServedPolicy:
+    """Load an exported serving bundle to act in ``config`` (it is a policy as it stands).
 
-    Args:
-        config: the env configuration.
-        path: the bundle folder.
+    Raises:
+        ConfigError: the bundle decides for other providers, or at another interval.
     """
+    from ipwarmup.serving import load_policy
 
-    def __init__(self, config: EnvConfig, path: str | Path) -> None:
-        from ipwarmup.serving import load_policy
-
-        super().__init__(config)
-        self.served = load_policy(path)
-        self.name = str(path)
-        if self.served.providers != config.provider_names:
-            raise ConfigError(
-                f"policy: bundle '{path}' decides for providers {list(self.served.providers)}, "
-                f"the env has {list(config.provider_names)}"
-            )
-
-    def _act(self, observation: np.ndarray, memory: np.ndarray) -> np.ndarray:
-        return self.served.forward(observation)
+    served = load_policy(path)
+    if served.providers != config.provider_names:
+        raise ConfigError(
+            f"policy: bundle '{path}' decides for providers {list(served.providers)}, "
+            f"the env has {list(config.provider_names)}"
+        )
+    if served.period_hours != config.decision_interval_hours:
+        raise ConfigError(
+            f"policy: bundle '{path}' decides every {served.period_hours} h, the env every "
+            f"{config.decision_interval_hours} h"
+        )
+    return served

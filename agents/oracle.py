@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ipwarmup.agents.base import Policy
+from ipwarmup.agents.base import BasePolicy
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.envs.privileged import PrivilegedView
 from ipwarmup.errors import IPWarmupError
@@ -31,7 +31,7 @@ def _plans(max_ips: int) -> np.ndarray:
 
 
 def track_allowance(
-    policy: Policy, view: PrivilegedView, pool_target: np.ndarray, headroom: np.ndarray
+    policy: BasePolicy, view: PrivilegedView, pool_target: np.ndarray, headroom: np.ndarray
 ) -> np.ndarray:
     """Return actions that send at ``headroom`` of each provider's tightest true allowance."""
     n_ips = view.n_ips.astype(float)
@@ -46,7 +46,7 @@ def track_allowance(
     return actions
 
 
-class OraclePolicy(Policy):
+class OraclePolicy(BasePolicy):
     """Send just under each provider's true allowance, with the pool foresight picks.
 
     Bind it to the environment it acts in with :meth:`bind` before acting; rows of the

@@ -6,7 +6,6 @@ import difflib
 from collections.abc import Callable
 from pathlib import Path
 
-from ipwarmup.agents.base import Policy
 from ipwarmup.agents.baselines import (
     AIMDPolicy,
     HoldPolicy,
@@ -18,6 +17,7 @@ from ipwarmup.agents.baselines import (
 from ipwarmup.agents.oracle import OraclePolicy
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.errors import ConfigError
+from ipwarmup.policy import Policy
 
 BASELINES: dict[str, Callable[[EnvConfig], Policy]] = {
     "fixed-sendgrid": fixed_sendgrid,
@@ -44,10 +44,10 @@ def make_policy(name_or_path: str, config: EnvConfig) -> Policy:
     if name_or_path in BASELINES:
         return BASELINES[name_or_path](config)
     if name_or_path.endswith(".zip") or "/" in name_or_path:
-        from ipwarmup.agents.learned import BundlePolicy, load_learned
+        from ipwarmup.agents.learned import load_bundle, load_learned
 
         if (Path(name_or_path) / "manifest.json").is_file():
-            return BundlePolicy(config, name_or_path)
+            return load_bundle(name_or_path, config)
         return load_learned(name_or_path, config)
     close = difflib.get_close_matches(name_or_path, list(BASELINES), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""

@@ -59,9 +59,10 @@ from typing import Any, TypeVar  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import load, rate, rule, write_json  # noqa: E402  # the script's own folder
 
-from ipwarmup.agents.base import Policy  # noqa: E402
+from ipwarmup.agents.base import attach  # noqa: E402
 from ipwarmup.agents.registry import BASELINES, make_policy  # noqa: E402
 from ipwarmup.envs import EnvConfig, IPWarmupEnv, build_config  # noqa: E402
+from ipwarmup.policy import Policy  # noqa: E402
 from ipwarmup.training.evaluate import (  # noqa: E402
     Evaluation,
     Suite,
@@ -237,8 +238,7 @@ def bench_policies(suite: Suite, settings: Settings) -> list[Timing]:
 def _episode(env: IPWarmupEnv, policy: Policy, seed: int) -> dict[str, float]:
     """Play one episode the slow way; return the KPIs its accounting gives."""
     obs, _ = env.reset(seed=seed)
-    if hasattr(policy, "bind"):
-        policy.bind(env.simulator.privileged())
+    attach(policy, env.simulator)
     state = None
     episode_start = np.ones(1, dtype=bool)
     not_start = np.zeros(1, dtype=bool)

@@ -213,6 +213,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from ipwarmup.agents.base import attach
     from ipwarmup.agents.registry import make_policy
     from ipwarmup.config import load_yaml
     from ipwarmup.envs.env import IPWarmupEnv
@@ -226,8 +227,7 @@ def _simulate(args: argparse.Namespace) -> int:
     data = load_yaml(args.config) if args.config else None
     env = IPWarmupEnv(scenario=args.scenario, config=data, overrides=overrides)
     policy = make_policy(args.policy, env.config)
-    if hasattr(policy, "bind"):
-        policy.bind(env.simulator.privileged())
+    attach(policy, env.simulator)
     trace = run_episode(env, policy, args.seed)
     print(
         f"scenario {env.config.scenario.name}, policy {policy.name}, seed {args.seed}, "

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ipwarmup.actions import ActionCodec
 from ipwarmup.config import Config, setting, setting_factory
 
 HOURS_PER_DAY = 24
@@ -501,6 +502,17 @@ class EnvConfig(Config):
     def provider_names(self) -> tuple[str, ...]:
         """Provider names in the order of the observation and action layout."""
         return tuple(self.providers)
+
+    @property
+    def action_codec(self) -> ActionCodec:
+        """The meaning of an action in this configuration (shared with serving)."""
+        return ActionCodec(
+            n_providers=len(self.providers),
+            max_cap_change_per_day=self.pool.max_cap_change_per_day,
+            decision_interval_hours=self.decision_interval_hours,
+            min_hourly_cap_messages=self.pool.min_hourly_cap_messages,
+            max_hourly_cap_messages=self.pool.max_hourly_cap_messages,
+        )
 
     @property
     def steps_per_episode(self) -> int:

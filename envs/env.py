@@ -9,14 +9,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ipwarmup.actions import ENV_ID, ENV_VERSION
 from ipwarmup.config import apply_overrides, load, to_dict
 from ipwarmup.envs.config import EnvConfig, ScenarioConfig
 from ipwarmup.envs.scenarios import load_scenario
 from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
 from ipwarmup.observation import feature_bounds, feature_names
 
-ENV_ID = "ipwarmup/IPWarmup-v0"
-ENV_VERSION = 0
+__all__ = ["ENV_ID", "ENV_VERSION", "IPWarmupEnv", "build_config"]
 
 
 def build_config(

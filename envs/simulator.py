@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ipwarmup.actions import GROW, SHRINK
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
@@ -86,8 +87,7 @@ class Simulator:
         self._provider_list = list(config.providers.values())
         self._gamma_shapes = snd.gamma_shapes(config.scenario, self.provider_names)
         self._day_shapes = snd.day_shapes(config.scenario)
-        step_factor = config.pool.max_cap_change_per_day ** (self.hours_per_step / HOURS_PER_DAY)
-        self._log_cap_step = float(np.log(step_factor))
+        self.codec = config.action_codec
         lags = []
         for pc in self._provider_list:
             lags.append(int(np.ceil(pc.complaint_feedback_delay_hours / self.hours_per_step)))
@@ -303,7 +303,11 @@ class Simulator:
     # ------------------------------------------------------------------ steps
     def step(self, actions: np.ndarray) -> StepResult:
         """Apply one decision per row and simulate ``decision_interval_hours`` hours."""
-        a = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
+        a = np.clip(self.codec.check(actions), -1.0, 1.0)
+        if a.shape[0] != self.n_envs:
+            raise ValueError(
+                f"Unexpected action shape {a.shape}: expected ({self.n_envs}, {self.codec.size})"
+            )
         self._apply_actions(a)
         b, p = self.n_envs, self.n_providers
         queue_start = self.queue_total.sum(axis=1)
@@ -319,19 +323,16 @@ class Simulator:
 
     def _apply_actions(self, a: np.ndarray) -> None:
         pool = self.config.pool
-        factor = np.exp(a[:, : self.n_providers] * self._log_cap_step)
+        factor = self.codec.cap_factors(a)
         active = np.arange(self.max_ips)[None, :] < self.n_ips[:, None]
-        caps = np.clip(
-            self.caps * factor[:, None, :],
-            pool.min_hourly_cap_messages,
-            pool.max_hourly_cap_messages,
-        )
+        caps = self.codec.clip_caps(self.caps * factor[:, None, :])
         self.caps = np.where(active[:, :, None], caps, 0.0)
         may_change = (
             self.hour - self.last_pool_change_hour >= pool.pool_change_min_days * HOURS_PER_DAY
         )
-        grow = may_change & (a[:, -1] > 1 / 3) & (self.n_ips < self.max_ips)
-        shrink = may_change & (a[:, -1] < -1 / 3) & (self.n_ips > 0)
+        change = self.codec.pool_change(a)
+        grow = may_change & (change == GROW) & (self.n_ips < self.max_ips)
+        shrink = may_change & (change == SHRINK) & (self.n_ips > 0)
         if grow.any():
             self._add_ip(np.flatnonzero(grow))
         if shrink.any():

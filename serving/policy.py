@@ -22,15 +22,14 @@ from typing import Any
 import numpy as np
 
 from ipwarmup import rules
+from ipwarmup.actions import ENV_ID, ENV_VERSION
 from ipwarmup.errors import BundleError, TelemetryError
 from ipwarmup.observation import encode, feature_names, read
+from ipwarmup.policy import PolicyState, check_observation_shape
 from ipwarmup.serving.telemetry import to_telemetry, validate
 
 FORMAT_VERSION = 1
 """Bundle format this code reads."""
-ENV_ID = "ipwarmup/IPWarmup-v0"
-ENV_VERSION = 0
-"""The simulator version whose observation and action layout this code encodes."""
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -136,14 +135,14 @@ class ServedPolicy:
     def predict(
         self,
         observation: np.ndarray,
-        state: Any = None,
+        state: PolicyState | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
-    ) -> tuple[np.ndarray, Any]:
+    ) -> tuple[np.ndarray, PolicyState | None]:
         """SB3-style ``predict``, so the evaluation harness scores a bundle like any policy."""
-        obs = np.asarray(observation)
-        actions = self.forward(obs).astype(np.float32)  # 1-D in, 1-D out: matmul keeps it
-        return actions, state
+        batch = check_observation_shape(observation, len(self._mean))
+        actions = self.forward(batch).astype(np.float32)
+        return (actions[0] if np.ndim(observation) == 1 else actions), state
 
     def decide(self, telemetry: object) -> dict[str, Any]:
         """Validate a telemetry record and return the next period's decision.

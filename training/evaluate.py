@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 from gymnasium.utils import seeding
 
-from ipwarmup.agents.base import Policy
+from ipwarmup.agents.base import attach
 from ipwarmup.agents.registry import REFERENCE, make_policy
 from ipwarmup.config import load_yaml
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.env import build_config
 from ipwarmup.envs.simulator import Simulator
 from ipwarmup.errors import ConfigError
+from ipwarmup.policy import Policy
 from ipwarmup.training.stats import estimate, probability_of_improvement
 
 KPIS = (
@@ -131,8 +132,7 @@ def run_scenario(policy: Policy, config: EnvConfig, seeds: int, seed: int) -> Ep
     sim = Simulator(config, seeds)
     generators = [seeding.np_random(seed + i)[0] for i in range(seeds)]
     obs = sim.reset(np.arange(seeds), generators)
-    if hasattr(policy, "bind"):
-        policy.bind(sim.privileged())
+    attach(policy, sim)
     steps_per_day = HOURS_PER_DAY // config.decision_interval_hours
     days = config.horizon_days
     accepted = np.zeros((days, seeds, sim.n_providers))

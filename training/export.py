@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 import ipwarmup
+from ipwarmup.actions import ENV_ID, ENV_VERSION, POOL_THRESHOLD
 from ipwarmup.agents.baselines import MESSAGES_PER_IP_PER_DAY, SHARED_BELOW_MONTHLY
 from ipwarmup.envs.config import EnvConfig
-from ipwarmup.envs.env import ENV_ID, ENV_VERSION
 from ipwarmup.errors import BundleError
 from ipwarmup.observation import GLOBAL_FEATURES, PROVIDER_FEATURES, feature_bounds, feature_names
 from ipwarmup.serving.policy import FORMAT_VERSION, MANIFEST, WEIGHTS, sha256
@@ -93,7 +93,7 @@ def build_manifest(
             "high": [1.0] * (len(providers) + 1),
             "cap_factor": "max_cap_change_per_day ** (action * period_hours / 24)",
             "max_cap_change_per_day": pool.max_cap_change_per_day,
-            "pool_threshold": 1 / 3,
+            "pool_threshold": POOL_THRESHOLD,
             "min_hourly_cap_messages": pool.min_hourly_cap_messages,
             "max_hourly_cap_messages": pool.max_hourly_cap_messages,
         },

@@ -17,11 +17,12 @@ import torch
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecNormalize
 
-from ipwarmup.agents.base import Policy
+from ipwarmup.agents.base import attach
 from ipwarmup.agents.oracle import OraclePolicy
 from ipwarmup.agents.registry import make_policy
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.envs.simulator import Simulator
+from ipwarmup.policy import Policy
 
 
 @dataclass
@@ -52,8 +53,7 @@ def collect(
             np.arange(episodes), [seeding.np_random(base + i)[0] for i in range(episodes)]
         )
         policy = teacher_policy(teacher, config)
-        if hasattr(policy, "bind"):
-            policy.bind(sim.privileged())
+        attach(policy, sim)
         state, start = None, np.ones(episodes, dtype=bool)
         observations, actions, rewards = [], [], []
         for _ in range(config.steps_per_episode):

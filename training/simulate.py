@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ipwarmup.agents.base import Policy
 from ipwarmup.envs.env import IPWarmupEnv
+from ipwarmup.policy import Policy
 
 COLUMNS = ("day", "ips", "cap/h", "demand", "sent", "accepted", "deferred", "rejected", "inbox")
 

@@ -24,11 +24,11 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 
 import ipwarmup
+from ipwarmup.actions import ENV_ID, ENV_VERSION
 from ipwarmup.agents.learned import VECNORMALIZE_FILE, LearnedPolicy
 from ipwarmup.agents.registry import BASELINES, REFERENCE
 from ipwarmup.config import flatten, to_dict
 from ipwarmup.envs.config import EnvConfig
-from ipwarmup.envs.env import ENV_ID, ENV_VERSION
 from ipwarmup.envs.vector import make_multi_scenario_vec_env
 from ipwarmup.training.config import ExperimentConfig, algorithm_class
 from ipwarmup.training.evaluate import evaluate, load_suite, report
