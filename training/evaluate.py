@@ -182,7 +182,7 @@ def evaluate(
     names = list(dict.fromkeys([*policies, REFERENCE]))
     result = Evaluation(suite, names, seeds, seed)
     for entry in suite.entries:
-        config = build_config(None, entry.scenario, [*entry.overrides, *overrides])
+        config = build_config(scenario=entry.scenario, overrides=[*entry.overrides, *overrides])
         result.configs[entry.name] = config
     for name in names:
         result.scores[name] = {}

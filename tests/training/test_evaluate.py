@@ -47,7 +47,7 @@ def test_report_holds_every_policy_scenario_and_kpi(validation_run):
 
 
 def test_paired_seeds_meet_identical_worlds_whatever_the_policy():
-    config = build_config(None, "bursty_b2c_marketing")
+    config = build_config(scenario="bursty_b2c_marketing")
     sims = []
     for actions in (np.zeros(6), np.array([1.0, -1.0, 1.0, -1.0, 1.0, 1.0])):
         sim = Simulator(config, 4)
@@ -67,7 +67,7 @@ def test_paired_seeds_meet_identical_worlds_whatever_the_policy():
 
 
 def test_run_scenario_pairs_policies_on_the_same_demand():
-    config = build_config(None, "seasonal_spike", ["horizon_days=10"])
+    config = build_config(scenario="seasonal_spike", overrides=["horizon_days=10"])
     one = run_scenario(make_policy("aimd", config), config, 3, 7)
     two = run_scenario(make_policy("hold-shared", config), config, 3, 7)
     np.testing.assert_array_equal(one.record.daily["demand"], two.record.daily["demand"])
@@ -75,7 +75,7 @@ def test_run_scenario_pairs_policies_on_the_same_demand():
 
 
 def test_sb3_evaluate_policy_accepts_a_baseline():
-    env = make_vec_env(2, scenario="steady_b2c_transactional", seed=3)
+    env = make_vec_env(scenario="steady_b2c_transactional", n_envs=2, seed=3)
     policy = make_policy("fixed-sendgrid", env.config)
     mean, _std = evaluate_policy(policy, env, n_eval_episodes=2, warn=False)
     assert np.isfinite(mean) and mean > 0
@@ -97,7 +97,7 @@ def test_shipped_suites_load_and_build():
     for name in ("validation", "test"):
         suite = load_suite(name)
         for entry in suite.entries:
-            build_config(None, entry.scenario, entry.overrides)
+            build_config(scenario=entry.scenario, overrides=entry.overrides)
     names = {e.name for e in load_suite("test").entries}
     assert not names & {e.name for e in load_suite("validation").entries}
 
