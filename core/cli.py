@@ -164,8 +164,8 @@ def _tune(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.tracking_uri:
         overrides.append(f"tracking.tracking_uri={args.tracking_uri}")
-    config, hyperparameters = load_experiment(args.config, overrides)
-    tune(config, hyperparameters, trials=args.trials, storage=args.storage, out=args.out)
+    config = load_experiment(args.config, overrides)
+    tune(config, trials=args.trials, storage=args.storage, out=args.out)
     return 0
 
 
@@ -180,9 +180,9 @@ def _train(args: argparse.Namespace) -> int:
         overrides.append(f"training.seed={args.seed}")
     if not args.config.is_file():
         raise IPWarmupError(f"--config: no experiment file at '{args.config}'")
-    config, hyperparameters = load_experiment(args.config, overrides)
+    config = load_experiment(args.config, overrides)
     command = " ".join(["ipwarmup", *sys.argv[1:]])
-    result = train(config, hyperparameters, command=command, resume_run_id=args.resume)
+    result = train(config, command=command, resume_run_id=args.resume)
     print(f"run {result.run_id}: model in {result.model_dir}")
     return 0
 

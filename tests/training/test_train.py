@@ -24,8 +24,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(store, request):
-    config, hyperparameters = _smoke(store, request)
-    return train(config, hyperparameters, command="pytest smoke"), Tracker(store[1], "test-train")
+    return train(_smoke(store, request), command="pytest smoke"), Tracker(store[1], "test-train")
 
 
 def _smoke(store, request, *more):
@@ -81,8 +80,8 @@ def test_baselines_are_logged_as_runs_of_the_same_experiment(trained):
 
 def test_resume_continues_the_same_run_from_its_checkpoint(store, trained, request):
     result, tracker = trained
-    config, hyperparameters = _smoke(store, request, "training.total_timesteps=37800")
-    resumed = train(config, hyperparameters, resume_run_id=result.run_id)
+    config = _smoke(store, request, "training.total_timesteps=37800")
+    resumed = train(config, resume_run_id=result.run_id)
     assert resumed.run_id == result.run_id
     history = tracker.metric_history(result.run_id, "eval/inbox_share")
     assert [step for step, _ in history][-1] == 37800
