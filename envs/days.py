@@ -11,6 +11,7 @@ import numpy as np
 
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
+from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.state import SimState
 
@@ -36,7 +37,12 @@ def start_day(
     sub = snd.SenderDraw(**{name: getattr(state.sender, name)[rows] for name in vars(state.sender)})
     state.demand_today[rows] = snd.daily_demand(config.scenario, shapes, sub, day, u)
     noise = np.exp(0.3 * snd.normals(u[:, 4], u[:, 5]))
-    state.complaint_rate_today[rows] = np.minimum(sub.complaint_rate * noise, 1.0)
+    complaint = np.minimum(sub.complaint_rate * noise, 1.0)
+    state.complaint_rate_today[rows] = complaint
+    draw = prov.ProviderDraw(**state.draw.rows(rows))
+    state.quality_today[rows] = prov.daily_quality(
+        complaint[:, None], sub.bounce_rate[:, None], sub.trap_rate[:, None], draw
+    )
     # Noisy neighbours (DESIGN: incidents lower the shared pool's placement for days).
     shared = config.shared_pool
     idle = state.incident_until_day[rows] <= day
@@ -65,15 +71,13 @@ def end_day(state: SimState, hold_utilization: np.ndarray) -> None:
     d = state.draw
     sent = state.day_sent  # accepted per IP and provider today
     active = state.active[:, :, None]
-    s = state.sender
-    complaint = state.complaint_rate_today[:, None]
-    quality = prov.daily_quality(complaint, s.bounce_rate[:, None], s.trap_rate[:, None], d)
+    quality = state.quality_today
     floor = (d.cold_allowance * HOURS_PER_DAY)[:, None, :]
-    recent = np.maximum(state.recent_volume, floor)
+    reference = np.maximum(np.maximum(state.recent_volume, state.previous_day_sent), floor)
     ip_quality = (
         quality[:, None, :]
         - 0.3 * np.clip(state.day_overshoot / HOURS_PER_DAY, 0.0, 1.0)
-        - prov.spike_penalty(sent, recent, d.spike_tolerance[:, None, :])
+        - prov.spike_penalty(sent, reference, d.spike_tolerance[:, None, :])
     )
     ip_quality = np.clip(ip_quality, 0.0, 1.0)
     reputation = prov.update_reputation(
@@ -93,7 +97,9 @@ def end_day(state: SimState, hold_utilization: np.ndarray) -> None:
     state.recent_volume = np.where(
         active, state.recent_volume + (sent - state.recent_volume) / 7.0, state.recent_volume
     )
+    state.previous_day_sent = np.where(active, sent, state.previous_day_sent)
     state.ip_age_days += active[:, :, 0]
+    shared_pool.update_share(state)
     total = sent.sum(axis=1) + state.day_shared
     state.domain_reputation = prov.update_reputation(
         state.domain_reputation,

@@ -11,16 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ipwarmup.envs import providers as prov
+from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY
 from ipwarmup.envs.mta import Period
 from ipwarmup.envs.state import SimState
-
-
-def shared_reputation_now(state: SimState, day: np.ndarray) -> np.ndarray:
-    """Return the shared pool's reputation on ``day`` (B,), incidents included, (B, P)."""
-    incident = np.where(state.incident_until_day > day, state.incident_severity, 0.0)
-    shared: np.ndarray = state.shared_reputation - incident[:, None]
-    return shared
 
 
 def close_period(
@@ -43,7 +37,7 @@ def close_period(
     s, d = state.sender, state.draw
     bounce = s.bounce_rate[:, None]
     period_day = (state.hour - 1) // HOURS_PER_DAY
-    shared_rep = shared_reputation_now(state, period_day)
+    shared_rep = shared_pool.standing(state, period_day)
     base, sens = d.base_inbox_rate, d.placement_sensitivity
     ip_inbox = prov.inbox_rate(
         state.reputation, state.domain_reputation[:, None, :], base[:, None, :], sens[:, None, :]

@@ -26,6 +26,7 @@ def add_ip(state: SimState, rows: np.ndarray, pool: PoolConfig) -> None:
     state.blocked[rows, slot] = False
     state.blocked_until[rows, slot] = 0.0
     state.recent_volume[rows, slot] = 0.0
+    state.previous_day_sent[rows, slot] = 0.0
     state.ip_age_days[rows, slot] = 0.0
     state.n_ips[rows] += 1
 

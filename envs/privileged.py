@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ipwarmup.envs import providers as prov
+from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY
-from ipwarmup.envs.outcomes import shared_reputation_now
 
 if TYPE_CHECKING:
     from ipwarmup.envs.simulator import Simulator
@@ -62,7 +62,7 @@ class PrivilegedView:
     def shared_reputation(self) -> np.ndarray:
         """Shared pool reputation per provider today, incidents included, (B, P)."""
         state = self._sim.state
-        return shared_reputation_now(state, state.hour // HOURS_PER_DAY)
+        return shared_pool.standing(state, state.hour // HOURS_PER_DAY)
 
     @property
     def draw(self) -> prov.ProviderDraw:

@@ -161,13 +161,16 @@ class Simulator:
             getattr(st.sender, name)[idx] = getattr(sender, name)
         low, high = cfg.shared_pool.reputation
         st.shared_reputation[idx] = low + (high - low) * np.array(u_shared)
+        st.shared_share[idx] = 0.0
         st.incident_until_day[idx] = 0.0
         st.incident_severity[idx] = 0.0
         st.domain_reputation[idx] = sender.domain_reputation
 
         st.hour[idx] = 0
         st.n_ips[idx] = 0
-        st.last_pool_change_hour[idx] = 0.0
+        # No change yet: the first decision may already size the pool (hold-shared drops
+        # the initial IP before it sends a message).
+        st.last_pool_change_hour[idx] = -np.inf
         st.blocked[idx] = False
         st.pressure[idx] = 0.0
         st.caps[idx] = 0.0

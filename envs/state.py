@@ -45,7 +45,8 @@ class SimState:
     # Hidden per-episode draws.
     draw: ProviderDraw
     sender: SenderDraw
-    shared_reputation: np.ndarray  # (B, P) the shared pool's standing before incidents
+    shared_reputation: np.ndarray  # (B, P) the shared pool's other tenants' standing
+    shared_share: np.ndarray  # (B, P) this sender's share of the pool's recent volume
     incident_until_day: np.ndarray  # (B,) a noisy-neighbour incident lasts until this day
     incident_severity: np.ndarray  # (B,) reputation the shared pool loses meanwhile
     # Clock and pool.
@@ -61,6 +62,7 @@ class SimState:
     blocked: np.ndarray  # (B, K, P) bool
     blocked_until: np.ndarray  # (B, K, P) hour the block ends
     recent_volume: np.ndarray  # (B, K, P) ~7-day average of daily volume
+    previous_day_sent: np.ndarray  # (B, K, P) accepted the day before
     # Per provider.
     domain_reputation: np.ndarray  # (B, P) hidden
     queue_total: np.ndarray  # (B, P) messages in the retry queue
@@ -70,6 +72,7 @@ class SimState:
     # Today.
     demand_today: np.ndarray  # (B, 24, P) messages per hour
     complaint_rate_today: np.ndarray  # (B,)
+    quality_today: np.ndarray  # (B, P) the list's daily quality score at each provider
     day_sent: np.ndarray  # (B, K, P) accepted per IP today
     day_peak: np.ndarray  # (B, K, P) busiest hour's acceptance today
     day_overshoot: np.ndarray  # (B, K, P) summed hourly overshoot of the allowance
@@ -117,6 +120,7 @@ def allocate(
         draw=draw,
         sender=sender,
         shared_reputation=np.zeros((b, p)),
+        shared_share=np.zeros((b, p)),
         incident_until_day=np.zeros(b),
         incident_severity=np.zeros(b),
         hour=np.zeros(b, dtype=np.int64),
@@ -130,6 +134,7 @@ def allocate(
         blocked=np.zeros((b, k, p), dtype=bool),
         blocked_until=np.zeros((b, k, p)),
         recent_volume=np.zeros((b, k, p)),
+        previous_day_sent=np.zeros((b, k, p)),
         domain_reputation=np.zeros((b, p)),
         queue_total=np.zeros((b, p)),
         queue_cohorts=np.zeros((b, p, queue_hours)),
@@ -137,6 +142,7 @@ def allocate(
         complaint_history=np.zeros((b, complaint_lag + 1, p)),
         demand_today=np.zeros((b, HOURS_PER_DAY, p)),
         complaint_rate_today=np.zeros(b),
+        quality_today=np.zeros((b, p)),
         day_sent=np.zeros((b, k, p)),
         day_peak=np.zeros((b, k, p)),
         day_overshoot=np.zeros((b, k, p)),
