@@ -67,7 +67,7 @@ def _observation(config, **per_provider):
 
 
 def test_aimd_increases_additively_cuts_on_deferrals_and_pauses_on_blocks():
-    config = build_config(None, "steady_b2c_transactional")
+    config = build_config(scenario="steady_b2c_transactional")
     policy = make_policy("aimd", config)
     deferred = np.array([0.0, 600.0, 0.0, 0.0, 0.0])  # 25% deferred at microsoft
     rejected = np.array([0.0, 0.0, 2400.0, 0.0, 0.0])  # yahoo blocked
@@ -88,7 +88,7 @@ def test_hold_shared_releases_the_dedicated_pool():
 
 
 def test_oracle_refuses_to_act_unbound():
-    config = build_config(None, "low_volume")
+    config = build_config(scenario="low_volume")
     oracle = make_policy("oracle", config)
     with pytest.raises(IPWarmupError, match="not bound to a simulator"):
         oracle.predict(_observation(config))
@@ -124,7 +124,7 @@ def test_every_baseline_acts_on_a_batch_and_a_single_observation(name):
 
 
 def test_memory_restarts_where_an_episode_starts():
-    config = build_config(None, "steady_b2c_transactional")
+    config = build_config(scenario="steady_b2c_transactional")
     policy = make_policy("fixed-sparkpost", config)
     obs = np.repeat(_observation(config), 2, axis=0)
     _, state = policy.predict(obs)
