@@ -26,7 +26,7 @@ def test_fixed_sendgrid_follows_the_published_hourly_table():
     policy = make_policy("fixed-sendgrid", env.config)
     for day in (10, 16):
         _roll(env, policy, day + 1)
-        per_ip_cap = env.simulator.caps[0, 0].sum()  # over providers: the IP's cap
+        per_ip_cap = env.simulator.state.caps[0, 0].sum()  # over providers: the IP's cap
         assert per_ip_cap == pytest.approx(SENDGRID_HOURLY_CAPS[day], rel=0.03)
 
 
@@ -82,7 +82,7 @@ def test_aimd_increases_additively_cuts_on_deferrals_and_pauses_on_blocks():
 def test_hold_shared_releases_the_dedicated_pool():
     env = IPWarmupEnv(scenario="steady_b2c_transactional", overrides=["pool.initial_ips=3"])
     _roll(env, make_policy("hold-shared", env.config), 4)
-    assert env.simulator.n_ips[0] == 0
+    assert env.simulator.state.n_ips[0] == 0
     acc = env.simulator.accounting
     assert acc["sent_shared"][0] > 0.99 * acc["demand"][0] - acc["sent_dedicated"][0]
 
@@ -98,12 +98,12 @@ def test_oracle_stays_shared_at_low_volume_and_warms_up_a_big_sender():
     small = IPWarmupEnv(scenario="low_volume")
     oracle = make_policy("oracle", small.config).bind(small.simulator.privileged())
     _roll(small, oracle, 5)
-    assert small.simulator.n_ips[0] == 0
+    assert small.simulator.state.n_ips[0] == 0
     big = IPWarmupEnv(scenario="fast_growing_startup")
     oracle = make_policy("oracle", big.config).bind(big.simulator.privileged())
     _roll(big, oracle, 30)
     sim = big.simulator
-    assert sim.n_ips[0] >= 1
+    assert sim.state.n_ips[0] >= 1
     assert sim.accounting["block_events"][0] == 0
     assert sim.accounting["deferrals"][0] <= 1e-6 * sim.accounting["sent_dedicated"][0]
 

@@ -55,15 +55,15 @@ def test_paired_seeds_meet_identical_worlds_whatever_the_policy():
         demand, incidents = [], []
         for _ in range(20):
             sim.step(np.tile(actions, (4, 1)))
-            demand.append(sim.demand_today.copy())
-            incidents.append(sim.incident_severity.copy())
+            demand.append(sim.state.demand_today.copy())
+            incidents.append(sim.state.incident_severity.copy())
         sims.append((sim, np.array(demand), np.array(incidents)))
     (a, demand_a, incident_a), (b, demand_b, incident_b) = sims
     np.testing.assert_array_equal(demand_a, demand_b)
     np.testing.assert_array_equal(incident_a, incident_b)
-    for name, value in vars(a.draw).items():
-        np.testing.assert_array_equal(value, getattr(b.draw, name), err_msg=name)
-    assert not np.array_equal(a.caps, b.caps)  # the policies did act differently
+    for name, value in vars(a.state.draw).items():
+        np.testing.assert_array_equal(value, getattr(b.state.draw, name), err_msg=name)
+    assert not np.array_equal(a.state.caps, b.state.caps)  # the policies did act differently
 
 
 def test_run_scenario_pairs_policies_on_the_same_demand():
