@@ -41,9 +41,8 @@ def test_a_poor_list_does_worse_on_its_own_ip_than_on_the_shared_pool() -> None:
 def _shared_standing_after(scenario: str, volume: float, days: int = 30) -> np.ndarray:
     """The shared pool's normal standing after a sender spends ``days`` on it alone."""
     config = build_config(
-        None,
-        scenario,
-        [f"scenario.daily_volume_messages=[{volume}, {volume}]", "pool.initial_ips=0"],
+        scenario=scenario,
+        overrides=[f"scenario.daily_volume_messages=[{volume}, {volume}]", "pool.initial_ips=0"],
     )
     sim = Simulator(config, 4)
     sim.reset(np.arange(4), [seeding.np_random(i)[0] for i in range(4)])

@@ -28,7 +28,7 @@ SETTINGS = settings(
 def _simulator(scenario: str, overflow: str, seed: int, steps: int, push: float) -> Simulator:
     """A batch stepped ``steps`` times with caps pushed by ``push`` (blocks happen at 1)."""
     config = build_config(
-        None, scenario, [f"mta.overflow={overflow}", "decision_interval_hours=6"]
+        scenario=scenario, overrides=[f"mta.overflow={overflow}", "decision_interval_hours=6"]
     )
     sim = Simulator(config, ROWS)
     sim.reset(np.arange(ROWS), [seeding.np_random(seed + i)[0] for i in range(ROWS)])
@@ -204,7 +204,7 @@ def test_reward_formula_by_hand() -> None:
 
 
 def test_a_subset_of_rows_resets_only_at_midnight() -> None:
-    config = build_config(None, None, ["decision_interval_hours=6"])
+    config = build_config(overrides=["decision_interval_hours=6"])
     sim = Simulator(config, 2)
     sim.reset(np.arange(2), [seeding.np_random(i)[0] for i in range(2)])
     sim.step(np.zeros((2, sim.codec.size)))
