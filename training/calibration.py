@@ -57,7 +57,7 @@ def clean_ramp(
     scenario: str, *, seeds: int, ips: int = 1, overrides: Sequence[str] = ()
 ) -> Ramp:
     """Run a clean ramp on ``ips`` IPs for ``seeds`` seeds and record the daily gaps."""
-    config = build_config(None, scenario, [f"pool.initial_ips={ips}", *overrides])
+    config = build_config(scenario=scenario, overrides=[f"pool.initial_ips={ips}", *overrides])
     sim = Simulator(config, seeds)
     sim.reset(np.arange(seeds), [seeding.np_random(i)[0] for i in range(seeds)])
     policy = OraclePolicy(config)
