@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import sys
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ from fastapi.responses import JSONResponse, Response
 
 import ipwarmup
 from ipwarmup.errors import ConfigError, TelemetryError
+from ipwarmup.serving.bundle import PublicKey
 from ipwarmup.serving.policy import ServedPolicy, load_policy
 from ipwarmup.serving.telemetry import json_schema
 
@@ -261,8 +263,11 @@ def create_app(policy: ServedPolicy, *, max_body_bytes: int = DEFAULT_MAX_BODY_B
         "status": "ok",
         "model": policy.name,
         "providers": list(policy.providers),
-        "format_version": policy.manifest["format_version"],
-        "env": policy.manifest["env"],
+        "format_version": policy.manifest.format_version,
+        "env": policy.manifest.env.model_dump(),
+        "guardrails": policy.guardrails.model_dump(),
+        "guardrail_notes": policy.guardrail_notes,
+        "signed_by": policy.manifest.signature.public_key if policy.manifest.signature else None,
     }
     schema = _inline_defs(json_schema(policy.providers, policy.max_ips))
 
@@ -311,7 +316,14 @@ def create_app(policy: ServedPolicy, *, max_body_bytes: int = DEFAULT_MAX_BODY_B
     return app
 
 
-def serve(model_path: str, host: str, port: int) -> None:
+def serve(
+    model_path: str,
+    host: str,
+    port: int,
+    *,
+    public_key: PublicKey | None = None,
+    guardrails: str | os.PathLike[str] | None = None,
+) -> None:
     """Load a bundle and serve it with uvicorn until interrupted (SIGINT or SIGTERM).
 
     The socket is bound before uvicorn starts, so an address that cannot be used is an
@@ -321,13 +333,17 @@ def serve(model_path: str, host: str, port: int) -> None:
         model_path: the bundle folder (``models/NAME``).
         host: the address to listen on; ``127.0.0.1`` keeps it on this machine.
         port: the TCP port.
+        public_key: the ed25519 key the bundle must be signed by (see ``load_policy``).
+        guardrails: the operator's guardrails file (YAML).
 
     Raises:
         BundleError: the bundle is missing, tampered with or incompatible.
         ConfigError: ``host:port`` cannot be listened on (in use, not an address of this
             machine, a privileged port).
     """
-    policy = load_policy(model_path)
+    policy = load_policy(model_path, public_key=public_key, guardrails=guardrails)
+    for note in policy.guardrail_notes:
+        print(f"guardrails: {note}", file=sys.stderr)
     app = create_app(policy)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say

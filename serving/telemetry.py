@@ -286,47 +286,52 @@ def validate(record: object, providers: Sequence[str], *, max_ips: int) -> dict[
     return out
 
 
-def to_telemetry(record: Mapping[str, Any], providers: Sequence[str]) -> Telemetry:
-    """Fill the encoder's telemetry (a batch of one) from a validated record.
+def to_telemetry(
+    records: Mapping[str, Any] | Sequence[Mapping[str, Any]], providers: Sequence[str]
+) -> Telemetry:
+    """Fill the encoder's batched telemetry from one validated record or a list of them.
 
     The derived quantities are computed as the simulator computes them: ``transmitted =
     accepted + sent_shared``, ``delivered = transmitted - bounced`` and ``demand_per_hour =
     demand / period_hours``.
 
     Args:
-        record: a record that :func:`validate` accepted (raw or normalised).
+        records: records that :func:`validate` accepted (raw or normalised); one record is
+            a batch of one.
         providers: the provider names in the policy's order.
     """
-    entries = record["providers"]
-
-    def column(name: str) -> np.ndarray:
-        return np.array([[float(entries[p][name]) for p in providers]], dtype=np.float64)
-
-    def scalar(value: object) -> np.ndarray:
-        return np.array([value], dtype=np.float64)
-
-    demand = column("demand")
-    accepted = column("accepted")
-    transmitted = accepted + column("sent_shared")
-    bounced = column("bounced")
+    rows = [records] if isinstance(records, Mapping) else list(records)
+    # One (B, P, 10) array in one call: at a batch of one, a call's fixed cost is the cost.
+    counts = np.array(
+        [[[entry[p][name] for name in COUNT_FIELDS] for p in providers]
+         for entry in (row["providers"] for row in rows)],
+        dtype=np.float64,
+    ).reshape(len(rows), len(providers), len(COUNT_FIELDS))  # fmt: skip
+    scalars = np.array(
+        [[row["period_hours"], row["pool"]["dedicated_ips"], row["pool"]["mean_ip_age_days"],
+          row["time"]["day"], row["time"]["weekday"], row["time"]["hour"]] for row in rows],
+        dtype=np.float64,
+    ).reshape(len(rows), 6)  # fmt: skip
+    c = {name: counts[:, :, i] for i, name in enumerate(COUNT_FIELDS)}
+    transmitted = c["accepted"] + c["sent_shared"]
     return Telemetry(
-        demand_per_hour=demand / int(record["period_hours"]),
-        cap_per_hour=column("dedicated_cap_per_hour"),
-        demand=demand,
-        sent_dedicated=column("sent_dedicated"),
-        accepted=accepted,
-        deferred=column("deferred"),
-        rejected=column("rejected"),
-        bounced=bounced,
+        demand_per_hour=c["demand"] / scalars[:, :1],
+        cap_per_hour=c["dedicated_cap_per_hour"],
+        demand=c["demand"],
+        sent_dedicated=c["sent_dedicated"],
+        accepted=c["accepted"],
+        deferred=c["deferred"],
+        rejected=c["rejected"],
+        bounced=c["bounced"],
         transmitted=transmitted,
-        complaints=column("complaints"),
-        delivered=transmitted - bounced,
-        queued=column("queued"),
-        n_ips=scalar(int(record["pool"]["dedicated_ips"])),
-        mean_ip_age_days=scalar(float(record["pool"]["mean_ip_age_days"])),
-        day=scalar(float(record["time"]["day"])),
-        weekday=scalar(int(record["time"]["weekday"])),
-        hour=scalar(int(record["time"]["hour"])),
+        complaints=c["complaints"],
+        delivered=transmitted - c["bounced"],
+        queued=c["queued"],
+        n_ips=scalars[:, 1],
+        mean_ip_age_days=scalars[:, 2],
+        day=scalars[:, 3],
+        weekday=scalars[:, 4],
+        hour=scalars[:, 5],
     )
 
 
