@@ -145,7 +145,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ipwarmup.serving.http import serve
+    from ipwarmup.serving.server import serve
 
     if not 0 < args.port < 65536:
         raise IPWarmupError(f"--port: expected 1-65535, got {args.port}")

@@ -9,6 +9,7 @@ action's meaning is ``ipwarmup.actions``' codec, shared with the simulator.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -23,13 +24,15 @@ from ipwarmup.policy import PolicyState, check_observation_shape
 from ipwarmup.serving import guardrails as gr
 from ipwarmup.serving.bundle import PublicKey, read_bundle
 from ipwarmup.serving.manifest import FORMAT_VERSION, MANIFEST, WEIGHTS, Manifest
-from ipwarmup.serving.telemetry import to_telemetry, validate
+from ipwarmup.serving.record import COUNT_FIELDS
+from ipwarmup.serving.telemetry import record_arrays, telemetry_from_arrays, validate
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "WEIGHTS", "ServedPolicy", "load_policy"]
 
 DECISION_VERSION = 2
 """2: guardrails fire on their condition (not only when they cut), 0 IPs hold no cap."""
 _POOL_ACTIONS = {GROW: "grow", SHRINK: "shrink", 0: "hold"}
+_NO_IPS = "no dedicated IPs: nothing to cap; mail goes through the shared pool"
 
 
 class ServedPolicy:
@@ -164,8 +167,9 @@ class ServedPolicy:
         return self._decide_records(clean) if clean else []
 
     def _decide_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        counts, scalars = record_arrays(records, self.providers)
         obs = encode(
-            to_telemetry(records, self.providers), horizon_days=self.horizon_days,
+            telemetry_from_arrays(counts, scalars), horizon_days=self.horizon_days,
             max_ips=self.max_ips,
         )  # fmt: skip
         with np.errstate(all="ignore"):
@@ -176,11 +180,7 @@ class ServedPolicy:
         np.maximum(actions, self._low, out=actions)
         if bad.any():  # NaN or inf from the network: the rule decides those rows
             actions[bad] = self._aimd_actions(obs[bad])
-        return [
-            self._decision(record, actions[i], "the network's output is not finite" if bad[i]
-                           else None)
-            for i, record in enumerate(records)
-        ]  # fmt: skip
+        return self._decisions(counts, scalars, actions, bad)
 
     def _aimd_actions(self, obs: np.ndarray) -> np.ndarray:
         view = read(obs, n_providers=len(self.providers), horizon_days=self.horizon_days,
@@ -194,91 +194,103 @@ class ServedPolicy:
         caps = self.codec.cap_action(rules.per_ip(view.cap_per_hour, view.n_ips), target)
         return np.concatenate([caps, np.where(grow, 1.0, 0.0)[:, None]], axis=1)
 
-    def _provider(
-        self, name: str, entry: Mapping[str, float], factor: float, ips: int, source: str,
-        fired: list[str],
-    ) -> tuple[dict[str, Any], bool]:  # fmt: skip
-        """Return one provider's decision and whether a guardrail cut its cap."""
-        if ips == 0:
-            reason = "no dedicated IPs: nothing to cap; mail goes through the shared pool"
-            return {"dedicated_cap_per_hour": 0.0, "cap_per_ip_per_hour": 0.0, "change": None,
-                    "reasons": [reason]}, False  # fmt: skip
-        g = self.guardrails
-        reasons = [f"{source}: x{factor:.3f}"]
-        cut = False
-        transmitted = entry["accepted"] + entry["sent_shared"]
-        for hit in (
-            gr.growth_bound(g, factor, self.period_hours),
-            gr.block(g, entry["rejected"]),
-            gr.deferrals(g, entry["deferred"], entry["sent_dedicated"]),
-            gr.bounces(g, entry["bounced"], transmitted),
-            gr.complaints(g, name, entry["complaints"], transmitted - entry["bounced"]),
-        ):
-            if hit is not None:
-                factor = min(factor, hit.factor)
-                reasons.append(hit.reason)
-                fired.append(f"{hit.name}:{name}")
-                cut = cut or hit.name != "growth_bound"
-        per_ip_now = entry["dedicated_cap_per_hour"] / ips
-        per_ip_next, clamp = gr.cap_bounds(per_ip_now * factor, self.codec.min_hourly_cap_messages,
-                                           self.codec.max_hourly_cap_messages)  # fmt: skip
-        if clamp is not None:
-            reasons.append(clamp)
-            fired.append(f"cap_bounds:{name}")
-        return {
-            "dedicated_cap_per_hour": per_ip_next * ips,
-            "cap_per_ip_per_hour": per_ip_next,
-            # A cap below a millionth of a message an hour is no cap: no finite ratio.
-            "change": per_ip_next / per_ip_now if per_ip_now >= 1e-6 else None,
-            "reasons": reasons,
-        }, cut
+    def _decisions(
+        self, counts: np.ndarray, scalars: np.ndarray, actions: np.ndarray, bad: np.ndarray
+    ) -> list[dict[str, Any]]:
+        """Apply the guardrails to a batch (vectorised), then write one decision per row."""
+        g, field = self.guardrails, {name: i for i, name in enumerate(COUNT_FIELDS)}
 
-    def _decision(
-        self, record: dict[str, Any], action: np.ndarray, fallback: str | None
-    ) -> dict[str, Any]:
-        g = self.guardrails
-        fired: list[str] = []
-        ips = int(record["pool"]["dedicated_ips"])
-        entries = record["providers"]
-        factors = np.exp(np.clip(action[:-1], -1.0, 1.0) * self.codec.log_step).tolist()
-        source = "policy" if fallback is None else "aimd"
-        providers: dict[str, Any] = {}
-        cut_at: list[str] = []
-        for name, factor in zip(self.providers, factors, strict=True):
-            providers[name], cut = self._provider(name, entries[name], factor, ips, source, fired)
-            if cut:
-                cut_at.append(name)
-        pool_value = float(action[-1])
-        pool = _POOL_ACTIONS[int(self.codec.pool_change(action))]
-        pool_reasons = [f"{source}: {pool} ({pool_value:+.2f})"]
-        if pool == "grow" and ips >= self.max_ips:
-            pool = "hold"
-            pool_reasons.append(f"guardrail pool_max: already at max_ips ({self.max_ips})")
-            fired.append("pool_max")
-        if pool == "grow" and cut_at:
-            pool = "hold"
-            pool_reasons.append(f"guardrail pool_hold: no new IP while caps are cut at "
-                                f"{', '.join(cut_at)}")  # fmt: skip
-            fired.append("pool_hold")
-        demand = sum(entries[name]["demand"] for name in self.providers)
-        low = gr.low_volume(g, demand * (24 / self.period_hours) * 30)
-        if low is not None:
-            pool = "shrink" if ips > 0 else "hold"
-            pool_reasons.append(low)
-            fired.append("low_volume")
-        if pool == "shrink" and ips == 0:
-            pool = "hold"
-            pool_reasons.append("the pool is already empty")
-        next_ips = ips + (pool == "grow") - (pool == "shrink")
-        return {
-            "decision_version": DECISION_VERSION,
-            "model": self._model,
-            "period_hours": self.period_hours,
-            "providers": providers,
-            "pool": {"action": pool, "dedicated_ips": next_ips, "reasons": pool_reasons},
-            "guardrails": fired,
-            "fallback": fallback,
-        }
+        def col(name: str) -> np.ndarray:
+            return counts[:, :, field[name]]
+
+        ips = scalars[:, 1].astype(np.int64)
+        has_ips = (ips > 0)[:, None]
+        factors = self.codec.cap_factors(actions)
+        c = gr.Counts(
+            rejected=col("rejected"), deferred=col("deferred"),
+            sent_dedicated=col("sent_dedicated"), bounced=col("bounced"),
+            transmitted=col("accepted") + col("sent_shared"), complaints=col("complaints"),
+        )  # fmt: skip
+        growth = gr.growth_bound(g, factors, self.period_hours)
+        cuts = [gr.block(g, c), gr.deferrals(g, c), gr.bounces(g, c),
+                gr.complaints(g, c, self.providers)]  # fmt: skip
+        allowed = factors
+        for hits in (growth, *cuts):
+            allowed = np.where(hits.mask & has_ips, np.minimum(allowed, hits.factor), allowed)
+        per_ip_now = col("dedicated_cap_per_hour") / np.maximum(ips, 1)[:, None]
+        per_ip_next, clamp = gr.cap_bounds(per_ip_now * allowed, self.codec.min_hourly_cap_messages,
+                                           self.codec.max_hourly_cap_messages)  # fmt: skip
+        provider_hits = [growth, *cuts, clamp]
+        masks: np.ndarray = np.stack([h.mask for h in provider_hits]) & has_ips[None]  # (H, B, P)
+        cut_rows: np.ndarray = np.any(masks[1:-1], axis=(0, 2))
+        hit_rows = np.any(masks, axis=(0, 2)).tolist()
+        # Pool: the policy's change, then its bounds and guardrails, in this order.
+        pool = self.codec.pool_change(actions)
+        at_max = (pool == GROW) & (ips >= self.max_ips)
+        pool = np.where(at_max, 0, pool)
+        held = (pool == GROW) & cut_rows
+        pool = np.where(held, 0, pool)
+        low = gr.low_volume(g, col("demand").sum(axis=1) * (24 / self.period_hours) * 30)
+        pool = np.where(low.mask, np.where(ips > 0, SHRINK, 0), pool)
+        empty = (pool == SHRINK) & (ips == 0)
+        pool = np.where(empty, 0, pool)
+        change = np.divide(per_ip_next, per_ip_now, out=np.full_like(per_ip_now, np.nan),
+                           where=per_ip_now >= 1e-6)  # fmt: skip
+        # Lists, not arrays, from here: per-element numpy access costs ~100 ns each.
+        rows = zip(
+            ips.tolist(), factors.tolist(), per_ip_next.tolist(), change.tolist(),
+            actions[:, -1].tolist(), pool.tolist(), bad.tolist(), strict=True,
+        )  # fmt: skip
+        decisions = []
+        for i, (n, factor, next_cap, ratio, pool_value, action, fallback) in enumerate(rows):
+            source = "aimd" if fallback else "policy"
+            fired: list[str] = []
+            providers: dict[str, Any] = {}
+            for j, name in enumerate(self.providers):
+                if n == 0:
+                    providers[name] = {"dedicated_cap_per_hour": 0.0, "cap_per_ip_per_hour": 0.0,
+                                       "change": None, "reasons": [_NO_IPS]}  # fmt: skip
+                    continue
+                reasons = [f"{source}: x{factor[j]:.3f}"]
+                if hit_rows[i]:
+                    for k, hits in enumerate(provider_hits):
+                        if masks[k, i, j]:
+                            reasons.append(hits.reason(i, j))
+                            fired.append(f"{hits.name}:{name}")
+                providers[name] = {
+                    "dedicated_cap_per_hour": next_cap[j] * n,
+                    "cap_per_ip_per_hour": next_cap[j],
+                    # Below a millionth of a message an hour there was no cap: no ratio.
+                    "change": None if math.isnan(ratio[j]) else ratio[j],
+                    "reasons": reasons,
+                }
+            proposed = _POOL_ACTIONS[int(self.codec.pool_change(actions[i]))]
+            pool_reasons = [f"{source}: {proposed} ({pool_value:+.2f})"]
+            if at_max[i]:
+                pool_reasons.append(f"guardrail pool_max: already at max_ips ({self.max_ips})")
+                fired.append("pool_max")
+            if held[i]:
+                where = ", ".join(
+                    p for j, p in enumerate(self.providers) if masks[1:-1, i, j].any()
+                )
+                pool_reasons.append(f"guardrail pool_hold: no new IP while caps are cut at {where}")
+                fired.append("pool_hold")
+            if low.mask[i]:
+                pool_reasons.append(low.reason(i, 0))
+                fired.append("low_volume")
+            if empty[i]:
+                pool_reasons.append("the pool is already empty")
+            decisions.append({
+                "decision_version": DECISION_VERSION,
+                "model": dict(self._model),
+                "period_hours": self.period_hours,
+                "providers": providers,
+                "pool": {"action": _POOL_ACTIONS[action], "dedicated_ips": n + action,
+                         "reasons": pool_reasons},
+                "guardrails": fired,
+                "fallback": "the network's output is not finite" if fallback else None,
+            })  # fmt: skip
+        return decisions
 
 
 def load_policy(

@@ -71,7 +71,9 @@ __all__ = [
     "TOP_KEYS",
     "encode_record",
     "json_schema",
+    "record_arrays",
     "record_from_telemetry",
+    "telemetry_from_arrays",
     "to_telemetry",
     "validate",
 ]
@@ -114,32 +116,35 @@ def validate(record: object, providers: Sequence[str], *, max_ips: int) -> dict[
     return clean
 
 
-def to_telemetry(
-    records: Mapping[str, Any] | Sequence[Mapping[str, Any]], providers: Sequence[str]
-) -> Telemetry:
-    """Fill the encoder's batched telemetry from one validated record or a list of them.
+def record_arrays(
+    records: Sequence[Mapping[str, Any]], providers: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return validated records as arrays: counts and scalars.
+
+    Counts are (B, P, 10) in ``COUNT_FIELDS`` order; scalars (B, 6) are ``period_hours,
+    dedicated_ips, mean_ip_age_days, day, weekday, hour``.
+    """
+    # One array per call: at a batch of one, a numpy call's fixed cost is the cost.
+    counts = np.array(
+        [[[entry[p][name] for name in COUNT_FIELDS] for p in providers]
+         for entry in (row["providers"] for row in records)],
+        dtype=np.float64,
+    ).reshape(len(records), len(providers), len(COUNT_FIELDS))  # fmt: skip
+    scalars = np.array(
+        [[row["period_hours"], row["pool"]["dedicated_ips"], row["pool"]["mean_ip_age_days"],
+          row["time"]["day"], row["time"]["weekday"], row["time"]["hour"]] for row in records],
+        dtype=np.float64,
+    ).reshape(len(records), 6)  # fmt: skip
+    return counts, scalars
+
+
+def telemetry_from_arrays(counts: np.ndarray, scalars: np.ndarray) -> Telemetry:
+    """Fill the encoder's batched telemetry from :func:`record_arrays`' arrays.
 
     The derived quantities are computed as the simulator computes them: ``transmitted =
     accepted + sent_shared``, ``delivered = transmitted - bounced`` and ``demand_per_hour =
     demand / period_hours``.
-
-    Args:
-        records: records that :func:`validate` accepted (raw or normalised); one record is
-            a batch of one.
-        providers: the provider names in the policy's order.
     """
-    rows = [records] if isinstance(records, Mapping) else list(records)
-    # One (B, P, 10) array in one call: at a batch of one, a call's fixed cost is the cost.
-    counts = np.array(
-        [[[entry[p][name] for name in COUNT_FIELDS] for p in providers]
-         for entry in (row["providers"] for row in rows)],
-        dtype=np.float64,
-    ).reshape(len(rows), len(providers), len(COUNT_FIELDS))  # fmt: skip
-    scalars = np.array(
-        [[row["period_hours"], row["pool"]["dedicated_ips"], row["pool"]["mean_ip_age_days"],
-          row["time"]["day"], row["time"]["weekday"], row["time"]["hour"]] for row in rows],
-        dtype=np.float64,
-    ).reshape(len(rows), 6)  # fmt: skip
     c = {name: counts[:, :, i] for i, name in enumerate(COUNT_FIELDS)}
     transmitted = c["accepted"] + c["sent_shared"]
     return Telemetry(
@@ -161,6 +166,20 @@ def to_telemetry(
         weekday=scalars[:, 4],
         hour=scalars[:, 5],
     )
+
+
+def to_telemetry(
+    records: Mapping[str, Any] | Sequence[Mapping[str, Any]], providers: Sequence[str]
+) -> Telemetry:
+    """Fill the encoder's batched telemetry from one validated record or a list of them.
+
+    Args:
+        records: records that :func:`validate` accepted (raw or normalised); one record is
+            a batch of one.
+        providers: the provider names in the policy's order.
+    """
+    rows = [records] if isinstance(records, Mapping) else list(records)
+    return telemetry_from_arrays(*record_arrays(rows, providers))
 
 
 def encode_record(

@@ -276,25 +276,33 @@ def test_a_bad_operator_file_is_a_config_error_naming_the_setting(
     assert message in str(error.value)
 
 
+def _counts(**values: float) -> gr.Counts:
+    names = ("rejected", "deferred", "sent_dedicated", "bounced", "transmitted", "complaints")
+    return gr.Counts(**{name: np.array([[values.get(name, 0.0)]]) for name in names})
+
+
 def test_each_guardrail_function_on_its_own() -> None:
     g = gr.DEFAULTS
-    assert gr.growth_bound(g, 1.6, 24) is None
-    hit = gr.growth_bound(g, 1.6000001, 24)
-    assert hit is not None and hit.factor == 1.6
-    six = gr.growth_bound(g, 2.0, 6)
-    assert six is not None and six.factor == pytest.approx(1.6**0.25)
-    assert gr.deferrals(g, 5.0, 0.0) is None  # nothing sent: no rate
-    assert gr.bounces(g, 0.0, 0.0) is None
-    assert gr.complaints(g, "apple", 100.0, 100.0) is None  # no feedback loop
-    assert (
-        gr.complaints(
-            gr.GuardrailSettings(complaint_thresholds={"gmail": 0.001}), "gmail", 1.0, 0.5
-        )
-        is None
-    )
-    assert gr.cap_bounds(5.0, 1.0, 10.0) == (5.0, None)
-    assert gr.low_volume(g, 100_000.0) is None
-    assert gr.low_volume(g, 99_999.99) is not None
+    assert not gr.growth_bound(g, np.array([[1.6]]), 24).mask[0, 0]
+    hit = gr.growth_bound(g, np.array([[1.6000001]]), 24)
+    assert hit.mask[0, 0] and hit.factor == 1.6
+    assert hit.reason(0, 0) == "guardrail growth_bound: x1.600 capped at x1.600 per 24 h"
+    six = gr.growth_bound(g, np.array([[2.0]]), 6)
+    assert six.factor == pytest.approx(1.6**0.25)
+    assert not gr.deferrals(g, _counts(deferred=5.0)).mask[0, 0]  # nothing sent: no rate
+    assert not gr.bounces(g, _counts(bounced=1.0)).mask[0, 0]
+    assert gr.bounces(g, _counts(bounced=1.0, transmitted=1.0)).mask[0, 0]
+    apple = gr.complaints(g, _counts(complaints=100.0, transmitted=100.0), ("apple",))
+    assert not apple.mask[0, 0]  # no feedback loop
+    strict = gr.GuardrailSettings(complaint_thresholds={"gmail": 0.001})
+    tiny = gr.complaints(strict, _counts(complaints=1.0, transmitted=0.5), ("gmail",))
+    assert not tiny.mask[0, 0]  # under one message delivered: no rate
+    one = gr.complaints(strict, _counts(complaints=1.0, transmitted=1.0), ("gmail",))
+    assert one.mask[0, 0] and one.reason(0, 0).startswith("guardrail complaints: rate 100.0000%")
+    clamped, hits = gr.cap_bounds(np.array([[5.0, 0.5, 11.0]]), 1.0, 10.0)
+    assert clamped.tolist() == [[5.0, 1.0, 10.0]] and hits.mask.tolist() == [[False, True, True]]
+    assert not gr.low_volume(g, np.array([100_000.0])).mask[0]
+    assert gr.low_volume(g, np.array([99_999.99])).mask[0]
 
 
 def test_the_defaults_agree_with_the_baselines_they_mirror() -> None:
