@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -124,12 +125,23 @@ def _render(status: int, content: object) -> tuple[int, bytes]:
     return status, json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
 
 
-class _Endpoint:
-    """One POST endpoint: limits checked on the event loop, the CPU work in a worker thread.
+INLINE_BODY_BYTES = 8_192
+"""Bodies up to this size are decided on the event loop (a thread hand-off would cost more
+than the work); larger ones in a worker thread."""
+ERROR_PENALTY = 20.0
+"""An answer that is an error waits this many times the CPU time its request cost (at most
+``MAX_PENALTY_S``), without holding the CPU: a client sending bad records at full speed
+gets at most ~1/21 of the server's CPU per connection."""
+MAX_PENALTY_S = 2.0
 
-    Parsing, validating, deciding and rendering run in a thread (at most ``workers`` at
-    once), so the event loop keeps accepting, reading and answering other clients while a
-    large or hostile body is processed; the GIL still shares the CPU between them.
+
+class _Endpoint:
+    """One POST endpoint: limits checked on the event loop, large bodies worked off it.
+
+    Parsing, validating, deciding and rendering run in a worker thread (at most
+    ``workers`` at once) when the body is large, so the event loop keeps accepting, reading
+    and answering other clients; an error answer is delayed in proportion to the CPU it
+    cost, so hostile clients cannot crowd out normal ones.
     """
 
     def __init__(
@@ -139,7 +151,12 @@ class _Endpoint:
         self.path, self.work = path, work
         self.max_body_bytes, self.body_timeout, self.limiter = max_body_bytes, body_timeout, limiter
 
-    def _compute(self, body: bytes) -> tuple[int, bytes]:
+    def _compute(self, body: bytes) -> tuple[int, bytes, float]:
+        started = time.thread_time()
+        status, content = self._answer(body)
+        return status, content, time.thread_time() - started
+
+    def _answer(self, body: bytes) -> tuple[int, bytes]:
         try:
             payload = parse_body(body)
         except BodyError as error:
@@ -179,7 +196,14 @@ class _Endpoint:
             return Response(status_code=400)  # nobody reads it
         if body is None:
             return _too_large(self.max_body_bytes)
-        status, content = await anyio.to_thread.run_sync(self._compute, body, limiter=self.limiter)
+        if len(body) <= INLINE_BODY_BYTES:
+            status, content, cpu = self._compute(body)
+        else:
+            status, content, cpu = await anyio.to_thread.run_sync(
+                self._compute, body, limiter=self.limiter
+            )
+        if status >= 400:
+            await anyio.sleep(min(ERROR_PENALTY * cpu, MAX_PENALTY_S))
         return Response(content, status_code=status, media_type=MEDIA_TYPE)
 
 

@@ -223,7 +223,7 @@ class ServedPolicy:
         provider_hits = [growth, *cuts, clamp]
         masks: np.ndarray = np.stack([h.mask for h in provider_hits]) & has_ips[None]  # (H, B, P)
         cut_rows: np.ndarray = np.any(masks[1:-1], axis=(0, 2))
-        hit_rows = np.any(masks, axis=(0, 2)).tolist()
+        hit_rows = np.any(masks, axis=(0, 2))
         # Pool: the policy's change, then its bounds and guardrails, in this order.
         pool = self.codec.pool_change(actions)
         at_max = (pool == GROW) & (ips >= self.max_ips)
@@ -239,10 +239,16 @@ class ServedPolicy:
         # Lists, not arrays, from here: per-element numpy access costs ~100 ns each.
         rows = zip(
             ips.tolist(), factors.tolist(), per_ip_next.tolist(), change.tolist(),
-            actions[:, -1].tolist(), pool.tolist(), bad.tolist(), strict=True,
+            actions[:, -1].tolist(), self.codec.pool_change(actions).tolist(), pool.tolist(),
+            bad.tolist(), strict=True,
         )  # fmt: skip
+        # Rows where anything beyond the policy's own move happened: the rest skip all checks.
+        special = (hit_rows | at_max | held | low.mask | empty).tolist()
+        hit_list = hit_rows.tolist()
         decisions = []
-        for i, (n, factor, next_cap, ratio, pool_value, action, fallback) in enumerate(rows):
+        for i, (n, factor, next_cap, ratio, pool_value, proposal, action, fallback) in enumerate(
+            rows
+        ):
             source = "aimd" if fallback else "policy"
             fired: list[str] = []
             providers: dict[str, Any] = {}
@@ -252,7 +258,7 @@ class ServedPolicy:
                                        "change": None, "reasons": [_NO_IPS]}  # fmt: skip
                     continue
                 reasons = [f"{source}: x{factor[j]:.3f}"]
-                if hit_rows[i]:
+                if hit_list[i]:
                     for k, hits in enumerate(provider_hits):
                         if masks[k, i, j]:
                             reasons.append(hits.reason(i, j))
@@ -264,21 +270,20 @@ class ServedPolicy:
                     "change": None if math.isnan(ratio[j]) else ratio[j],
                     "reasons": reasons,
                 }
-            proposed = _POOL_ACTIONS[int(self.codec.pool_change(actions[i]))]
-            pool_reasons = [f"{source}: {proposed} ({pool_value:+.2f})"]
-            if at_max[i]:
+            pool_reasons = [f"{source}: {_POOL_ACTIONS[proposal]} ({pool_value:+.2f})"]
+            if special[i] and at_max[i]:
                 pool_reasons.append(f"guardrail pool_max: already at max_ips ({self.max_ips})")
                 fired.append("pool_max")
-            if held[i]:
+            if special[i] and held[i]:
                 where = ", ".join(
                     p for j, p in enumerate(self.providers) if masks[1:-1, i, j].any()
                 )
                 pool_reasons.append(f"guardrail pool_hold: no new IP while caps are cut at {where}")
                 fired.append("pool_hold")
-            if low.mask[i]:
+            if special[i] and low.mask[i]:
                 pool_reasons.append(low.reason(i, 0))
                 fired.append("low_volume")
-            if empty[i]:
+            if special[i] and empty[i]:
                 pool_reasons.append("the pool is already empty")
             decisions.append({
                 "decision_version": DECISION_VERSION,

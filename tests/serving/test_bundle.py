@@ -392,3 +392,72 @@ def test_deeply_nested_or_non_json_manifests_are_bundle_errors(tmp_path: Path) -
         (folder / DIGEST).write_text(bundle_digest(folder, names) + "\n")
         with pytest.raises(BundleError, match=r"manifest\.json: not valid JSON"):
             load_policy(folder)
+
+
+# ------------------------------------------------------------------- the forward pass
+def _reference(
+    manifest: dict[str, Any], arrays: dict[str, np.ndarray], obs: np.ndarray
+) -> np.ndarray:
+    """The forward pass written out plainly, independent of ServedPolicy's in-place code."""
+    norm = manifest["normalization"]
+    x = (obs - np.array(norm["mean"])) / np.sqrt(np.array(norm["var"]) + norm["epsilon"])
+    x = np.clip(x, -norm["clip_obs"], norm["clip_obs"])
+    functions = {
+        "tanh": np.tanh,
+        "relu": lambda v: np.where(v > 0, v, 0.0),
+        "identity": lambda v: v,
+    }
+    for layer in manifest["network"]["layers"]:
+        x = functions[layer["activation"]](x @ arrays[layer["weight"]].T + arrays[layer["bias"]])
+    action = manifest["action"]
+    return np.clip(x, np.array(action["low"]), np.array(action["high"]))
+
+
+@pytest.mark.parametrize(
+    ("activations", "clip_obs", "low"),
+    [
+        (("tanh", "tanh", "identity"), 10.0, -1.0),
+        (("relu", "relu", "identity"), 10.0, -1.0),
+        (("relu", "tanh", "tanh"), 0.5, -0.25),
+        (("identity", "relu", "identity"), 1.0, -0.1),
+    ],
+)
+def test_each_activation_and_clip_matches_a_plain_numpy_reference(
+    tmp_path: Path, activations: tuple[str, str, str], clip_obs: float, low: float
+) -> None:
+    manifest = _manifest(DEFAULT)
+    for layer, activation in zip(manifest["network"]["layers"], activations, strict=True):
+        layer["activation"] = activation
+    manifest["normalization"]["clip_obs"] = clip_obs
+    manifest["action"]["low"] = [low] * 6
+    manifest["action"]["high"] = [0.9] * 6  # below tanh's reach, so it binds there too
+    arrays = {name: array * 3.0 for name, array in _arrays().items()}  # bolder: clips bind
+    policy = load_policy(write_bundle(tmp_path / "b", manifest, arrays))
+    rng = np.random.default_rng(1)
+    obs = rng.uniform(-1.0, 3.0, size=(256, 51))
+    ours = policy.forward(obs)
+    expected = _reference(manifest, {k: v.astype(np.float64) for k, v in arrays.items()}, obs)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
+    # Each clip bound: the action clip at both ends, and the observation clip.
+    assert (ours == low).any() and (ours == 0.9).any()
+    z = (obs - np.array(manifest["normalization"]["mean"])) / np.sqrt(
+        np.array(manifest["normalization"]["var"]) + manifest["normalization"]["epsilon"]
+    )
+    assert (np.abs(z) > clip_obs).any()
+    one = policy.predict(obs[0].astype(np.float32))[0]
+    np.testing.assert_allclose(one, expected[0].astype(np.float32), rtol=1e-5, atol=1e-6)
+
+
+def test_a_wrong_activation_or_a_missing_clip_would_be_seen(tmp_path: Path) -> None:
+    """The reference differs when a layer's activation or the clip differs (the tests bite)."""
+    manifest = _manifest(DEFAULT)
+    arrays = {name: array * 3.0 for name, array in _arrays().items()}
+    obs = np.random.default_rng(2).uniform(-1.0, 3.0, size=(64, 51))
+    policy = load_policy(write_bundle(tmp_path / "b", manifest, arrays))
+    relu = json.loads(json.dumps(manifest))
+    relu["network"]["layers"][0]["activation"] = "relu"
+    assert not np.allclose(policy.forward(obs), _reference(relu, arrays, obs))
+    unclipped = json.loads(json.dumps(manifest))
+    unclipped["action"]["low"] = [-1e9] * 6
+    unclipped["action"]["high"] = [1e9] * 6
+    assert not np.allclose(policy.forward(obs), _reference(unclipped, arrays, obs))
