@@ -95,13 +95,12 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
+def _start(options: str = "") -> tuple[int, subprocess.Popen[str]]:
+    """Start ``serve`` on a free loopback port with these keyword options; wait until up."""
     port = _free_port()
     code = (
         "from ipwarmup.serving.server import serve; "
-        f"serve({str(DEFAULT)!r}, '127.0.0.1', {port}, header_timeout=0.5, body_timeout=0.5, "
-        "max_connections=4)"
+        f"serve({str(DEFAULT)!r}, '127.0.0.1', {port}{options})"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -113,6 +112,12 @@ def server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
                 break
         except OSError:
             time.sleep(0.05)
+    return port, process
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    port, process = _start(", header_timeout=0.5, body_timeout=0.5, max_connections=4")
     yield port, process
     if process.poll() is None:
         process.terminate()
@@ -181,21 +186,8 @@ def test_connections_beyond_the_limit_get_503(server: tuple[int, subprocess.Pope
 
 
 def test_a_client_that_hangs_up_mid_upload_is_one_log_line(tmp_path: Path) -> None:
-    port = _free_port()
-    code = (
-        f"from ipwarmup.serving.server import serve; serve({str(DEFAULT)!r}, '127.0.0.1', {port})"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    port, process = _start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.05)
         for _ in range(3):
             with socket.create_connection(("127.0.0.1", port)) as sock:
                 sock.sendall(
