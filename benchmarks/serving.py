@@ -204,7 +204,7 @@ def observations(policy: ServedPolicy, scenario: str, count: int) -> np.ndarray:
         rows.append(env.step(actions.astype(np.float32))[0])
     env.close()
     batch = np.concatenate(rows)[:count].astype(np.float32)
-    if batch.shape[1] != len(policy.manifest.observation.names):
+    if batch.shape[1] != len(policy.manifest["observation"]["names"]):
         raise SystemExit(f"--scenario {scenario}: its observations do not fit the bundle")
     return batch
 

@@ -269,11 +269,11 @@ def create_app(
         "status": "ok",
         "model": policy.name,
         "providers": list(policy.providers),
-        "format_version": policy.manifest.format_version,
-        "env": policy.manifest.env.model_dump(),
+        "format_version": policy.spec.format_version,
+        "env": policy.manifest["env"],
         "guardrails": policy.guardrails.model_dump(),
         "guardrail_notes": policy.guardrail_notes,
-        "signed_by": policy.manifest.signature.public_key if policy.manifest.signature else None,
+        "signed_by": policy.spec.signature.public_key if policy.spec.signature else None,
     }
     schema = _inline_defs(json_schema(policy.providers, policy.max_ips))
 

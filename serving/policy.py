@@ -54,7 +54,9 @@ class ServedPolicy:
         guardrails: gr.GuardrailSettings | None = None,
         notes: Sequence[str] = (),
     ) -> None:
-        self.manifest = manifest
+        self.spec = manifest
+        """The manifest as validated (typed); :attr:`manifest` is the same as plain JSON."""
+        self.manifest: dict[str, Any] = manifest.model_dump(mode="json")
         env = manifest.env
         self.providers: tuple[str, ...] = tuple(env.providers)
         self.horizon_days = env.horizon_days
@@ -87,7 +89,7 @@ class ServedPolicy:
     @property
     def name(self) -> str:
         """The bundle's name."""
-        return self.manifest.name
+        return self.spec.name
 
     def forward(self, observation: np.ndarray) -> np.ndarray:
         """Return actions (B, P + 1) for raw observations (B, obs_dim), or 1-D for 1-D.

@@ -396,7 +396,7 @@ def test_healthz_says_which_model_is_loaded(client: TestClient, policy: ServedPo
         "model": "test",
         "providers": list(policy.providers),
         "format_version": 2,
-        "env": policy.manifest.env.model_dump(),
+        "env": policy.manifest["env"],
         "guardrails": policy.guardrails.model_dump(),
         "guardrail_notes": [],
         "signed_by": None,
