@@ -1,7 +1,7 @@
 """HTTP figures for benchmarks/serving.py: one client, a fleet batch, and fairness under load.
 
 Everything runs on 127.0.0.1 with bounded durations. The server is ``serve`` in a
-subprocess; the hostile clients are separate processes (so that their own CPU use is not
+subprocess; the hostile clients are separate small processes (their CPU use is not
 serialised with the measuring client's by one GIL).
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import multiprocessing
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -107,30 +107,50 @@ def worst_case_body(record: dict[str, Any]) -> bytes:
         i += 1
 
 
-def _attacker(port: int, body: bytes, until: float) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    while time.time() < until:
-        try:
-            _post(connection, "/v1/decide", body)
-        except (OSError, http.client.HTTPException):
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.close()
+_ATTACKER = """
+import http.client, sys, time
+port, seconds, path = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+body = open(path, "rb").read()
+headers = {"Content-Type": "application/json"}
+connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+print("ready", flush=True)
+until = time.time() + seconds
+while time.time() < until:
+    try:
+        connection.request("POST", "/v1/decide", body=body, headers=headers)
+        connection.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        connection.close()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+"""
 
 
 def fairness(bundle: Path, body: bytes, worst: bytes, seconds: float = 5.0) -> dict[str, Any]:
-    """A normal client's throughput alone, then while four clients send worst-case records."""
-    with running_server(bundle) as port:
+    """A normal client's throughput alone, then while four clients send worst-case records.
+
+    The hostile clients are small ``python -c`` processes importing only ``http.client``:
+    their start-up must not compete for the CPU while the normal client is measured.
+    """
+    with tempfile.TemporaryDirectory() as scratch, running_server(bundle) as port:
+        path = Path(scratch) / "worst.json"
+        path.write_bytes(worst)
         alone = client_run(port, "/v1/decide", body, seconds)
-        until = time.time() + seconds + 2.0
-        context = multiprocessing.get_context("spawn")
-        attackers = [context.Process(target=_attacker, args=(port, worst, until)) for _ in range(4)]
+        attackers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _ATTACKER, str(port), str(seconds + 3.0), str(path)],
+                stdout=subprocess.PIPE, text=True,
+            )
+            for _ in range(4)
+        ]  # fmt: skip
         for process in attackers:
-            process.start()
-        time.sleep(1.0)  # the attackers are connected and busy
+            assert process.stdout is not None
+            process.stdout.readline()  # "ready": started and connected
+        time.sleep(1.0)  # every attacker is busy posting
         loaded = client_run(port, "/v1/decide", body, seconds, warmup=5)
         for process in attackers:
-            process.join(timeout=30)
+            process.wait(timeout=60)
+            if process.stdout is not None:
+                process.stdout.close()
         hostile = client_run(port, "/v1/decide", worst, 1.0, warmup=1)
     return {
         "alone": alone,

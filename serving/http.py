@@ -129,9 +129,12 @@ INLINE_BODY_BYTES = 8_192
 """Bodies up to this size are decided on the event loop (a thread hand-off would cost more
 than the work); larger ones in a worker thread."""
 ERROR_PENALTY = 20.0
-"""An answer that is an error waits this many times the CPU time its request cost (at most
-``MAX_PENALTY_S``), without holding the CPU: a client sending bad records at full speed
-gets at most ~1/21 of the server's CPU per connection."""
+"""An answer that is an error waits this many times the time its work took, without
+holding the CPU: a client sending bad records at full speed gets a small share of it."""
+LARGE_ERROR_PENALTY_S = 1.0
+"""And a large body (over ``INLINE_BODY_BYTES``) that is an error waits this much more: its
+reading and parsing cost the server more than the work measured; a working client never
+sends one."""
 MAX_PENALTY_S = 2.0
 
 
@@ -140,7 +143,7 @@ class _Endpoint:
 
     Parsing, validating, deciding and rendering run in a worker thread (at most
     ``workers`` at once) when the body is large, so the event loop keeps accepting, reading
-    and answering other clients; an error answer is delayed in proportion to the CPU it
+    and answering other clients; an error answer is delayed in proportion to what it
     cost, so hostile clients cannot crowd out normal ones.
     """
 
@@ -152,9 +155,9 @@ class _Endpoint:
         self.max_body_bytes, self.body_timeout, self.limiter = max_body_bytes, body_timeout, limiter
 
     def _compute(self, body: bytes) -> tuple[int, bytes, float]:
-        started = time.thread_time()
+        started = time.perf_counter()
         status, content = self._answer(body)
-        return status, content, time.thread_time() - started
+        return status, content, time.perf_counter() - started
 
     def _answer(self, body: bytes) -> tuple[int, bytes]:
         try:
@@ -197,13 +200,14 @@ class _Endpoint:
         if body is None:
             return _too_large(self.max_body_bytes)
         if len(body) <= INLINE_BODY_BYTES:
-            status, content, cpu = self._compute(body)
+            status, content, seconds = self._compute(body)
         else:
-            status, content, cpu = await anyio.to_thread.run_sync(
+            status, content, seconds = await anyio.to_thread.run_sync(
                 self._compute, body, limiter=self.limiter
             )
         if status >= 400:
-            await anyio.sleep(min(ERROR_PENALTY * cpu, MAX_PENALTY_S))
+            large = LARGE_ERROR_PENALTY_S if len(body) > INLINE_BODY_BYTES else 0.0
+            await anyio.sleep(min(ERROR_PENALTY * seconds + large, MAX_PENALTY_S))
         return Response(content, status_code=status, media_type=MEDIA_TYPE)
 
 
