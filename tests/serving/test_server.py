@@ -203,3 +203,32 @@ def test_a_client_that_hangs_up_mid_upload_is_one_log_line(tmp_path: Path) -> No
     assert len(lines) == 3, stderr
     assert "Traceback" not in stderr
     assert all(len(line) < 200 for line in lines)
+
+
+def test_cli_serve_refuses_an_unsigned_bundle_under_a_pinned_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ipwarmup.cli import main
+
+    key = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+    assert main(["serve", "--model", str(DEFAULT), "--public-key", key]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"ipwarmup: error: {DEFAULT}: not signed, but a public key is pinned; sign the bundle\n"
+    )
+
+
+def test_cli_serve_refuses_a_bad_guardrails_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipwarmup.cli import main
+
+    file = tmp_path / "guardrails.yaml"
+    file.write_text("block_cut: 3.0\n")
+    assert main(["serve", "--model", str(DEFAULT), "--guardrails", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ipwarmup: error: guardrails.block_cut: Input should be less than")
+    assert len(err.strip().splitlines()) == 1
