@@ -21,9 +21,10 @@ from ipwarmup.serving import guardrails as gr
 from ipwarmup.serving import load_policy
 from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.training.export import write_bundle
+from tests.serving.shipped import default_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT = ROOT / "models" / "default"
+DEFAULT = default_bundle()
 EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
 
 

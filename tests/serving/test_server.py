@@ -22,9 +22,10 @@ from fastapi.testclient import TestClient
 
 from ipwarmup.serving import load_policy
 from ipwarmup.serving.http import BATCH_PATH, create_app
+from tests.serving.shipped import default_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT = ROOT / "models" / "default"
+DEFAULT = default_bundle()
 EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
 JSON = {"Content-Type": "application/json"}
 
