@@ -114,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", type=Path, required=True, help="bundle folder")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--public-key",
+        default=None,
+        metavar="KEY",
+        help="ed25519 public key (PEM or hex file, or 64 hex digits) the bundle must be signed by",
+    )
+    serve.add_argument(
+        "--guardrails", type=Path, default=None, help="the operator's guardrails file (YAML)"
+    )
     return parser
 
 
@@ -136,11 +145,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ipwarmup.serving.http import serve
+    from ipwarmup.serving.server import serve
 
     if not 0 < args.port < 65536:
         raise IPWarmupError(f"--port: expected 1-65535, got {args.port}")
-    serve(str(args.model), args.host, args.port)
+    serve(
+        str(args.model), args.host, args.port, public_key=args.public_key,
+        guardrails=args.guardrails,
+    )  # fmt: skip
     return 0
 
 
