@@ -114,7 +114,45 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", type=Path, required=True, help="bundle folder")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    _add_mta_commands(commands)
     return parser
+
+
+def _add_mta_input(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mta", required=True, choices=("postfix", "kumomta"), help="log format")
+    parser.add_argument("--log", type=Path, required=True, help="the MTA's log file")
+    parser.add_argument(
+        "--sources", type=Path, required=True, help="YAML: the dedicated IPs and transports"
+    )
+    parser.add_argument(
+        "--year", type=int, default=None, help="year of a syslog's first line (default: guessed)"
+    )
+
+
+def _add_mta_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    telemetry = commands.add_parser(
+        "telemetry", help="turn a Postfix or KumoMTA log into telemetry records (JSON Lines)"
+    )
+    _add_mta_input(telemetry)
+    telemetry.add_argument(
+        "--period-hours", type=int, default=24, help="period length, a divisor of 24"
+    )
+    telemetry.add_argument("--out", type=Path, default=None, help="JSONL file (default stdout)")
+
+
+def _check_period(hours: int) -> None:
+    if hours < 1 or 24 % hours:
+        raise IPWarmupError(f"--period-hours: expected a divisor of 24, got {hours}")
+
+
+def _telemetry(args: argparse.Namespace) -> int:
+    from ipwarmup.mta.commands import telemetry_command
+
+    _check_period(args.period_hours)
+    return telemetry_command(
+        mta=args.mta, log=args.log, sources=args.sources, period_hours=args.period_hours,
+        out=args.out, year=args.year,
+    )  # fmt: skip
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -253,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tune": _tune,
             "export": _export,
             "serve": _serve,
+            "telemetry": _telemetry,
         }
         return handlers[args.command](args)
     except IPWarmupError as error:
