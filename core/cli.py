@@ -138,6 +138,12 @@ def _add_mta_commands(commands: argparse._SubParsersAction) -> None:  # type: ig
         "--period-hours", type=int, default=24, help="period length, a divisor of 24"
     )
     telemetry.add_argument("--out", type=Path, default=None, help="JSONL file (default stdout)")
+    shadow = commands.add_parser(
+        "shadow", help="replay a log: what a policy would have set beside fixed-sendgrid"
+    )
+    _add_mta_input(shadow)
+    shadow.add_argument("--model", type=Path, required=True, help="bundle folder")
+    shadow.add_argument("--json", type=Path, default=None, help="write the replay as JSON")
 
 
 def _check_period(hours: int) -> None:
@@ -152,6 +158,15 @@ def _telemetry(args: argparse.Namespace) -> int:
     return telemetry_command(
         mta=args.mta, log=args.log, sources=args.sources, period_hours=args.period_hours,
         out=args.out, year=args.year,
+    )  # fmt: skip
+
+
+def _shadow(args: argparse.Namespace) -> int:
+    from ipwarmup.mta.commands import shadow_command
+
+    return shadow_command(
+        mta=args.mta, log=args.log, sources=args.sources, model=args.model,
+        json_out=args.json, year=args.year,
     )  # fmt: skip
 
 
@@ -292,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "export": _export,
             "serve": _serve,
             "telemetry": _telemetry,
+            "shadow": _shadow,
         }
         return handlers[args.command](args)
     except IPWarmupError as error:

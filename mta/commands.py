@@ -91,3 +91,35 @@ def telemetry_command(
     )
     print(ledger(totals), file=sys.stderr)
     return 0
+
+
+def model_period_hours(policy: Any) -> int:
+    """Return how often a served policy decides (the record's ``period_hours``)."""
+    return int(policy.period_hours)
+
+
+def shadow_command(
+    *,
+    mta: MTA,
+    log: Path,
+    sources: Path,
+    model: Path,
+    json_out: Path | None,
+    year: int | None,
+) -> int:
+    """Run ``ipwarmup shadow``: the table on stdout, the read summary on stderr."""
+    from ipwarmup.mta.shadow import format_shadow, shadow_rows
+    from ipwarmup.serving import load_policy
+
+    policy = load_policy(model)
+    hours = model_period_hours(policy)
+    periods, totals, summary, _ = periods_from_log(mta, log, sources, hours, year)
+    rows = shadow_rows(periods, policy.decide)
+    print(format_shadow(rows))
+    print(summary, file=sys.stderr)
+    print(ledger(totals), file=sys.stderr)
+    if json_out is not None:
+        data = {"model": str(model), "period_hours": hours, "periods": rows, "ledger": vars(totals)}
+        write_atomic(json_out, json.dumps(data, indent=2) + "\n")
+        print(f"shadow report: {json_out}", file=sys.stderr)
+    return 0

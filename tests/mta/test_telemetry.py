@@ -39,9 +39,18 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def test_postfix_example_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, "telemetry", "--mta", "postfix", "--log",
-                          str(EXAMPLES / "postfix.log"), "--sources",
-                          str(EXAMPLES / "sources.yaml"), "--year", "2026")  # fmt: skip
+    code, out, err = _run(
+        capsys,
+        "telemetry",
+        "--mta",
+        "postfix",
+        "--log",
+        str(EXAMPLES / "postfix.log"),
+        "--sources",
+        str(EXAMPLES / "sources.yaml"),
+        "--year",
+        "2026",
+    )
     assert code == 0
     first, second = (json.loads(line) for line in out.splitlines())
     # Counted by hand from examples/postfix.log (see the comments in the test's docstring):
@@ -87,9 +96,18 @@ def test_postfix_example_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_kumomta_example_writes_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "t.jsonl"
-    code, out, err = _run(capsys, "telemetry", "--mta", "kumomta", "--log",
-                          str(EXAMPLES / "kumomta.jsonl"), "--sources",
-                          str(EXAMPLES / "sources.yaml"), "--out", str(out_file))  # fmt: skip
+    code, out, err = _run(
+        capsys,
+        "telemetry",
+        "--mta",
+        "kumomta",
+        "--log",
+        str(EXAMPLES / "kumomta.jsonl"),
+        "--sources",
+        str(EXAMPLES / "sources.yaml"),
+        "--out",
+        str(out_file),
+    )
     assert code == 0 and out == ""
     first, second = (json.loads(line) for line in out_file.read_text().splitlines())
     assert _rows(first) == {
@@ -110,10 +128,12 @@ def test_every_example_record_is_decided(name: str) -> None:
     sources = load_sources(EXAMPLES / "sources.yaml")
     from ipwarmup.mta.logs import read_events
 
-    events, _ = read_events("postfix" if name.endswith(".log") else "kumomta",
-                            EXAMPLES / name, year=2026)  # fmt: skip
-    periods, totals = build_periods(events, sources=sources, period_hours=24,
-                                    provider_map=ProviderMap(sources.providers))  # fmt: skip
+    events, _ = read_events(
+        "postfix" if name.endswith(".log") else "kumomta", EXAMPLES / name, year=2026
+    )
+    periods, totals = build_periods(
+        events, sources=sources, period_hours=24, provider_map=ProviderMap(sources.providers)
+    )
     policy = load_policy(ROOT / "models" / "default")
     for period in periods:
         decision = policy.decide(period.record)
@@ -123,8 +143,7 @@ def test_every_example_record_is_decided(name: str) -> None:
 
 def test_empty_periods_are_filled_and_the_queue_carries_over() -> None:
     sources = load_sources(EXAMPLES / "sources.yaml")
-    builder = TelemetryBuilder(sources=sources, period_hours=6,
-                               provider_map=ProviderMap())  # fmt: skip
+    builder = TelemetryBuilder(sources=sources, period_hours=6, provider_map=ProviderMap())
     t0 = 1795824000.0  # 2026-11-28T00:00Z
     closed = builder.feed(
         [
@@ -154,12 +173,20 @@ def test_cap_defaults_to_the_busiest_hour_when_the_sources_give_none(tmp_path: P
     (tmp_path / "s.yaml").write_text("dedicated: {ip1: {address: 192.0.2.10}}\n")
     sources = load_sources(tmp_path / "s.yaml")
     t0 = 1795824000.0
-    events = [Event(i, t0 + i, "attempt", f"m{i}", f"u{i}@gmail.com", route="ip1_gmail",
-                    outcome="accepted") for i in range(5)]  # fmt: skip
-    events += [Event(9, t0 + 3600 + 1, "attempt", "n", "x@gmail.com", route="ip1_gmail",
-                     outcome="accepted")]  # fmt: skip
-    (period,), _ = build_periods(events, sources=sources, period_hours=24,
-                                 provider_map=ProviderMap())  # fmt: skip
+    events = [
+        Event(
+            i, t0 + i, "attempt", f"m{i}", f"u{i}@gmail.com", route="ip1_gmail", outcome="accepted"
+        )
+        for i in range(5)
+    ]
+    events += [
+        Event(
+            9, t0 + 3600 + 1, "attempt", "n", "x@gmail.com", route="ip1_gmail", outcome="accepted"
+        )
+    ]
+    (period,), _ = build_periods(
+        events, sources=sources, period_hours=24, provider_map=ProviderMap()
+    )
     assert period.record["providers"]["gmail"]["dedicated_cap_per_hour"] == 5.0
     assert period.record["providers"]["yahoo"]["dedicated_cap_per_hour"] == 0.0
     assert period.record["time"]["day"] == 1.0  # no warmup_start: the first event's midnight
@@ -186,8 +213,16 @@ def test_bad_sources_file_exits_2_naming_it(
 ) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(sources)
-    code, out, err = _run(capsys, "telemetry", "--mta", "postfix", "--log",
-                          str(EXAMPLES / "postfix.log"), "--sources", str(path))  # fmt: skip
+    code, out, err = _run(
+        capsys,
+        "telemetry",
+        "--mta",
+        "postfix",
+        "--log",
+        str(EXAMPLES / "postfix.log"),
+        "--sources",
+        str(path),
+    )
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1
     assert err.startswith(f"ipwarmup: error: {tmp_path}/{expected}")
@@ -210,8 +245,11 @@ def test_bad_sources_file_exits_2_naming_it(
 def test_bad_arguments_exit_2(
     capsys: pytest.CaptureFixture[str], args: list[str], expected: str
 ) -> None:
-    base = {"--mta": "postfix", "--log": str(EXAMPLES / "postfix.log"),
-            "--sources": str(EXAMPLES / "sources.yaml")}  # fmt: skip
+    base = {
+        "--mta": "postfix",
+        "--log": str(EXAMPLES / "postfix.log"),
+        "--sources": str(EXAMPLES / "sources.yaml"),
+    }
     base.update(dict(zip(args[::2], args[1::2], strict=True)))
     code, _, err = _run(capsys, "telemetry", *[x for kv in base.items() for x in kv])
     assert code == 2 and err.startswith(expected) and len(err.splitlines()) == 1
