@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 from ipwarmup.errors import MTAError
+from ipwarmup.mta.files import write_atomic
 from ipwarmup.mta.logs import MTA, read_events
 from ipwarmup.mta.providers import ProviderMap
 from ipwarmup.mta.sources import Sources, load_sources
 from ipwarmup.mta.telemetry import Period, Totals, build_periods
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file whole or not at all: a temporary file beside it, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def ledger(totals: Totals) -> str:
@@ -123,3 +103,42 @@ def shadow_command(
         write_atomic(json_out, json.dumps(data, indent=2) + "\n")
         print(f"shadow report: {json_out}", file=sys.stderr)
     return 0
+
+
+def control_command(
+    *, options: Any, model: Path, once: bool, every_hours: float | None, runs: int | None
+) -> int:
+    """Run ``ipwarmup control``: one period (``--once``) or one every ``every_hours``."""
+    import time
+
+    from ipwarmup.mta.control import Controller, sleep_until
+    from ipwarmup.serving import load_policy
+
+    policy = load_policy(model)
+    controller = Controller(options, policy, clock=time.time)
+    if once:
+        _print_period(controller.run_period())
+        return 0
+    assert every_hours is not None
+    if controller.start():
+        print("control: wrote the caps in force from the sources file", flush=True)
+    seconds = every_hours * 3600
+    deadline = time.time() + seconds
+    done = 0
+    while runs is None or done < runs:
+        sleep_until(deadline, time.time)
+        deadline += seconds
+        _print_period(controller.run_period())
+        done += 1
+    return 0
+
+
+def _print_period(summary: dict[str, Any]) -> None:
+    caps = ", ".join(f"{p} {c:.1f}/h" for p, c in summary["caps_per_ip_per_hour"].items())
+    day = summary["record"]["time"]["day"]
+    fired = ", ".join(summary["guardrails"]) or "none"
+    print(
+        f"period {summary['period']} (day {day:g}): caps per IP {caps}; pool "
+        f"{summary['pool']['action']}; guardrails {fired}",
+        flush=True,
+    )

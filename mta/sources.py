@@ -67,6 +67,9 @@ class Sources(Config):
     providers: dict[str, str] = setting_factory(
         dict, "Extra recipient domain (or .suffix) to provider entries over the shipped map."
     )
+    postfix_nexthop: dict[str, str] = setting_factory(
+        dict, "Postfix next hop per provider ('[10.0.0.9]:25'); missing: the MX lookup."
+    )
 
     def _check(self) -> list[str]:
         problems = _date_problem("warmup_start", self.warmup_start)
@@ -79,6 +82,7 @@ class Sources(Config):
         for section, names in (
             ("cap_per_ip_per_hour", self.cap_per_ip_per_hour),
             ("providers", self.providers.values()),
+            ("postfix_nexthop", self.postfix_nexthop),
         ):
             for name in names:
                 if name not in PROVIDERS:

@@ -83,6 +83,8 @@ class TelemetryBuilder:
         period_hours: the period length, a divisor of 24.
         provider_map: recipient domain to provider.
         origin: UNIX seconds of the warmup's day 0; None: the first event's UTC midnight.
+        volume_scale: messages each logged message stands for in the records (1 in
+            production; a drill on a compressed clock sends fewer, larger messages).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class TelemetryBuilder:
         period_hours: int,
         provider_map: ProviderMap,
         origin: float | None = None,
+        volume_scale: float = 1.0,
     ) -> None:
         if period_hours <= 0 or 24 % period_hours:
             raise ValueError(f"period_hours: expected a divisor of 24, got {period_hours}")
@@ -100,6 +103,7 @@ class TelemetryBuilder:
         self.period_hours = period_hours
         self.providers = provider_map
         self.origin = origin
+        self.volume_scale = volume_scale
         if origin is None and sources.warmup_start:
             self.origin = _midnight(dt.date.fromisoformat(sources.warmup_start))
         self.pending: dict[tuple[str, str], str] = {}  # (message, recipient) -> provider
@@ -135,11 +139,28 @@ class TelemetryBuilder:
             self._add(event)
         return closed
 
-    def close(self) -> Period:
-        """Close the open period, return it and open the next."""
+    def add(self, events: Iterable[Event]) -> None:
+        """Add events to the open period whatever their time (a controller's period is its run)."""
+        for event in sorted(events, key=lambda e: e.time):
+            if self.origin is None:
+                self.origin = _midnight(dt.datetime.fromtimestamp(event.time, dt.UTC).date())
+            self._add(event)
+
+    def close(self, end: float | None = None) -> Period:
+        """Close the open period, return it and open the next.
+
+        Args:
+            end: when the period ends (UNIX seconds); None: one period after its start.
+        """
+        if end is not None:
+            start = self.current if self.current is not None else end - self.period_seconds
+            self.current = start
+            if self.origin is None:
+                self.origin = _midnight(_date(start))
         if self.current is None:
             raise ValueError("no period is open: no event was fed")
-        start, end = self.current, self.current + self.period_seconds
+        start = self.current
+        end = start + self.period_seconds if end is None else end
         period = Period(
             start,
             end,
@@ -214,9 +235,10 @@ class TelemetryBuilder:
                 cap = self.caps[provider] * ips
             else:
                 cap = max((n for (p, _), n in self.hourly.items() if p == provider), default=0)
-            entry: dict[str, float] = {name: counts[name] for name in COUNT_FIELDS}
+            scale = self.volume_scale
+            entry: dict[str, float] = {name: counts[name] * scale for name in COUNT_FIELDS}
             entry["dedicated_cap_per_hour"] = round(float(cap), 6)
-            entry["queued"] = queued[provider]
+            entry["queued"] = queued[provider] * scale
             entries[provider] = entry
         assert self.origin is not None
         when = dt.datetime.fromtimestamp(end, dt.UTC)
