@@ -8,6 +8,7 @@ service is touched. ``postfix -c DIR start`` runs it as root with mail_owner ``p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -125,10 +126,8 @@ class PostfixInstance:
         )
 
     def __exit__(self, *exc: object) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.run("stop")
-        except subprocess.CalledProcessError:
-            pass
         deadline = time.monotonic() + 10
         pid_file = self.root / "data" / "master.lock"
         while pid_file.exists() and time.monotonic() < deadline:
