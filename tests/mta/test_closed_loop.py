@@ -157,6 +157,9 @@ def test_closed_loop_with_a_real_postfix(tmp_path: Path) -> None:
             if control.poll() is None:
                 control.kill()
         assert control.returncode == 0, err
+        assert [line.split(" (")[0] for line in out.splitlines()] == [
+            f"period {k}" for k in range(1, PERIODS + 1)
+        ]
         # Quiesce: no new deliveries start, the ones under way finish, then count.
         transports = ",".join(f"ip1_{p}" for p in PROVIDERS)
         postfix.set(f"defer_transports = {transports}")
