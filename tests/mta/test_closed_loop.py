@@ -12,6 +12,7 @@ fewer attempts there and meets no more deferrals than before.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pwd
@@ -208,7 +209,7 @@ def test_closed_loop_with_a_real_postfix(tmp_path: Path) -> None:
     # more deferrals than in the period that led to the cut.
     assert [r["period"] for r in runs] == list(range(1, PERIODS + 1))
     cuts = 0
-    for before, after in zip(runs, runs[1:], strict=False):
+    for before, after in itertools.pairwise(runs):
         for p in PROVIDERS:
             cap_in_force = before["record"]["providers"][p]["dedicated_cap_per_hour"]
             if before["caps_per_ip_per_hour"][p] >= cap_in_force:
