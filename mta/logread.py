@@ -17,7 +17,7 @@ class ReadReport:
     """Counts of one log read; every line is either used or skipped for one reason.
 
     Attributes:
-        path: the log's name, for messages (``examples/postfix.log``).
+        path: the log's name, for messages (``examples/postfix-edge-cases.log``).
         lines: lines read.
         used: lines that gave an event.
         skipped: lines skipped, by reason.

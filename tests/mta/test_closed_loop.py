@@ -182,6 +182,11 @@ def test_closed_loop_with_a_real_postfix(tmp_path: Path) -> None:
             }
         )
     )
+    keep = os.environ.get("IPWARMUP_LOOP_ARTIFACTS")
+    if keep:  # how examples/postfix.log and examples/postfix-loop.json were made
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / "maillog", Path(keep) / "postfix.log")
+        shutil.copy(tmp_path / "diagnostics.json", Path(keep) / "postfix-loop.json")
     events, report = read_events("postfix", tmp_path / "maillog")
     assert report.malformed == []
     loaded = load_sources(sources)

@@ -45,7 +45,7 @@ def test_postfix_example_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
         "--mta",
         "postfix",
         "--log",
-        str(EXAMPLES / "postfix.log"),
+        str(EXAMPLES / "postfix-edge-cases.log"),
         "--sources",
         str(EXAMPLES / "sources.yaml"),
         "--year",
@@ -53,7 +53,7 @@ def test_postfix_example_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0
     first, second = (json.loads(line) for line in out.splitlines())
-    # Counted by hand from examples/postfix.log (see the comments in the test's docstring):
+    # Counted by hand from examples/postfix-edge-cases.log, line by line:
     # gmail: ann, cy, lee (a Google-hosted domain, by its MX) accepted, bob deferred.
     # microsoft: dan deferred (S775), eve rejected (S3150), kim accepted (map override).
     # yahoo: one per-MX TSS04 and fay's TSS04 deferred, gus rejected (TSS09).
@@ -80,7 +80,7 @@ def test_postfix_example_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
     assert first["providers"]["gmail"]["dedicated_cap_per_hour"] == 80.0  # 40 a IP x 2
     lines = err.splitlines()
     assert lines[0] == (
-        f"{EXAMPLES / 'postfix.log'}: 28 lines read, 16 used, 12 skipped (blank 1, "
+        f"{EXAMPLES / 'postfix-edge-cases.log'}: 28 lines read, 16 used, 12 skipped (blank 1, "
         "malformed 3, not a remote delivery 1, not postfix 1, other postfix "
         "event 5, per-MX reply without a later status line 1)"
     )
@@ -123,7 +123,7 @@ def test_kumomta_example_writes_a_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert "recipients: 9 seen = 3 delivered + 2 bounced + 2 rejected + 1 expired + 1 still" in err
 
 
-@pytest.mark.parametrize("name", ["postfix.log", "kumomta.jsonl"])
+@pytest.mark.parametrize("name", ["postfix-edge-cases.log", "kumomta.jsonl"])
 def test_every_example_record_is_decided(name: str) -> None:
     sources = load_sources(EXAMPLES / "sources.yaml")
     from ipwarmup.mta.logs import read_events
@@ -219,7 +219,7 @@ def test_bad_sources_file_exits_2_naming_it(
         "--mta",
         "postfix",
         "--log",
-        str(EXAMPLES / "postfix.log"),
+        str(EXAMPLES / "postfix-edge-cases.log"),
         "--sources",
         str(path),
     )
@@ -247,9 +247,30 @@ def test_bad_arguments_exit_2(
 ) -> None:
     base = {
         "--mta": "postfix",
-        "--log": str(EXAMPLES / "postfix.log"),
+        "--log": str(EXAMPLES / "postfix-edge-cases.log"),
         "--sources": str(EXAMPLES / "sources.yaml"),
     }
     base.update(dict(zip(args[::2], args[1::2], strict=True)))
     code, _, err = _run(capsys, "telemetry", *[x for kv in base.items() for x in kv])
     assert code == 2 and err.startswith(expected) and len(err.splitlines()) == 1
+
+
+def test_the_closed_loop_example_log_matches_the_emulators_counts() -> None:
+    """examples/postfix.log is a real run's log; postfix-loop.json what the emulators answered."""
+    from ipwarmup.mta.logs import read_events
+    from ipwarmup.mta.telemetry import per_provider
+
+    answers = json.loads((EXAMPLES / "postfix-loop.json").read_text())["answers"]
+    events, report = read_events("postfix", EXAMPLES / "postfix.log", year=2026)
+    assert report.malformed == [] and report.lines == report.used + sum(report.skipped.values())
+    sources = load_sources(EXAMPLES / "sources.yaml")
+    periods, totals = build_periods(
+        events, sources=sources, period_hours=1, provider_map=ProviderMap(sources.providers)
+    )
+    for field in ("accepted", "deferred", "rejected"):
+        counted = per_provider(periods, field)
+        assert {p: int(counted[p]) for p in PROVIDERS} == {
+            p: answers[p].get(field, 0) for p in PROVIDERS
+        }, field
+    assert sum(answers["microsoft"].get(k, 0) for k in ("deferred", "rejected")) > 0
+    assert totals.balanced() and len(periods) >= 1
