@@ -12,6 +12,8 @@ from ipwarmup.cli import main
 from ipwarmup.mta.providers import PROVIDERS
 from ipwarmup.mta.shadow import sendgrid_caps
 
+from .cli_args import MODEL, mta_args
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
@@ -31,23 +33,7 @@ def test_sendgrid_caps_split_the_day_cap_by_demand() -> None:
 
 def test_shadow_replays_the_example_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "shadow.json"
-    code = main(
-        [
-            "shadow",
-            "--mta",
-            "postfix",
-            "--log",
-            str(EXAMPLES / "postfix-edge-cases.log"),
-            "--sources",
-            str(EXAMPLES / "sources.yaml"),
-            "--model",
-            str(ROOT / "models" / "default"),
-            "--year",
-            "2026",
-            "--json",
-            str(out),
-        ]
-    )
+    code = main(mta_args("shadow", model=MODEL, year=2026, json=out))
     text, err = capsys.readouterr()
     assert code == 0
     data = json.loads(out.read_text())
@@ -89,18 +75,6 @@ def test_shadow_replays_the_example_log(tmp_path: Path, capsys: pytest.CaptureFi
 def test_shadow_without_a_bundle_exits_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code = main(
-        [
-            "shadow",
-            "--mta",
-            "postfix",
-            "--log",
-            str(EXAMPLES / "postfix-edge-cases.log"),
-            "--sources",
-            str(EXAMPLES / "sources.yaml"),
-            "--model",
-            str(tmp_path),
-        ]
-    )
+    code = main(mta_args("shadow", model=tmp_path))
     _, err = capsys.readouterr()
     assert code == 2 and err.startswith("ipwarmup: error: ") and len(err.splitlines()) == 1

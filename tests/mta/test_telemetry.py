@@ -14,6 +14,8 @@ from ipwarmup.mta.sources import load_sources
 from ipwarmup.mta.telemetry import TelemetryBuilder, build_periods
 from ipwarmup.serving import load_policy
 
+from .cli_args import mta_args
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 FIELDS = (
@@ -39,18 +41,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def test_postfix_example_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(
-        capsys,
-        "telemetry",
-        "--mta",
-        "postfix",
-        "--log",
-        str(EXAMPLES / "postfix-edge-cases.log"),
-        "--sources",
-        str(EXAMPLES / "sources.yaml"),
-        "--year",
-        "2026",
-    )
+    code, out, err = _run(capsys, *mta_args("telemetry", year=2026))
     assert code == 0
     first, second = (json.loads(line) for line in out.splitlines())
     # Counted by hand from examples/postfix-edge-cases.log, line by line:
@@ -97,16 +88,7 @@ def test_postfix_example_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
 def test_kumomta_example_writes_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "t.jsonl"
     code, out, err = _run(
-        capsys,
-        "telemetry",
-        "--mta",
-        "kumomta",
-        "--log",
-        str(EXAMPLES / "kumomta.jsonl"),
-        "--sources",
-        str(EXAMPLES / "sources.yaml"),
-        "--out",
-        str(out_file),
+        capsys, *mta_args("telemetry", mta="kumomta", log=EXAMPLES / "kumomta.jsonl", out=out_file)
     )
     assert code == 0 and out == ""
     first, second = (json.loads(line) for line in out_file.read_text().splitlines())
@@ -213,16 +195,7 @@ def test_bad_sources_file_exits_2_naming_it(
 ) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(sources)
-    code, out, err = _run(
-        capsys,
-        "telemetry",
-        "--mta",
-        "postfix",
-        "--log",
-        str(EXAMPLES / "postfix-edge-cases.log"),
-        "--sources",
-        str(path),
-    )
+    code, out, err = _run(capsys, *mta_args("telemetry", sources=path))
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1
     assert err.startswith(f"ipwarmup: error: {tmp_path}/{expected}")
