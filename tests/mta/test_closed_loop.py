@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from ipwarmup.mta.logs import read_events
+from ipwarmup.mta.postfix_config import pace
 from ipwarmup.mta.providers import PROVIDERS, ProviderMap
 from ipwarmup.mta.sources import load_sources
 from ipwarmup.mta.telemetry import build_periods, per_provider
@@ -87,6 +88,14 @@ def _load(port: int, stop: threading.Event, submitted: dict[str, int]) -> None:
                 client.sendmail("", [rcpt], f"Subject: warmup {n}\r\n\r\nhello {n}\r\n")
                 submitted[provider] += 1
                 time.sleep(gap)
+
+
+def _delay(runs: list[dict], period: int, transport: str) -> int:  # type: ignore[type-arg]
+    """Return the rate delay in force during ``period + 1`` (period 0: the starting caps)."""
+    if period == 0:
+        real_per_hour = CAPS[transport.split("_", 1)[1]] * 24 * 3600 / PERIOD_SECONDS
+        return pace(real_per_hour / VOLUME_SCALE)[0]
+    return int(runs[period - 1]["written"][transport]["rate_delay_seconds"])
 
 
 def test_closed_loop_with_a_real_postfix(tmp_path: Path) -> None:
@@ -218,6 +227,12 @@ def test_closed_loop_with_a_real_postfix(tmp_path: Path) -> None:
         for p in PROVIDERS:
             cap_in_force = before["record"]["providers"][p]["dedicated_cap_per_hour"]
             if before["caps_per_ip_per_hour"][p] >= cap_in_force:
+                continue
+            # A cut Postfix can express lengthens the transport's rate delay (0 = unpaced).
+            transport = f"ip1_{p}"
+            delay_then = _delay(runs, before["period"] - 1, transport)
+            delay_now = before["written"][transport]["rate_delay_seconds"]
+            if not (delay_then == 0 < delay_now or 0 < delay_then < delay_now):
                 continue
             cuts += 1
             seen, next_seen = before["record"]["providers"][p], after["record"]["providers"][p]
