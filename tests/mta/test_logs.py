@@ -44,7 +44,46 @@ def test_reply_classes(basic: int | None, enhanced: str | None, expected: str | 
     assert classify(basic, enhanced) == expected
 
 
+@pytest.mark.parametrize(
+    ("basic", "expected"),
+    [
+        (199, None),
+        (200, "accepted"),
+        (299, "accepted"),
+        (300, None),
+        (399, None),
+        (400, "deferred"),
+        (499, "deferred"),
+        (500, "rejected"),
+        (599, "rejected"),
+        (600, None),
+    ],
+)
+def test_basic_code_boundaries(basic: int, expected: str | None) -> None:
+    assert classify(basic, None) == expected
+
+
+def test_the_enhanced_code_decides_over_the_basic_one() -> None:
+    # RFC 3463: the enhanced code is the finer answer; a server that sends both means it.
+    assert classify(550, "2.0.0") == "accepted"
+    assert classify(250, "4.7.0") == "deferred"
+    assert classify(421, "5.7.1") == "rejected"
+    assert classify(None, "9.9.9") is None
+
+
+def test_event_is_immutable() -> None:
+    import dataclasses
+
+    from ipwarmup.mta.events import Event
+
+    event = Event(1, 0.0, "attempt", "Q")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.line = 2  # type: ignore[misc]
+    assert not hasattr(event, "__dict__")  # slots: millions of events stay small
+
+
 def test_multi_line_reply_is_classified_by_its_first_code() -> None:
+    assert classify_text("550 blocked by policy") == "rejected"
     reply = "421-4.7.28 Gmail has detected an unusual rate. 421 4.7.28 To protect our users - gsmtp"
     assert classify_text(reply) == "deferred"
     assert classify_text("550 5.1.1 <x@icloud.com>: user does not exist") == "bounced"
