@@ -280,3 +280,64 @@ def test_control_needs_every_cap_in_force(
     assert code == 2 and len(err.splitlines()) == 1
     assert "cap_per_ip_per_hour must give the cap in force for every provider" in err
     assert not (tmp_path / "o.toml").exists() and not (tmp_path / "state.json").exists()
+
+
+def test_enforced_caps_and_plans_below_one_an_hour() -> None:
+    (slow,) = plan_transports({"gmail": 7.0}, {"ip1": "192.0.2.10"})
+    assert slow.rate_delay_seconds == 515 and slow.enforced_per_hour == 3600 / 515
+    (tiny,) = plan_transports({"yahoo": 0.5}, {"ip1": "192.0.2.10"})
+    assert (tiny.name, tiny.rate_delay_seconds) == ("ip1_yahoo", 7200)
+    (fast,) = plan_transports({"apple": 7200.0}, {"ip1": "192.0.2.10"})
+    assert fast.enforced_per_hour == float("inf")
+
+
+def test_main_cf_parameter_reading() -> None:
+    from ipwarmup.mta.postfix_config import _parameter
+
+    text = "a = 1\ntransport_maps = x\n  y\n\n  z\nother = 2\ntransport_maps = last\n\tmore\nb=3\n"
+    assert _parameter(text, "transport_maps") == "last more"
+    assert _parameter("transport_maps = x\n  y\n\n  z\n", "transport_maps") == "x y"
+    assert _parameter("transport_maps = x\nnext = 1\n", "transport_maps") == "x"
+    assert _parameter("a = 1\n", "transport_maps") is None
+
+
+def test_apply_keeps_the_operator_files_and_needs_them(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "master.cf").write_text("smtp unix - - y - - smtp\n")
+    plans = plan_transports({"gmail": 20.0}, {"ip1": "192.0.2.10"})
+    ok = _fake_postfix(tmp_path, "never")
+    with pytest.raises(MTAError, match=r"conf/main\.cf: no Postfix main\.cf in the configuration"):
+        apply_postfix(conf, plans, provider_map=ProviderMap(), nexthops={}, command=ok)
+    (conf / "main.cf").write_text(OPERATOR_MAIN)
+    apply_postfix(conf, plans, provider_map=ProviderMap(), nexthops={}, command=ok)
+    assert (conf / "main.cf").read_text().startswith(OPERATOR_MAIN)
+    assert (conf / "master.cf").read_text().startswith("smtp unix - - y - - smtp\n")
+
+
+def test_a_failed_check_on_first_use_removes_the_new_files(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "main.cf").write_text(OPERATOR_MAIN)
+    (conf / "master.cf").write_text("smtp unix - - y - - smtp\n")
+    plans = plan_transports({"gmail": 20.0}, {"ip1": "192.0.2.10"})
+    with pytest.raises(MTAError) as failed:
+        apply_postfix(
+            conf,
+            plans,
+            provider_map=ProviderMap(),
+            nexthops={},
+            command=_fake_postfix(tmp_path, "check"),
+        )
+    assert "check exited 1" in str(failed.value)
+    assert "failed too" not in str(failed.value)  # the restored files reloaded fine
+    assert sorted(p.name for p in conf.iterdir()) == ["main.cf", "master.cf"]
+    assert (conf / "main.cf").read_text() == OPERATOR_MAIN
+    with pytest.raises(MTAError, match="reloading the previous configuration failed too"):
+        apply_postfix(
+            conf,
+            plans,
+            provider_map=ProviderMap(),
+            nexthops={},
+            command=_fake_postfix(tmp_path, "reload"),
+        )
