@@ -142,6 +142,8 @@ class TelemetryBuilder:
     def add(self, events: Iterable[Event]) -> None:
         """Add events to the open period whatever their time (a controller's period is its run)."""
         for event in sorted(events, key=lambda e: e.time):
+            if self.current is None:
+                self.current = self.period_start(event.time)
             if self.origin is None:
                 self.origin = _midnight(dt.datetime.fromtimestamp(event.time, dt.UTC).date())
             self._add(event)

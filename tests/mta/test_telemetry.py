@@ -11,7 +11,7 @@ from ipwarmup.cli import main
 from ipwarmup.mta.events import Event
 from ipwarmup.mta.providers import PROVIDERS, ProviderMap
 from ipwarmup.mta.sources import load_sources
-from ipwarmup.mta.telemetry import TelemetryBuilder, build_periods
+from ipwarmup.mta.telemetry import TelemetryBuilder, Totals, build_periods
 from ipwarmup.serving import load_policy
 
 from .cli_args import mta_args
@@ -247,3 +247,47 @@ def test_the_closed_loop_example_log_matches_the_emulators_counts() -> None:
         }, field
     assert sum(answers["microsoft"].get(k, 0) for k in ("deferred", "rejected")) > 0
     assert totals.balanced() and len(periods) >= 1
+
+
+def test_shared_answers_expiry_and_volume_scale_by_hand() -> None:
+    sources = load_sources(EXAMPLES / "sources.yaml")
+    builder = TelemetryBuilder(
+        sources=sources, period_hours=24, provider_map=ProviderMap(), volume_scale=10.0
+    )
+    t0 = 1795824000.0
+    builder.add(
+        [
+            Event(1, t0 + 1, "attempt", "m1", "a@yahoo.com", route="smtp", outcome="deferred"),
+            Event(2, t0 + 2, "attempt", "m2", "b@yahoo.com", route="smtp", outcome="rejected"),
+            Event(3, t0 + 3, "attempt", "m3", "c@yahoo.com", route="ip1_yahoo", outcome="deferred"),
+            Event(4, t0 + 4, "expired", "m3"),
+            Event(5, t0 + 5, "received", "m4", "d@yahoo.com"),
+        ]
+    )
+    period = builder.close()
+    yahoo = period.record["providers"]["yahoo"]
+    assert (yahoo["demand"], yahoo["sent_dedicated"], yahoo["deferred"], yahoo["queued"]) == (
+        40.0,
+        10.0,
+        10.0,
+        20.0,
+    )  # m1 still deferred, m4 received: 2 queued x 10
+    assert period.shared_deferred == {"yahoo": 1} and period.shared_rejected == {"yahoo": 1}
+    assert period.expired == {"yahoo": 1}
+    assert builder.totals == Totals(seen=4, rejected=1, expired=1, queued=2)
+    assert period.record["time"]["day"] == 6.0  # warmup_start 2026-11-23, period ends 11-29
+
+
+@pytest.mark.parametrize("hours", [0, 5, 48])
+def test_period_hours_must_divide_a_day(hours: int) -> None:
+    sources = load_sources(EXAMPLES / "sources.yaml")
+    with pytest.raises(ValueError, match=f"expected a divisor of 24, got {hours}"):
+        TelemetryBuilder(sources=sources, period_hours=hours, provider_map=ProviderMap())
+
+
+def test_close_without_events_or_end_is_refused() -> None:
+    builder = TelemetryBuilder(
+        sources=load_sources(EXAMPLES / "sources.yaml"), period_hours=24, provider_map=ProviderMap()
+    )
+    with pytest.raises(ValueError, match="no period is open"):
+        builder.close()
