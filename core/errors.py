@@ -35,3 +35,7 @@ class TelemetryError(IPWarmupError, ValueError):
 
 class BundleError(IPWarmupError):
     """An exported policy bundle is missing, tampered with, truncated or incompatible."""
+
+
+class MTAError(IPWarmupError):
+    """An MTA log, sources file or MTA configuration cannot be used, or a reload failed."""

@@ -1,0 +1,120 @@
+"""The ``--sources`` file: which transports and source IPs are the dedicated pool.
+
+A YAML file, for example::
+
+    warmup_start: "2026-11-23"       # day 0 of the warmup (UTC)
+    dedicated:                       # every other transport or source is the shared pool
+      ip1:
+        address: 192.0.2.10          # Postfix smtp_bind_address / KumoMTA source_address
+        started: "2026-11-23"        # first day this IP sent (default: warmup_start)
+    cap_per_ip_per_hour: {gmail: 20.0, microsoft: 20.0}   # caps in force now (optional)
+    providers: {example-corp.com: microsoft, .mx.example.net: other}   # map overrides
+
+A Postfix delivery is dedicated when its transport (the ``postfix/<transport>/smtp`` log
+tag that ``-o syslog_name=postfix/$service_name`` gives) is an IP's name, starts with
+``<name>_`` (the per-provider transports ``ipwarmup control`` writes) or is listed in the
+IP's ``transports``; a KumoMTA delivery when its ``egress_source`` is an IP's name or its
+``source_address`` an IP's address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ipwarmup.config import Config, load, load_yaml, setting, setting_factory
+from ipwarmup.errors import ConfigError
+from ipwarmup.mta.providers import PROVIDERS
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+
+
+def _date_problem(field: str, text: str) -> list[str]:
+    if not text:
+        return []
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return [f"{field}: expected a date YYYY-MM-DD, got {text!r}"]
+    return []
+
+
+@dataclass(frozen=True)
+class DedicatedIP(Config):
+    """One dedicated IP of the pool."""
+
+    address: str = setting("", "The IP address (Postfix smtp_bind_address, KumoMTA source).")
+    started: str = setting("", "First day (YYYY-MM-DD, UTC) the IP sent; empty: warmup_start.")
+    transports: tuple[str, ...] = setting((), "Other Postfix transports that send from it.")
+
+    def _check(self) -> list[str]:
+        return _date_problem("started", self.started)
+
+
+@dataclass(frozen=True)
+class Sources(Config):
+    """The dedicated pool and what the log alone cannot tell."""
+
+    warmup_start: str = setting("", "Day 0 of the warmup (YYYY-MM-DD, UTC); empty: the log's.")
+    dedicated: dict[str, DedicatedIP] = setting_factory(
+        dict, "The dedicated IPs by name (Postfix transport prefix, KumoMTA egress source)."
+    )
+    cap_per_ip_per_hour: dict[str, float] = setting_factory(
+        dict, "Hourly cap per IP in force per provider; missing: the busiest hour seen.", ge=0
+    )
+    providers: dict[str, str] = setting_factory(
+        dict, "Extra recipient domain (or .suffix) to provider entries over the shipped map."
+    )
+    postfix_nexthop: dict[str, str] = setting_factory(
+        dict, "Postfix next hop per provider ('[10.0.0.9]:25'); missing: the MX lookup."
+    )
+
+    def _check(self) -> list[str]:
+        problems = _date_problem("warmup_start", self.warmup_start)
+        for name in self.dedicated:
+            if not _NAME.match(name):
+                problems.append(
+                    f"dedicated.{name}: expected a name of lower-case letters, digits and "
+                    "'-' (it becomes a Postfix transport prefix)"
+                )
+        for section, names in (
+            ("cap_per_ip_per_hour", self.cap_per_ip_per_hour),
+            ("providers", self.providers.values()),
+            ("postfix_nexthop", self.postfix_nexthop),
+        ):
+            for name in names:
+                if name not in PROVIDERS:
+                    problems.append(
+                        f"{section}: unknown provider {name!r}; expected one of {list(PROVIDERS)}"
+                    )
+        return problems
+
+    def dedicated_ip(self, route: str, address: str = "") -> str | None:
+        """Return the dedicated IP's name a transport or egress source sends from, else None."""
+        for name, ip in self.dedicated.items():
+            if route == name or route.startswith(name + "_") or route in ip.transports:
+                return name
+            if address and address == ip.address:
+                return name
+        return None
+
+    def started(self, name: str, default: dt.date) -> dt.date:
+        """Return the first day of one IP (its ``started``, else ``warmup_start``, else default)."""
+        text = self.dedicated[name].started or self.warmup_start
+        return dt.date.fromisoformat(text) if text else default
+
+
+def load_sources(path: str | Path) -> Sources:
+    """Read and check a sources file.
+
+    Raises:
+        ConfigError: every problem, each prefixed with the file (``sources.yaml: dedicated.
+            ip1.started: expected a date YYYY-MM-DD, got '11/23'``).
+    """
+    data = load_yaml(path)
+    try:
+        return load(Sources, data)
+    except ConfigError as error:
+        raise ConfigError([f"{path}: {problem}" for problem in error.problems]) from error
