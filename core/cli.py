@@ -29,7 +29,10 @@ def _add_overrides(parser: argparse.ArgumentParser, what: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
+    from ipwarmup import __version__
+
     parser = _Parser(prog="ipwarmup", description="Learn how to warm up dedicated email IPs.")
+    parser.add_argument("--version", action="version", version=f"ipwarmup {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     simulate = commands.add_parser(
         "simulate", help="run one policy through one seeded warmup and report it day by day"
@@ -87,7 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("--trials", type=int, required=True, help="trials to run")
     tune.add_argument(
-        "--storage", default=None, help="Optuna storage URL (default sqlite:///optuna.db)"
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default sqlite:///optuna.db; postgresql+psycopg://... for many"
+        " machines)",
+    )
+    tune.add_argument(
+        "--seed", type=int, default=None, help="this worker's sampler seed (default: drawn)"
     )
     tune.add_argument("--out", type=Path, default=None, help="where to write the best config")
     _add_overrides(tune, "override an experiment value (dotted key), repeatable")
@@ -165,7 +174,14 @@ def _tune(args: argparse.Namespace) -> int:
     if args.tracking_uri:
         overrides.append(f"tracking.tracking_uri={args.tracking_uri}")
     config, hyperparameters = load_experiment(args.config, overrides)
-    tune(config, hyperparameters, trials=args.trials, storage=args.storage, out=args.out)
+    tune(
+        config,
+        hyperparameters,
+        trials=args.trials,
+        storage=args.storage,
+        out=args.out,
+        seed=args.seed,
+    )
     return 0
 
 
