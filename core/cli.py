@@ -259,6 +259,8 @@ def _simulate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # Commands print their own run ids; MLflow would add two URL lines per run ended.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
         args = build_parser().parse_args(argv)
         handlers = {

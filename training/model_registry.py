@@ -100,19 +100,20 @@ def log_bundle_model(
     if example.is_file():
         input_example = pd.DataFrame({"telemetry": [json.dumps(json.loads(example.read_text()))]})
     info = tracker.client.get_run(run_id).info
-    with quiet(), mlflow.start_run(run_id=run_id):
-        logged = mlflow.pyfunc.log_model(
-            name="policy",
-            python_model=BundleModel(),
-            artifacts={"bundle": str(bundle)},
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=[f"ipwarmup=={__version__}", "numpy", "pandas"],
-            registered_model_name=registered_model,
-        )
-    tracker.client.set_terminated(run_id, info.status, end_time=info.end_time)
-    version = str(logged.registered_model_version)
-    existing = tracker.client.get_registered_model(registered_model).aliases
-    if champion or CHAMPION not in existing:
-        tracker.client.set_registered_model_alias(registered_model, CHAMPION, version)
+    with quiet():
+        with mlflow.start_run(run_id=run_id):
+            logged = mlflow.pyfunc.log_model(
+                name="policy",
+                python_model=BundleModel(),
+                artifacts={"bundle": str(bundle)},
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=[f"ipwarmup=={__version__}", "numpy", "pandas"],
+                registered_model_name=registered_model,
+            )
+        tracker.client.set_terminated(run_id, info.status, end_time=info.end_time)
+        version = str(logged.registered_model_version)
+        existing = tracker.client.get_registered_model(registered_model).aliases
+        if champion or CHAMPION not in existing:
+            tracker.client.set_registered_model_alias(registered_model, CHAMPION, version)
     return {"name": registered_model, "version": version, "model_uri": logged.model_uri}

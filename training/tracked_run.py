@@ -186,8 +186,9 @@ def quiet() -> Iterator[None]:
 
     logger = logging.getLogger("mlflow")
     level, stream = logger.level, logging_utils.MLFLOW_LOGGING_STREAM.enabled
-    saved = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    names = ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({names[0]: "false", names[1]: "true"})  # no bars, no "View run" URLs
     logger.setLevel(logging.ERROR)
     logging_utils.MLFLOW_LOGGING_STREAM.enabled = False  # its prints ("Successfully registered")
     try:
@@ -197,10 +198,11 @@ def quiet() -> Iterator[None]:
     finally:
         logger.setLevel(level)
         logging_utils.MLFLOW_LOGGING_STREAM.enabled = stream
-        if saved is None:
-            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
-        else:
-            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
