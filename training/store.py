@@ -38,12 +38,12 @@ class StoreError(ConfigError):
 
 
 _MLFLOW_TABLES = frozenset({"experiments", "runs", "alembic_version"})
-_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/:@]*):[^/@]*@", re.IGNORECASE)
+_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]*://[^/:@\s]*):[^/@\s]*@", re.IGNORECASE)
 
 
-def redact(uri: str) -> str:
-    """Hide the password of ``scheme://user:password@host/...`` before a URI is shown or logged."""
-    return _PASSWORD.sub(r"\1:***@", uri)
+def redact(text: str) -> str:
+    """Hide every password of ``scheme://user:password@host/...`` in a URI or command line."""
+    return _PASSWORD.sub(r"\1:***@", text)
 
 
 def tracking_uri(uri: str | None = None) -> str:

@@ -268,7 +268,7 @@ def train(
             params["seed"] = seed
             run.log_params(params)
             run.log_text(yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
-            run.log_text(command + "\n", "config/command.txt")
+            run.log_text(redact(command) + "\n", "config/command.txt")
         env = trainer.make_env()
         algorithm = algorithm_class(config.algorithm.name)
         if resume_run_id is not None:

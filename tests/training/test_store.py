@@ -194,6 +194,10 @@ def test_a_missing_driver_names_the_extra_to_install() -> None:
         ("https://u:p%40ss@mlflow.example/", "https://u:***@mlflow.example/"),
         ("postgresql://me@db/mlflow", "postgresql://me@db/mlflow"),  # no password
         ("sqlite:////tmp/a:b@c/mlflow.db", "sqlite:////tmp/a:b@c/mlflow.db"),  # a path, no user
+        (
+            "ipwarmup train --tracking-uri http://a:b@h:5000 --set x=postgresql://c:d@e/f",
+            "ipwarmup train --tracking-uri http://a:***@h:5000 --set x=postgresql://c:***@e/f",
+        ),
     ],
 )
 def test_redact_hides_only_passwords(uri: str, shown: str) -> None:
