@@ -160,7 +160,7 @@ def train_tiny(folder: Path) -> Path:
 
     model_dir = folder / "model"
     model_dir.mkdir()
-    env = VecNormalize(make_vec_env(4, scenario=SCENARIO, seed=0))
+    env = VecNormalize(make_vec_env(scenario=SCENARIO, n_envs=4, seed=0))
     model = PPO("MlpPolicy", env, n_steps=45, batch_size=180, seed=0, device="cpu")
     model.learn(360)
     model.save(model_dir / "model.zip")
@@ -182,7 +182,7 @@ def prepare(path: Path | None, scenario: str, scratch: Path) -> Model:
         model_dir, origin = path, f"model {path}"
     else:
         raise SystemExit(f"--model: '{path}' holds neither manifest.json nor model.zip")
-    config = build_config(None, scenario)
+    config = build_config(scenario=scenario)
     bundle = export_model(model_dir, scratch / "bundle", config, name="benchmark")
     return Model(bundle, model_dir, origin)
 
@@ -192,7 +192,7 @@ def observations(policy: ServedPolicy, scenario: str, count: int) -> np.ndarray:
     from ipwarmup.envs import make_vec_env
 
     n_envs = 64
-    env = make_vec_env(n_envs, scenario=scenario, seed=0)
+    env = make_vec_env(scenario=scenario, n_envs=n_envs, seed=0)
     rng = np.random.default_rng(0)
     rows = [env.reset()]
     while sum(len(r) for r in rows) < count:

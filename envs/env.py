@@ -14,23 +14,74 @@ from ipwarmup.config import apply_overrides, load, to_dict
 from ipwarmup.envs.config import EnvConfig, ScenarioConfig
 from ipwarmup.envs.scenarios import load_scenario
 from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
-from ipwarmup.observation import feature_bounds, feature_names
+from ipwarmup.observation import Telemetry, feature_bounds, feature_names
 
-__all__ = ["ENV_ID", "ENV_VERSION", "IPWarmupEnv", "build_config"]
+__all__ = ["ENV_ID", "ENV_VERSION", "IPWarmupEnv", "build_config", "check_no_options"]
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_COLUMNS = (
+    ("demand", "demand"),
+    ("cap/h", "cap_per_hour"),
+    ("sent_ded", "sent_dedicated"),
+    ("accepted", "accepted"),
+    ("deferred", "deferred"),
+    ("rejected", "rejected"),
+    ("bounced", "bounced"),
+    ("complaint", "complaints"),
+    ("queued", "queued"),
+)
+
+
+def check_no_options(options: Mapping[str, Any] | None) -> None:
+    """Refuse reset options: an episode's settings are the env's configuration.
+
+    Raises:
+        ValueError: ``options`` holds anything.
+    """
+    if options:
+        raise ValueError(
+            f"options: IPWarmupEnv takes no reset options, got {sorted(options)}; set "
+            "scenario=, config= or overrides= when making the env"
+        )
+
+
+def render_table(telemetry: Telemetry, config: EnvConfig, row: int = 0) -> str:
+    """Return one row's last period as a text table: one line per provider, what an ESP sees.
+
+    Counts are messages in the period (``cap/h`` the dedicated pool's hourly cap);
+    ``complaint`` counts complaints reported in the period (feedback loops lag). At most
+    100 columns with five providers of names up to nine characters.
+    """
+    t = telemetry
+    day = int(t.day[row])
+    head = (
+        f"day {day}/{config.horizon_days} ({WEEKDAYS[int(t.weekday[row]) % 7]}), "
+        f"hour {int(t.hour[row]):02d}: {int(t.n_ips[row])} dedicated IPs, "
+        f"mean age {float(t.mean_ip_age_days[row]):.1f} days"
+    )
+    width = max(10, *(len(name) + 1 for name in config.provider_names))
+    lines = [head, f"{'provider':<{width}}" + "".join(f"{h:>10}" for h, _ in _COLUMNS)]
+    for p, name in enumerate(config.provider_names):
+        cells = "".join(f"{getattr(t, key)[row, p]:>10.0f}" for _, key in _COLUMNS)
+        lines.append(f"{name:<{width}}{cells}")
+    return "\n".join(lines)
 
 
 def build_config(
-    config: EnvConfig | Mapping[str, Any] | None = None,
+    *,
     scenario: str | Path | ScenarioConfig | None = None,
+    config: EnvConfig | Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
 ) -> EnvConfig:
-    """Resolve an env configuration from a config (object or plain data), scenario, overrides.
+    """Resolve an env configuration from a scenario, a config (object or plain data), overrides.
+
+    Every env constructor takes these three keyword arguments in this order.
 
     Args:
-        config: an :class:`EnvConfig`, plain data for one (as read from YAML), or None for
-            the defaults.
         scenario: a shipped scenario name, a path to a scenario YAML, or a
             :class:`ScenarioConfig`; replaces the config's scenario when given.
+        config: an :class:`EnvConfig`, plain data for one (as read from YAML), or None for
+            the defaults.
         overrides: ``dotted.key=value`` strings applied on top, checked like the file.
     """
     data = to_dict(config) if isinstance(config, EnvConfig) else dict(config or {})
@@ -130,25 +181,40 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Arguments
 
-    ``gym.make("ipwarmup/IPWarmup-v0", scenario=None, config=None, overrides=())``:
-    ``scenario`` is a shipped scenario name (see ``configs/scenarios/``) or a YAML path;
-    ``config`` an :class:`EnvConfig` or plain data; ``overrides`` ``dotted.key=value``
-    strings.
+    ``gym.make("ipwarmup/IPWarmup-v0", scenario=None, config=None, overrides=(),
+    render_mode=None)``, all keyword-only: ``scenario`` is a shipped scenario name (see
+    ``configs/scenarios/``) or a YAML path; ``config`` an :class:`EnvConfig` or plain data;
+    ``overrides`` ``dotted.key=value`` strings (see :func:`build_config`);
+    ``render_mode`` None or ``"ansi"``: ``render()`` then returns the last period's
+    per-provider table as text (what an ESP sees), to print.
+
+    ``reset`` takes ``seed``; ``options`` must be None or empty (an episode's settings are
+    the env's configuration, fixed when it is made), anything else raises ``ValueError``.
 
     ## Version History
 
     * v0: first version.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's API
+    # Gymnasium reads metadata from the class (hence RUF012); one table per decision, and
+    # render_fps only quiets Gymnasium's checker (nothing animates).
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
 
     def __init__(
         self,
+        *,
         scenario: str | Path | ScenarioConfig | None = None,
         config: EnvConfig | Mapping[str, Any] | None = None,
         overrides: Sequence[str] = (),
+        render_mode: str | None = None,
     ) -> None:
-        self.config = build_config(config, scenario, overrides)
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(
+                f"render_mode: expected None or 'ansi', got {render_mode!r}; "
+                "the env has no graphical renderer"
+            )
+        self.render_mode = render_mode
+        self.config = build_config(scenario=scenario, config=config, overrides=overrides)
         self.simulator = Simulator(self.config, 1)
         n_providers = len(self.config.providers)
         low, high = feature_bounds(n_providers)
@@ -159,7 +225,12 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start a new warmup; ``seed`` seeds the env's ``np_random``."""
+        """Start a new warmup; ``seed`` seeds the env's ``np_random``.
+
+        Raises:
+            ValueError: ``options`` is not empty (nothing is configured per episode).
+        """
+        check_no_options(options)
         super().reset(seed=seed)
         obs = self.simulator.reset(np.array([0]), [self.np_random])
         return obs[0], self._info()
@@ -174,6 +245,12 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
             bool(result.truncated[0]),
             self._info(),
         )
+
+    def render(self) -> str | None:
+        """Return the last period's table (``render_mode="ansi"``), or None without a mode."""
+        if self.render_mode is None:
+            return None
+        return render_table(self.simulator.telemetry, self.config)
 
     def _info(self) -> dict[str, Any]:
         accounting = self.simulator.accounting

@@ -17,8 +17,8 @@ import yaml
 from ipwarmup.config import load
 from ipwarmup.errors import ConfigError
 from ipwarmup.training.config import ExperimentConfig, load_experiment
-from ipwarmup.training.evaluate import KPIS
 from ipwarmup.training.export import export_model, model_card
+from ipwarmup.training.kpis import kpi_names
 from ipwarmup.training.model_registry import log_bundle_model
 from ipwarmup.training.tracking import Tracker
 
@@ -30,7 +30,7 @@ def _run_kpis(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
             "ci_low": metrics.get(f"kpi/{kpi}/ci_low", float("nan")),
             "ci_high": metrics.get(f"kpi/{kpi}/ci_high", float("nan")),
         }
-        for kpi in KPIS
+        for kpi in kpi_names()
         if f"kpi/{kpi}" in metrics
     }
 

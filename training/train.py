@@ -128,7 +128,7 @@ class _Trainer:
     def make_env(self) -> VecNormalize:
         t = self.config.training
         env = make_multi_scenario_vec_env(
-            t.n_envs, list(t.scenarios), seed=self.seed, config=self.config.env
+            scenarios=list(t.scenarios), config=self.config.env, n_envs=t.n_envs, seed=self.seed
         )
         gamma = float(self.hyperparameters.get("gamma", 0.99))
         # VecMonitor adds each finished episode's return and length to its info, which SB3
@@ -304,7 +304,7 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
 
     t = trainer.config.training
     assert t.pretrain_teacher is not None
-    configs = [build_config(trainer.config.env, s) for s in t.scenarios]
+    configs = [build_config(scenario=s, config=trainer.config.env) for s in t.scenarios]
     gamma = float(trainer.hyperparameters.get("gamma", 0.99))
     demos = collect(
         t.pretrain_teacher, configs, episodes=t.pretrain_episodes, gamma=gamma, seed=trainer.seed

@@ -303,7 +303,7 @@ def test_vec_env_matches_single_envs_step_for_step(
     scenario: str, overrides: tuple[str, ...], n_steps: int
 ) -> None:
     n = 3
-    vec = make_vec_env(n, scenario=scenario, seed=7, overrides=overrides)
+    vec = make_vec_env(scenario=scenario, overrides=overrides, n_envs=n, seed=7)
     singles = [IPWarmupEnv(scenario=scenario, overrides=overrides) for _ in range(n)]
     steps_per_episode = singles[0].config.steps_per_episode
     assert n_steps > steps_per_episode  # the auto-reset is exercised

@@ -24,12 +24,12 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "telemetry.json"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
-    env = VecNormalize(make_vec_env(4, scenario="steady_b2c_transactional", seed=0))
+    env = VecNormalize(make_vec_env(scenario="steady_b2c_transactional", n_envs=4, seed=0))
     model = PPO("MlpPolicy", env, n_steps=45, batch_size=180, seed=0, device="cpu")
     model.learn(360)
     model.save(folder / "model.zip")
     env.save(str(folder / "vecnormalize.pkl"))
-    config = build_config(None, "steady_b2c_transactional")
+    config = build_config(scenario="steady_b2c_transactional")
     bundle = export_model(folder, folder / "bundle", config, name="test")
     return model, env, config, bundle
 
