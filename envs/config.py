@@ -443,6 +443,15 @@ class RewardConfig(Config):
     )
     block_penalty: float = setting(0.5, "Penalty per new block of an IP at a provider.", ge=0)
     ip_day_penalty: float = setting(0.01, "Penalty per dedicated IP per day.", ge=0)
+    continuation_days: int = setting(
+        # DOMAIN §8 A3: dedicated IPs are leased for months after the warmup (recurring
+        # prices; SES, SendGrid and managed pools migrate the traffic fully). Assumption:
+        # a month of that life stands for it in the return; 0 turns it off.
+        30,
+        "Days after the horizon, on the warmed caps, that the episode's last reward counts.",
+        ge=0,
+        le=366,
+    )
 
     def _check(self) -> list[str]:
         if self.shared_inbox_weight > self.dedicated_inbox_weight:

@@ -147,16 +147,31 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Rewards
 
-    Per step, with ``H`` the mail handled in the step (new demand plus the retry queue at
-    its start), and the weights of ``reward`` in the config:
+    Per message. With ``V`` the episode's expected demand per step (its drawn mean daily
+    volume times ``decision_interval_hours / 24``, the same for every step of an episode)
+    and the weights of ``reward`` in the config:
 
-    ``r = w_ded * inbox_dedicated / H + w_shared * inbox_shared / H
-    - w_lost * (rejected + expired) / H - w_block * new_blocks - w_ip * ip_days``
+    ``r = (w_ded * inbox_dedicated + w_shared * inbox_shared - w_lost * (rejected +
+    expired)) / V - w_block * new_blocks - w_ip * ip_days``
 
-    Dedicated inbox placement is weighted above shared (``w_shared <= w_ded``, defaults 1.0
-    and 0.9) because the customer is moving to dedicated IPs. The reward lies in
-    ``[-(w_lost + w_block * max_ips * P + w_ip * max_ips * decision_interval_hours / 24),
-    w_ded]``. KPIs (inbox share, lost share, days to warm, ...) are reported apart from it.
+    So every message counts alike, a weekend's as a weekday's, and mail held in the retry
+    queue earns nothing until it reaches an inbox. Dedicated inbox placement is weighted
+    above shared (``w_shared <= w_ded``, defaults 1.0 and 0.9) because the customer is
+    moving to dedicated IPs.
+
+    The return values what the warmup leaves behind: at the horizon the same sender goes
+    on for ``reward.continuation_days`` (default 30) on the warmed pool, caps and pool held,
+    mail still queued delivered or expiring, and the continuation's rewards, counted the
+    same way, are added to the last step's reward (``info["continuation"]`` holds that part
+    and the continuation's counts). A pool left cold keeps its mail on the shared pool; a
+    pool pushed into blocks pays after the horizon too.
+
+    With ``H`` the mail handled in a step (new demand plus the retry queue at its start),
+    a step's reward lies in ``[-(w_lost * H / V + w_block * max_ips * P + w_ip * max_ips *
+    decision_interval_hours / 24), w_ded * H / V]`` (``H / V`` is about 1, several times
+    that on a campaign day or late in a growing sender's episode), and the continuation's
+    in the same bounds summed over its steps. KPIs (inbox share, lost share, days to warm,
+    final dedicated share, ...) are reported apart from it.
 
     ## Starting State
 
@@ -177,7 +192,9 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     ``queued`` (now in the retry queue), ``sent_dedicated`` (attempts on dedicated IPs),
     ``sent_shared``, ``deferrals`` (4xx answers), plus ``block_events`` and ``ip_days``.
     At every step ``demand = delivered_inbox + delivered_spam + bounced + rejected +
-    expired + queued``.
+    expired + queued``. At the last step ``info["continuation"]`` holds the continuation's
+    ``reward`` and its ``demand``, ``delivered_inbox``, ``accepted_dedicated``,
+    ``rejected`` and ``expired``.
 
     ## Arguments
 
@@ -194,6 +211,12 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Version History
 
     * v0: first version.
+    * v1: warming pays what it pays in the world (issue 8): list rates count by the square
+      of their ratio to the provider's thresholds; a volume spike is judged against the
+      larger of the recent average and the day before; the shared pool's standing moves
+      with this sender's share of its volume; the first decision may already size the
+      pool; the reward is per message of the episode's expected demand and counts a
+      continuation after the horizon.
     """
 
     # Gymnasium reads metadata from the class (hence RUF012); one table per decision, and
@@ -238,13 +261,11 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one decision and simulate ``decision_interval_hours``."""
         result = self.simulator.step(np.asarray(action, dtype=np.float64)[None, :])
-        return (
-            result.observation[0],
-            float(result.reward[0]),
-            False,
-            bool(result.truncated[0]),
-            self._info(),
-        )
+        info = self._info()
+        truncated = bool(result.truncated[0])
+        if truncated:
+            info["continuation"] = self.simulator.continuation_info(0, result)
+        return result.observation[0], float(result.reward[0]), False, truncated, info
 
     def render(self) -> str | None:
         """Return the last period's table (``render_mode="ansi"``), or None without a mode."""

@@ -36,6 +36,7 @@ from ipwarmup.envs.pool import add_ip, apply_actions
 from ipwarmup.envs.reward import period_reward
 from ipwarmup.envs.state import (
     ACCOUNTING_KEYS,
+    CONTINUATION_KEYS,
     EXTRA_ACCOUNTING_KEYS,
     OUTCOME_KEYS,
     SimState,
@@ -47,7 +48,14 @@ from ipwarmup.observation import Telemetry, encode
 if TYPE_CHECKING:
     from ipwarmup.envs.privileged import PrivilegedView
 
-__all__ = ["ACCOUNTING_KEYS", "EXTRA_ACCOUNTING_KEYS", "OUTCOME_KEYS", "Simulator", "StepResult"]
+__all__ = [
+    "ACCOUNTING_KEYS",
+    "CONTINUATION_KEYS",
+    "EXTRA_ACCOUNTING_KEYS",
+    "OUTCOME_KEYS",
+    "Simulator",
+    "StepResult",
+]
 
 
 @dataclass
@@ -55,8 +63,9 @@ class StepResult:
     """What one decision step returns for the whole batch."""
 
     observation: np.ndarray  # (B, obs_dim) float32
-    reward: np.ndarray  # (B,) float64
+    reward: np.ndarray  # (B,) float64, the continuation's value included where truncated
     truncated: np.ndarray  # (B,) bool: the horizon is reached
+    continuation_reward: np.ndarray  # (B,) the part of reward that values the continuation
 
 
 class Simulator:
@@ -180,7 +189,7 @@ class Simulator:
         st.queue_cohorts[idx] = 0.0
         st.queue_scale[idx] = 1.0
         st.complaint_history[idx] = 0.0
-        for values in st.accounting.values():
+        for values in (*st.accounting.values(), *st.continuation.values()):
             values[idx] = 0.0
         self._start_day(idx)
         t = st.telemetry
@@ -200,6 +209,8 @@ class Simulator:
     def step(self, actions: np.ndarray) -> StepResult:
         """Apply one decision per row and simulate ``decision_interval_hours`` hours.
 
+        At the horizon the reward also counts the continuation (see :meth:`_continuation`).
+
         Raises:
             ValueError: an action is NaN or infinite (naming its index), or misshaped.
         """
@@ -209,7 +220,20 @@ class Simulator:
                 f"Unexpected action shape {a.shape}: expected ({self.n_envs}, {self.codec.size})"
             )
         st, cfg = self.state, self.config
-        apply_actions(st, a, self.codec, cfg.pool)
+        reward = self._advance(a)
+        truncated = st.hour >= cfg.horizon_days * HOURS_PER_DAY
+        continuation = np.zeros(self.n_envs)
+        if truncated.any() and cfg.reward.continuation_days > 0:
+            rows = np.flatnonzero(truncated)
+            continuation[rows] = self._continuation(rows)
+            reward = reward + continuation
+        refresh_pool_telemetry(st, np.arange(self.n_envs))
+        return StepResult(self.observe(), reward, truncated, continuation)
+
+    def _advance(self, actions: np.ndarray) -> np.ndarray:
+        """Simulate one period of every row under checked actions; return its reward."""
+        st, cfg = self.state, self.config
+        apply_actions(st, actions, self.codec, cfg.pool)
         period = Period(self.n_envs, self.max_ips, self.n_providers)
         period.queue_start = st.queue_total.sum(axis=1)
         run_hours(st, period, cfg)
@@ -226,14 +250,47 @@ class Simulator:
             inbox_dedicated=st.outcome["inbox_dedicated"],
             inbox_shared=st.outcome["inbox_shared"],
             ip_days=ip_days(st, self.hours_per_step),
+            messages_per_period=st.sender.daily_volume * self.hours_per_step / HOURS_PER_DAY,
         )
-        rows = np.arange(self.n_envs)
         if st.hour_of_day == 0:
             end_day(st, self._hold)
-            self._start_day(rows)
-        truncated = st.hour >= cfg.horizon_days * HOURS_PER_DAY
-        refresh_pool_telemetry(st, rows)
-        return StepResult(self.observe(), reward, truncated)
+            self._start_day(np.arange(self.n_envs))
+        return reward
+
+    def continuation_info(self, row: int, result: StepResult) -> dict[str, float]:
+        """Return the continuation of an ended row for ``info``: its reward and counts."""
+        counts = {key: float(self.state.continuation[key][row]) for key in CONTINUATION_KEYS}
+        return {"reward": float(result.continuation_reward[row]), **counts}
+
+    def _continuation(self, rows: np.ndarray) -> np.ndarray:
+        """Value what the warmup of rows ``rows`` leaves behind; return it per row.
+
+        The same sender goes on for ``reward.continuation_days`` on the pool the warmup
+        left, its mail counted per message as in the episode. The warmup is over, so the
+        MTA's caps no longer hold it back: each day it sends what every provider accepts of
+        each IP (reply-code automation converges there, DOMAIN §7 KumoMTA), pausing blocked
+        IPs, and the pool size is held. What counts is what the warmup earned: a pool left
+        cold keeps most mail on the shared pool, a blocked or damaged one pays after the
+        horizon too, and mail still queued is delivered or expires. It runs on a copy (state
+        and generators), so the episode's own draws and accounting are untouched; its counts
+        go to ``state.continuation``.
+        """
+        clone = Simulator(self.config, len(rows))
+        clone.state = take(self.state, rows)
+        clone.generators = [copy.deepcopy(self.generators[i]) for i in rows]
+        before = {key: clone.state.accounting[key].copy() for key in CONTINUATION_KEYS}
+        hold = np.zeros((len(rows), self.codec.size))
+        steps = self.config.reward.continuation_days * HOURS_PER_DAY // self.hours_per_step
+        value = np.zeros(len(rows))
+        pool = self.config.pool
+        for _ in range(steps):
+            st = clone.state
+            accepted = np.where(st.blocked, pool.min_hourly_cap_messages, st.allowance)
+            st.caps = np.where(st.active[:, :, None], self.codec.clip_caps(accepted), 0.0)
+            value += clone._advance(hold)
+        for key in CONTINUATION_KEYS:
+            self.state.continuation[key][rows] = clone.state.accounting[key] - before[key]
+        return value
 
     # ----------------------------------------------------------- observation
     def observe(self) -> np.ndarray:

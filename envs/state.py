@@ -35,6 +35,8 @@ ACCOUNTING_KEYS = (
 """Cumulative counts reported in ``info["accounting"]``; see the env docstring."""
 
 EXTRA_ACCOUNTING_KEYS = ("block_events", "ip_days", "accepted_dedicated")
+CONTINUATION_KEYS = ("demand", "delivered_inbox", "accepted_dedicated", "rejected", "expired")
+"""Counts of the continuation after the horizon (``SimState.continuation``)."""
 OUTCOME_KEYS = ("inbox_dedicated", "inbox_shared", "delivered_dedicated", "delivered_shared")
 """Per-provider outcomes of the last period that the ESP cannot see (for reports)."""
 
@@ -81,6 +83,7 @@ class SimState:
     telemetry: Telemetry
     accounting: dict[str, np.ndarray]  # each (B,)
     outcome: dict[str, np.ndarray]  # each (B, P), the last period's hidden outcomes
+    continuation: dict[str, np.ndarray]  # each (B,), counts of the last continuation
     # The batch's clock: every row steps the same hours, and rows reset only at midnight,
     # so the hour of the day and the queue's ring slot are one number for the whole batch.
     hour_of_day: int = 0
@@ -150,6 +153,7 @@ def allocate(
         telemetry=telemetry,
         accounting={key: np.zeros(b) for key in ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS},
         outcome={name: np.zeros((b, p)) for name in OUTCOME_KEYS},
+        continuation={key: np.zeros(b) for key in CONTINUATION_KEYS},
     )
 
 

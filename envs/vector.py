@@ -90,6 +90,7 @@ class WarmupVecEnv(VecEnv):
             for i in ended:
                 infos[i]["terminal_observation"] = obs[i].copy()
                 infos[i]["TimeLimit.truncated"] = True
+                infos[i]["continuation"] = self.simulator.continuation_info(int(i), result)
             generators = [self._generator(int(i), None) for i in ended]
             obs = obs.copy()
             obs[ended] = self.simulator.reset(ended, generators)

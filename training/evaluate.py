@@ -119,6 +119,7 @@ def run_scenario(policy: Policy, config: EnvConfig, seeds: int, seed: int) -> Ep
         final_reputation=sim.privileged().final_reputation(),
         horizon_days=config.horizon_days,
         provider_names=config.provider_names,
+        continuation={key: value.copy() for key, value in sim.state.continuation.items()},
     )
     return Episodes(record, compute_kpis(record))
 

@@ -64,6 +64,9 @@ class EpisodeRecord:
             ``inbox_*`` and ``delivered_*`` by pool (hidden from the ESP).
         final_reputation: hidden reputation at the end, (seeds,): mean over providers of
             the dedicated IPs, the shared pool's when the pool is empty.
+        continuation: counts of the continuation after the horizon (the same sender on
+            the warmed pool, caps held; see ``Simulator._continuation``), (seeds,) per key
+            of ``ipwarmup.envs.simulator.CONTINUATION_KEYS``; zeros when it is off.
         horizon_days: days in the episode (the length of ``daily``).
         provider_names: the providers, in the order of the last axis of ``daily``.
     """
@@ -73,6 +76,7 @@ class EpisodeRecord:
     final_reputation: np.ndarray
     horizon_days: int
     provider_names: tuple[str, ...]
+    continuation: Mapping[str, np.ndarray]
 
     @property
     def seeds(self) -> int:
@@ -154,6 +158,34 @@ def final_reputation(record: EpisodeRecord) -> np.ndarray:
     return np.array(record.final_reputation, dtype=float)
 
 
+FINAL_DAYS = 7
+"""Days at the end of the horizon over which ``final_dedicated_share`` is measured."""
+
+
+def final_dedicated_share(record: EpisodeRecord) -> np.ndarray:
+    """Return accepted on dedicated IPs / demand over the last ``FINAL_DAYS`` of the horizon."""
+    days = slice(max(record.horizon_days - FINAL_DAYS, 0), record.horizon_days)
+    accepted = record.daily["accepted_dedicated"][days].sum(axis=(0, 2))
+    demand = record.daily["demand"][days].sum(axis=(0, 2))
+    share: np.ndarray = accepted / np.maximum(demand, 1.0)
+    return share
+
+
+def continuation_inbox_share(record: EpisodeRecord) -> np.ndarray:
+    """Return delivered to the inbox / demand in the continuation after the horizon."""
+    c = record.continuation
+    share: np.ndarray = c["delivered_inbox"] / np.maximum(c["demand"], 1.0)
+    return share
+
+
+def total_inbox_share(record: EpisodeRecord) -> np.ndarray:
+    """Return delivered to the inbox / demand over the horizon and the continuation."""
+    t, c = record.totals, record.continuation
+    inbox = t["delivered_inbox"] + c["delivered_inbox"]
+    share: np.ndarray = inbox / np.maximum(t["demand"] + c["demand"], 1.0)
+    return share
+
+
 KPI_TABLE: tuple[Kpi, ...] = (
     Kpi("inbox_share", inbox_share, True, "{:.3f}", "delivered to the inbox / demand"),
     Kpi("dedicated_share", dedicated_share, True, "{:.3f}", "accepted on dedicated IPs / demand"),
@@ -182,6 +214,30 @@ KPI_TABLE: tuple[Kpi, ...] = (
         "{:.3f}",
         "hidden reputation at the end, mean over providers of the dedicated IPs "
         "(the shared pool's when the pool is empty)",
+    ),
+    Kpi(
+        "final_dedicated_share",
+        final_dedicated_share,
+        True,
+        "{:.3f}",
+        "accepted on dedicated IPs / demand over the last 7 days of the horizon: where the "
+        "warmup leaves the traffic",
+    ),
+    Kpi(
+        "continuation_inbox_share",
+        continuation_inbox_share,
+        True,
+        "{:.3f}",
+        "delivered to the inbox / demand in the continuation after the horizon (the same "
+        "sender on the warmed pool, caps held, reward.continuation_days days)",
+    ),
+    Kpi(
+        "total_inbox_share",
+        total_inbox_share,
+        True,
+        "{:.3f}",
+        "delivered to the inbox / demand over the horizon and the continuation: the "
+        "objective's inbox part, per message",
     ),
 )
 """Every per-episode KPI, in report order."""

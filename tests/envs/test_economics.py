@@ -15,6 +15,7 @@ from ipwarmup.agents.registry import make_policy
 from ipwarmup.envs import IPWarmupEnv, build_config, shared_pool
 from ipwarmup.envs.simulator import Simulator
 from ipwarmup.training.calibration import clean_ramp
+from ipwarmup.training.evaluate import load_suite, run_scenario
 from ipwarmup.training.simulate import run_episode
 
 SEEDS = 8
@@ -41,9 +42,8 @@ def test_a_poor_list_does_worse_on_its_own_ip_than_on_the_shared_pool() -> None:
 def _shared_standing_after(scenario: str, volume: float, days: int = 30) -> np.ndarray:
     """The shared pool's normal standing after a sender spends ``days`` on it alone."""
     config = build_config(
-        None,
-        scenario,
-        [f"scenario.daily_volume_messages=[{volume}, {volume}]", "pool.initial_ips=0"],
+        scenario=scenario,
+        overrides=[f"scenario.daily_volume_messages=[{volume}, {volume}]", "pool.initial_ips=0"],
     )
     sim = Simulator(config, 4)
     sim.reset(np.arange(4), [seeding.np_random(i)[0] for i in range(4)])
@@ -69,3 +69,32 @@ def test_hold_shared_never_touches_a_dedicated_ip() -> None:
     assert trace.accounting["ip_days"] == 0.0
     assert trace.accounting["sent_dedicated"] == 0.0
     assert trace.n_ips[0] == 0
+
+
+def test_sendgrids_ramp_is_deferred_and_blocked_at_a_strict_provider() -> None:
+    # The test suite's strict Microsoft (full trust 2-5k/h, escalation at 4-8): SendGrid's
+    # fixed 1.4x a day outruns it while Gmail keeps up (DOMAIN §2: Microsoft "especially
+    # sensitive", S3150 "if you don't slow down after 4xx").
+    suite = load_suite("test")
+    entry = next(e for e in suite.entries if e.name == "strict_microsoft_b2b")
+    config = build_config(scenario=entry.scenario, overrides=list(entry.overrides))
+    record = run_scenario(make_policy("fixed-sendgrid", config), config, SEEDS, 0).record
+    daily, names = record.daily, config.provider_names
+
+    def deferral(provider: str) -> float:
+        p = names.index(provider)
+        return float(daily["deferred"][:, :, p].sum() / daily["sent_dedicated"][:, :, p].sum())
+
+    assert 0.02 < deferral("microsoft") < 0.3, deferral("microsoft")
+    assert deferral("gmail") < deferral("microsoft") / 5
+    blocked = record.totals["block_events"] > 0
+    assert 1 <= blocked.sum() < SEEDS, record.totals["block_events"]
+
+
+def test_sendgrids_ramp_is_slower_than_the_oracle_at_lenient_providers() -> None:
+    config = build_config(scenario="steady_b2c_transactional")
+    sendgrid = run_scenario(make_policy("fixed-sendgrid", config), config, SEEDS, 0).kpis
+    oracle = run_scenario(make_policy("oracle", config), config, SEEDS, 0).kpis
+    slower = sendgrid["days_to_warm"] - oracle["days_to_warm"]
+    assert np.all(slower >= 0), slower
+    assert 2.0 <= slower.mean() <= 12.0, slower

@@ -20,15 +20,13 @@ from ipwarmup.envs.state import SimState, take
 
 ROWS = 3
 SCENARIOS = ("steady_b2c_transactional", "bursty_b2c_marketing", "b2b_microsoft_heavy")
-SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _simulator(scenario: str, overflow: str, seed: int, steps: int, push: float) -> Simulator:
     """A batch stepped ``steps`` times with caps pushed by ``push`` (blocks happen at 1)."""
     config = build_config(
-        None, scenario, [f"mta.overflow={overflow}", "decision_interval_hours=6"]
+        scenario=scenario, overrides=[f"mta.overflow={overflow}", "decision_interval_hours=6"]
     )
     sim = Simulator(config, ROWS)
     sim.reset(np.arange(ROWS), [seeding.np_random(seed + i)[0] for i in range(ROWS)])
@@ -74,9 +72,7 @@ def test_apply_actions_scales_caps_and_moves_the_pool_by_at_most_one(
     if grew.any():  # the new IP starts cold, at the configured cap split by the mix
         slot = before.n_ips[grew]
         rows = np.flatnonzero(grew)
-        np.testing.assert_array_equal(
-            state.allowance[rows, slot], state.draw.cold_allowance[rows]
-        )
+        np.testing.assert_array_equal(state.allowance[rows, slot], state.draw.cold_allowance[rows])
     kept = np.minimum(before.n_ips, state.n_ips)
     for row in range(ROWS):
         old = before.caps[row, : kept[row]]
@@ -103,9 +99,7 @@ def test_run_hours_conserves_every_message_of_the_period(sim: Simulator) -> None
     assert np.all(period.rejected >= 0) and np.all(period.expired >= 0)
     # Every message that arrived or waited in the queue went somewhere, exactly once.
     inflow = period.demand + queue_before
-    outflow = (
-        period.accepted + period.rejected + period.shared + period.expired + state.queue_total
-    )
+    outflow = period.accepted + period.rejected + period.shared + period.expired + state.queue_total
     np.testing.assert_allclose(outflow, inflow, rtol=1e-9, atol=1e-6)
 
 
@@ -198,13 +192,26 @@ def test_reward_formula_by_hand() -> None:
         inbox_dedicated=np.array([[400.0, 100.0]]),
         inbox_shared=np.array([[50.0, 150.0]]),
         ip_days=np.array([2.0]),
+        messages_per_period=np.array([1000.0]),
     )
-    # H = 900 + 100 = 1000: 500/1000 + 0.9 * 200/1000 - 2 * 50/1000 - 0.5 * 1 - 0.01 * 2
-    assert reward[0] == pytest.approx(0.5 + 0.18 - 0.1 - 0.5 - 0.02, abs=1e-15)
+    # Per message of V = 1000 (whatever was handled: 900 new plus 100 queued):
+    # (1 * 500 + 0.9 * 200 - 2 * 50) / 1000 - 0.5 * 1 block - 0.01 * 2 IP-days = 0.06
+    assert reward[0] == pytest.approx(0.58 - 0.5 - 0.02, abs=1e-15)
+    # Weekend and weekday periods weigh a message alike: half the mail, half the reward.
+    half = Period(1, 2, 2)
+    quiet = period_reward(
+        weights,
+        half,
+        inbox_dedicated=np.array([[200.0, 50.0]]),
+        inbox_shared=np.array([[25.0, 75.0]]),
+        ip_days=np.array([0.0]),
+        messages_per_period=np.array([1000.0]),
+    )
+    assert quiet[0] == pytest.approx((250 + 0.9 * 100) / 1000, abs=1e-15)
 
 
 def test_a_subset_of_rows_resets_only_at_midnight() -> None:
-    config = build_config(None, None, ["decision_interval_hours=6"])
+    config = build_config(overrides=["decision_interval_hours=6"])
     sim = Simulator(config, 2)
     sim.reset(np.arange(2), [seeding.np_random(i)[0] for i in range(2)])
     sim.step(np.zeros((2, sim.codec.size)))

@@ -159,9 +159,9 @@ def test_tampered_truncated_and_incompatible_bundles_are_refused(trained, tmp_pa
         load_policy(truncated)
     incompatible = _copy(bundle, tmp_path / "c")
     manifest = json.loads((incompatible / "manifest.json").read_text())
-    manifest["env"]["version"] = 1
+    manifest["env"]["version"] = 0
     (incompatible / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="trained on ipwarmup/IPWarmup-v0 v1"):
+    with pytest.raises(BundleError, match="trained on ipwarmup/IPWarmup-v0 v0"):
         load_policy(incompatible)
     future = _copy(bundle, tmp_path / "d")
     manifest = json.loads((future / "manifest.json").read_text())

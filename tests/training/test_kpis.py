@@ -66,6 +66,13 @@ def _record() -> EpisodeRecord:
         final_reputation=np.array([0.7, 0.5, 0.6]),
         horizon_days=3,
         provider_names=("gmail", "other"),
+        continuation={
+            "demand": np.array([1000.0, 0.0, 500.0]),
+            "delivered_inbox": np.array([900.0, 0.0, 100.0]),
+            "accepted_dedicated": np.array([800.0, 0.0, 0.0]),
+            "rejected": np.zeros(3),
+            "expired": np.zeros(3),
+        },
     )
 
 
@@ -81,6 +88,11 @@ def test_every_kpi_on_a_record_computed_by_hand() -> None:
         "block_events": [1.0, 0.0, 0.0],
         "ip_days": [3.0, 1.5, 0.0],
         "final_reputation": [0.7, 0.5, 0.6],
+        # Horizon 3 < 7 days: the whole horizon. Seed 1: (10 + 194 + 150) / 500.
+        "final_dedicated_share": [0.575, 0.708, 0.0],
+        "continuation_inbox_share": [0.9, 0.0, 0.2],  # no continuation demand: 0
+        # (480 + 900) / (600 + 1000); (100 + 0) / (400 + 0); (0 + 100) / (0 + 500)
+        "total_inbox_share": [0.8625, 0.25, 0.2],
     }
     for name, want in expected.items():
         np.testing.assert_allclose(values[name], want, err_msg=name)
@@ -104,7 +116,8 @@ def test_an_unknown_kpi_suggests_the_closest() -> None:
         get_kpi("inbox_shar")
     assert str(error.value) == (
         "kpi: unknown KPI 'inbox_shar'; expected one of inbox_share, dedicated_share, "
-        "days_to_warm, deferral_rate, lost_share, block_events, ip_days, final_reputation; "
+        "days_to_warm, deferral_rate, lost_share, block_events, ip_days, final_reputation, "
+        "final_dedicated_share, continuation_inbox_share, total_inbox_share; "
         "did you mean 'inbox_share'?"
     )
 
@@ -138,7 +151,7 @@ def dummy_run(
 def test_a_dummy_kpi_reaches_the_json(dummy_run: tuple[Evaluation, dict[str, Any]]) -> None:
     result, data = dummy_run
     data = json.loads(json.dumps(data))  # as the file holds it
-    assert data["kpis"][-1] == "bounced_share" and len(data["kpis"]) == 9
+    assert data["kpis"] == [*kpi_names(), "bounced_share"]
     assert data["higher_is_better"]["bounced_share"] is False
     for policy in ("aimd", "fixed-sendgrid"):
         for scenario in ("steady_b2c_transactional", "seasonal_spike"):
@@ -197,12 +210,13 @@ def test_a_dummy_kpi_reaches_the_plots(
     fig = kpi_figure(data)
     try:
         titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
-        assert len(fig.axes) == 12  # three rows of four for nine KPIs
+        n = len(kpi_names()) + 1  # the table and the dummy
+        assert len(fig.axes) == -(-n // 4) * 4  # rows of four panels
     finally:
         plt.close(fig)
     assert titles[-1] == "bounced_share (lower is better)"
     assert titles[:2] == ["inbox_share (higher is better)", "dedicated_share (higher is better)"]
-    assert len(titles) == 9
+    assert len(titles) == len(kpi_names()) + 1
     assert plot_kpis(data, tmp_path / "kpis.png").read_bytes()[:8] == PNG_MAGIC
 
 
@@ -211,3 +225,23 @@ def test_the_readme_lists_every_kpi_as_the_table_says() -> None:
     assert markdown() in text, "run: python -m ipwarmup.training.kpis README.md"
     for name in kpi_names():
         assert f"- `{name}` (" in markdown()
+
+
+def test_final_dedicated_share_reads_only_the_last_seven_days() -> None:
+    days, seeds = 10, 1
+    demand = np.full((days, seeds, 1), 100.0)
+    accepted = np.zeros_like(demand)
+    accepted[:3] = 100.0  # all on dedicated early, then back to shared: no destination
+    accepted[3] = 50.0  # day 4 is the first of the last seven
+    daily = {key: np.zeros_like(demand) for key in DAILY_KEYS}
+    daily.update(demand=demand, accepted_dedicated=accepted)
+    record = EpisodeRecord(
+        totals={"demand": np.array([1000.0])},
+        daily=daily,
+        final_reputation=np.array([0.5]),
+        horizon_days=days,
+        provider_names=("gmail",),
+        continuation={},
+    )
+    # Days 4-10: 50 accepted of 700.
+    np.testing.assert_allclose(kpis.final_dedicated_share(record), [50.0 / 700.0])
