@@ -126,7 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_store(uri: str | None) -> None:
+    """Refuse an unusable tracking store in one line before the heavy imports (torch, MLflow).
+
+    Only a store that cannot be used at all (unreachable, empty, damaged) is refused here;
+    a missing one is left to the command, which says what it expected there.
+    """
+    from ipwarmup.training.store import check_tracking_store, tracking_uri
+
+    check_tracking_store(tracking_uri(uri), create=True)
+
+
 def _export(args: argparse.Namespace) -> int:
+    if args.run:
+        _check_store(args.tracking_uri)
     from ipwarmup.training.export_run import export_from_model, export_from_run
 
     if args.run:
@@ -154,6 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    _check_store(args.tracking_uri)
     from ipwarmup.training.compare import run_compare
 
     plot = args.plot or Path(f"compare-{args.experiment}.png")
@@ -163,6 +177,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    if args.tracking_uri:  # otherwise the experiment file may name the store
+        _check_store(args.tracking_uri)
     from ipwarmup.training.config import load_experiment
     from ipwarmup.training.tune import tune
 
@@ -186,6 +202,8 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.tracking_uri:  # otherwise the experiment file may name the store
+        _check_store(args.tracking_uri)
     from ipwarmup.training.config import load_experiment
     from ipwarmup.training.train import train
 
