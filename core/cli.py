@@ -29,7 +29,10 @@ def _add_overrides(parser: argparse.ArgumentParser, what: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
+    from ipwarmup import __version__
+
     parser = _Parser(prog="ipwarmup", description="Learn how to warm up dedicated email IPs.")
+    parser.add_argument("--version", action="version", version=f"ipwarmup {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     simulate = commands.add_parser(
         "simulate", help="run one policy through one seeded warmup and report it day by day"
@@ -87,7 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("--trials", type=int, required=True, help="trials to run")
     tune.add_argument(
-        "--storage", default=None, help="Optuna storage URL (default sqlite:///optuna.db)"
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default sqlite:///optuna.db; postgresql+psycopg://... for many"
+        " machines)",
+    )
+    tune.add_argument(
+        "--seed", type=int, default=None, help="this worker's sampler seed (default: drawn)"
     )
     tune.add_argument("--out", type=Path, default=None, help="where to write the best config")
     _add_overrides(tune, "override an experiment value (dotted key), repeatable")
@@ -221,7 +230,20 @@ def _shadow(args: argparse.Namespace) -> int:
     )
 
 
+def _check_store(uri: str | None) -> None:
+    """Refuse an unusable tracking store in one line before the heavy imports (torch, MLflow).
+
+    Only a store that cannot be used at all (unreachable, empty, damaged) is refused here;
+    a missing one is left to the command, which says what it expected there.
+    """
+    from ipwarmup.training.store import check_tracking_store, tracking_uri
+
+    check_tracking_store(tracking_uri(uri), create=True)
+
+
 def _export(args: argparse.Namespace) -> int:
+    if args.run:
+        _check_store(args.tracking_uri)
     from ipwarmup.training.export_run import export_from_model, export_from_run
 
     if args.run:
@@ -252,6 +274,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    _check_store(args.tracking_uri)
     from ipwarmup.training.compare import run_compare
 
     plot = args.plot or Path(f"compare-{args.experiment}.png")
@@ -261,6 +284,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    if args.tracking_uri:  # otherwise the experiment file may name the store
+        _check_store(args.tracking_uri)
     from ipwarmup.training.config import load_experiment
     from ipwarmup.training.tune import tune
 
@@ -272,11 +297,13 @@ def _tune(args: argparse.Namespace) -> int:
     if args.tracking_uri:
         overrides.append(f"tracking.tracking_uri={args.tracking_uri}")
     config = load_experiment(args.config, overrides)
-    tune(config, trials=args.trials, storage=args.storage, out=args.out)
+    tune(config, trials=args.trials, storage=args.storage, out=args.out, seed=args.seed)
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.tracking_uri:  # otherwise the experiment file may name the store
+        _check_store(args.tracking_uri)
     from ipwarmup.training.config import load_experiment
     from ipwarmup.training.train import train
 
@@ -350,6 +377,8 @@ def _simulate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # Commands print their own run ids; MLflow would add two URL lines per run ended.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
         args = build_parser().parse_args(argv)
         handlers = {

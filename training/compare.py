@@ -18,6 +18,7 @@ import numpy as np
 from ipwarmup.errors import ConfigError
 from ipwarmup.training.kpis import get_kpi, kpi_names
 from ipwarmup.training.report import format_interval
+from ipwarmup.training.store import StoreError
 from ipwarmup.training.tracking import Tracker
 
 WIDTH = 100
@@ -184,6 +185,8 @@ def run_compare(
     """
     try:
         tracker = Tracker(tracking_uri, experiment, create=False)
+    except StoreError:
+        raise  # an unusable store says so itself; there is nothing to compare
     except ConfigError as error:
         raise ConfigError(f"{error}; no runs to compare on suite '{suite}'") from error
     rows = compare_runs(tracker, suite=suite, kpi=kpi)

@@ -19,7 +19,8 @@ from ipwarmup.errors import ConfigError
 from ipwarmup.training.config import ExperimentConfig, load_experiment
 from ipwarmup.training.export import export_model, model_card
 from ipwarmup.training.kpis import kpi_names
-from ipwarmup.training.tracking import Tracker, log_bundle_model
+from ipwarmup.training.model_registry import log_bundle_model
+from ipwarmup.training.tracking import Tracker
 
 
 def _run_kpis(metrics: dict[str, float]) -> dict[str, dict[str, float]]:

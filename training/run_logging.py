@@ -92,11 +92,15 @@ def log_baseline_runs(
     policies: Iterable[str] | None = None,
     parent_run_id: str | None = None,
 ) -> list[str]:
-    """Log one FINISHED run per policy of an evaluation report; return their ids.
+    """Log one FINISHED run per policy of an evaluation report, or reuse one; return their ids.
 
     Runs are named ``{policy}@{suite}``, tagged ``ipwarmup.policy``,
-    ``ipwarmup.policy_kind=baseline`` and ``ipwarmup.suite``, with KPIs at step 0 under
-    ``kpi/`` as a learned run's final evaluation. Older runs stay; comparisons take the
+    ``ipwarmup.policy_kind=baseline``, ``ipwarmup.suite``, ``ipwarmup.seeds`` and
+    ``ipwarmup.eval_seed`` (from the report), with KPIs at step 0 under ``kpi/`` as a
+    learned run's final evaluation. When ``tags`` pin a clean commit
+    (``ipwarmup.git_commit`` known, ``ipwarmup.git_dirty=false``), a FINISHED run of the
+    same policy with all the same tags is the same evaluation of the same code: it is
+    reused rather than logged again. Otherwise older runs stay and comparisons take the
     newest per policy.
 
     Args:
@@ -107,20 +111,43 @@ def log_baseline_runs(
         policies: the policies to log; all of ``report["overall"]`` by default.
         parent_run_id: nest the runs under this run.
     """
+    facts = {k: report[k] for k in ("suite", "seeds", "seed", "reference") if k in report}
+    from_report = {
+        f"ipwarmup.{name}": str(report[key])
+        for name, key in (("seeds", "seeds"), ("eval_seed", "seed"))
+        if key in report
+    }
     ids = []
     for policy in list(policies if policies is not None else report["overall"]):
         run_tags = {
             **(tags or {}),
+            **from_report,
             "ipwarmup.policy": policy,
             "ipwarmup.policy_kind": "baseline",
             "ipwarmup.suite": suite,
         }
+        found = _same_run(tracker, run_tags) if parent_run_id is None else None
+        if found is not None:
+            ids.append(found)
+            continue
         with tracker.start(f"{policy}@{suite}", tags=run_tags, parent_run_id=parent_run_id) as run:
-            facts = {k: report[k] for k in ("suite", "seeds", "seed", "reference") if k in report}
             run.log_params({f"evaluation.{k}": v for k, v in facts.items()})
             log_evaluation(run, report, policy=policy, step=0, prefix="kpi/")
         ids.append(run.run_id)
     return ids
+
+
+def _same_run(tracker: Tracker, tags: Mapping[str, str]) -> str | None:
+    """Return the newest FINISHED run with exactly these tags, if they pin a clean commit."""
+    commit = tags.get("ipwarmup.git_commit", "unknown")
+    if commit == "unknown" or tags.get("ipwarmup.git_dirty") != "false":
+        return None
+    if any("'" in value or "`" in key for key, value in tags.items()):
+        return None  # not expressible in MLflow's filter syntax; log a new run instead
+    clauses = [f"tags.`{key}` = '{value}'" for key, value in tags.items()]
+    clauses.append("attributes.status = 'FINISHED'")
+    runs = tracker.search(" and ".join(clauses), order_by=["attributes.start_time DESC"])
+    return str(runs[0]["run_id"]) if runs else None
 
 
 def _is_number(value: object) -> bool:

@@ -21,19 +21,20 @@ import numpy as np
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
-import ipwarmup
-from ipwarmup.actions import ENV_ID, ENV_VERSION
 from ipwarmup.agents.learned import VECNORMALIZE_FILE, LearnedPolicy
 from ipwarmup.agents.registry import BASELINES, REFERENCE
 from ipwarmup.config import flatten, to_dict
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.envs.vector import make_multi_scenario_vec_env
+from ipwarmup.errors import ConfigError
 from ipwarmup.training.config import ExperimentConfig, algorithm_class
 from ipwarmup.training.evaluate import evaluate, load_suite, report
+from ipwarmup.training.provenance import provenance
 from ipwarmup.training.report import format_tables, plot_curves, plot_kpis
 from ipwarmup.training.run_logging import SB3MLflowOutput, log_baseline_runs, log_evaluation
+from ipwarmup.training.store import redact
 from ipwarmup.training.tracking import Run, Tracker
 
 LEARNED = "learned"
@@ -49,18 +50,6 @@ class TrainResult:
     model_dir: Path
     report: dict[str, Any]
     last_score: float
-
-
-def _git_commit() -> str:
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def save_policy(model: Any, normalizer: VecNormalize, folder: Path) -> Path:
@@ -140,7 +129,10 @@ class _Trainer:
             scenarios=list(t.scenarios), config=self.config.env, n_envs=t.n_envs, seed=self.seed
         )
         gamma = float(self.hyperparameters.get("gamma", 0.99))
-        return VecNormalize(env, norm_obs=True, norm_reward=t.norm_reward, gamma=gamma)
+        # VecMonitor adds each finished episode's return and length to its info, which SB3
+        # logs as rollout/ep_rew_mean and rollout/ep_len_mean (raw, before normalisation).
+        monitored = VecMonitor(env)
+        return VecNormalize(monitored, norm_obs=True, norm_reward=t.norm_reward, gamma=gamma)
 
     def factory(self, model: Any, name: str) -> Any:
         assert self.normalizer is not None  # set before learning starts
@@ -187,15 +179,36 @@ class _Trainer:
 
 def _tags(config: ExperimentConfig, seed: int) -> dict[str, str]:
     return {
-        "ipwarmup.git_commit": _git_commit(),
-        "ipwarmup.version": ipwarmup.__version__,
-        "ipwarmup.env_id": ENV_ID,
-        "ipwarmup.env_version": str(ENV_VERSION),
+        **provenance(),
         "ipwarmup.algorithm": config.algorithm.name,
         "ipwarmup.seed": str(seed),
         "ipwarmup.policy_kind": "learned",
         "ipwarmup.suite": config.training.suite,
     }
+
+
+def _redacted(data: dict[str, Any]) -> dict[str, Any]:
+    """Return resolved config data with the tracking URI's password hidden, to be logged."""
+    tracking = data.get("tracking")
+    if isinstance(tracking, dict) and tracking.get("tracking_uri"):
+        return {**data, "tracking": {**tracking, "tracking_uri": redact(tracking["tracking_uri"])}}
+    return data
+
+
+def _seed(given: int | None, tracker: Tracker, resume_run_id: str | None) -> int:
+    """Return the run's seed: a resumed run keeps its own, a new one is given or drawn."""
+    if resume_run_id is None:
+        return given if given is not None else secrets.randbelow(2**31)
+    run = tracker.get_run(resume_run_id)
+    recorded = run["tags"].get("ipwarmup.seed") or run["params"].get("seed")
+    if recorded is None:
+        raise ConfigError(f"--resume {resume_run_id}: the run records no seed (tag ipwarmup.seed)")
+    if given is not None and given != int(recorded):
+        raise ConfigError(
+            f"training.seed: run '{resume_run_id}' was trained with seed {recorded}, got "
+            f"{given}; a resumed run keeps its seed (leave --seed out)"
+        )
+    return int(recorded)
 
 
 def train(
@@ -206,6 +219,9 @@ def train(
     parent_run_id: str | None = None,
     on_evaluation: Callable[[int, float], bool] | None = None,
     final_evaluation: bool = True,
+    baselines: bool = True,
+    run_tags: dict[str, str] | None = None,
+    on_run_start: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train, evaluate and log one run; return where its model is and its final report.
 
@@ -216,19 +232,31 @@ def train(
         parent_run_id: nest the run under this one (a tuning study).
         on_evaluation: called with (timesteps, validation inbox_share) after each periodic
             evaluation; returning False stops training early (pruning).
-        final_evaluation: evaluate every baseline and log baseline runs at the end.
+        final_evaluation: evaluate the final and best models at full seeds at the end
+            and log their ``kpi/`` metrics (not after an early stop).
+        baselines: in the final evaluation, evaluate every baseline too and log (or
+            reuse) their runs; if False only the reference is evaluated beside the models.
+        run_tags: more tags for the run (a tuning trial's study and number).
+        on_run_start: called with the run id once the run exists (before training).
+
+    Raises:
+        ConfigError: the store cannot be used, or a resumed run's seed differs from
+            ``config.training.seed``.
     """
     t = config.training
-    seed = t.seed if t.seed is not None else secrets.randbelow(2**31)
-    print(f"seed: {seed}", file=sys.stderr)
     tracker = Tracker(config.tracking.tracking_uri, config.tracking.experiment)
+    seed = _seed(t.seed, tracker, resume_run_id)
+    print(f"seed: {seed}", file=sys.stderr)
     run_name = f"{config.name}-{config.algorithm.name.lower()}-{seed}"
     hyperparameters = config.hyperparameters
-    resolved = to_dict(config)
+    resolved = _redacted(to_dict(config))
+    tags = {**_tags(config, seed), **(run_tags or {})}
     with tracker.start(
-        run_name, tags=_tags(config, seed), resume_run_id=resume_run_id, parent_run_id=parent_run_id
+        run_name, tags=tags, resume_run_id=resume_run_id, parent_run_id=parent_run_id
     ) as run:
         print(f"run: {run.run_id} ({tracker.where})", file=sys.stderr)
+        if on_run_start is not None:
+            on_run_start(run.run_id)
         trainer = _Trainer(config, run, seed)
         trainer.on_evaluation = on_evaluation
         if resume_run_id is None:
@@ -237,7 +265,7 @@ def train(
             params["seed"] = seed
             run.log_params(params)
             run.log_text(yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
-            run.log_text(command + "\n", "config/command.txt")
+            run.log_text(redact(command) + "\n", "config/command.txt")
         env = trainer.make_env()
         algorithm = algorithm_class(config.algorithm.name)
         if resume_run_id is not None:
@@ -262,7 +290,7 @@ def train(
             run.set_tags({"ipwarmup.stopped_early": "true"})
         data: dict[str, Any] = {}
         if final_evaluation and not trainer.stopped:
-            data = _final_evaluation(trainer, model, tracker, run_name)
+            data = _final_evaluation(trainer, model, tracker, run_name, baselines=baselines)
         return TrainResult(run.run_id, seed, final, data, trainer.last_score)
 
 
@@ -303,9 +331,9 @@ def _resume(trainer: _Trainer, algorithm: type[Any], env: VecNormalize) -> tuple
 
 
 def _final_evaluation(
-    trainer: _Trainer, model: Any, tracker: Tracker, run_name: str
+    trainer: _Trainer, model: Any, tracker: Tracker, run_name: str, *, baselines: bool
 ) -> dict[str, Any]:
-    """Evaluate the final and best models and every baseline at full seeds; log it all."""
+    """Evaluate the final and best models (and the baselines) at full seeds; log it all."""
     t, run = trainer.config.training, trainer.run
     factories = {LEARNED: trainer.factory(model, LEARNED)}
     best = trainer.folder / "best"
@@ -313,7 +341,7 @@ def _final_evaluation(
         from ipwarmup.agents.learned import load_learned
 
         factories[BEST] = lambda config: load_learned(best, config)
-    policies = [*factories, *BASELINES]
+    policies = [*factories, *(BASELINES if baselines else ())]
     result = evaluate(
         policies, trainer.suite, seeds=t.final_eval_seeds, seed=20_000, factories=factories
     )
@@ -330,12 +358,13 @@ def _final_evaluation(
     run.log_artifacts(str(folder), "evaluation")
     if best.is_dir():
         run.log_artifacts(str(best), "best_model")
-    baseline_report = {**data, "overall": {k: data["overall"][k] for k in BASELINES}}
-    log_baseline_runs(
-        tracker,
-        baseline_report,
-        suite=t.suite,
-        tags={"ipwarmup.seeds": str(t.final_eval_seeds)},
-    )
+    if baselines:
+        log_baseline_runs(
+            tracker,
+            data,
+            suite=t.suite,
+            tags={**provenance(), "ipwarmup.seeds": str(t.final_eval_seeds)},
+            policies=BASELINES,
+        )
     print(format_tables(data))
     return data

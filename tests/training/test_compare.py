@@ -243,3 +243,32 @@ def test_run_compare_names_a_missing_experiment_or_suite(tracker: Tracker, tmp_p
         run_compare("compare", "validation", None, png, f"sqlite:///{tmp_path}/elsewhere/mlflow.db")
     assert not (tmp_path / "elsewhere").exists()
     assert not png.exists()
+
+
+def test_baseline_runs_of_the_same_clean_commit_suite_and_seeds_are_reused(
+    tracker: Tracker,
+) -> None:
+    report = _report({"fixed-sendgrid": 0.5, "aimd": 0.9})
+    clean = {"ipwarmup.git_commit": "a" * 40, "ipwarmup.git_dirty": "false",
+             "ipwarmup.env_version": "0"}  # fmt: skip
+    first = log_baseline_runs(tracker, report, suite="validation", tags=clean)
+    assert log_baseline_runs(tracker, report, suite="validation", tags=clean) == first
+    tags = tracker.get_run(first[1])["tags"]
+    assert tags["ipwarmup.seeds"] == "8" and tags["ipwarmup.eval_seed"] == "0"
+    assert tags["ipwarmup.git_commit"] == "a" * 40
+    # Anything that can change the numbers logs new runs: code, suite, seeds, a dirty tree.
+    other_commit = {**clean, "ipwarmup.git_commit": "b" * 40}
+    dirty = {**clean, "ipwarmup.git_dirty": "true"}
+    unknown = {**clean, "ipwarmup.git_commit": "unknown"}
+    more_seeds = {**report, "seeds": 16}
+    new = [
+        log_baseline_runs(tracker, report, suite="validation", tags=other_commit),
+        log_baseline_runs(tracker, report, suite="test", tags=clean),
+        log_baseline_runs(tracker, more_seeds, suite="validation", tags=clean),
+        log_baseline_runs(tracker, report, suite="validation", tags=dirty),
+        log_baseline_runs(tracker, report, suite="validation", tags=dirty),
+        log_baseline_runs(tracker, report, suite="validation", tags=unknown),
+    ]
+    ids = [run_id for batch in new for run_id in batch]
+    assert len(set(ids) | set(first)) == 2 * 7
+    assert len(tracker.search("tags.`ipwarmup.policy_kind` = 'baseline'")) == 2 * 7

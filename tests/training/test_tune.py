@@ -6,6 +6,7 @@ import yaml
 from ipwarmup.cli import main
 from ipwarmup.training.config import load_experiment
 from ipwarmup.training.tracking import Tracker
+from ipwarmup.training.tune import RUN_ID_ATTR
 
 pytestmark = pytest.mark.slow
 
@@ -21,6 +22,7 @@ def test_tune_runs_nested_trials_and_writes_a_config_train_takes(tmp_path, reque
         "--storage", f"sqlite:///{tmp_path}/optuna.db",
         "--out", str(out),
         "--tracking-uri", uri,
+        "--seed", "5",
         "--set", "training.total_timesteps=1260",
         "--set", "training.eval_freq=630",
         "--set", "training.checkpoint_freq=630",
@@ -38,10 +40,36 @@ def test_tune_runs_nested_trials_and_writes_a_config_train_takes(tmp_path, reque
     tracker = Tracker(uri, "ipwarmup")
     parents = tracker.search("tags.`ipwarmup.kind` = 'tuning'")
     assert len(parents) == 1
+    assert parents[0]["params"]["sampler_seed"] == "5"
+    assert parents[0]["params"]["storage"] == f"sqlite:///{tmp_path}/optuna.db"
     children = tracker.search(f"tags.`mlflow.parentRunId` = '{parents[0]['run_id']}'")
     assert len(children) == 2
     assert all("eval/inbox_share" in child["metrics"] for child in children)
     assert yaml.safe_load(out.read_text())["hyperparameters"] == hyperparameters
+    _check_links(f"sqlite:///{tmp_path}/optuna.db", "smoke-ppo", children, sampler_seeds={5})
+
+
+def _check_links(storage, study_name, runs, *, sampler_seeds):
+    """Every trial names its run and the run names the trial; finished ones carry kpi/."""
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    by_id = {run["run_id"]: run for run in runs}
+    assert len(study.trials) == len(runs)
+    for trial in study.trials:
+        run = by_id[trial.user_attrs[RUN_ID_ATTR]]
+        assert run["tags"]["optuna.study"] == study_name
+        assert run["tags"]["optuna.trial_number"] == str(trial.number)
+        assert run["tags"]["ipwarmup.seed"] == str(trial.number)  # training seed 0 + number
+        assert trial.user_attrs["sampler_seed"] in sampler_seeds
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert run["metrics"]["eval/inbox_share"] == trial.value
+            assert 0.0 < run["metrics"]["kpi/inbox_share"] < 1.0
+            assert "kpi/versus/inbox_share" in run["metrics"]
+        else:
+            assert trial.state == optuna.trial.TrialState.PRUNED
+            assert run["tags"]["ipwarmup.stopped_early"] == "true"
+    return study
 
 
 def test_tune_rejects_zero_trials(capsys, request):
