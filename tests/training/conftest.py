@@ -165,7 +165,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         "training.pretrain_teacher=null",
         "training.scenarios=[steady_b2c_transactional, low_volume]",
         "training.n_envs=4",
-        "hyperparameters.batch_size=180",  # one minibatch: n_steps (45) x n_envs (4)
+        # One episode per env per rollout (the rollout check asks for whole episodes) and
+        # one minibatch: n_steps (20) x n_envs (4).
+        f"hyperparameters.n_steps={TINY_HORIZON_DAYS}",
+        f"hyperparameters.batch_size={TINY_HORIZON_DAYS * 4}",
         f"training.suite={suite}",
         f"env.horizon_days={TINY_HORIZON_DAYS}",
     ]
