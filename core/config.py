@@ -1,8 +1,9 @@
 """Build typed, validated configs from YAML files and ``--set`` overrides.
 
-A config class is a frozen dataclass deriving from :class:`Config` whose fields are declared
-with :func:`setting` or :func:`setting_factory`: a default, a one-line doc and optional bounds
-(``ge``, ``gt``, ``le``, ``lt``, ``choices``). Constructing a config validates it.
+A config class is a :func:`configclass` (a frozen pydantic dataclass) deriving from
+:class:`Config` whose fields are declared with :func:`setting` or :func:`setting_factory`: a
+default, a one-line doc and optional bounds (``ge``, ``gt``, ``le``, ``lt``, ``choices``).
+Constructing a config validates it; :mod:`ipwarmup.config_schema` says how.
 
 :func:`load` builds a config from plain data (what ``yaml.safe_load`` returns):
 
@@ -23,37 +24,32 @@ dotted path: ``env.mta.max_age_hours: expected a number > 0, got -1.0``.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast, get_args, get_origin
 
+import pydantic
 import yaml
 
+from ipwarmup.config_errors import problems_from
 from ipwarmup.config_schema import (
-    INVALID,
-    MISSING,
+    LOADING,
     Config,
-    at,
-    conforms,
+    configclass,
     default_of,
     field_specs,
-    got,
     is_config,
-    join,
-    mismatch,
     setting,
     setting_factory,
-    split_optional,
-    value_problems,
-    variadic,
 )
+from ipwarmup.config_words import at, got, join, split_optional
 from ipwarmup.errors import ConfigError
 
 __all__ = [
     "Config",
     "apply_overrides",
+    "configclass",
     "flatten",
     "load",
     "load_config",
@@ -64,6 +60,7 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound=Config)
+_ADAPTERS: dict[type, pydantic.TypeAdapter[Any]] = {}
 
 
 def load(cls: type[C], data: Mapping[str, Any] | None, *, path: str = "") -> C:
@@ -80,11 +77,15 @@ def load(cls: type[C], data: Mapping[str, Any] | None, *, path: str = "") -> C:
     Raises:
         ConfigError: listing every unknown key, wrong type and bad value in the tree.
     """
-    problems: list[str] = []
-    result = _convert(cls, {} if data is None else data, path, problems, None)
-    if problems:
-        raise ConfigError(problems)
-    return cast(C, result)
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping | None):
+        raise ConfigError(at(path, f"expected a mapping, got {got(data)}"))
+    adapter = _ADAPTERS.setdefault(cls, pydantic.TypeAdapter(cls))
+    try:
+        return cast(C, adapter.validate_python(_overlay(cls, data or {}, None), context=LOADING))
+    except pydantic.ValidationError as exc:
+        raise ConfigError(problems_from(cls, exc, path)) from None
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -222,88 +223,40 @@ def flatten(
     return flat
 
 
-def _convert(hint: Any, raw: Any, where: str, problems: list[str], base: Any) -> Any:
-    """Convert plain ``raw`` to ``hint``, laid over ``base`` where that means something."""
-    inner, nullable = split_optional(hint)
-    origin, args = get_origin(inner), get_args(inner)
-    if inner is Any:
-        return _copy_tree(raw)
-    if raw is None and nullable:
-        return None
-    if is_config(inner):
-        if isinstance(raw, inner):
-            return raw
-        if isinstance(raw, Mapping):
-            return _build(inner, raw, where, problems, base if isinstance(base, inner) else None)
-    elif origin is dict:
-        if isinstance(raw, Mapping):
-            return _convert_dict(args[1], raw, where, problems, base)
-    elif origin is tuple:
-        if isinstance(raw, list | tuple) and (variadic(args) or len(raw) == len(args)):
-            items = [
-                _convert(args[0 if variadic(args) else i], item, f"{where}[{i}]", problems, None)
-                for i, item in enumerate(raw)
-            ]
-            return INVALID if any(item is INVALID for item in items) else tuple(items)
-    elif conforms(inner, raw):
-        return int(raw) if inner is int else float(raw) if inner is float else raw
-    elif inner is int and isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    problems.append(mismatch(where, hint, raw))
-    return INVALID
-
-
-def _convert_dict(
-    hint: Any, raw: Mapping[Any, Any], where: str, problems: list[str], base: Any
-) -> Any:
-    merge = is_config(hint)  # a dict of configs is laid over its default; others are replaced
-    result: dict[str, Any] = dict(base) if merge and isinstance(base, dict) else {}
-    ok = True
-    for key, item in raw.items():
-        if not isinstance(key, str):
-            problems.append(at(where, f"expected string keys, got {got(key)}"))
-            ok = False
-        elif merge and item is None:
-            result.pop(key, None)
-        else:
-            result[key] = _convert(hint, item, f"{where}.{key}", problems, result.get(key))
-            ok = ok and result[key] is not INVALID
-    return result if ok else INVALID
-
-
-def _build(
-    cls: type[Config], raw: Mapping[Any, Any], where: str, problems: list[str], base: Any
-) -> Any:
-    """Build ``cls`` from ``raw`` laid over ``base`` (an instance) or else the class defaults."""
-    start = len(problems)
+def _overlay(cls: type[Config], raw: Mapping[Any, Any], base: Any) -> dict[Any, Any]:
+    """Lay ``raw`` over ``base`` (an instance) or else the class defaults, for pydantic."""
     specs = field_specs(cls)
-    for key in raw:
-        if key not in specs:
-            close = difflib.get_close_matches(str(key), list(specs), n=1)
-            advice = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(specs)
-            problems.append(f"{join(where, str(key))}: unknown key; {advice}")
-    kwargs: dict[str, Any] = {}
-    for name, spec in specs.items():
-        default = getattr(base, name) if base is not None else default_of(spec.field)
-        if name in raw:
-            value = _convert(spec.hint, raw[name], join(where, name), problems, default)
-            if value is not INVALID:
-                kwargs[name] = value
-        elif base is not None:
-            kwargs[name] = default
-        elif default is MISSING:
-            problems.append(f"{join(where, name)}: missing required key")
-    if len(problems) > start:
-        # Constructing is skipped, so check here the bounds of the fields that did convert.
-        for name, value in kwargs.items():
-            spec = specs[name]
-            problems.extend(value_problems(join(where, name), spec.hint, value, spec.setting))
-        return INVALID
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        problems.extend(join(where, problem) for problem in exc.problems)
-        return INVALID
+    out: dict[Any, Any] = {name: getattr(base, name) for name in specs} if base is not None else {}
+    for key, value in raw.items():
+        spec = specs.get(key)
+        if spec is None:  # an unknown key, which pydantic reports
+            out[key] = value
+            continue
+        inner, _ = split_optional(spec.hint)
+        default = getattr(base, key) if base is not None else default_of(spec)
+        if is_config(inner) and isinstance(value, Mapping):
+            out[key] = _overlay(inner, value, default if isinstance(default, inner) else None)
+        elif get_origin(inner) is dict and is_config(get_args(inner)[1]):
+            entries = default if isinstance(default, dict) else {}
+            out[key] = _overlay_entries(get_args(inner)[1], value, entries)
+        else:
+            out[key] = _copy_tree(value)
+    return out
+
+
+def _overlay_entries(cls: type[Config], raw: Any, base: dict[str, Any]) -> Any:
+    """Lay a mapping over a dict of configs: merge named entries, null removes one."""
+    if not isinstance(raw, Mapping):
+        return raw
+    out = dict(base)
+    for key, item in raw.items():
+        if item is None:
+            out.pop(key, None)
+        elif isinstance(item, Mapping) and isinstance(out.get(key), cls):
+            out[key] = _overlay(cls, item, out[key])
+        else:
+            out[key] = item
+    return out
 
 
 def _plain(value: Any, base: Any) -> Any:
@@ -311,8 +264,7 @@ def _plain(value: Any, base: Any) -> Any:
     if isinstance(value, Config):
         specs = field_specs(type(value)).items()
         bases = {
-            n: getattr(base, n) if type(base) is type(value) else default_of(s.field)
-            for n, s in specs
+            n: getattr(base, n) if type(base) is type(value) else default_of(s) for n, s in specs
         }
         return {name: _plain(getattr(value, name), bases[name]) for name, _ in specs}
     if isinstance(value, Mapping):
