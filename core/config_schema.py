@@ -124,6 +124,8 @@ class Config:
     """
 
     def __post_init__(self) -> None:
+        if type(self) not in _SPECS:  # a plain @dataclass would skip every field check
+            raise TypeError(f"{type(self).__qualname__}: declare config classes with @configclass")
         problems = self._check()
         if problems:  # pydantic gathers it with the rest of the tree, at this config's path
             raise PydanticCustomError("config_check", "{problems}", {"problems": problems})
@@ -147,6 +149,11 @@ def field_specs(cls: type) -> dict[str, Spec]:
         return _SPECS[cls]
     except KeyError:
         raise TypeError(f"{cls.__qualname__} is not a @configclass") from None
+
+
+def is_config(hint: Any) -> bool:
+    """Return whether ``hint`` is a config class."""
+    return isinstance(hint, type) and issubclass(hint, Config)
 
 
 def default_of(spec: Spec) -> Any:
@@ -227,7 +234,7 @@ def _pydantic_type(hint: Any) -> Any:
     elif inner in _SCALARS:
         before = [pydantic.BeforeValidator(_whole_float)] if inner is int else []
         kind = Annotated[inner, pydantic.Strict(), *before]
-    elif isinstance(inner, type) and issubclass(inner, Config):
+    elif is_config(inner):
         kind = Annotated[inner, _exact(inner)]
     else:  # Any and Literal need nothing more
         kind = inner
@@ -281,8 +288,7 @@ def _supported(hint: Any) -> bool:
         return args[0] is str and _supported(args[1])
     if origin is tuple:
         return bool(args) and all(_supported(arg) for arg in args if arg is not Ellipsis)
-    is_config = isinstance(inner, type) and issubclass(inner, Config)
-    return origin is Literal or inner in _SCALARS or inner is Any or is_config
+    return origin is Literal or inner in _SCALARS or inner is Any or is_config(inner)
 
 
 def _declaration_problem(hint: Any, meta: Bounds) -> str:
@@ -291,19 +297,12 @@ def _declaration_problem(hint: Any, meta: Bounds) -> str:
     target, _ = split_optional(hint)
     if get_origin(target) is dict:
         target, nullable = split_optional(get_args(target)[1])
-        if nullable and isinstance(target, type) and issubclass(target, Config):
+        if nullable and is_config(target):
             return "a dict of configs cannot hold None, as null removes an entry"
     is_tuple = get_origin(target) is tuple
     items = get_args(target) if is_tuple else (target,)
     if meta.bounds() and not all(split_optional(a)[0] in (int, float, ...) for a in items):
         return "bounds need a numeric type"
-    if meta.choices is not None and (
-        is_tuple or (isinstance(target, type) and issubclass(target, Config))
-    ):
+    if meta.choices is not None and (is_tuple or is_config(target)):
         return "choices need a scalar type"
     return ""
-
-
-def is_config(hint: Any) -> bool:
-    """Return whether ``hint`` is a config class."""
-    return isinstance(hint, type) and issubclass(hint, Config)

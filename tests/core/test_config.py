@@ -2,6 +2,7 @@
 
 # Ruff cannot see that setting() and setting_factory() return dataclasses.field().
 
+from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -406,6 +407,21 @@ def test_bad_declarations_raise_type_error() -> None:
         @configclass
         class Unsupported(Config):
             items: list[int] = setting_factory(list, "A list.")
+
+
+def test_plain_dataclass_config_is_refused() -> None:
+    @dataclass(frozen=True)
+    class Plain(Config):
+        rate: float = setting(1.0, "A rate.", gt=0)
+
+    with pytest.raises(TypeError, match="Plain: declare config classes with @configclass"):
+        Plain(rate=-1.0)
+
+
+def test_configs_are_frozen() -> None:
+    cfg = MTA()
+    with pytest.raises(FrozenInstanceError):
+        cfg.max_age_hours = 1.0  # type: ignore[misc]
 
 
 # --- overrides -----------------------------------------------------------------------------
