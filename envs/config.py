@@ -14,11 +14,10 @@ schedules' behaviour, and the comment says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from ipwarmup.actions import ActionCodec
-from ipwarmup.config import Config, setting, setting_factory
+from ipwarmup.config import Config, configclass, setting, setting_factory
 from ipwarmup.envs.provider_config import ProviderConfig, default_providers
 from ipwarmup.envs.scenario_config import HOURS_PER_DAY, ScenarioConfig
 
@@ -35,7 +34,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@configclass
 class PoolConfig(Config):
     """The customer's pool of dedicated IPs and what the agent may do to it."""
 
@@ -90,7 +89,7 @@ class PoolConfig(Config):
         return problems
 
 
-@dataclass(frozen=True)
+@configclass
 class SharedPoolConfig(Config):
     """The ESP's shared pool: large, decently reputed, and exposed to noisy neighbours."""
 
@@ -113,7 +112,7 @@ class SharedPoolConfig(Config):
     )
 
 
-@dataclass(frozen=True)
+@configclass
 class MTAConfig(Config):
     """How the simulated MTA handles traffic above the caps, deferrals and retries."""
 
@@ -139,7 +138,7 @@ class MTAConfig(Config):
     )
 
 
-@dataclass(frozen=True)
+@configclass
 class RewardConfig(Config):
     """Weights of the per-step reward; see the env docstring for its formula and range."""
 
@@ -173,7 +172,7 @@ class RewardConfig(Config):
         return []
 
 
-@dataclass(frozen=True)
+@configclass
 class EnvConfig(Config):
     """Everything the simulator needs; one episode is one warmup."""
 

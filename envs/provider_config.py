@@ -11,12 +11,10 @@ schedules' behaviour, and the comment says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ipwarmup.config import Config, setting
+from ipwarmup.config import Config, configclass, setting
 
 
-@dataclass(frozen=True)
+@configclass
 class ProviderConfig(Config):
     """One inbox provider's hidden tolerance, drawn per episode from these ranges."""
 

@@ -7,9 +7,7 @@ policy has to adapt to the provider it meets rather than memorise one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ipwarmup.config import Config, setting, setting_factory
+from ipwarmup.config import Config, configclass, setting, setting_factory
 
 HOURS_PER_DAY = 24
 
@@ -27,7 +25,7 @@ _DIURNAL_SHAPE = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@configclass
 class ScenarioConfig(Config):
     """The sender: how much mail, to whom, when, and how clean the list is."""
 

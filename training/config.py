@@ -24,12 +24,19 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from ipwarmup.config import Config, apply_overrides, load, load_yaml, setting, setting_factory
+from ipwarmup.config import (
+    Config,
+    apply_overrides,
+    configclass,
+    load,
+    load_yaml,
+    setting,
+    setting_factory,
+)
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.errors import ConfigError
 
@@ -60,7 +67,7 @@ ZOO_UNREAD = (
 ON_POLICY = ("PPO", "RecurrentPPO")
 
 
-@dataclass(frozen=True)
+@configclass
 class AlgorithmConfig(Config):
     """Which SB3 algorithm learns, with which hyperparameter preset."""
 
@@ -69,7 +76,7 @@ class AlgorithmConfig(Config):
     policy: str = setting("MlpPolicy", "SB3 policy class name (default: the preset's policy).")
 
 
-@dataclass(frozen=True)
+@configclass
 class TrainingConfig(Config):
     """The training budget, evaluation cadence and model selection."""
 
@@ -119,7 +126,7 @@ class TrainingConfig(Config):
         return []
 
 
-@dataclass(frozen=True)
+@configclass
 class TrackingConfig(Config):
     """Where runs are recorded."""
 
@@ -133,7 +140,7 @@ def _default_hyperparameters() -> dict[str, Any]:
     return split_preset(read_preset("PPO", "default"), where="ppo.yaml:default")[1]
 
 
-@dataclass(frozen=True)
+@configclass
 class ExperimentConfig(Config):
     """One training experiment."""
 

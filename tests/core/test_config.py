@@ -2,7 +2,7 @@
 
 # Ruff cannot see that setting() and setting_factory() return dataclasses.field().
 
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from ipwarmup.config import (
     Config,
     apply_overrides,
+    configclass,
     flatten,
     load,
     load_config,
@@ -25,7 +26,7 @@ from ipwarmup.config import (
 from ipwarmup.errors import ConfigError
 
 
-@dataclass(frozen=True)
+@configclass
 class MTA(Config):
     """A small MTA config with a cross-field check."""
 
@@ -42,7 +43,7 @@ class MTA(Config):
         return []
 
 
-@dataclass(frozen=True)
+@configclass
 class Provider(Config):
     """A small provider config."""
 
@@ -57,7 +58,7 @@ def _default_providers() -> dict[str, Provider]:
     return {"gmail": Provider(campaign_start_hour=8, tier="b"), "yahoo": Provider()}
 
 
-@dataclass(frozen=True)
+@configclass
 class Env(Config):
     """An env config nesting the others."""
 
@@ -68,7 +69,7 @@ class Env(Config):
     spike_start_day: int | None = setting(None, "Day a spike starts.", ge=0)
 
 
-@dataclass(frozen=True)
+@configclass
 class Root(Config):
     """A root holding an env, to check full dotted paths."""
 
@@ -336,7 +337,7 @@ def test_null_removes_a_dict_entry() -> None:
 
 
 def test_nested_config_keeps_parent_default() -> None:
-    @dataclass(frozen=True)
+    @configclass
     class Custom(Config):
         mta: MTA = setting(MTA(max_age_hours=10.0), "An MTA with a custom default.")
 
@@ -344,7 +345,7 @@ def test_nested_config_keeps_parent_default() -> None:
 
 
 def test_plain_dict_is_replaced_whole() -> None:
-    @dataclass(frozen=True)
+    @configclass
     class Mix(Config):
         mix: dict[str, float] = setting_factory(lambda: {"a": 1.0, "b": 2.0}, "A mix.")
 
@@ -358,7 +359,7 @@ def test_built_configs_pass_through() -> None:
 
 
 def test_required_field_without_default() -> None:
-    @dataclass(frozen=True)
+    @configclass
     class Needs(Config):
         name: str
         rate: float = setting(1.0, "A rate.")
@@ -395,18 +396,32 @@ def test_docs_lists_field_docs() -> None:
 
 
 def test_bad_declarations_raise_type_error() -> None:
-    @dataclass(frozen=True)
-    class BoundedText(Config):
-        name: str = setting("x", "A name.", ge=0)
-
-    @dataclass(frozen=True)
-    class Unsupported(Config):
-        items: list[int] = setting_factory(list, "A list.")
-
     with pytest.raises(TypeError, match="name: bounds need a numeric type"):
-        BoundedText()
+
+        @configclass
+        class BoundedText(Config):
+            name: str = setting("x", "A name.", ge=0)
+
     with pytest.raises(TypeError, match="items: unsupported type"):
-        Unsupported()
+
+        @configclass
+        class Unsupported(Config):
+            items: list[int] = setting_factory(list, "A list.")
+
+
+def test_plain_dataclass_config_is_refused() -> None:
+    @dataclass(frozen=True)
+    class Plain(Config):
+        rate: float = setting(1.0, "A rate.", gt=0)
+
+    with pytest.raises(TypeError, match="Plain: declare config classes with @configclass"):
+        Plain(rate=-1.0)
+
+
+def test_configs_are_frozen() -> None:
+    cfg = MTA()
+    with pytest.raises(FrozenInstanceError):
+        cfg.max_age_hours = 1.0  # type: ignore[misc]
 
 
 # --- overrides -----------------------------------------------------------------------------
