@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from ipwarmup.config import Config, load, load_yaml, setting, setting_factory
+from ipwarmup.config import Config, configclass, load, load_yaml, setting, setting_factory
 from ipwarmup.errors import ConfigError
 from ipwarmup.mta.providers import PROVIDERS
 
@@ -41,7 +40,7 @@ def _date_problem(field: str, text: str) -> list[str]:
     return []
 
 
-@dataclass(frozen=True)
+@configclass
 class DedicatedIP(Config):
     """One dedicated IP of the pool."""
 
@@ -53,7 +52,7 @@ class DedicatedIP(Config):
         return _date_problem("started", self.started)
 
 
-@dataclass(frozen=True)
+@configclass
 class Sources(Config):
     """The dedicated pool and what the log alone cannot tell."""
 
