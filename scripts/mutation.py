@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import re
@@ -115,7 +116,8 @@ class Mutator:
     Operators: comparisons (``<`` to ``<=`` and ``>=``, ``==`` to ``!=``, ``in`` to
     ``not in``...), arithmetic and bitwise (``+ -``, ``* /``, ``//`` to ``/``, ``& |``),
     boolean ``and``/``or`` and dropping ``not``, unary minus and ``~``, numeric constants
-    (``n`` to ``n + 1``, ``0`` to ``1``, ``1`` to ``0``, ``x`` to ``-x``), ``True``/``False``,
+    (``n`` to ``n + 1``, ``0`` to ``1``, ``1`` to ``0``, ``x`` to ``-x`` except for subscript
+    indices and ``axis=`` values, where it is mostly an alias), ``True``/``False``,
     call names (``floor``/``ceil``, ``min``/``max``, ``minimum``/``maximum``,
     ``any``/``all``, ``argmin``/``argmax``), removing a statement inside a function or
     class (assignment, expression, raise, if, for) and removing a keyword argument.
@@ -130,6 +132,7 @@ class Mutator:
             self.line_starts.append(self.line_starts[-1] + len(line))
         lines = source.decode().splitlines()
         self.skip_lines = {i + 1 for i, text in enumerate(lines) if PRAGMA in text}
+        self.positions = _positional_constants(self.tree)
         self.mutants: list[Mutant] = []
 
     def offset(self, line: int, col: int) -> int:
@@ -316,7 +319,8 @@ class Mutator:
                 candidates.append(1)
             if value == 1:
                 candidates.append(0)
-            if value != 0:
+            # -x of an index or axis is mostly an alias (axis=-1 of a 2-D array is axis 1).
+            if value != 0 and id(node) not in self.positions:
                 candidates.append(-value)
             for new in dict.fromkeys(candidates):
                 text = repr(type(value)(new))
@@ -336,6 +340,32 @@ class Mutator:
             shown = self.text(self.start(item), self.end(item))
             shown = " ".join(shown.split())[:60]
             self.add(start, end, "", "keyword", span, f"removed keyword `{shown}`")
+
+
+def _positional_constants(tree: ast.AST) -> set[int]:
+    """Return the ids of the constants that are subscript indices or ``axis=`` values."""
+    found: set[int] = set()
+
+    def collect(node: ast.AST | None) -> None:
+        if node is None:
+            return
+        if isinstance(node, ast.Constant):
+            found.add(id(node))
+        elif isinstance(node, ast.UnaryOp):
+            collect(node.operand)
+        elif isinstance(node, ast.Tuple):
+            for item in node.elts:
+                collect(item)
+        elif isinstance(node, ast.Slice):
+            for part in (node.lower, node.upper, node.step):
+                collect(part)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript):
+            collect(node.slice)
+        elif isinstance(node, ast.keyword) and node.arg == "axis":
+            collect(node.value)
+    return found
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:
@@ -390,8 +420,9 @@ threading.settrace(tracer)
 import pytest
 code = pytest.main(sys.argv[3:])
 sys.settrace(None)
+modules = {name: getattr(module, "__file__", None) for name, module in sys.modules.items()}
 with open(out, "w") as handle:
-    json.dump({"code": int(code), "lines": sorted(lines)}, handle)
+    json.dump({"code": int(code), "lines": sorted(lines), "modules": modules}, handle)
 """
 
 
@@ -451,9 +482,14 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def run_tests(pytest_args: list[str], timeout: float | None) -> tuple[str, float]:
+PYTEST_OPTIONS = ("-x", "-q", "-p", "no:cacheprovider")
+
+
+def run_tests(pytest_args: list[str], timeout: float | None, fork: bool) -> tuple[str, float]:
     """Run pytest once; return ("passed" | "failed" | "timeout", seconds)."""
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *pytest_args]
+    if fork:
+        return _run_forked(pytest_args, timeout)
+    command = [sys.executable, "-m", "pytest", *PYTEST_OPTIONS, *pytest_args]
     began = time.monotonic()
     process = subprocess.Popen(
         command,
@@ -472,8 +508,87 @@ def run_tests(pytest_args: list[str], timeout: float | None) -> tuple[str, float
     return ("passed" if code == 0 else "failed"), time.monotonic() - began
 
 
-def traced_baseline(path: Path, pytest_args: list[str]) -> set[int]:
-    """Run the tests on the unmodified file under a line tracer; return its lines run."""
+def _run_forked(pytest_args: list[str], timeout: float | None) -> tuple[str, float]:
+    """Run pytest in a fork of this process, which has the third-party imports done.
+
+    This process never imports the project (see ``preload``), so the child imports it, and
+    the mutant, from disk; only numpy, scipy, torch... are inherited already imported.
+    """
+    began = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into the parent's code (its finally blocks)
+        code = 3
+        try:
+            os.setpgrp()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            sys.dont_write_bytecode = True
+            os.chdir(REPO)
+            import pytest
+
+            code = int(pytest.main([*PYTEST_OPTIONS, *pytest_args]))
+        finally:
+            os._exit(code)
+    deadline = None if timeout is None else began + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            return ("passed" if code == 0 else "failed"), time.monotonic() - began
+        if deadline is not None and time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout", time.monotonic() - began
+        time.sleep(0.02)
+
+
+def _plugin_packages() -> set[str]:
+    """Return the top-level modules of pytest plugin distributions.
+
+    pytest rewrites their asserts on import and warns (an error here) if they came first.
+    """
+    from importlib import metadata
+
+    names = {"_pytest", "pytest", "pluggy"}
+    for dist in metadata.distributions():
+        if not any(ep.group == "pytest11" for ep in dist.entry_points):
+            continue
+        for file in dist.files or ():
+            top = file.parts[0]
+            if not top.endswith((".dist-info", ".egg-info", ".pth")) and top != "..":
+                names.add(top.removesuffix(".py"))
+    return names
+
+
+def preload(modules: dict[str, str | None]) -> None:
+    """Import here the modules the tests imported, except the project's own and the tests'.
+
+    Forked test runs then skip those imports. A module loaded from the repository (the
+    package under test, tests, conftest) is left out, so every run imports it fresh.
+    """
+    import importlib
+
+    own = {"ipwarmup", "tests", "conftest", "__main__", "__mp_main__", *_plugin_packages()}
+    for name, file in sorted(modules.items()):
+        if name.split(".")[0] in own:
+            continue
+        if file and Path(file).resolve().is_relative_to(REPO):
+            continue
+        try:
+            importlib.import_module(name)
+        except BaseException:  # one that will not preload is imported by the test run
+            continue
+    for name in [n for n in sys.modules if n.split(".")[0] == "ipwarmup"]:
+        del sys.modules[name]  # a third-party import pulled the project in: drop it
+
+
+def traced_baseline(path: Path, pytest_args: list[str]) -> tuple[set[int], dict[str, str | None]]:
+    """Run the tests on the unmodified file under a line tracer.
+
+    Returns the file's lines that ran and the modules the run imported (name to file).
+    """
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "lines.json"
         command = [
@@ -487,14 +602,21 @@ def traced_baseline(path: Path, pytest_args: list[str]) -> set[int]:
             "no:cacheprovider",
             *pytest_args,
         ]
-        subprocess.run(command, cwd=REPO, env=_environment(), check=False)
+        subprocess.run(
+            command,
+            cwd=REPO,
+            env=_environment(),
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if not out.exists():
             raise SystemExit("mutation: the traced test run did not finish")
         data = json.loads(out.read_text())
     if data["code"] != 0:
         code = data["code"]
         raise SystemExit(f"mutation: the tests fail on the unmodified file (pytest exit {code})")
-    return set(data["lines"])
+    return set(data["lines"]), data["modules"]
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -518,6 +640,11 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--only", default="", help="comma-separated mutant ids to run")
     parser.add_argument("--timeout", type=float, help="seconds per test run (default 3x+10)")
     parser.add_argument("--json", type=Path, help="write every mutant and its result here")
+    parser.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="start a new interpreter per test run instead of forking a preloaded one",
+    )
     args = parser.parse_args(own)
     if not args.list and not pytest_args:
         parser.error("give the tests after `--`, e.g. -- tests/training/test_stats.py")
@@ -545,13 +672,17 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
     print(f"mutation: {len(mutants)} mutants of {shown_path}; tests: {' '.join(pytest_args)}")
-    covered = traced_baseline(path, pytest_args)
+    covered, modules = traced_baseline(path, pytest_args)
     if not covered:
         raise SystemExit(
             f"mutation: the tests never ran a line of {path}; does the installed package "
             "import this file (pip install --no-deps -e . in this worktree)?"
         )
-    status, seconds = run_tests(pytest_args, None)
+    fork = not args.no_fork and hasattr(os, "fork")
+    if fork:
+        os.environ.update(_environment())
+        preload(modules)
+    status, seconds = run_tests(pytest_args, None, fork)
     if status != "passed":
         raise SystemExit("mutation: the tests fail on the unmodified file")
     timeout = args.timeout or 3 * seconds + 10
@@ -568,7 +699,7 @@ def main(argv: list[str]) -> int:
                 else:
                     guard.write(m.apply(source))
                     try:
-                        status, _ = run_tests(pytest_args, timeout)
+                        status, _ = run_tests(pytest_args, timeout, fork)
                     finally:
                         guard.restore()
                     outcome = {"passed": "survived", "failed": "killed"}.get(status, status)
