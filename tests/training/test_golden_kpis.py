@@ -1,0 +1,256 @@
+"""Every KPI of training/evaluate.py pinned to values computed by hand (issue 15, item 1).
+
+The golden sender (golden_kpis.yaml) sends its whole day at midnight: 2400 on day 0,
+then a quarter of the day before (600, 150, 37.5) over a 4-day horizon. One provider,
+"solo", accepts exactly 100 an hour per IP (cold = full-trust allowance, so it never grows),
+never blocks (escalation far away) and places 90% of delivered mail in the inbox whatever
+the reputation (placement sensitivity 0). The pool is one IP with a 150/h cap that the
+`hold` policy never changes. No noise anywhere, so every seed gives the same numbers.
+
+Shared overflow: only hour 0 carries mail. The cap sends min(demand, 150), the provider
+accepts min(sent, 100), the rest (defers and what the cap held back) goes to the shared pool:
+
+    day  demand  sent  accepted  deferred  shared
+    0    2400    150   100       50        2300
+    1     600    150   100       50         500
+    2     150    150   100       50          50
+    3      37.5   37.5  37.5      0           0
+    sum  3187.5  487.5 337.5     150       2850
+
+Queue overflow (max age 4 h, a retry every hour): what is not accepted waits and is
+retried every hour; a cohort still queued 4 hours after it arrived expires. Day 0: hours
+0-4 each send 150 and get 100 accepted (queue 2300, 2200, 2100, 2000), and after hour 4 the
+remaining 1900 expire. Day 1 likewise: 500 accepted, 100 expire. Day 2: hour 0 sends 150,
+100 accepted, 50 queued; hour 1 sends the 50, all accepted. Day 3: 37.5 sent and accepted.
+
+    day  demand  sent   accepted  deferred  expired
+    0    2400    750    500       250       1900
+    1     600    750    500       250        100
+    2     150    200    150        50          0
+    3      37.5   37.5   37.5       0          0
+    sum  3187.5  1737.5 1187.5    550       2000
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ipwarmup.agents.registry import REFERENCE, make_policy
+from ipwarmup.envs import build_config
+from ipwarmup.training.evaluate import (
+    HIGHER_IS_BETTER,
+    KPIS,
+    Suite,
+    SuiteEntry,
+    evaluate,
+    report,
+    run_scenario,
+)
+
+SCENARIO = str(Path(__file__).with_name("golden_kpis.yaml"))
+HORIZON = 4
+WORLD = (
+    f"horizon_days={HORIZON}",
+    # null drops a default provider: solo is the only one.
+    "providers={gmail: null, microsoft: null, yahoo: null, apple: null, other: null, "
+    "solo: {cold_hourly_allowance_messages: [100.0, 100.0], "
+    "full_trust_hourly_allowance_messages: [100.0, 100.0], "
+    "escalation_threshold: [1.0e+6, 1.0e+6], cold_reputation: [0.5, 0.5], "
+    "reputation_volume_messages: [1.0, 1.0], reputation_memory_days: [2.0, 2.0], "
+    "base_inbox_rate: 0.9, placement_sensitivity: 0.0}}",
+    "pool.initial_ips=1",
+    "pool.initial_hourly_cap_messages=150.0",
+    "shared_pool.incident_probability_per_day=0.0",
+    "mta.max_age_hours=4",
+    "mta.retry_interval_hours=1.0",
+)
+DEMAND = 2400 + 600 + 150 + 37.5  # 3187.5
+
+# Reputation: quality is 0.95 (clean list) minus 0.3 x the day's overshoot / 24, where the
+# overshoot adds sent / allowance - 1 over the hours sent above the allowance (0.5 each
+# hour at 150/h); the day's volume (<= 500) stays far below the spike floor (24 x 100). With
+# a 1-message trust volume and a 2-day memory, r <- (r + quality) / 2 from 0.5, four times.
+#   shared: quality 0.94375 (one 0.5 overshoot: 0.95 - 0.3 * 0.5 / 24) on days 0-2, 0.95 on
+#           day 3: 0.5 -> 0.721875 -> 0.8328125 -> 0.88828125 -> 0.919140625
+#   queue:  quality 0.91875 (five hours: 0.95 - 0.3 * 2.5 / 24) on days 0-1, 0.94375 on
+#           day 2, 0.95 on day 3: 0.5 -> 0.709375 -> 0.8140625 -> 0.87890625 -> 0.914453125
+GOLDEN = {
+    "shared": {
+        "inbox_share": 0.9 * (337.5 + 2850) / DEMAND,  # everything delivered, 90% inbox
+        "dedicated_share": 337.5 / DEMAND,  # 9/85 = 0.10588
+        "days_to_warm": 4.0,  # accepted >= 95% of demand first on day 3 (37.5 of 37.5)
+        "deferral_rate": 150 / 487.5,  # 4/13
+        "lost_share": 0.0,
+        "block_events": 0.0,
+        "ip_days": 4.0,  # one IP for four days
+        "final_reputation": 0.919140625,
+    },
+    "queue": {
+        "inbox_share": 0.9 * 1187.5 / DEMAND,  # 0.33529
+        "dedicated_share": 1187.5 / DEMAND,  # 19/51 = 0.37255
+        "days_to_warm": 3.0,  # day 2: 150 of 150 accepted (the retry in hour 1 counts)
+        "deferral_rate": 550 / 1737.5,  # 44/139
+        "lost_share": 2000 / DEMAND,  # expired mail is lost: 32/51 = 0.62745
+        "block_events": 0.0,
+        "ip_days": 4.0,
+        "final_reputation": 0.914453125,
+    },
+}
+
+
+def _config(mode):
+    return build_config(None, SCENARIO, [*WORLD, f"mta.overflow={mode}"])
+
+
+@pytest.mark.parametrize("mode", ["shared", "queue"])
+def test_every_kpi_of_the_golden_scenario_matches_the_hand_computation(mode):
+    config = _config(mode)
+    episodes = run_scenario(make_policy("hold", config), config, 2, 0)
+    assert set(episodes.kpis) == set(KPIS) == set(GOLDEN[mode])
+    for kpi in KPIS:
+        np.testing.assert_allclose(
+            episodes.kpis[kpi], [GOLDEN[mode][kpi]] * 2, rtol=1e-9, atol=1e-12, err_msg=kpi
+        )
+    # The seed-0 trace: accepted and demand per day, one provider.
+    accepted = [100.0, 100.0, 100.0, 37.5] if mode == "shared" else [500.0, 500.0, 150.0, 37.5]
+    np.testing.assert_allclose(episodes.accepted_per_day[:, 0], accepted)
+    np.testing.assert_allclose(episodes.demand_per_day[:, 0], [2400.0, 600.0, 150.0, 37.5])
+
+
+def test_days_to_warm_waits_for_every_provider():
+    # Two providers with the mail split evenly: "solo" warms on day 3 as above; "slow"
+    # accepts 10 an hour, so it never takes 95% of its half and the pool is never warm.
+    slow = (
+        "providers.slow={cold_hourly_allowance_messages: [10.0, 10.0], "
+        "full_trust_hourly_allowance_messages: [10.0, 10.0], "
+        "escalation_threshold: [1.0e+6, 1.0e+6]}"
+    )
+    config = build_config(
+        None, SCENARIO, [*WORLD, slow, "scenario.provider_mix={solo: 0.5, slow: 0.5}"]
+    )
+    episodes = run_scenario(make_policy("hold", config), config, 2, 0)
+    assert list(episodes.kpis["days_to_warm"]) == [HORIZON + 1.0] * 2
+
+
+def test_kpi_directions_in_the_report():
+    expected = {
+        "inbox_share": True,
+        "dedicated_share": True,
+        "days_to_warm": False,
+        "deferral_rate": False,
+        "lost_share": False,
+        "block_events": False,
+        "ip_days": False,
+        "final_reputation": True,
+    }
+    assert expected == HIGHER_IS_BETTER
+    assert list(KPIS) == list(expected)
+
+
+@pytest.fixture(scope="module")
+def golden_report():
+    suite = Suite(
+        "golden",
+        (
+            SuiteEntry("shared", SCENARIO, (*WORLD, "mta.overflow=shared")),
+            SuiteEntry("queue", SCENARIO, (*WORLD, "mta.overflow=queue")),
+        ),
+    )
+    return report(evaluate(["hold"], suite, seeds=3, seed=5))
+
+
+def test_report_holds_the_golden_values_with_zero_width_intervals(golden_report):
+    data = golden_report
+    assert data["kpis"] == list(KPIS)
+    assert data["higher_is_better"] == HIGHER_IS_BETTER
+    assert data["reference"] == REFERENCE and data["seeds"] == 3 and data["seed"] == 5
+    for mode in ("shared", "queue"):
+        for kpi in KPIS:
+            entry = data["results"]["hold"][mode][kpi]
+            for field in ("mean", "ci_low", "ci_high", "iqm"):
+                assert entry[field] == pytest.approx(GOLDEN[mode][kpi], abs=1e-9), (mode, kpi)
+    for kpi in KPIS:
+        overall = data["overall"]["hold"][kpi]
+        # Overall: the mean of the two scenario means.
+        mean = (GOLDEN["shared"][kpi] + GOLDEN["queue"][kpi]) / 2
+        assert overall["mean"] == pytest.approx(mean, abs=1e-9), kpi
+        assert overall["ci_low"] == pytest.approx(mean, abs=1e-9), kpi
+        assert overall["ci_high"] == pytest.approx(mean, abs=1e-9), kpi
+
+
+def test_versus_is_the_paired_difference_in_the_better_direction(golden_report):
+    data = golden_report
+    for kpi in KPIS:
+        ours = data["overall"]["hold"][kpi]["mean"]
+        theirs = data["overall"][REFERENCE][kpi]["mean"]
+        versus = data["versus"]["hold"][kpi]
+        assert versus["mean"] == pytest.approx(ours - theirs, abs=1e-9), kpi
+        assert versus["ci_low"] <= versus["mean"] + 1e-12 <= versus["ci_high"] + 2e-12
+        per_scenario = [
+            (data["results"]["hold"][s][kpi]["mean"], data["results"][REFERENCE][s][kpi]["mean"])
+            for s in ("shared", "queue")
+        ]
+        # Each scenario is deterministic: every seed of it wins, ties or loses alike.
+        wins = []
+        for a, b in per_scenario:
+            if abs(a - b) < 1e-12:
+                wins.append(0.5)
+            else:
+                wins.append(float((a > b) == HIGHER_IS_BETTER[kpi]))
+        assert versus["prob_improvement"] == pytest.approx(sum(wins) / 2), kpi
+
+
+def test_each_seed_row_is_seeded_seed_plus_its_index():
+    config = build_config(None, "bursty_b2c_marketing", ["horizon_days=3"])
+    policy = make_policy("hold", config)
+    batch = run_scenario(policy, config, 3, 40)
+    assert len(set(batch.kpis["inbox_share"])) == 3  # different worlds per row
+    single = run_scenario(make_policy("hold", config), config, 1, 42)
+    for kpi in KPIS:
+        assert batch.kpis[kpi][2] == pytest.approx(single.kpis[kpi][0], rel=1e-12), kpi
+
+
+@pytest.fixture(scope="module")
+def noisy_evaluation():
+    # Three days of two random scenarios: cheap, and every seed differs.
+    suite = Suite(
+        "noisy",
+        (
+            SuiteEntry("bursty", "bursty_b2c_marketing", ("horizon_days=3",)),
+            SuiteEntry("small", "low_volume", ("horizon_days=3", "pool.initial_ips=2")),
+        ),
+    )
+    return evaluate(["aimd"], suite, seeds=4)
+
+
+def test_evaluate_starts_at_seed_0_and_pairs_rows_with_run_scenario(noisy_evaluation):
+    result = noisy_evaluation
+    assert result.seed == 0 and result.policies == ["aimd", REFERENCE]
+    config = result.configs["bursty"]
+    direct = run_scenario(make_policy("aimd", config), config, 4, 0)
+    for kpi in KPIS:
+        np.testing.assert_allclose(result.scores["aimd"]["bursty"][kpi], direct.kpis[kpi])
+    np.testing.assert_allclose(result.matrix("aimd", "inbox_share")[1],
+                               result.scores["aimd"]["small"]["inbox_share"])  # fmt: skip
+
+
+def test_report_resamples_with_the_given_bootstrap_seed(noisy_evaluation):
+    default = report(noisy_evaluation)
+    assert default == report(noisy_evaluation, bootstrap_seed=0)
+    other = report(noisy_evaluation, bootstrap_seed=1)
+    entry = default["overall"]["aimd"]["inbox_share"]
+    moved = other["overall"]["aimd"]["inbox_share"]
+    assert entry["mean"] == moved["mean"]
+    assert (entry["ci_low"], entry["ci_high"]) != (moved["ci_low"], moved["ci_high"])
+    assert entry["ci_low"] < entry["mean"] < entry["ci_high"]  # four different seeds
+
+
+def test_the_trace_is_seed_0s():
+    config = build_config(None, "bursty_b2c_marketing", ["horizon_days=3"])
+    batch = run_scenario(make_policy("aimd", config), config, 3, 40)
+    first = run_scenario(make_policy("aimd", config), config, 1, 40)
+    second = run_scenario(make_policy("aimd", config), config, 1, 41)
+    np.testing.assert_allclose(batch.demand_per_day, first.demand_per_day)
+    np.testing.assert_allclose(batch.accepted_per_day, first.accepted_per_day)
+    assert not np.allclose(batch.demand_per_day, second.demand_per_day)
