@@ -290,3 +290,116 @@ def test_aimd_in_the_simulator_grows_from_an_empty_pool_with_6_hour_decisions():
     # hour 24 is the first granted, and AIMD stops asking once it has an IP.
     assert pools == [0, 0, 0, 0, 1, 1]
     assert math.isclose(env.simulator.hour[0], 36)
+
+
+def test_monthly_volume_of_exactly_100k_leaves_the_shared_pool():
+    # 100,000 / 30 a day is 100,000.0 a month in floating point: not below the line.
+    assert rule_of_thumb_ips(np.array([100_000 / 30]), 8)[0] == 1
+
+
+@pytest.mark.parametrize(("day", "table_day"), [(0.0, 0), (41.0, 41), (44.0, 41)])
+def test_sendgrid_starts_at_its_first_value_and_holds_its_last(day, table_day):
+    config = _config(24)
+    policy = make_policy("fixed-sendgrid", config)
+    current = SENDGRID_HOURLY_CAPS[table_day] * 1.2
+    action, _ = policy.predict(_observation(config, n_ips=1, day=day, cap_per_ip=current)[0])
+    expected = SENDGRID_HOURLY_CAPS[table_day] * MIX
+    np.testing.assert_allclose(_per_ip_after(config, action, current), expected, rtol=1e-4)
+
+
+def test_braze_reaches_the_last_day_of_the_horizon_at_its_growth():
+    config = _config(24, horizon=45)
+    policy = make_policy("fixed-braze", config)
+    growth = BRAZE_MODERATE_DAILY[-1] / BRAZE_MODERATE_DAILY[-2]
+    daily = 1e6 * growth**24  # day 44: 24 days after the table's last (day 20)
+    current = daily / 12 * 0.8
+    action, _ = policy.predict(_observation(config, n_ips=1, day=44.0, cap_per_ip=current)[0])
+    np.testing.assert_allclose(_per_ip_after(config, action, current), daily / 12 * MIX, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "name", ["fixed-sendgrid", "fixed-sparkpost", "fixed-braze", "aimd", "hold", "hold-shared"]
+)
+def test_every_baseline_reports_its_own_name(name):
+    policy = make_policy(name, _config(24))
+    assert policy.name == name
+    assert policy.describe() == {"policy": name}
+
+
+@pytest.mark.parametrize(
+    ("daily", "ips"), [(3_300.0, 0), (3_400.0, 1), (990_000.0, 2), (1_010_000.0, 3)]
+)
+def test_fixed_schedules_size_the_pool_from_a_days_demand(daily, ips):
+    config = _config(24)
+    obs = _observation(config, n_ips=1, day=0.0, demand_per_hour=daily / 24)
+    for name in ("fixed-sendgrid", "fixed-sparkpost"):
+        action, state = make_policy(name, config).predict(obs)
+        assert state[0][0, 0] == ips, name
+        assert action[0, -1] == np.sign(ips - 1), name  # one IP now: grow, hold or shrink
+
+
+@pytest.mark.parametrize(
+    "failure", [{"deferral_rate": 0.1}, {"reject_rate": 0.1}], ids=["deferred", "rejected"]
+)
+def test_sparkpost_counts_only_accepted_mail_toward_the_stage(failure):
+    # 190 a day per IP sent, 10% of it deferred or rejected: 171 accepted, below 180.
+    config = _config(24)
+    policy = make_policy("fixed-sparkpost", config)
+    obs = _observation(config, n_ips=2, day=0.0, demand_per_hour=2 * 190 / 24, **failure)
+    _, state = policy.predict(obs, None, np.array([True]))
+    obs = _observation(config, n_ips=2, day=1.0, demand_per_hour=2 * 190 / 24, **failure)
+    _, state = policy.predict(obs, state, np.array([False]))
+    assert state[0][0, 1] == 0
+
+
+def test_sparkpost_judges_each_row_of_a_batch_on_its_own():
+    config = _config(24)
+    policy = make_policy("fixed-sparkpost", config)
+    rows = [(190.0, 1), (170.0, 0)]  # per IP and day; the expected stage after a day
+    obs = np.concatenate(
+        [_observation(config, n_ips=2, day=0.0, demand_per_hour=2 * v / 24) for v, _ in rows]
+    )
+    _, state = policy.predict(obs, None, np.array([True, True]))
+    obs = np.concatenate(
+        [_observation(config, n_ips=2, day=1.0, demand_per_hour=2 * v / 24) for v, _ in rows]
+    )
+    _, state = policy.predict(obs, state, np.array([False, False]))
+    assert list(state[0][:, 1]) == [stage for _, stage in rows]
+
+
+@pytest.mark.parametrize(("per_hour", "stage"), [(2850.0, 10), (2775.0, 9)])
+def test_sparkpost_at_1_hour_needs_90_percent_of_a_24th_of_the_stage(per_hour, stage):
+    # Stage 10 is 75,000 a day: 0.9 x 75,000 / 24 = 2812.5 per IP in an hour-long period.
+    # (Volumes this large: the encoder counts rates over at least one message per provider.)
+    config = _config(1)
+    policy = make_policy("fixed-sparkpost", config)
+    _, state = _sparkpost_step(policy, config, None, n_ips=2, day=23 / 24,
+                               sent_per_ip_per_hour=per_hour, start=True)  # fmt: skip
+    state[0][0, 1] = 9
+    _, state = _sparkpost_step(policy, config, state, n_ips=2, day=1.0,
+                               sent_per_ip_per_hour=per_hour)  # fmt: skip
+    assert state[0][0, 1] == stage
+
+
+def test_sparkpost_stays_at_its_last_stage():
+    config = _config(24)
+    policy = make_policy("fixed-sparkpost", config)
+    last = len(SPARKPOST_DAILY_STAGES) - 1
+    _, state = _sparkpost_step(policy, config, None, n_ips=1, day=0.0,
+                               sent_per_ip_per_hour=1e7, start=True)  # fmt: skip
+    state[0][0, 1] = last - 1
+    for day in (1.0, 2.0):
+        _, state = _sparkpost_step(policy, config, state, n_ips=1, day=day,
+                                   sent_per_ip_per_hour=1e7)  # fmt: skip
+    assert state[0][0, 1] == last
+
+
+def test_sparkpost_with_an_empty_pool_holds_its_stage_without_dividing_by_zero():
+    config = _config(24)
+    policy = make_policy("fixed-sparkpost", config)
+    obs = _observation(config, n_ips=0, day=0.0, demand_per_hour=1000.0, sent_share=0.0)
+    _, state = policy.predict(obs, None, np.array([True]))
+    obs = _observation(config, n_ips=0, day=1.0, demand_per_hour=1000.0, sent_share=0.0)
+    action, state = policy.predict(obs, state, np.array([False]))
+    assert state[0][0, 1] == 0
+    assert np.isfinite(action).all()

@@ -254,3 +254,43 @@ def test_the_trace_is_seed_0s():
     np.testing.assert_allclose(batch.demand_per_day, first.demand_per_day)
     np.testing.assert_allclose(batch.accepted_per_day, first.accepted_per_day)
     assert not np.allclose(batch.demand_per_day, second.demand_per_day)
+
+
+def _golden_world(allowance):
+    return [
+        item.replace("[100.0, 100.0]", f"[{allowance}, {allowance}]") for item in WORLD
+    ]
+
+
+@pytest.mark.parametrize(("allowance", "days_to_warm"), [(95.0, 1.0), (94.9, 3.0)])
+def test_a_day_is_warm_from_exactly_95_percent_accepted(allowance, days_to_warm):
+    # 100 a day, all at midnight, and a provider that takes `allowance` of them: 95 of 100
+    # is exactly the line (95.0 == 0.95 * 100 in floating point too); 94.9 stays below.
+    config = build_config(
+        None,
+        SCENARIO,
+        [*_golden_world(allowance), "horizon_days=2", "scenario.growth_per_day=[1.0, 1.0]",
+         "scenario.daily_volume_messages=[100.0, 100.0]"],
+    )  # fmt: skip
+    episodes = run_scenario(make_policy("hold", config), config, 2, 0)
+    assert list(episodes.kpis["days_to_warm"]) == [days_to_warm] * 2
+    np.testing.assert_allclose(episodes.kpis["dedicated_share"], allowance / 100)
+
+
+def test_an_episode_without_demand_scores_zeros_not_nan():
+    # Mail only on Mondays and a one-day horizon: rows that start on another weekday see
+    # no demand at all. Their shares are 0 (not 0/0) and their only day counts as warm.
+    config = build_config(
+        None,
+        SCENARIO,
+        [*WORLD, "horizon_days=1", "scenario.weekly_shape=[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]"],
+    )
+    episodes = run_scenario(make_policy("hold", config), config, 16, 0)
+    idle = episodes.kpis["dedicated_share"] == 0.0
+    assert 0 < idle.sum() < 16  # both kinds of rows are there (a seventh start on Monday)
+    for kpi in ("inbox_share", "dedicated_share", "deferral_rate", "lost_share"):
+        np.testing.assert_array_equal(episodes.kpis[kpi][idle], 0.0, err_msg=kpi)
+    np.testing.assert_array_equal(episodes.kpis["days_to_warm"][idle], 1.0)
+    # A Monday start: the week's weights average 1, so Monday carries 7 x 2400 = 16,800,
+    # all at midnight, of which the one IP's 100 are accepted.
+    np.testing.assert_allclose(episodes.kpis["dedicated_share"][~idle], 100 / 16_800)
