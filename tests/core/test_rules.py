@@ -103,3 +103,26 @@ def test_an_empty_pool_always_asks_for_an_ip():
     view.n_ips[:] = [0.0, 1.0]
     _, grow = aimd(view, increase_per_hour=1.0, per_ip_ceiling=CEILING)
     assert list(grow) == [True, False]
+
+
+def test_shares_are_per_row_and_exact_below_one_message_an_hour():
+    demand = np.array([[0.2, 0.3], [30.0, 10.0]])
+    np.testing.assert_allclose(shares(demand), [[0.4, 0.6], [0.75, 0.25]], rtol=1e-12)
+
+
+def test_the_pool_decision_is_per_row_of_a_batch():
+    # Row 0 at the ceiling and binding; row 1 at the ceiling with everything sent; row 2
+    # binding, at the ceiling, with a congested provider; row 3 binding below the ceiling.
+    rows = [
+        (CEILING, [0.9, 1.0, 1.0], [0.0, 0.0, 0.0], True),
+        (CEILING, [1.0, 1.0, 1.0], [0.0, 0.0, 0.0], False),
+        (CEILING, [0.9, 1.0, 1.0], [0.0, 0.2, 0.0], False),
+        (CEILING * 0.5, [0.9, 1.0, 1.0], [0.0, 0.0, 0.0], False),
+    ]
+    view = _view(n=len(rows))
+    for i, (total, sent, deferral, _) in enumerate(rows):
+        view.cap_per_hour[i] = np.array([0.5, 0.3, 0.2]) * total * 2
+        view.sent_share[i] = sent
+        view.deferral_rate[i] = deferral
+    _, grow = aimd(view, increase_per_hour=1.0, per_ip_ceiling=CEILING)
+    assert list(grow) == [expected for *_, expected in rows]

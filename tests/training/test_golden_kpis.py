@@ -35,9 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gymnasium.utils import seeding
 
 from ipwarmup.agents.registry import REFERENCE, make_policy
 from ipwarmup.envs import build_config
+from ipwarmup.envs.simulator import Simulator
 from ipwarmup.training.evaluate import (
     HIGHER_IS_BETTER,
     KPIS,
@@ -294,3 +296,76 @@ def test_an_episode_without_demand_scores_zeros_not_nan():
     # A Monday start: the week's weights average 1, so Monday carries 7 x 2400 = 16,800,
     # all at midnight, of which the one IP's 100 are accepted.
     np.testing.assert_allclose(episodes.kpis["dedicated_share"][~idle], 100 / 16_800)
+    np.testing.assert_array_equal(episodes.kpis["days_to_warm"][~idle], 2.0)  # never warm
+
+
+def test_a_sender_of_one_and_a_half_messages_is_scored_over_its_demand():
+    # Shares divide by the demand (at least one message): 1.5 sent, accepted, 90% inbox.
+    config = build_config(
+        None,
+        SCENARIO,
+        [*WORLD, "horizon_days=1", "scenario.daily_volume_messages=[1.5, 1.5]"],
+    )
+    episodes = run_scenario(make_policy("hold", config), config, 2, 0)
+    np.testing.assert_allclose(episodes.kpis["inbox_share"], 0.9)
+    np.testing.assert_allclose(episodes.kpis["dedicated_share"], 1.0)
+
+
+def test_a_provider_with_less_than_a_message_a_day_still_has_to_be_warm():
+    # 100 a day: solo gets 99.5 and takes them all; "tiny" gets 0.5 a day but accepts 0.1
+    # an hour, 20% of its mail: the pool is never warm, however small tiny's demand.
+    tiny = (
+        "providers.tiny={cold_hourly_allowance_messages: [0.1, 0.1], "
+        "full_trust_hourly_allowance_messages: [0.1, 0.1], "
+        "escalation_threshold: [1.0e+6, 1.0e+6]}"
+    )
+    config = build_config(
+        None,
+        SCENARIO,
+        [*WORLD, tiny, "horizon_days=2", "scenario.growth_per_day=[1.0, 1.0]",
+         "scenario.daily_volume_messages=[100.0, 100.0]",
+         "scenario.provider_mix={solo: 0.995, tiny: 0.005}"],
+    )  # fmt: skip
+    episodes = run_scenario(make_policy("hold", config), config, 2, 0)
+    np.testing.assert_allclose(episodes.accepted_per_day, [[99.5, 0.1], [99.5, 0.1]])
+    assert list(episodes.kpis["days_to_warm"]) == [3.0, 3.0]
+
+
+class _Recorder:
+    """A policy that holds everything and records what run_scenario hands it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        self.calls.append((observation.copy(), episode_start.copy()))
+        return np.zeros((observation.shape[0], 2), dtype=np.float32), state
+
+
+def test_run_scenario_hands_the_policy_each_new_observation_as_sb3_does():
+    config = _config("queue")
+    recorder = _Recorder()
+    run_scenario(recorder, config, 2, 0)
+    assert len(recorder.calls) == config.steps_per_episode
+    starts = [start for _, start in recorder.calls]
+    assert all(s.dtype == bool for s in starts)
+    assert starts[0].all() and not any(s.any() for s in starts[1:])
+    # The observations are the simulator's, step after step (hold: zero actions).
+    sim = Simulator(config, 2)
+    expected = sim.reset(np.arange(2), [seeding.np_random(i)[0] for i in range(2)])
+    for observation, _ in recorder.calls:
+        np.testing.assert_array_equal(observation, expected)
+        expected = sim.step(np.zeros((2, 2))).observation
+
+
+def test_deferrals_of_less_than_a_message_are_still_a_rate():
+    # 0.8 messages in the whole episode, 0.5 accepted: 0.3 of 0.8 sent were deferred.
+    config = build_config(
+        None,
+        SCENARIO,
+        [*_golden_world(0.5), "horizon_days=1", "scenario.daily_volume_messages=[0.8, 0.8]"],
+    )
+    episodes = run_scenario(make_policy("hold", config), config, 2, 0)
+    np.testing.assert_allclose(episodes.kpis["deferral_rate"], 0.3 / 0.8)
+    # Shares are taken over at least one message: 0.5 accepted of max(0.8, 1).
+    np.testing.assert_allclose(episodes.kpis["dedicated_share"], 0.5)
