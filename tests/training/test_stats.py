@@ -164,9 +164,11 @@ def test_estimate_is_frozen_and_serialises_its_four_numbers():
 
 
 def test_probability_of_improvement_on_an_unbalanced_pairing():
-    ours = np.array([[5.0, 1.0, 2.0, 7.0], [3.0, 3.0, 0.0, 4.0]])
+    # Five wins, two ties, one loss: not half and half, so "not worse" cannot pass for
+    # "better".
+    ours = np.array([[5.0, 1.0, 2.0, 7.0], [3.0, 3.0, 9.0, 4.0]])
     theirs = np.array([[4.0, 1.0, 2.5, 1.0], [1.0, 2.0, 6.0, 4.0]])
-    # Higher better: 5>4, 7>1, 3>1, 3>2 win; 1=1 and 4=4 tie -> (4 + 2 x 0.5) / 8.
-    assert probability_of_improvement(ours, theirs, True) == pytest.approx(5 / 8)
-    # Lower better: 2<2.5 and 0<6 win, plus the two ties -> (2 + 1) / 8.
-    assert probability_of_improvement(ours, theirs, False) == pytest.approx(3 / 8)
+    # Higher better: 5>4, 7>1, 3>1, 3>2, 9>6 win; 1=1 and 4=4 tie -> (5 + 2 x 0.5) / 8.
+    assert probability_of_improvement(ours, theirs, True) == pytest.approx(6 / 8)
+    # Lower better: only 2<2.5 wins, plus the two ties -> (1 + 1) / 8.
+    assert probability_of_improvement(ours, theirs, False) == pytest.approx(2 / 8)
