@@ -6,7 +6,8 @@ It sends just under every provider's true allowance, and it chooses its pool wit
 foresight: at the start of an episode it replays the whole warmup on copies of the
 simulator (same future demand, incidents and tolerances) for every pool size and
 headroom it may use, staying on the shared pool among them, and keeps the plan that puts
-the most mail in the inbox.
+the most mail in the inbox over the horizon and the continuation after it (the objective's
+inbox part, ``total_inbox_share``), or with ``objective="reward"`` the highest return.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from ipwarmup.errors import IPWarmupError
 
 POOL_SIZES = (0, 1, 2, 3, 5, 8)
 """Pool sizes the oracle considers (0 = stay on the shared pool), capped at ``max_ips``."""
-HEADROOMS = (0.9, 0.6)
-"""Shares of the tightest true allowance the oracle sends at."""
+HEADROOMS = (0.99, 0.9)
+"""Shares of the tightest true allowance the oracle sends at: just under it (it knows the
+allowance exactly, so at 99% it is never deferred), or a margin that grows it slower."""
 
 
 def _plans(max_ips: int) -> np.ndarray:
@@ -101,8 +103,10 @@ class OraclePolicy(BasePolicy):
             result = future.step(track_allowance(self, view, pool, headroom))
             reward += result.reward
             done = result.truncated
-        inbox = future.accounting["delivered_inbox"] - start_inbox
-        demand = future.accounting["demand"] - start_demand
+        # The continuation after the horizon counts: what the warmup leaves behind.
+        after = future.state.continuation
+        inbox = future.accounting["delivered_inbox"] - start_inbox + after["delivered_inbox"]
+        demand = future.accounting["demand"] - start_demand + after["demand"]
         objective = reward if self.objective == "reward" else inbox / np.maximum(demand, 1.0)
         score = objective.reshape(-1, copies)
         best = np.argmax(score, axis=1)  # ties go to the earlier, more conservative plan

@@ -240,7 +240,7 @@ def bench_vec(n_envs: int, kind: str, settings: Settings) -> Measurement:
         # SB3's VecEnv warns that the batch defines no render_mode; noise here.
         warnings.filterwarnings("ignore", message=".*render_mode.*", category=UserWarning)
         env = ipwarmup.envs.make_vec_env(
-            n_envs, scenario=SCENARIO, seed=SEED, overrides=["decision_interval_hours=24"]
+            scenario=SCENARIO, overrides=["decision_interval_hours=24"], n_envs=n_envs, seed=SEED
         )
     episode = env.config.steps_per_episode
     rng = np.random.default_rng(SEED)

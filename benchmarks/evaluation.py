@@ -219,7 +219,9 @@ def bench_harness(suite: Suite, settings: Settings) -> tuple[Timing, Timing, Tim
 
 def bench_policies(suite: Suite, settings: Settings) -> list[Timing]:
     """Time each baseline's part: ``run_scenario`` over the suite, configs built beforehand."""
-    configs = {e.name: build_config(None, e.scenario, e.overrides) for e in suite.entries}
+    configs = {
+        e.name: build_config(scenario=e.scenario, overrides=e.overrides) for e in suite.entries
+    }
     hours = _suite_hours(configs, settings.seeds)
     timings = []
     for name in BASELINES:

@@ -23,11 +23,16 @@ What is measured, all in this one process (the HTTP server excepted):
    and ``action_net``, normalisation and action clipping folded into the graph) exported
    with ``torch.onnx.export``. Single observation p50/p99 and batch-1,024 decisions/s for
    each, and the largest difference from the bundle's actions.
-4. Ratios of the peers' single-observation p50 to ``decide`` and to ``predict``. Targets:
-   ``decide`` p50 under 50 µs, and at least 10x faster than SB3 ``predict``.
-5. HTTP: ``serve`` in a subprocess on a free 127.0.0.1 port, one keep-alive client
-   (``http.client``) posting the example record: 2,000 requests or 10 s, whichever comes
-   first, after 100 warm-up requests; requests/s and p50/p99 latency.
+4. Ratios of the peers' single-observation p50 to ``decide`` and to ``predict``. Targets
+   (issue 11): ``decide`` p50 at most 30 µs and 10x faster than SB3 ``predict``;
+   ``decide_batch`` and the batch endpoint at least 20,000 decisions/s; the normal client
+   keeps at least 80% of its throughput under attack.
+5. HTTP (``_serving_http.py``): ``serve`` in a subprocess on a free 127.0.0.1 port; one
+   keep-alive client (``http.client``) posting the example record for 5 s; the same posting
+   1,000 records to ``/v1/decide/batch`` (decisions/s); and fairness: the normal client's
+   requests/s alone, then while four client processes post worst-case records (the example
+   padded to 64 KiB with ~4,000 unknown keys), as a share kept. ``decide_batch`` on the same
+   1,000 records is timed in-process beside the forward pass.
 
 Method: ``time.perf_counter_ns`` around each call (latency) or around a loop of calls run
 for at least a second (throughput), after a warm-up; the garbage collector stays on, as in
@@ -51,18 +56,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 import argparse  # noqa: E402
-import http.client  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
@@ -72,6 +72,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _common import write_json  # noqa: E402  # the script's own folder
+from _serving_http import batch_run, fairness, single_run, worst_case_body  # noqa: E402
 
 import ipwarmup  # noqa: E402
 from ipwarmup.observation import encode  # noqa: E402
@@ -82,10 +83,13 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "telemetry.json"
 SCENARIO = "steady_b2c_transactional"
 SINGLE_CALLS = 5_000
 BATCH = 1_024
-HTTP_REQUESTS = 2_000
-HTTP_SECONDS = 10.0
-DECIDE_TARGET_US = 50.0
+HTTP_SECONDS = 5.0
+DECIDE_TARGET_US = 30.0
 SPEEDUP_TARGET = 10.0
+BATCH_TARGET = 20_000.0
+FAIRNESS_TARGET = 0.8
+FLEET = 1_000
+"""Records per decide_batch call and per POST /v1/decide/batch request."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,7 @@ def train_tiny(folder: Path) -> Path:
 
     model_dir = folder / "model"
     model_dir.mkdir()
-    env = VecNormalize(make_vec_env(4, scenario=SCENARIO, seed=0))
+    env = VecNormalize(make_vec_env(scenario=SCENARIO, n_envs=4, seed=0))
     model = PPO("MlpPolicy", env, n_steps=45, batch_size=180, seed=0, device="cpu")
     model.learn(360)
     model.save(model_dir / "model.zip")
@@ -182,7 +186,7 @@ def prepare(path: Path | None, scenario: str, scratch: Path) -> Model:
         model_dir, origin = path, f"model {path}"
     else:
         raise SystemExit(f"--model: '{path}' holds neither manifest.json nor model.zip")
-    config = build_config(None, scenario)
+    config = build_config(scenario=scenario)
     bundle = export_model(model_dir, scratch / "bundle", config, name="benchmark")
     return Model(bundle, model_dir, origin)
 
@@ -192,7 +196,7 @@ def observations(policy: ServedPolicy, scenario: str, count: int) -> np.ndarray:
     from ipwarmup.envs import make_vec_env
 
     n_envs = 64
-    env = make_vec_env(n_envs, scenario=scenario, seed=0)
+    env = make_vec_env(scenario=scenario, n_envs=n_envs, seed=0)
     rng = np.random.default_rng(0)
     rows = [env.reset()]
     while sum(len(r) for r in rows) < count:
@@ -315,81 +319,6 @@ def onnx_peer(
 # --------------------------------------------------------------------------- HTTP
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _stop(server: subprocess.Popen[bytes]) -> str:
-    """Stop the server if it still runs; return what it wrote on stderr (once)."""
-    if server.stderr is None or server.stderr.closed:
-        return ""
-    if server.poll() is None:
-        server.terminate()  # uvicorn shuts down gracefully on SIGTERM
-    try:
-        stderr = server.communicate(timeout=15)[1]
-    except subprocess.TimeoutExpired:
-        server.kill()
-        stderr = server.communicate()[1]
-    return stderr.decode(errors="replace")
-
-
-def _wait_until_up(server: subprocess.Popen[bytes], port: int, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while server.poll() is None and time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return True
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.05)
-    return False
-
-
-def http_figures(bundle: Path, body: bytes) -> dict[str, Any]:
-    port = free_port()
-    code = f"from ipwarmup.serving.http import serve; serve({str(bundle)!r}, '127.0.0.1', {port})"
-    server = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        if not _wait_until_up(server, port):
-            raise SystemExit(f"the server did not start: {_stop(server)}")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        headers = {"Content-Type": "application/json"}
-
-        def post() -> int:
-            connection.request("POST", "/v1/decide", body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            return response.status
-
-        for _ in range(100):
-            post()
-        times: list[int] = []
-        failures = 0
-        clock = time.perf_counter_ns
-        began = clock()
-        while len(times) < HTTP_REQUESTS and clock() - began < HTTP_SECONDS * 1e9:
-            start = clock()
-            failures += post() != 200
-            times.append(clock() - start)
-        elapsed = (clock() - began) / 1e9
-        connection.close()
-    finally:
-        _stop(server)
-    p50, p99 = np.percentile(times, [50, 99]) / 1e3
-    return {
-        "requests": len(times),
-        "non_200": failures,
-        "seconds": elapsed,
-        "requests_per_s": len(times) / elapsed,
-        "p50_us": float(p50),
-        "p99_us": float(p99),
-    }
-
-
 # --------------------------------------------------------------------------- report
 
 
@@ -435,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         decide = latency("bundle decide(record)", lambda: policy.decide(record))
         predict = latency("bundle predict(obs), 1 obs", lambda: policy.predict(single))
         forward = throughput(f"bundle forward, {BATCH} obs", lambda: policy.forward(batch), BATCH)
+        fleet = [json.loads(body) for _ in range(FLEET)]
+        decide_batch = throughput(
+            f"bundle decide_batch, {FLEET} records", lambda: policy.decide_batch(fleet), FLEET
+        )
         # Where decide's time goes: its first steps, alone, as decide runs them.
         clean = validate(record, policy.providers, max_ips=policy.max_ips)
         parts = [
@@ -445,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             latency(
                 "  of which encode(validated record)",
                 lambda: encode(
-                    to_telemetry(clean, policy.providers), horizon_days=policy.horizon_days,
+                    to_telemetry(clean, policy.providers),
+                    horizon_days=policy.horizon_days,
                     max_ips=policy.max_ips,
                 ),
             ),
@@ -456,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             "decide_encode": parts[1],
             "predict": predict,
             "forward": forward,
+            "decide_batch": decide_batch,
         }
         peers: dict[str, dict[str, Any]] = {}
         notes: list[str] = []
@@ -469,13 +404,15 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append("onnxruntime peer skipped: pip install onnxruntime onnx")
             else:
                 peers["onnxruntime"] = onnx_peer(model.model_dir, single, batch, policy, scratch)
-        web = http_figures(model.bundle, body)
+        web = single_run(model.bundle, body, HTTP_SECONDS)
+        web_batch = batch_run(model.bundle, fleet, HTTP_SECONDS)
+        fair = fairness(model.bundle, body, worst_case_body(record))
 
     print("\nsingle decision (latency)")
     for item in [decide, *parts, predict, *(peer["single"] for peer in peers.values())]:
         print(_row(item))
     print(f"\nbatch of {BATCH} (throughput)")
-    for item in [forward, *(peer["batch"] for peer in peers.values())]:
+    for item in [forward, decide_batch, *(peer["batch"] for peer in peers.values())]:
         print(_row(item))
     for name, peer in peers.items():
         extra = ""
@@ -492,15 +429,35 @@ def main(argv: list[str] | None = None) -> int:
             f"  {peer['batch'].name}: bundle forward is "
             f"{forward.decisions_per_s / peer['batch'].decisions_per_s:.2f}x its throughput"
         )
-    print("\nHTTP, one keep-alive loopback client (uvicorn, log level warning)")
+    print("\nHTTP, keep-alive loopback clients (ipwarmup serve: uvicorn, log level warning)")
+    for label, run in (("POST /v1/decide, one client", web),
+                       (f"POST /v1/decide/batch, {FLEET} records", web_batch)):  # fmt: skip
+        print(
+            f"  {label}: {run['requests']:,} requests in {run['seconds']:.2f} s, "
+            f"{run['requests_per_s']:,.0f} req/s, p50 {run['p50_us']:,.0f} µs, "
+            f"p99 {run['p99_us']:,.0f} µs, statuses {run['statuses']}"
+        )
+    print(f"  batch endpoint: {web_batch['decisions_per_s']:,.0f} decisions/s")
+    alone, loaded = fair["alone"], fair["under_attack"]
     print(
-        f"  {web['requests']:,} requests in {web['seconds']:.2f} s: "
-        f"{web['requests_per_s']:,.0f} req/s, p50 {web['p50_us']:,.0f} µs, "
-        f"p99 {web['p99_us']:,.0f} µs, non-200: {web['non_200']}"
+        f"  fairness: a normal client alone {alone['requests_per_s']:,.0f} req/s "
+        f"(p99 {alone['p99_us']:,.0f} µs); while 4 clients send {fair['worst_body_bytes']:,}-byte "
+        f"records of unknown keys: {loaded['requests_per_s']:,.0f} req/s "
+        f"(p99 {loaded['p99_us']:,.0f} µs), {fair['kept']:.0%} kept"
+    )
+    hostile = fair["worst_case_alone"]
+    print(
+        f"  one worst-case record: p50 {hostile['p50_us']:,.0f} µs, statuses {hostile['statuses']}"
     )
     print("\ntargets (informational)")
     met = "met" if decide.p50_us < DECIDE_TARGET_US else "missed"
     print(f"  decide p50 {decide.p50_us:.1f} µs < {DECIDE_TARGET_US:.0f} µs: {met}")
+    for label, rate in (("decide_batch", decide_batch.decisions_per_s),
+                        ("POST /v1/decide/batch", web_batch["decisions_per_s"])):  # fmt: skip
+        met = "met" if rate >= BATCH_TARGET else "missed"
+        print(f"  {label} {rate:,.0f} decisions/s >= {BATCH_TARGET:,.0f}: {met}")
+    met = "met" if fair["kept"] >= FAIRNESS_TARGET else "missed"
+    print(f"  normal client keeps {fair['kept']:.0%} >= {FAIRNESS_TARGET:.0%} under attack: {met}")
     if "sb3" in peers:
         speedup = peers["sb3"]["single"].p50_us / decide.p50_us
         met = "met" if speedup >= SPEEDUP_TARGET else "missed"
@@ -519,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
                 for name, peer in peers.items()
             },
             "http": web,
+            "http_batch": web_batch,
+            "fairness": fair,
             "notes": notes,
         }
         write_json(args.json, report)

@@ -10,7 +10,7 @@ What is measured, on a fresh SQLite store in a temporary folder:
    ``ipwarmup.training.tracking`` (buffered, written with ``log_batch`` in chunks;
    5,000 metrics as SB3 logs them, 15 per step, the final flush included). Best of a
    few repeats, in ms per metric, and their ratio.
-2. Share of a training run: PPO (``MlpPolicy``, ``make_vec_env(16, seed=0)``,
+2. Share of a training run: PPO (``MlpPolicy``, ``make_vec_env(n_envs=16, seed=0)``,
    ``n_steps=128``, ``batch_size=512``) trained for 20,480 timesteps (10 iterations)
    with a logger that has no outputs, and with ``SB3MLflowOutput`` attached (the run's
    start and end included). Runs alternate, each on a fresh model with the same seed;
@@ -103,7 +103,7 @@ def train_once(tracker: Tracker | None, timesteps: int) -> dict[str, float]:
     with warnings.catch_warnings():
         # SB3's VecEnv wrapper warns that the batch defines no render_mode; noise here.
         warnings.filterwarnings("ignore", message=".*render_mode.*", category=UserWarning)
-        env = ipwarmup.envs.make_vec_env(16, seed=0)
+        env = ipwarmup.envs.make_vec_env(n_envs=16, seed=0)
     model = PPO("MlpPolicy", env, n_steps=128, batch_size=512, verbose=0, seed=0, device="cpu")
     clock = [0.0, 0.0]  # seconds in the output's write calls, their number
     if tracker is None:

@@ -114,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", type=Path, required=True, help="bundle folder")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--public-key",
+        default=None,
+        metavar="KEY",
+        help="ed25519 public key (PEM or hex file, or 64 hex digits) the bundle must be signed by",
+    )
+    serve.add_argument(
+        "--guardrails", type=Path, default=None, help="the operator's guardrails file (YAML)"
+    )
     return parser
 
 
@@ -136,11 +145,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ipwarmup.serving.http import serve
+    from ipwarmup.serving.server import serve
 
     if not 0 < args.port < 65536:
         raise IPWarmupError(f"--port: expected 1-65535, got {args.port}")
-    serve(str(args.model), args.host, args.port)
+    serve(
+        str(args.model), args.host, args.port, public_key=args.public_key,
+        guardrails=args.guardrails,
+    )  # fmt: skip
     return 0
 
 
@@ -164,8 +176,8 @@ def _tune(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.tracking_uri:
         overrides.append(f"tracking.tracking_uri={args.tracking_uri}")
-    config, hyperparameters = load_experiment(args.config, overrides)
-    tune(config, hyperparameters, trials=args.trials, storage=args.storage, out=args.out)
+    config = load_experiment(args.config, overrides)
+    tune(config, trials=args.trials, storage=args.storage, out=args.out)
     return 0
 
 
@@ -180,9 +192,9 @@ def _train(args: argparse.Namespace) -> int:
         overrides.append(f"training.seed={args.seed}")
     if not args.config.is_file():
         raise IPWarmupError(f"--config: no experiment file at '{args.config}'")
-    config, hyperparameters = load_experiment(args.config, overrides)
+    config = load_experiment(args.config, overrides)
     command = " ".join(["ipwarmup", *sys.argv[1:]])
-    result = train(config, hyperparameters, command=command, resume_run_id=args.resume)
+    result = train(config, command=command, resume_run_id=args.resume)
     print(f"run {result.run_id}: model in {result.model_dir}")
     return 0
 

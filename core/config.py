@@ -14,6 +14,8 @@ with :func:`setting` or :func:`setting_factory`: a default, a one-line doc and o
   checked); ``tuple[float, ...]`` has any length. Bounds on tuples and dicts apply per item.
 * Scalars are strict: ``bool`` takes only true/false, ``int`` rejects bools and fractions,
   ``float`` takes ints but not bools, ``str`` takes only text.
+* ``dict[str, Any]`` holds plain data as written (a mapping of keyword arguments for a
+  library, say), replaced whole; the owning config's ``_check`` validates it.
 
 All problems in the tree are raised as one :class:`~ipwarmup.errors.ConfigError`, each with its
 dotted path: ``env.mta.max_age_hours: expected a number > 0, got -1.0``.
@@ -350,7 +352,7 @@ def _supported(hint: Any) -> bool:
         return args[0] is str and _supported(args[1])
     if origin is tuple:
         return bool(args) and all(_supported(arg) for arg in args if arg is not Ellipsis)
-    return origin is Literal or inner in _NAMES or _is_config(inner)
+    return origin is Literal or inner in _NAMES or inner is Any or _is_config(inner)
 
 
 def _declaration_problem(hint: Any, meta: _Setting) -> str:
@@ -399,6 +401,8 @@ def _default_of(f: dataclasses.Field[Any]) -> Any:
 def _conforms(hint: Any, value: Any) -> bool:
     inner, nullable = _split_optional(hint)
     origin, args = get_origin(inner), get_args(inner)
+    if inner is Any:
+        return True
     if value is None:
         return nullable
     if _is_config(inner):
@@ -435,6 +439,8 @@ def _describe(hint: Any) -> str:
         text = f"a list of {items}"
     elif origin is Literal:
         text = "one of " + ", ".join(repr(choice) for choice in args)
+    elif inner is Any:
+        text = "any value"
     else:
         text = _NAMES[inner]
     return f"{text} or null" if nullable else text
@@ -490,6 +496,8 @@ def _convert(hint: Any, raw: Any, where: str, problems: list[str], base: Any) ->
     """Convert plain ``raw`` to ``hint``, laid over ``base`` where that means something."""
     inner, nullable = _split_optional(hint)
     origin, args = get_origin(inner), get_args(inner)
+    if inner is Any:
+        return _copy_tree(raw)
     if raw is None and nullable:
         return None
     if _is_config(inner):

@@ -14,23 +14,74 @@ from ipwarmup.config import apply_overrides, load, to_dict
 from ipwarmup.envs.config import EnvConfig, ScenarioConfig
 from ipwarmup.envs.scenarios import load_scenario
 from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
-from ipwarmup.observation import feature_bounds, feature_names
+from ipwarmup.observation import Telemetry, feature_bounds, feature_names
 
-__all__ = ["ENV_ID", "ENV_VERSION", "IPWarmupEnv", "build_config"]
+__all__ = ["ENV_ID", "ENV_VERSION", "IPWarmupEnv", "build_config", "check_no_options"]
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_COLUMNS = (
+    ("demand", "demand"),
+    ("cap/h", "cap_per_hour"),
+    ("sent_ded", "sent_dedicated"),
+    ("accepted", "accepted"),
+    ("deferred", "deferred"),
+    ("rejected", "rejected"),
+    ("bounced", "bounced"),
+    ("complaint", "complaints"),
+    ("queued", "queued"),
+)
+
+
+def check_no_options(options: Mapping[str, Any] | None) -> None:
+    """Refuse reset options: an episode's settings are the env's configuration.
+
+    Raises:
+        ValueError: ``options`` holds anything.
+    """
+    if options:
+        raise ValueError(
+            f"options: IPWarmupEnv takes no reset options, got {sorted(options)}; set "
+            "scenario=, config= or overrides= when making the env"
+        )
+
+
+def render_table(telemetry: Telemetry, config: EnvConfig, row: int = 0) -> str:
+    """Return one row's last period as a text table: one line per provider, what an ESP sees.
+
+    Counts are messages in the period (``cap/h`` the dedicated pool's hourly cap);
+    ``complaint`` counts complaints reported in the period (feedback loops lag). At most
+    100 columns with five providers of names up to nine characters.
+    """
+    t = telemetry
+    day = int(t.day[row])
+    head = (
+        f"day {day}/{config.horizon_days} ({WEEKDAYS[int(t.weekday[row]) % 7]}), "
+        f"hour {int(t.hour[row]):02d}: {int(t.n_ips[row])} dedicated IPs, "
+        f"mean age {float(t.mean_ip_age_days[row]):.1f} days"
+    )
+    width = max(10, *(len(name) + 1 for name in config.provider_names))
+    lines = [head, f"{'provider':<{width}}" + "".join(f"{h:>10}" for h, _ in _COLUMNS)]
+    for p, name in enumerate(config.provider_names):
+        cells = "".join(f"{getattr(t, key)[row, p]:>10.0f}" for _, key in _COLUMNS)
+        lines.append(f"{name:<{width}}{cells}")
+    return "\n".join(lines)
 
 
 def build_config(
-    config: EnvConfig | Mapping[str, Any] | None = None,
+    *,
     scenario: str | Path | ScenarioConfig | None = None,
+    config: EnvConfig | Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
 ) -> EnvConfig:
-    """Resolve an env configuration from a config (object or plain data), scenario, overrides.
+    """Resolve an env configuration from a scenario, a config (object or plain data), overrides.
+
+    Every env constructor takes these three keyword arguments in this order.
 
     Args:
-        config: an :class:`EnvConfig`, plain data for one (as read from YAML), or None for
-            the defaults.
         scenario: a shipped scenario name, a path to a scenario YAML, or a
             :class:`ScenarioConfig`; replaces the config's scenario when given.
+        config: an :class:`EnvConfig`, plain data for one (as read from YAML), or None for
+            the defaults.
         overrides: ``dotted.key=value`` strings applied on top, checked like the file.
     """
     data = to_dict(config) if isinstance(config, EnvConfig) else dict(config or {})
@@ -96,16 +147,31 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Rewards
 
-    Per step, with ``H`` the mail handled in the step (new demand plus the retry queue at
-    its start), and the weights of ``reward`` in the config:
+    Per message. With ``V`` the episode's expected demand per step (its drawn mean daily
+    volume times ``decision_interval_hours / 24``, the same for every step of an episode)
+    and the weights of ``reward`` in the config:
 
-    ``r = w_ded * inbox_dedicated / H + w_shared * inbox_shared / H
-    - w_lost * (rejected + expired) / H - w_block * new_blocks - w_ip * ip_days``
+    ``r = (w_ded * inbox_dedicated + w_shared * inbox_shared - w_lost * (rejected +
+    expired)) / V - w_block * new_blocks - w_ip * ip_days``
 
-    Dedicated inbox placement is weighted above shared (``w_shared <= w_ded``, defaults 1.0
-    and 0.9) because the customer is moving to dedicated IPs. The reward lies in
-    ``[-(w_lost + w_block * max_ips * P + w_ip * max_ips * decision_interval_hours / 24),
-    w_ded]``. KPIs (inbox share, lost share, days to warm, ...) are reported apart from it.
+    So every message counts alike, a weekend's as a weekday's, and mail held in the retry
+    queue earns nothing until it reaches an inbox. Dedicated inbox placement is weighted
+    above shared (``w_shared <= w_ded``, defaults 1.0 and 0.9) because the customer is
+    moving to dedicated IPs.
+
+    The return values what the warmup leaves behind: at the horizon the same sender goes
+    on for ``reward.continuation_days`` (default 30) on the warmed pool, caps and pool held,
+    mail still queued delivered or expiring, and the continuation's rewards, counted the
+    same way, are added to the last step's reward (``info["continuation"]`` holds that part
+    and the continuation's counts). A pool left cold keeps its mail on the shared pool; a
+    pool pushed into blocks pays after the horizon too.
+
+    With ``H`` the mail handled in a step (new demand plus the retry queue at its start),
+    a step's reward lies in ``[-(w_lost * H / V + w_block * max_ips * P + w_ip * max_ips *
+    decision_interval_hours / 24), w_ded * H / V]`` (``H / V`` is about 1, several times
+    that on a campaign day or late in a growing sender's episode), and the continuation's
+    in the same bounds summed over its steps. KPIs (inbox share, lost share, days to warm,
+    final dedicated share, ...) are reported apart from it.
 
     ## Starting State
 
@@ -126,29 +192,52 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     ``queued`` (now in the retry queue), ``sent_dedicated`` (attempts on dedicated IPs),
     ``sent_shared``, ``deferrals`` (4xx answers), plus ``block_events`` and ``ip_days``.
     At every step ``demand = delivered_inbox + delivered_spam + bounced + rejected +
-    expired + queued``.
+    expired + queued``. At the last step ``info["continuation"]`` holds the continuation's
+    ``reward`` and its ``demand``, ``delivered_inbox``, ``accepted_dedicated``,
+    ``rejected`` and ``expired``.
 
     ## Arguments
 
-    ``gym.make("ipwarmup/IPWarmup-v0", scenario=None, config=None, overrides=())``:
-    ``scenario`` is a shipped scenario name (see ``configs/scenarios/``) or a YAML path;
-    ``config`` an :class:`EnvConfig` or plain data; ``overrides`` ``dotted.key=value``
-    strings.
+    ``gym.make("ipwarmup/IPWarmup-v0", scenario=None, config=None, overrides=(),
+    render_mode=None)``, all keyword-only: ``scenario`` is a shipped scenario name (see
+    ``configs/scenarios/``) or a YAML path; ``config`` an :class:`EnvConfig` or plain data;
+    ``overrides`` ``dotted.key=value`` strings (see :func:`build_config`);
+    ``render_mode`` None or ``"ansi"``: ``render()`` then returns the last period's
+    per-provider table as text (what an ESP sees), to print.
+
+    ``reset`` takes ``seed``; ``options`` must be None or empty (an episode's settings are
+    the env's configuration, fixed when it is made), anything else raises ``ValueError``.
 
     ## Version History
 
     * v0: first version.
+    * v1: warming pays what it pays in the world (issue 8): list rates count by the square
+      of their ratio to the provider's thresholds; a volume spike is judged against the
+      larger of the recent average and the day before; the shared pool's standing moves
+      with this sender's share of its volume; the first decision may already size the
+      pool; the reward is per message of the episode's expected demand and counts a
+      continuation after the horizon.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's API
+    # Gymnasium reads metadata from the class (hence RUF012); one table per decision, and
+    # render_fps only quiets Gymnasium's checker (nothing animates).
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
 
     def __init__(
         self,
+        *,
         scenario: str | Path | ScenarioConfig | None = None,
         config: EnvConfig | Mapping[str, Any] | None = None,
         overrides: Sequence[str] = (),
+        render_mode: str | None = None,
     ) -> None:
-        self.config = build_config(config, scenario, overrides)
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(
+                f"render_mode: expected None or 'ansi', got {render_mode!r}; "
+                "the env has no graphical renderer"
+            )
+        self.render_mode = render_mode
+        self.config = build_config(scenario=scenario, config=config, overrides=overrides)
         self.simulator = Simulator(self.config, 1)
         n_providers = len(self.config.providers)
         low, high = feature_bounds(n_providers)
@@ -159,7 +248,12 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start a new warmup; ``seed`` seeds the env's ``np_random``."""
+        """Start a new warmup; ``seed`` seeds the env's ``np_random``.
+
+        Raises:
+            ValueError: ``options`` is not empty (nothing is configured per episode).
+        """
+        check_no_options(options)
         super().reset(seed=seed)
         obs = self.simulator.reset(np.array([0]), [self.np_random])
         return obs[0], self._info()
@@ -167,13 +261,17 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one decision and simulate ``decision_interval_hours``."""
         result = self.simulator.step(np.asarray(action, dtype=np.float64)[None, :])
-        return (
-            result.observation[0],
-            float(result.reward[0]),
-            False,
-            bool(result.truncated[0]),
-            self._info(),
-        )
+        info = self._info()
+        truncated = bool(result.truncated[0])
+        if truncated:
+            info["continuation"] = self.simulator.continuation_info(0, result)
+        return result.observation[0], float(result.reward[0]), False, truncated, info
+
+    def render(self) -> str | None:
+        """Return the last period's table (``render_mode="ansi"``), or None without a mode."""
+        if self.render_mode is None:
+            return None
+        return render_table(self.simulator.telemetry, self.config)
 
     def _info(self) -> dict[str, Any]:
         accounting = self.simulator.accounting

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ipwarmup.envs import providers as prov
+from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY
 
 if TYPE_CHECKING:
@@ -30,57 +31,55 @@ class PrivilegedView:
     @property
     def n_ips(self) -> np.ndarray:
         """Dedicated IPs in each row's pool, (B,)."""
-        return self._sim.n_ips.copy()
+        return self._sim.state.n_ips.copy()
 
     @property
     def allowance(self) -> np.ndarray:
         """Earned hourly allowance per IP slot and provider, (B, K, P)."""
-        return self._sim.allowance.copy()
+        return self._sim.state.allowance.copy()
 
     @property
     def caps(self) -> np.ndarray:
         """Hourly caps per IP slot and provider, (B, K, P)."""
-        return self._sim.caps.copy()
+        return self._sim.state.caps.copy()
 
     @property
     def blocked(self) -> np.ndarray:
         """Whether each IP is blocked at each provider, (B, K, P)."""
-        return self._sim.blocked.copy()
+        return self._sim.state.blocked.copy()
 
     @property
     def reputation(self) -> np.ndarray:
         """Hidden reputation per IP slot and provider, (B, K, P)."""
-        return self._sim.reputation.copy()
+        return self._sim.state.reputation.copy()
 
     @property
     def domain_reputation(self) -> np.ndarray:
         """Hidden domain reputation per provider, (B, P)."""
-        return self._sim.domain_reputation.copy()
+        return self._sim.state.domain_reputation.copy()
 
     @property
     def shared_reputation(self) -> np.ndarray:
         """Shared pool reputation per provider today, incidents included, (B, P)."""
-        sim = self._sim
-        day = sim.hour // HOURS_PER_DAY
-        incident = np.where(sim.incident_until_day > day, sim.incident_severity, 0.0)
-        return sim.shared_reputation - incident[:, None]
+        state = self._sim.state
+        return shared_pool.standing(state, state.hour // HOURS_PER_DAY)
 
     @property
     def draw(self) -> prov.ProviderDraw:
         """Each provider's hidden tolerances this episode, each (B, P)."""
-        return prov.ProviderDraw(**{k: v.copy() for k, v in vars(self._sim.draw).items()})
+        return prov.ProviderDraw(**{k: v.copy() for k, v in vars(self._sim.state.draw).items()})
 
     @property
     def demand_today(self) -> np.ndarray:
         """Today's demand per hour and provider, (B, 24, P)."""
-        return self._sim.demand_today.copy()
+        return self._sim.state.demand_today.copy()
 
     def placement(self) -> tuple[np.ndarray, np.ndarray]:
         """Return inbox rates (dedicated per IP (B, K, P), shared (B, P)) at today's state."""
-        d = self._sim.draw
-        dom = self._sim.domain_reputation
+        d = self._sim.state.draw
+        dom = self._sim.state.domain_reputation
         dedicated = prov.inbox_rate(
-            self._sim.reputation,
+            self._sim.state.reputation,
             dom[:, None, :],
             d.base_inbox_rate[:, None, :],
             d.placement_sensitivity[:, None, :],
@@ -96,7 +95,7 @@ class PrivilegedView:
 
     def list_quality(self) -> np.ndarray:
         """Daily quality score (0..1) the sender's list earns at each provider, (B, P)."""
-        s, d = self._sim.sender, self._sim.draw
+        s, d = self._sim.state.sender, self._sim.state.draw
         return prov.daily_quality(
             s.complaint_rate[:, None], s.bounce_rate[:, None], s.trap_rate[:, None], d
         )
@@ -107,9 +106,9 @@ class PrivilegedView:
         A row whose pool is empty reports the shared pool's reputation, the standing its
         mail then rides on.
         """
-        sim = self._sim
-        active = np.arange(sim.max_ips)[None, :] < sim.n_ips[:, None]
-        per_provider = (sim.reputation * active[:, :, None]).sum(axis=1)
-        mean_ip = per_provider.mean(axis=1) / np.maximum(sim.n_ips, 1)
-        result: np.ndarray = np.where(sim.n_ips > 0, mean_ip, self.shared_reputation.mean(axis=1))
+        state = self._sim.state
+        per_provider = (state.reputation * state.active[:, :, None]).sum(axis=1)
+        mean_ip = per_provider.mean(axis=1) / np.maximum(state.n_ips, 1)
+        shared = self.shared_reputation.mean(axis=1)
+        result: np.ndarray = np.where(state.n_ips > 0, mean_ip, shared)
         return result

@@ -22,7 +22,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from ipwarmup.envs.config import EnvConfig, ScenarioConfig
-from ipwarmup.envs.env import build_config
+from ipwarmup.envs.env import build_config, check_no_options
 from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
 from ipwarmup.observation import feature_bounds
 
@@ -31,13 +31,13 @@ class WarmupVecEnv(VecEnv):
     """Batched warmups with SB3's ``VecEnv`` interface and automatic reset.
 
     Args:
-        n_envs: number of environments.
         config: the env configuration (see :func:`~ipwarmup.envs.env.build_config`).
+        n_envs: number of environments.
     """
 
     render_mode: str | None = None  # nothing to render; SB3 asks before rendering
 
-    def __init__(self, n_envs: int, config: EnvConfig) -> None:
+    def __init__(self, *, config: EnvConfig, n_envs: int) -> None:
         self.config = config
         self.simulator = Simulator(config, n_envs)
         n_providers = len(config.providers)
@@ -54,6 +54,16 @@ class WarmupVecEnv(VecEnv):
         generator = self._generators[index]
         assert generator is not None  # set just above
         return generator
+
+    def set_options(self, options: list[dict[str, Any]] | dict[str, Any] | None = None) -> None:
+        """Refuse reset options, as ``IPWarmupEnv.reset`` does; None or empty ones are fine.
+
+        Raises:
+            ValueError: any env's options hold anything.
+        """
+        for one in options if isinstance(options, list) else [options]:
+            check_no_options(one)
+        super().set_options(options)
 
     def reset(self) -> VecEnvObs:
         """Reset every env, using the seeds given to :meth:`seed` once."""
@@ -80,6 +90,7 @@ class WarmupVecEnv(VecEnv):
             for i in ended:
                 infos[i]["terminal_observation"] = obs[i].copy()
                 infos[i]["TimeLimit.truncated"] = True
+                infos[i]["continuation"] = self.simulator.continuation_info(int(i), result)
             generators = [self._generator(int(i), None) for i in ended]
             obs = obs.copy()
             obs[ended] = self.simulator.reset(ended, generators)
@@ -125,22 +136,24 @@ class WarmupVecEnv(VecEnv):
 
 
 def make_vec_env(
-    n_envs: int,
+    *,
     scenario: str | Path | ScenarioConfig | None = None,
-    seed: int | None = None,
     config: EnvConfig | Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
+    n_envs: int = 1,
+    seed: int | None = None,
 ) -> WarmupVecEnv:
     """Build a batched VecEnv of ``n_envs`` warmups; env ``i`` is seeded ``seed + i``.
 
     Args:
-        n_envs: number of environments in the batch.
         scenario: a shipped scenario name, a YAML path or a :class:`ScenarioConfig`.
-        seed: base seed; None draws fresh entropy.
         config: an :class:`EnvConfig` or plain data for one.
         overrides: ``dotted.key=value`` strings applied on top.
+        n_envs: number of environments in the batch.
+        seed: base seed; None draws fresh entropy.
     """
-    env = WarmupVecEnv(n_envs, build_config(config, scenario, overrides))
+    config = build_config(scenario=scenario, config=config, overrides=overrides)
+    env = WarmupVecEnv(config=config, n_envs=n_envs)
     if seed is not None:
         env.seed(seed)
     return env
@@ -176,6 +189,11 @@ class ConcatVecEnv(VecEnv):
             part.seed(None if seed is None else seed + int(start))
             seeds += part._seeds
         return seeds
+
+    def set_options(self, options: list[dict[str, Any]] | dict[str, Any] | None = None) -> None:
+        """Hand each part its envs' options (every part refuses non-empty ones)."""
+        for part, start, end in zip(self.parts, self._bounds[:-1], self._bounds[1:], strict=True):
+            part.set_options(options[start:end] if isinstance(options, list) else options)
 
     def reset(self) -> VecEnvObs:
         """Reset every part."""
@@ -235,13 +253,22 @@ class ConcatVecEnv(VecEnv):
 
 
 def make_multi_scenario_vec_env(
-    n_envs: int,
-    scenarios: Sequence[str],
-    seed: int | None = None,
+    *,
+    scenarios: Sequence[str | Path | ScenarioConfig],
     config: EnvConfig | Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
+    n_envs: int,
+    seed: int | None = None,
 ) -> ConcatVecEnv:
-    """Build one VecEnv over several scenarios, ``n_envs`` split as evenly as possible."""
+    """Build one VecEnv over several scenarios, ``n_envs`` split as evenly as possible.
+
+    Args:
+        scenarios: shipped scenario names, YAML paths or :class:`ScenarioConfig` objects.
+        config: an :class:`EnvConfig` or plain data for one, shared by every scenario.
+        overrides: ``dotted.key=value`` strings applied on top of each.
+        n_envs: environments in all, at least one per scenario.
+        seed: base seed of env 0; env ``i`` of the whole is seeded ``seed + i``.
+    """
     if n_envs < len(scenarios):
         raise ValueError(
             f"n_envs: expected at least one env per scenario ({len(scenarios)}), got {n_envs}"
@@ -250,7 +277,9 @@ def make_multi_scenario_vec_env(
         n_envs // len(scenarios) + (i < n_envs % len(scenarios)) for i in range(len(scenarios))
     ]
     parts = [
-        WarmupVecEnv(size, build_config(config, scenario, overrides))
+        WarmupVecEnv(
+            config=build_config(scenario=scenario, config=config, overrides=overrides), n_envs=size
+        )
         for size, scenario in zip(sizes, scenarios, strict=True)
     ]
     env = ConcatVecEnv(parts)

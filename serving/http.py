@@ -34,26 +34,33 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import sys
+import time
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
 
-import uvicorn
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 import ipwarmup
-from ipwarmup.errors import ConfigError, TelemetryError
-from ipwarmup.serving.policy import ServedPolicy, load_policy
+from ipwarmup.errors import TelemetryError
+from ipwarmup.serving.body import BodyError, parse_body
+from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.telemetry import json_schema
 
 logger = logging.getLogger(__name__)
 
 DECIDE_PATH = "/v1/decide"
 MEDIA_TYPE = "application/json"
+BATCH_PATH = "/v1/decide/batch"
 DEFAULT_MAX_BODY_BYTES = 65_536
 """A record for five providers is about 2 KB; 64 KiB leaves room for many more."""
+DEFAULT_MAX_BATCH_BYTES = 16 << 20
+DEFAULT_MAX_BATCH_RECORDS = 10_000
+DEFAULT_BODY_TIMEOUT = 10.0
+"""Seconds a client may take to send its body once its headers arrived."""
 
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -91,103 +98,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _NotStrictJSON(ValueError):
-    """The body uses something RFC 8259 does not allow: NaN, Infinity, a repeated key."""
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise _NotStrictJSON(name)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise _NotStrictJSON("repeated key")
-    return obj
-
-
-class _Constant:
-    """Where Python's ``json`` read ``NaN``, ``Infinity`` or ``-Infinity``."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class _Pairs(list[tuple[str, Any]]):
-    """An object's key-value pairs as written, repeats included."""
-
-
-def _strict_problems(tree: object) -> list[str]:
-    """Say where a leniently parsed body breaks strict JSON: NaN, Infinity, repeated keys."""
-    problems: list[str] = []
-    stack: list[tuple[object, str]] = [(tree, "telemetry")]
-    while stack:  # a loop, not recursion: the depth is the client's choice
-        node, path = stack.pop()
-        if isinstance(node, _Constant):
-            problems.append(f"{path}: {node.name} is not a JSON number; send a finite number")
-        elif isinstance(node, _Pairs):
-            seen: set[str] = set()
-            children = []
-            for key, value in node:
-                if key in seen:
-                    problems.append(f"{path}.{key}: repeated key; send each key once")
-                seen.add(key)
-                children.append((value, f"{path}.{key}"))
-            stack.extend(reversed(children))
-        elif isinstance(node, list):
-            stack.extend(reversed([(value, f"{path}[{i}]") for i, value in enumerate(node)]))
-    return problems
-
-
-def _syntax_problem(error: ValueError | RecursionError) -> str:
-    if isinstance(error, json.JSONDecodeError):
-        return f"line {error.lineno} column {error.colno} (char {error.pos}): {error.msg}"
-    if isinstance(error, RecursionError):
-        return "the JSON is nested too deeply"
-    return str(error)  # such as an integer of more than 4,300 digits
-
-
-class BodyError(TelemetryError):
-    """A request body is not strict JSON (RFC 8259), so no record could be read at all.
-
-    The service answers 400 for it, and 422 for any other :class:`TelemetryError`, which is
-    about a record that was read.
-    """
-
-
-def parse_body(body: bytes) -> object:
-    """Decode a request body as strict JSON (RFC 8259).
-
-    Python's ``json`` also reads ``NaN``, ``Infinity`` and repeated keys (the last wins);
-    JSON has neither such numbers nor a rule for repeats, so both are refused here. The
-    fast path only notices them; a second, lenient parse of a refused body says where.
-
-    Args:
-        body: the raw bytes.
-
-    Returns:
-        The decoded value, of any JSON type.
-
-    Raises:
-        BodyError: the body is not UTF-8 or not strict JSON.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise BodyError([f"byte {error.start}: not UTF-8 ({error.reason})"]) from error
-    try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-    except _NotStrictJSON:
-        pass  # located below
-    except (ValueError, RecursionError) as error:
-        raise BodyError([_syntax_problem(error)]) from error
-    try:
-        tree = json.loads(text, parse_constant=_Constant, object_pairs_hook=_Pairs)
-    except (ValueError, RecursionError) as error:  # a syntax error after the first NaN
-        raise BodyError([_syntax_problem(error)]) from error
-    raise BodyError(_strict_problems(tree) or ["not strict JSON"])
-
-
 def _error(status: int, message: str, problems: list[str] | None = None) -> JSONResponse:
     content: dict[str, Any] = {"error": message}
     if problems is not None:
@@ -209,6 +119,96 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _render(status: int, content: object) -> tuple[int, bytes]:
+    return status, json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+
+
+INLINE_BODY_BYTES = 8_192
+"""Bodies up to this size are decided on the event loop (a thread hand-off would cost more
+than the work); larger ones in a worker thread."""
+ERROR_PENALTY = 20.0
+"""An answer that is an error waits this many times the time its work took, without
+holding the CPU: a client sending bad records at full speed gets a small share of it."""
+LARGE_ERROR_PENALTY_S = 1.0
+"""And a large body (over ``INLINE_BODY_BYTES``) that is an error waits this much more: its
+reading and parsing cost the server more than the work measured; a working client never
+sends one."""
+MAX_PENALTY_S = 2.0
+
+
+class _Endpoint:
+    """One POST endpoint: limits checked on the event loop, large bodies worked off it.
+
+    Parsing, validating, deciding and rendering run in a worker thread (at most
+    ``workers`` at once) when the body is large, so the event loop keeps accepting, reading
+    and answering other clients; an error answer is delayed in proportion to what it
+    cost, so hostile clients cannot crowd out normal ones.
+    """
+
+    def __init__(
+        self, path: str, work: Any, *, max_body_bytes: int, body_timeout: float,
+        limiter: anyio.CapacityLimiter,
+    ) -> None:  # fmt: skip
+        self.path, self.work = path, work
+        self.max_body_bytes, self.body_timeout, self.limiter = max_body_bytes, body_timeout, limiter
+
+    def _compute(self, body: bytes) -> tuple[int, bytes, float]:
+        started = time.perf_counter()
+        status, content = self._answer(body)
+        return status, content, time.perf_counter() - started
+
+    def _answer(self, body: bytes) -> tuple[int, bytes]:
+        try:
+            payload = parse_body(body)
+        except BodyError as error:
+            return _render(400, {"error": "request body is not valid JSON",
+                                 "problems": error.problems})  # fmt: skip
+        try:
+            return _render(200, self.work(payload))  # refuses NaN and infinity: a 500
+        except TelemetryError as error:
+            return _render(422, {"error": "invalid telemetry", "problems": error.problems})
+        except Exception:
+            logger.exception("%s failed on a %d-byte body", self.path, len(body))
+            return _render(500, {"error": "internal error; the server log has the details"})
+
+    async def __call__(self, request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                if int(declared) > self.max_body_bytes:
+                    return _too_large(self.max_body_bytes)
+            except ValueError:
+                return _error(400, "bad Content-Length", [f"Content-Length: {declared[:40]!r}"])
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != MEDIA_TYPE:
+            return _error(415, f"expected Content-Type: {MEDIA_TYPE}, got {media_type[:40]!r}")
+        try:
+            with anyio.fail_after(self.body_timeout):
+                body = await _read_body(request, self.max_body_bytes)
+        except TimeoutError:
+            return JSONResponse(
+                {"error": f"request body not received within {self.body_timeout:g} s"},
+                status_code=408, headers={"Connection": "close"},
+            )  # fmt: skip
+        except ClientDisconnect:
+            client = request.client
+            logger.warning("%s: client %s hung up before its body arrived", self.path,
+                           f"{client.host}:{client.port}" if client else "?")  # fmt: skip
+            return Response(status_code=400)  # nobody reads it
+        if body is None:
+            return _too_large(self.max_body_bytes)
+        if len(body) <= INLINE_BODY_BYTES:
+            status, content, seconds = self._compute(body)
+        else:
+            status, content, seconds = await anyio.to_thread.run_sync(
+                self._compute, body, limiter=self.limiter
+            )
+        if status >= 400:
+            large = LARGE_ERROR_PENALTY_S if len(body) > INLINE_BODY_BYTES else 0.0
+            await anyio.sleep(min(ERROR_PENALTY * seconds + large, MAX_PENALTY_S))
+        return Response(content, status_code=status, media_type=MEDIA_TYPE)
 
 
 def _inline_defs(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,12 +233,24 @@ def _inline_defs(schema: Mapping[str, Any]) -> dict[str, Any]:
     return inlined
 
 
-def create_app(policy: ServedPolicy, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    policy: ServedPolicy,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    workers: int = 2,
+) -> FastAPI:
     """Build the HTTP application around a loaded policy.
 
     Args:
         policy: the bundle to serve, from :func:`~ipwarmup.serving.policy.load_policy`.
         max_body_bytes: the largest request body accepted; larger ones get a 413.
+        max_batch_bytes: the same for ``/v1/decide/batch``.
+        max_batch_records: the most records in one batch; more get a 422.
+        body_timeout: seconds a client may take to send its body; slower ones get a 408.
+        workers: threads deciding at once (the CPU work of a request runs in one).
 
     Returns:
         The FastAPI application; run it with any ASGI server (:func:`serve` uses uvicorn).
@@ -261,8 +273,11 @@ def create_app(policy: ServedPolicy, *, max_body_bytes: int = DEFAULT_MAX_BODY_B
         "status": "ok",
         "model": policy.name,
         "providers": list(policy.providers),
-        "format_version": policy.manifest["format_version"],
+        "format_version": policy.spec.format_version,
         "env": policy.manifest["env"],
+        "guardrails": policy.guardrails.model_dump(),
+        "guardrail_notes": policy.guardrail_notes,
+        "signed_by": policy.spec.signature.public_key if policy.spec.signature else None,
     }
     schema = _inline_defs(json_schema(policy.providers, policy.max_ips))
 
@@ -270,83 +285,46 @@ def create_app(policy: ServedPolicy, *, max_body_bytes: int = DEFAULT_MAX_BODY_B
     async def healthz() -> dict[str, Any]:
         return health
 
-    @app.post(
+    limiter = anyio.CapacityLimiter(workers)
+
+    def decide_batch(payload: object) -> dict[str, Any]:
+        if not isinstance(payload, list):
+            raise TelemetryError(f"records: expected a JSON array of records, got "
+                                 f"{type(payload).__name__}")  # fmt: skip
+        if len(payload) > max_batch_records:
+            raise TelemetryError(f"records: at most {max_batch_records} records, got "
+                                 f"{len(payload)}")  # fmt: skip
+        return {"decisions": policy.decide_batch(payload)}
+
+    app.add_api_route(
         DECIDE_PATH,
+        _Endpoint(DECIDE_PATH, lambda record: policy.decide(record),
+                  max_body_bytes=max_body_bytes, body_timeout=body_timeout, limiter=limiter),
+        methods=["POST"],
         summary="Decide the next period's caps and pool from one telemetry record",
         responses=_RESPONSES,
         openapi_extra={
             "requestBody": {"content": {MEDIA_TYPE: {"schema": schema}}, "required": True}
         },
-    )
-    async def decide(request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            try:
-                if int(declared) > max_body_bytes:
-                    return _too_large(max_body_bytes)
-            except ValueError:
-                return _error(400, "bad Content-Length", [f"Content-Length: {declared!r}"])
-        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if media_type != MEDIA_TYPE:
-            return _error(415, f"expected Content-Type: {MEDIA_TYPE}, got {media_type!r}")
-        body = await _read_body(request, max_body_bytes)
-        if body is None:
-            return _too_large(max_body_bytes)
-        try:
-            record = parse_body(body)
-        except BodyError as error:
-            return _error(400, "request body is not valid JSON", error.problems)
-        try:
-            # Inline, not in a thread pool: a decision is a fraction of a millisecond of
-            # pure Python and numpy; a worker thread would add its hand-off, and the GIL
-            # still runs one decision at a time.
-            decision = policy.decide(record)
-            return JSONResponse(decision)  # renders now; raises on NaN or infinity
-        except TelemetryError as error:
-            return _error(422, "invalid telemetry", error.problems)
-        except Exception:
-            logger.exception("%s failed on a %d-byte body", DECIDE_PATH, len(body))
-            return _error(500, "internal error; the server log has the details")
-
+    )  # fmt: skip
+    app.add_api_route(
+        BATCH_PATH,
+        _Endpoint(BATCH_PATH, decide_batch, max_body_bytes=max_batch_bytes,
+                  body_timeout=body_timeout, limiter=limiter),
+        methods=["POST"],
+        summary="Decide for a fleet: a JSON array of records in, {decisions: [...]} out",
+        description="Problems of record i are prefixed with [i]; one bad record decides none.",
+        responses=_RESPONSES,
+        openapi_extra={"requestBody": {"required": True, "content": {MEDIA_TYPE: {"schema": {
+            "type": "array", "items": schema, "maxItems": max_batch_records}}}}},
+    )  # fmt: skip
     return app
 
 
-def serve(model_path: str, host: str, port: int) -> None:
-    """Load a bundle and serve it with uvicorn until interrupted (SIGINT or SIGTERM).
+def __getattr__(name: str) -> Any:
+    # ``serve`` lives in ipwarmup.serving.server (uvicorn and sockets); kept importable here.
+    if name == "serve":
+        from ipwarmup.serving.server import serve
 
-    The socket is bound before uvicorn starts, so an address that cannot be used is an
-    error that says so, and the line announcing the service is printed only once it listens.
-
-    Args:
-        model_path: the bundle folder (``models/NAME``).
-        host: the address to listen on; ``127.0.0.1`` keeps it on this machine.
-        port: the TCP port.
-
-    Raises:
-        BundleError: the bundle is missing, tampered with or incompatible.
-        ConfigError: ``host:port`` cannot be listened on (in use, not an address of this
-            machine, a privileged port).
-    """
-    policy = load_policy(model_path)
-    app = create_app(policy)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say
-    # they are TCP, and without it a keep-alive client waits ~40 ms per answer (Nagle's
-    # algorithm holding the body back behind uvicorn's separate write of the headers).
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    with listener:
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((host, port))
-        except OSError as error:
-            reason = error.strerror or str(error)
-            raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from error
-        where = f"[{host}]" if family == socket.AF_INET6 else host
-        print(
-            f"serving model {policy.name!r} on http://{where}:{port}{DECIDE_PATH} "
-            f"(docs: http://{where}:{port}/docs)",
-            file=sys.stderr,
-            flush=True,
-        )
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        server.run(sockets=[listener])
+        return serve
+    raise AttributeError(name)

@@ -1,65 +1,38 @@
-"""Load an exported policy bundle and make production decisions from live telemetry.
+"""Load a verified policy bundle and make production decisions from live telemetry.
 
-Imports only numpy and the standard library (plus ipwarmup's own numpy-only modules): a
-production control plane runs it without torch, stable-baselines3 or MLflow.
-
-A bundle is a folder with ``manifest.json`` and ``weights.npz`` (plain arrays, loaded with
-``allow_pickle=False``). :func:`load_policy` refuses a bundle whose files are missing,
-truncated or tampered with (SHA-256 in the manifest), whose format or env version this code
-does not know, or whose layout does not add up, with a :class:`BundleError` that says which.
+Imports numpy, pydantic, PyYAML, cryptography and the standard library (plus ipwarmup's
+numpy-only modules): a production control plane runs it without torch, stable-baselines3 or
+MLflow. :mod:`ipwarmup.serving.bundle` verifies the bundle whole;
+:mod:`ipwarmup.serving.guardrails` holds the guardrails applied after the network; the
+action's meaning is ``ipwarmup.actions``' codec, shared with the simulator.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ipwarmup import rules
-from ipwarmup.actions import ENV_ID, ENV_VERSION
-from ipwarmup.errors import BundleError, TelemetryError
-from ipwarmup.observation import encode, feature_names, read
+from ipwarmup.actions import GROW, SHRINK, ActionCodec
+from ipwarmup.errors import TelemetryError
+from ipwarmup.observation import encode, read
 from ipwarmup.policy import PolicyState, check_observation_shape
-from ipwarmup.serving.telemetry import to_telemetry, validate
+from ipwarmup.serving import guardrails as gr
+from ipwarmup.serving.bundle import PublicKey, read_bundle
+from ipwarmup.serving.manifest import FORMAT_VERSION, MANIFEST, WEIGHTS, Manifest
+from ipwarmup.serving.record import COUNT_FIELDS
+from ipwarmup.serving.telemetry import record_arrays, telemetry_from_arrays, validate
 
-FORMAT_VERSION = 1
-"""Bundle format this code reads."""
-MANIFEST = "manifest.json"
-WEIGHTS = "weights.npz"
-ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0.0),
-    "identity": lambda x: x,
-}
-DECISION_VERSION = 1
+__all__ = ["FORMAT_VERSION", "MANIFEST", "WEIGHTS", "ServedPolicy", "load_policy"]
 
-
-def sha256(path: Path) -> str:
-    """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class Guardrails:
-    """Limits applied after the network, from the manifest's ``guardrails``."""
-
-    max_growth_per_day: float
-    block_cut: float
-    complaint_thresholds: dict[str, float]
-    complaint_cut: float
-    min_monthly_messages: float
-    aimd_increase_per_day: float
-    aimd_per_ip_ceiling: float
+DECISION_VERSION = 2
+"""2: guardrails fire on their condition (not only when they cut), 0 IPs hold no cap."""
+_POOL_ACTIONS = {GROW: "grow", SHRINK: "shrink", 0: "hold"}
+_NO_IPS = "no dedicated IPs: nothing to cap; mail goes through the shared pool"
 
 
 class ServedPolicy:
@@ -67,55 +40,70 @@ class ServedPolicy:
 
     Args:
         manifest: the bundle's validated manifest.
-        weights: the network's arrays by name.
+        weights: the network's arrays by name (shapes checked against the manifest).
+        guardrails: the guardrail settings in force (the bundle's within the operator's
+            bounds); the manifest's when None.
+        notes: what the operator's bounds changed, one line each.
     """
 
-    def __init__(self, manifest: dict[str, Any], weights: dict[str, np.ndarray]) -> None:
-        self.manifest = manifest
-        env = manifest["env"]
-        self.providers: tuple[str, ...] = tuple(env["providers"])
-        self.horizon_days = int(env["horizon_days"])
-        self.max_ips = int(env["max_ips"])
-        self.period_hours = int(env["decision_interval_hours"])
-        norm = manifest["normalization"]
-        self._mean = np.asarray(norm["mean"], dtype=np.float64)
-        self._std = np.sqrt(np.asarray(norm["var"], dtype=np.float64) + float(norm["epsilon"]))
-        self._clip_obs = float(norm["clip_obs"])
+    def __init__(
+        self,
+        manifest: Manifest,
+        weights: Mapping[str, np.ndarray],
+        *,
+        guardrails: gr.GuardrailSettings | None = None,
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.spec = manifest
+        """The manifest as validated (typed); :attr:`manifest` is the same as plain JSON."""
+        self.manifest: dict[str, Any] = manifest.model_dump(mode="json")
+        env = manifest.env
+        self.providers: tuple[str, ...] = tuple(env.providers)
+        self.horizon_days = env.horizon_days
+        self.max_ips = env.max_ips
+        self.period_hours = env.decision_interval_hours
+        norm = manifest.normalization
+        self._mean = np.asarray(norm.mean, dtype=np.float64)
+        self._inv_std = 1.0 / np.sqrt(np.asarray(norm.var, dtype=np.float64) + norm.epsilon)
+        self._clip_obs = norm.clip_obs
         # Transposed once, contiguous, so a decision is x @ W.T without a copy.
         self._layers = [
-            (
-                np.ascontiguousarray(weights[layer["weight"]].T),
-                weights[layer["bias"]],
-                layer["activation"],
-            )
-            for layer in manifest["network"]["layers"]
+            (np.ascontiguousarray(weights[layer.weight].T), weights[layer.bias], layer.activation)
+            for layer in manifest.network.layers
         ]
-        self._inv_std = 1.0 / self._std
-        post = manifest["action"]
-        self._low = np.asarray(post["low"], dtype=np.float64)
-        self._high = np.asarray(post["high"], dtype=np.float64)
-        self._max_change = float(post["max_cap_change_per_day"])
-        self._pool_threshold = float(post["pool_threshold"])
-        self._min_cap = float(post["min_hourly_cap_messages"])
-        self._max_cap = float(post["max_hourly_cap_messages"])
-        g = manifest["guardrails"]
-        self.guardrails = Guardrails(
-            max_growth_per_day=float(g["max_growth_per_day"]),
-            block_cut=float(g["block_cut"]),
-            complaint_thresholds={k: float(v) for k, v in g["complaint_thresholds"].items()},
-            complaint_cut=float(g["complaint_cut"]),
-            min_monthly_messages=float(g["min_monthly_messages"]),
-            aimd_increase_per_day=float(g["aimd_increase_per_day"]),
-            aimd_per_ip_ceiling=float(g["aimd_per_ip_ceiling"]),
+        action = manifest.action
+        self._low = np.asarray(action.low, dtype=np.float64)
+        self._high = np.asarray(action.high, dtype=np.float64)
+        self.codec = ActionCodec(
+            n_providers=len(self.providers),
+            max_cap_change_per_day=action.max_cap_change_per_day,
+            decision_interval_hours=self.period_hours,
+            min_hourly_cap_messages=action.min_hourly_cap_messages,
+            max_hourly_cap_messages=action.max_hourly_cap_messages,
         )
+        self.guardrails = guardrails if guardrails is not None else manifest.guardrails
+        self.guardrail_notes = list(notes)
+        run_id = manifest.mlflow.get("run_id")
+        self._model = {"name": manifest.name, "run_id": run_id if isinstance(run_id, str) else None}
 
     @property
     def name(self) -> str:
         """The bundle's name."""
-        return str(self.manifest["name"])
+        return self.spec.name
 
     def forward(self, observation: np.ndarray) -> np.ndarray:
-        """Return actions (B, P + 1) for raw observations (B, obs_dim), or 1-D for 1-D."""
+        """Return actions (B, P + 1) for raw observations (B, obs_dim), or 1-D for 1-D.
+
+        ``clip((obs - mean) / sqrt(var + eps), +-clip_obs)``, then each layer's
+        ``activation(x @ W.T + b)``, then the action clip to ``[low, high]``.
+        """
+        x = self._network(observation)
+        np.minimum(x, self._high, out=x)
+        np.maximum(x, self._low, out=x)
+        return x
+
+    def _network(self, observation: np.ndarray) -> np.ndarray:
+        """Return the network's output before the action clip (may hold NaN or inf)."""
         # In-place ufuncs: at one observation a call's fixed cost is the whole cost.
         x: np.ndarray = np.subtract(observation, self._mean)
         x *= self._inv_std
@@ -128,8 +116,6 @@ class ServedPolicy:
                 np.tanh(x, out=x)
             elif activation == "relu":
                 np.maximum(x, 0.0, out=x)
-        np.minimum(x, self._high, out=x)
-        np.maximum(x, self._low, out=x)
         return x
 
     def predict(
@@ -144,6 +130,15 @@ class ServedPolicy:
         actions = self.forward(batch).astype(np.float32)
         return (actions[0] if np.ndim(observation) == 1 else actions), state
 
+    def _validate(self, telemetry: object) -> dict[str, Any]:
+        record = validate(telemetry, self.providers, max_ips=self.max_ips)
+        if record["period_hours"] != self.period_hours:
+            raise TelemetryError(
+                f"telemetry.period_hours: expected {self.period_hours} (this model decides "
+                f"every {self.period_hours} h), got {record['period_hours']}"
+            )
+        return record
+
     def decide(self, telemetry: object) -> dict[str, Any]:
         """Validate a telemetry record and return the next period's decision.
 
@@ -151,206 +146,183 @@ class ServedPolicy:
             TelemetryError: the record is invalid; every bad field is named, and nothing
                 is decided.
         """
-        record = validate(telemetry, self.providers, max_ips=self.max_ips)
-        if int(record["period_hours"]) != self.period_hours:
-            raise TelemetryError(
-                f"telemetry.period_hours: expected {self.period_hours} (this model decides "
-                f"every {self.period_hours} h), got {record['period_hours']}"
-            )
-        # The record is valid now: encode it without validating it a second time.
-        obs = encode(
-            to_telemetry(record, self.providers),
-            horizon_days=self.horizon_days,
-            max_ips=self.max_ips,
-        )
-        fallback = None
-        try:
-            with np.errstate(all="raise"):
-                action = self.forward(obs)[0]
-            if not np.all(np.isfinite(action)):
-                fallback = "the network's output is not finite"
-        except (FloatingPointError, ValueError) as error:
-            fallback = f"the network failed: {error}"
-        if fallback is not None:
-            action = self._aimd_action(obs)
-        return self._decision(record, action, fallback)
+        return self._decide_records([self._validate(telemetry)])[0]
 
-    def _aimd_action(self, obs: np.ndarray) -> np.ndarray:
+    def decide_batch(self, records: Iterable[object]) -> list[dict[str, Any]]:
+        """Decide for many records at once (a fleet): one encode and one forward pass.
+
+        Raises:
+            TelemetryError: some record is invalid; its problems are prefixed with its index
+                (``[3] telemetry.pool...``) and nothing is decided.
+        """
+        clean: list[dict[str, Any]] = []
+        problems: list[str] = []
+        for i, record in enumerate(records):
+            try:
+                clean.append(self._validate(record))
+            except TelemetryError as error:
+                problems += [f"[{i}] {line}" for line in error.problems]
+                if len(problems) >= 50:
+                    break
+        if problems:
+            raise TelemetryError(problems[:50])
+        return self._decide_records(clean) if clean else []
+
+    def _decide_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        counts, scalars = record_arrays(records, self.providers)
+        obs = encode(
+            telemetry_from_arrays(counts, scalars), horizon_days=self.horizon_days,
+            max_ips=self.max_ips,
+        )  # fmt: skip
+        with np.errstate(all="ignore"):
+            actions = self._network(obs)
+        # Checked before the clip, which would turn an overflow (inf) into a bold +-1.
+        bad = ~np.all(np.isfinite(actions), axis=1)
+        np.minimum(actions, self._high, out=actions)
+        np.maximum(actions, self._low, out=actions)
+        if bad.any():  # NaN or inf from the network: the rule decides those rows
+            actions[bad] = self._aimd_actions(obs[bad])
+        return self._decisions(counts, scalars, actions, bad)
+
+    def _aimd_actions(self, obs: np.ndarray) -> np.ndarray:
         view = read(obs, n_providers=len(self.providers), horizon_days=self.horizon_days,
                     max_ips=self.max_ips)  # fmt: skip
         g = self.guardrails
-        step = self.period_hours / 24
         target, grow = rules.aimd(
             view,
-            increase_per_hour=g.aimd_increase_per_day * step,
+            increase_per_hour=g.aimd_increase_per_day * self.period_hours / 24,
             per_ip_ceiling=g.aimd_per_ip_ceiling,
         )
-        current = np.maximum(rules.per_ip(view.cap_per_hour, view.n_ips), 1e-9)
-        log_step = math.log(self._max_change) * step
-        caps = np.clip(np.log(np.maximum(target, 1e-9) / current) / log_step, -1.0, 1.0)
-        return np.concatenate([caps[0], [1.0 if grow[0] else 0.0]])
+        caps = self.codec.cap_action(rules.per_ip(view.cap_per_hour, view.n_ips), target)
+        return np.concatenate([caps, np.where(grow, 1.0, 0.0)[:, None]], axis=1)
 
-    def _decision(
-        self, record: dict[str, Any], action: np.ndarray, fallback: str | None
-    ) -> dict[str, Any]:
-        g = self.guardrails
-        step = self.period_hours / 24
-        fired: list[str] = []
-        providers: dict[str, Any] = {}
-        demand = sum(float(v["demand"]) for v in record["providers"].values())
-        monthly = demand * (24 / self.period_hours) * 30
-        ips = int(record["pool"]["dedicated_ips"])
-        for p, name in enumerate(self.providers):
-            entry = record["providers"][name]
-            current = float(entry["dedicated_cap_per_hour"])
-            factor = self._max_change ** (float(action[p]) * step)
-            reasons = [f"policy: x{factor:.3f}" if fallback is None else f"aimd: x{factor:.3f}"]
-            limit = g.max_growth_per_day**step
-            if factor > limit:
-                factor = limit
-                reasons.append(f"guardrail growth_bound: at most x{limit:.3f} per period")
-                fired.append(f"growth_bound:{name}")
-            if float(entry["rejected"]) > 0 and factor > g.block_cut:
-                factor = g.block_cut
-                reasons.append(
-                    f"guardrail block: {entry['rejected']:.0f} rejected (5xx); cut to "
-                    f"x{g.block_cut:.2f}"
+    def _decisions(
+        self, counts: np.ndarray, scalars: np.ndarray, actions: np.ndarray, bad: np.ndarray
+    ) -> list[dict[str, Any]]:
+        """Apply the guardrails to a batch (vectorised), then write one decision per row."""
+        g, field = self.guardrails, {name: i for i, name in enumerate(COUNT_FIELDS)}
+
+        def col(name: str) -> np.ndarray:
+            return counts[:, :, field[name]]
+
+        ips = scalars[:, 1].astype(np.int64)
+        has_ips = (ips > 0)[:, None]
+        factors = self.codec.cap_factors(actions)
+        c = gr.Counts(
+            rejected=col("rejected"), deferred=col("deferred"),
+            sent_dedicated=col("sent_dedicated"), bounced=col("bounced"),
+            transmitted=col("accepted") + col("sent_shared"), complaints=col("complaints"),
+        )  # fmt: skip
+        growth = gr.growth_bound(g, factors, self.period_hours)
+        cuts = [gr.block(g, c), gr.deferrals(g, c), gr.bounces(g, c),
+                gr.complaints(g, c, self.providers)]  # fmt: skip
+        allowed = factors
+        for hits in (growth, *cuts):
+            allowed = np.where(hits.mask & has_ips, np.minimum(allowed, hits.factor), allowed)
+        per_ip_now = col("dedicated_cap_per_hour") / np.maximum(ips, 1)[:, None]
+        per_ip_next, clamp = gr.cap_bounds(per_ip_now * allowed, self.codec.min_hourly_cap_messages,
+                                           self.codec.max_hourly_cap_messages)  # fmt: skip
+        provider_hits = [growth, *cuts, clamp]
+        masks: np.ndarray = np.stack([h.mask for h in provider_hits]) & has_ips[None]  # (H, B, P)
+        cut_rows: np.ndarray = np.any(masks[1:-1], axis=(0, 2))
+        hit_rows = np.any(masks, axis=(0, 2))
+        # Pool: the policy's change, then its bounds and guardrails, in this order.
+        pool = self.codec.pool_change(actions)
+        at_max = (pool == GROW) & (ips >= self.max_ips)
+        pool = np.where(at_max, 0, pool)
+        held = (pool == GROW) & cut_rows
+        pool = np.where(held, 0, pool)
+        low = gr.low_volume(g, col("demand").sum(axis=1) * (24 / self.period_hours) * 30)
+        pool = np.where(low.mask, np.where(ips > 0, SHRINK, 0), pool)
+        empty = (pool == SHRINK) & (ips == 0)
+        pool = np.where(empty, 0, pool)
+        change = np.divide(per_ip_next, per_ip_now, out=np.full_like(per_ip_now, np.nan),
+                           where=per_ip_now >= 1e-6)  # fmt: skip
+        # Lists, not arrays, from here: per-element numpy access costs ~100 ns each.
+        rows = zip(
+            ips.tolist(), factors.tolist(), per_ip_next.tolist(), change.tolist(),
+            actions[:, -1].tolist(), self.codec.pool_change(actions).tolist(), pool.tolist(),
+            bad.tolist(), strict=True,
+        )  # fmt: skip
+        # Rows where anything beyond the policy's own move happened: the rest skip all checks.
+        special = (hit_rows | at_max | held | low.mask | empty).tolist()
+        hit_list = hit_rows.tolist()
+        decisions = []
+        for i, (n, factor, next_cap, ratio, pool_value, proposal, action, fallback) in enumerate(
+            rows
+        ):
+            source = "aimd" if fallback else "policy"
+            fired: list[str] = []
+            providers: dict[str, Any] = {}
+            for j, name in enumerate(self.providers):
+                if n == 0:
+                    providers[name] = {"dedicated_cap_per_hour": 0.0, "cap_per_ip_per_hour": 0.0,
+                                       "change": None, "reasons": [_NO_IPS]}  # fmt: skip
+                    continue
+                reasons = [f"{source}: x{factor[j]:.3f}"]
+                if hit_list[i]:
+                    for k, hits in enumerate(provider_hits):
+                        if masks[k, i, j]:
+                            reasons.append(hits.reason(i, j))
+                            fired.append(f"{hits.name}:{name}")
+                providers[name] = {
+                    "dedicated_cap_per_hour": next_cap[j] * n,
+                    "cap_per_ip_per_hour": next_cap[j],
+                    # Below a millionth of a message an hour there was no cap: no ratio.
+                    "change": None if math.isnan(ratio[j]) else ratio[j],
+                    "reasons": reasons,
+                }
+            pool_reasons = [f"{source}: {_POOL_ACTIONS[proposal]} ({pool_value:+.2f})"]
+            if special[i] and at_max[i]:
+                pool_reasons.append(f"guardrail pool_max: already at max_ips ({self.max_ips})")
+                fired.append("pool_max")
+            if special[i] and held[i]:
+                where = ", ".join(
+                    p for j, p in enumerate(self.providers) if masks[1:-1, i, j].any()
                 )
-                fired.append(f"block:{name}")
-            delivered = max(float(entry["accepted"]) + float(entry["sent_shared"])
-                            - float(entry["bounced"]), 1.0)  # fmt: skip
-            rate = float(entry["complaints"]) / delivered
-            threshold = g.complaint_thresholds.get(name)
-            if threshold is not None and rate > threshold and factor > g.complaint_cut:
-                factor = g.complaint_cut
-                reasons.append(
-                    f"guardrail complaints: rate {rate:.4%} over {threshold:.2%}; cut to "
-                    f"x{g.complaint_cut:.2f}"
-                )
-                fired.append(f"complaints:{name}")
-            per_ip_now = current / max(ips, 1)
-            per_ip_next = min(max(per_ip_now * factor, self._min_cap), self._max_cap)
-            providers[name] = {
-                "dedicated_cap_per_hour": per_ip_next * max(ips, 1) if ips else 0.0,
-                "cap_per_ip_per_hour": per_ip_next,
-                # A cap below a millionth of a message an hour is no cap: no finite ratio.
-                "change": per_ip_next / per_ip_now if per_ip_now >= 1e-6 else None,
-                "reasons": reasons,
-            }
-        pool_value = float(action[-1])
-        pool = "grow" if pool_value > self._pool_threshold else "hold"
-        pool = "shrink" if pool_value < -self._pool_threshold else pool
-        pool_reasons = [f"policy: {pool} ({pool_value:+.2f})"]
-        if pool == "grow" and ips >= self.max_ips:
-            pool = "hold"
-            pool_reasons.append(f"pool already at max_ips ({self.max_ips})")
-        if monthly < g.min_monthly_messages:
-            pool = "shrink" if ips > 0 else "hold"
-            pool_reasons.append(
-                f"guardrail low_volume: {monthly:,.0f} a month is below the "
-                f"{g.min_monthly_messages:,.0f} a dedicated IP needs; stay on the shared pool"
-            )
-            fired.append("low_volume")
-        if pool == "shrink" and ips == 0:
-            pool = "hold"
-        next_ips = ips + (pool == "grow") - (pool == "shrink")
-        return {
-            "decision_version": DECISION_VERSION,
-            "model": {"name": self.name, "run_id": self.manifest.get("mlflow", {}).get("run_id")},
-            "period_hours": self.period_hours,
-            "providers": providers,
-            "pool": {"action": pool, "dedicated_ips": next_ips, "reasons": pool_reasons},
-            "guardrails": fired,
-            "fallback": fallback,
-        }
+                pool_reasons.append(f"guardrail pool_hold: no new IP while caps are cut at {where}")
+                fired.append("pool_hold")
+            if special[i] and low.mask[i]:
+                pool_reasons.append(low.reason(i, 0))
+                fired.append("low_volume")
+            if special[i] and empty[i]:
+                pool_reasons.append("the pool is already empty")
+            decisions.append({
+                "decision_version": DECISION_VERSION,
+                "model": dict(self._model),
+                "period_hours": self.period_hours,
+                "providers": providers,
+                "pool": {"action": _POOL_ACTIONS[action], "dedicated_ips": n + action,
+                         "reasons": pool_reasons},
+                "guardrails": fired,
+                "fallback": "the network's output is not finite" if fallback else None,
+            })  # fmt: skip
+        return decisions
 
 
-def _require(manifest: Mapping[str, Any], keys: tuple[str, ...], where: str) -> list[str]:
-    return [f"{where}.{key}: missing" for key in keys if key not in manifest]
+def load_policy(
+    path: str | os.PathLike[str],
+    *,
+    public_key: PublicKey | None = None,
+    guardrails: str | os.PathLike[str] | gr.OperatorGuardrails | None = None,
+) -> ServedPolicy:
+    """Load a bundle folder, refusing a tampered, truncated, unsigned or incompatible one.
 
-
-def check_manifest(manifest: object, folder: Path) -> dict[str, Any]:
-    """Check a manifest's versions, checksums and layout; return it or raise BundleError."""
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{folder / MANIFEST}: expected a JSON object")
-    problems = _require(
-        manifest,
-        ("format_version", "env", "observation", "action", "normalization", "network",
-         "guardrails", "files"),
-        "manifest",
-    )  # fmt: skip
-    if problems:
-        raise BundleError(f"{folder}: incomplete manifest: {'; '.join(problems)}")
-    if manifest["format_version"] != FORMAT_VERSION:
-        raise BundleError(
-            f"{folder}: bundle format {manifest['format_version']} is not supported "
-            f"(this code reads format {FORMAT_VERSION})"
-        )
-    env = manifest["env"]
-    if env.get("id") != ENV_ID or env.get("version") != ENV_VERSION:
-        raise BundleError(
-            f"{folder}: trained on {env.get('id')} v{env.get('version')}, but this code "
-            f"encodes {ENV_ID} v{ENV_VERSION}; re-export the policy from a matching version"
-        )
-    files = manifest["files"]
-    if not isinstance(files, dict) or WEIGHTS not in files:
-        raise BundleError(f"{folder}: manifest.files must list {WEIGHTS} with its SHA-256")
-    for name, expected in files.items():
-        path = folder / name
-        if not path.is_file():
-            raise BundleError(f"{path}: missing (listed in the manifest)")
-        actual = sha256(path)
-        if actual != expected:
-            raise BundleError(
-                f"{path}: SHA-256 {actual[:16]}... does not match the manifest's "
-                f"{str(expected)[:16]}...; the file was changed or truncated"
-            )
-    names = feature_names(tuple(env.get("providers", ())))
-    if manifest["observation"].get("names") != names:
-        raise BundleError(
-            f"{folder}: the observation layout differs from this code's encoder "
-            f"({len(manifest['observation'].get('names', []))} features, expected {len(names)})"
-        )
-    return manifest
-
-
-def load_policy(path: str | Path) -> ServedPolicy:
-    """Load a bundle folder, refusing a tampered, truncated or incompatible one.
+    Args:
+        path: the bundle folder.
+        public_key: the ed25519 key the operator trusts (a key object, 64 hex digits, or
+            PEM/raw bytes or a file); the bundle must then be signed by it.
+        guardrails: the operator's guardrails file (YAML) or its parsed form; the bundle's
+            guardrail values apply only within its bounds.
 
     Raises:
         BundleError: says which file or field is wrong, and why.
+        ConfigError: the guardrails file is unreadable or invalid.
     """
-    folder = Path(path)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise BundleError(f"{manifest_path}: missing; is '{folder}' an exported bundle?")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BundleError(f"{manifest_path}: not valid JSON ({error})") from error
-    check_manifest(manifest, folder)
-    try:
-        with np.load(folder / WEIGHTS, allow_pickle=False) as archive:
-            weights = {name: archive[name].astype(np.float64) for name in archive.files}
-    except (OSError, ValueError) as error:
-        raise BundleError(f"{folder / WEIGHTS}: unreadable ({error})") from error
-    n_obs = len(manifest["observation"]["names"])
-    width = n_obs
-    for i, layer in enumerate(manifest["network"]["layers"]):
-        for key in ("weight", "bias"):
-            if layer.get(key) not in weights:
-                raise BundleError(f"{folder}: network.layers[{i}].{key} names no array")
-        weight, bias = weights[layer["weight"]], weights[layer["bias"]]
-        if weight.ndim != 2 or weight.shape[1] != width or bias.shape != (weight.shape[0],):
-            raise BundleError(
-                f"{folder}: network.layers[{i}] has shape {weight.shape}, expected (*, {width})"
-            )
-        if layer.get("activation") not in ACTIVATIONS:
-            raise BundleError(
-                f"{folder}: network.layers[{i}].activation: expected one of "
-                f"{sorted(ACTIVATIONS)}, got {layer.get('activation')!r}"
-            )
-        width = weight.shape[0]
-    if width != len(manifest["env"]["providers"]) + 1:
-        raise BundleError(f"{folder}: the network outputs {width} actions, expected P + 1")
-    return ServedPolicy(manifest, weights)
+    manifest, weights = read_bundle(path, public_key=public_key)
+    operator = (
+        gr.load_operator_file(guardrails) if isinstance(guardrails, str | os.PathLike)
+        else guardrails
+    )  # fmt: skip
+    settings, notes = gr.resolve(manifest.guardrails, operator, tuple(manifest.env.providers))
+    return ServedPolicy(manifest, weights, guardrails=settings, notes=notes)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from ipwarmup.errors import ConfigError
-from ipwarmup.training.evaluate import HIGHER_IS_BETTER, KPIS
-from ipwarmup.training.report import KPI_FORMATS
+from ipwarmup.training.kpis import get_kpi, kpi_names
+from ipwarmup.training.report import format_interval
 from ipwarmup.training.tracking import Tracker
 
 WIDTH = 100
@@ -44,7 +44,7 @@ def compare_runs(
     Raises:
         ConfigError: ``kpi`` is not a KPI name.
     """
-    _check_kpi(kpi)
+    higher_is_better = get_kpi(kpi).higher_is_better
     if "'" in suite:
         raise ConfigError(f"suite: expected a name without quotes, got {suite!r}")
     runs = tracker.search(
@@ -56,7 +56,7 @@ def compare_runs(
         policy = run["tags"].get("ipwarmup.policy", run["run_name"])
         if policy not in newest and run["status"] == "FINISHED":
             newest[policy] = _row(run, policy)
-    sign = -1.0 if HIGHER_IS_BETTER[kpi] else 1.0
+    sign = -1.0 if higher_is_better else 1.0
 
     def order(row: dict[str, Any]) -> tuple[bool, float, str]:
         entry = row["kpis"].get(kpi)
@@ -68,7 +68,7 @@ def compare_runs(
 def _row(run: dict[str, Any], policy: str) -> dict[str, Any]:
     metrics = run["metrics"]
     kpis = {}
-    for kpi in KPIS:
+    for kpi in kpi_names():
         keys = (f"kpi/{kpi}", f"kpi/{kpi}/ci_low", f"kpi/{kpi}/ci_high")
         if all(key in metrics for key in keys):
             mean, low, high = (metrics[key] for key in keys)
@@ -85,17 +85,16 @@ def _row(run: dict[str, Any], policy: str) -> dict[str, Any]:
 def format_comparison(rows: Sequence[dict[str, Any]], kpi: str = "inbox_share") -> str:
     """Return the ranked runs as text no wider than 100 columns.
 
-    Two blocks of two KPIs each (inbox_share and lost_share, then block_events and
-    dedicated_share), every cell ``mean [low, high]``; the rank is by ``kpi``. Names too
-    long for the width are cut with ``~``.
+    Blocks of two KPIs each: ``kpi`` (the rank) first, then the others of ``SHOWN``; every
+    cell ``mean [low, high]``. Names too long for the width are cut with ``~``.
     """
-    _check_kpi(kpi)
-    better = "higher" if HIGHER_IS_BETTER[kpi] else "lower"
+    better = "higher" if get_kpi(kpi).higher_is_better else "lower"
     lines = [f"{len(rows)} runs ranked by {kpi} ({better} is better); mean [95% interval]"]
     rank_width = max(4, len(str(len(rows))) + 1)
     kind_width = max([4, *(len(row["kind"]) for row in rows)])
     blocks = []
-    for group in (SHOWN[:2], SHOWN[2:]):
+    shown = [kpi, *(k for k in SHOWN if k != kpi)]
+    for group in (shown[i : i + 2] for i in range(0, len(shown), 2)):
         cells = [[_cell(k, row["kpis"].get(k)) for k in group] for row in rows]
         widths = [max([len(k), *(len(c[i]) for c in cells)]) for i, k in enumerate(group)]
         blocks.append((group, cells, widths))
@@ -118,7 +117,7 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, kpi: str = "inbo
 
     Learned and baseline runs have different colors; runs without the KPI are left out.
     """
-    _check_kpi(kpi)
+    better = "higher" if get_kpi(kpi).higher_is_better else "lower"
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,7 +136,6 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, kpi: str = "inbo
     ax.set_yticks(y, [_cut(row["name"], 40) for row in shown], fontsize=8)
     ax.invert_yaxis()  # rank 1 at the top
     ax.grid(axis="x", alpha=0.3)
-    better = "higher" if HIGHER_IS_BETTER[kpi] else "lower"
     ax.set_xlabel(f"{kpi} ({better} is better)")
     ax.set_title(f"{kpi}: mean and 95% interval, rank 1 at the top", fontsize=10)
     kinds = [kind for kind in _COLORS if any(row["kind"] == kind for row in shown)]
@@ -207,17 +205,8 @@ def run_compare(
 
 
 def _cell(kpi: str, entry: dict[str, float] | None) -> str:
-    if entry is None:
-        return "n/a"
-    fmt = KPI_FORMATS[kpi]
-    low, high = fmt.format(entry["ci_low"]), fmt.format(entry["ci_high"])
-    return f"{fmt.format(entry['mean'])} [{low}, {high}]"
+    return "n/a" if entry is None else format_interval(kpi, entry)
 
 
 def _cut(name: str, width: int) -> str:
     return name if len(name) <= width else name[: width - 1] + "~"
-
-
-def _check_kpi(kpi: str) -> None:
-    if kpi not in KPIS:
-        raise ConfigError(f"kpi: unknown KPI '{kpi}'; expected one of {', '.join(KPIS)}")

@@ -1,21 +1,36 @@
-"""Typed experiment configuration: algorithm, training budget, tracking, env.
+"""Typed experiment configuration: algorithm, hyperparameters, training budget, tracking, env.
 
 Hyperparameters keep stable-baselines3's own names and live in
-``configs/algorithms/<algorithm>.yaml`` by preset (a ``default`` block, as
-rl-baselines3-zoo does); an experiment may override any of them under ``hyperparameters``.
+``configs/algorithms/<algorithm>.yaml`` by preset, in rl-baselines3-zoo's format: the zoo
+reads a file unchanged with ``--conf-file`` (it takes the ``default`` block), and so does
+:func:`load_experiment`. A preset holds SB3 keyword arguments plus the zoo's own keys,
+which become defaults of the experiment (the experiment file and ``--set`` override them):
+
+* ``n_timesteps``: ``training.total_timesteps``;
+* ``n_envs``: ``training.n_envs``;
+* ``policy``: ``algorithm.policy``;
+* ``normalize``: true, or a mapping with ``norm_obs: true`` whose ``norm_reward`` sets
+  ``training.norm_reward`` (observations are always normalised: the bundle carries the
+  statistics).
+
+The experiment's ``hyperparameters`` (the preset's, then the file's) are part of the typed
+config, checked against the algorithm's signature, and, for PPO and RecurrentPPO, against
+the rollout: ``n_steps`` a whole number of episodes, ``batch_size`` a divisor of
+``n_steps x training.n_envs``.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from ipwarmup.config import Config, apply_overrides, load, load_yaml, setting, setting_factory
-from ipwarmup.envs.config import EnvConfig
+from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.errors import ConfigError
 
 VALIDATION_SCENARIOS = (
@@ -27,6 +42,22 @@ VALIDATION_SCENARIOS = (
     "poor_list_quality",
     "seasonal_spike",
 )
+ZOO_KEYS = {
+    "n_timesteps": ("training", "total_timesteps"),
+    "n_envs": ("training", "n_envs"),
+    "policy": ("algorithm", "policy"),
+}
+"""rl-baselines3-zoo keys of a preset that set a field of the experiment."""
+ZOO_UNREAD = (
+    "env_wrapper",
+    "vec_env_wrapper",
+    "frame_stack",
+    "callback",
+    "env_kwargs",
+    "monitor_kwargs",
+)
+"""rl-baselines3-zoo keys that ``ipwarmup train`` does not read (refused with a reason)."""
+ON_POLICY = ("PPO", "RecurrentPPO")
 
 
 @dataclass(frozen=True)
@@ -35,15 +66,21 @@ class AlgorithmConfig(Config):
 
     name: Literal["PPO", "SAC", "RecurrentPPO"] = setting("PPO", "The SB3 algorithm.")
     preset: str = setting("default", "Block of configs/algorithms/<name>.yaml to start from.")
-    policy: str = setting("MlpPolicy", "SB3 policy class name.")
+    policy: str = setting("MlpPolicy", "SB3 policy class name (default: the preset's policy).")
 
 
 @dataclass(frozen=True)
 class TrainingConfig(Config):
     """The training budget, evaluation cadence and model selection."""
 
-    total_timesteps: int = setting(2_000_000, "Environment steps (decisions) to train for.", ge=1)
-    n_envs: int = setting(70, "Environments stepped together, spread over the scenarios.", ge=1)
+    total_timesteps: int = setting(
+        2_000_000, "Environment steps (decisions) to train for (default: the preset's).", ge=1
+    )
+    n_envs: int = setting(
+        70,
+        "Environments stepped together, spread over the scenarios (default: the preset's).",
+        ge=1,
+    )
     scenarios: tuple[str, ...] = setting(VALIDATION_SCENARIOS, "Scenarios trained on.")
     seed: int | None = setting(None, "Training seed; drawn and printed when not given.", ge=0)
     suite: str = setting("validation", "Suite of the periodic and final evaluations.")
@@ -92,15 +129,29 @@ class TrackingConfig(Config):
     )
 
 
+def _default_hyperparameters() -> dict[str, Any]:
+    return split_preset(read_preset("PPO", "default"), where="ppo.yaml:default")[1]
+
+
 @dataclass(frozen=True)
 class ExperimentConfig(Config):
     """One training experiment."""
 
     name: str = setting("ppo", "Experiment name, the prefix of run names.")
     algorithm: AlgorithmConfig = setting_factory(AlgorithmConfig, "The algorithm.")
+    hyperparameters: dict[str, Any] = setting_factory(
+        _default_hyperparameters,
+        "SB3 keyword arguments of the algorithm: its preset's, then the experiment's.",
+    )
     training: TrainingConfig = setting_factory(TrainingConfig, "The budget and evaluation.")
     tracking: TrackingConfig = setting_factory(TrackingConfig, "Run tracking.")
     env: EnvConfig = setting_factory(EnvConfig, "Env settings shared by every scenario.")
+
+    def _check(self) -> list[str]:
+        problems = check_hyperparameters(self.algorithm.name, self.hyperparameters)
+        if not problems and self.algorithm.name in ON_POLICY:
+            problems = check_rollout(self)
+        return problems
 
 
 def algorithm_class(name: str) -> type[Any]:
@@ -115,16 +166,67 @@ def algorithm_class(name: str) -> type[Any]:
     return algorithm
 
 
-def _preset(algorithm: AlgorithmConfig) -> dict[str, Any]:
-    path = Path(str(resources.files("ipwarmup.configs"))) / "algorithms"
-    path = path / f"{algorithm.name.lower()}.yaml"
-    presets = load_yaml(path)
-    if algorithm.preset not in presets:
-        close = difflib.get_close_matches(algorithm.preset, list(presets), n=1)
+def preset_path(algorithm: str) -> Path:
+    """Return the presets file of an algorithm: ``configs/algorithms/<name>.yaml``."""
+    folder = Path(str(resources.files("ipwarmup.configs"))) / "algorithms"
+    return folder / f"{algorithm.lower()}.yaml"
+
+
+def read_preset(algorithm: str, preset: str) -> dict[str, Any]:
+    """Return one preset block of an algorithm's file, as written.
+
+    Raises:
+        ConfigError: the preset is not in the file (the closest name is suggested).
+    """
+    presets = load_yaml(preset_path(algorithm))
+    if preset not in presets:
+        close = difflib.get_close_matches(preset, list(presets), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {list(presets)}"
-        raise ConfigError(f"experiment.algorithm.preset: unknown preset '{algorithm.preset}'{hint}")
-    block = presets[algorithm.preset] or {}
+        raise ConfigError(f"experiment.algorithm.preset: unknown preset '{preset}'{hint}")
+    block = presets[preset] or {}
+    if not isinstance(block, dict):
+        raise ConfigError(f"{preset_path(algorithm)}: {preset}: expected a mapping, got {block!r}")
     return dict(block)
+
+
+def split_preset(block: dict[str, Any], *, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a zoo-format preset into experiment defaults and SB3 keyword arguments.
+
+    Args:
+        block: one preset as written.
+        where: the file and block, for messages.
+
+    Returns:
+        ``(defaults, hyperparameters)``: nested experiment data from the zoo's keys (see the
+        module docstring) and the remaining SB3 keyword arguments.
+
+    Raises:
+        ConfigError: a zoo key ipwarmup does not read, or a ``normalize`` it cannot honour.
+    """
+    defaults: dict[str, dict[str, Any]] = {"training": {}, "algorithm": {}}
+    hyperparameters: dict[str, Any] = {}
+    problems = []
+    for key, value in block.items():
+        if key in ZOO_KEYS:
+            section, field = ZOO_KEYS[key]
+            defaults[section][field] = value
+        elif key == "normalize":
+            norm = value if isinstance(value, dict) else {"norm_obs": value, "norm_reward": value}
+            if norm.get("norm_obs", True) is not True:
+                problems.append(
+                    f"{where}.normalize: expected true or a mapping with norm_obs: true "
+                    f"(observations are always normalised, the bundle carries the statistics), "
+                    f"got {value!r}"
+                )
+            else:
+                defaults["training"]["norm_reward"] = norm.get("norm_reward", True)
+        elif key in ZOO_UNREAD:
+            problems.append(f"{where}.{key}: an rl-baselines3-zoo key ipwarmup train does not read")
+        else:
+            hyperparameters[key] = value
+    if problems:
+        raise ConfigError(problems)
+    return defaults, hyperparameters
 
 
 def check_hyperparameters(name: str, hyperparameters: dict[str, Any]) -> list[str]:
@@ -133,7 +235,7 @@ def check_hyperparameters(name: str, hyperparameters: dict[str, Any]) -> list[st
     known = {p for p in signature.parameters if p not in ("self", "policy", "env")}
     problems = []
     for key, value in hyperparameters.items():
-        where = f"experiment.hyperparameters.{key}"
+        where = f"hyperparameters.{key}"
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -153,18 +255,95 @@ def check_hyperparameters(name: str, hyperparameters: dict[str, Any]) -> list[st
     return problems
 
 
+def check_rollout(config: ExperimentConfig) -> list[str]:
+    """Return problems of an on-policy rollout: episode alignment and minibatch size.
+
+    Every env of the batch starts its episode together (one horizon, reset together), so a
+    rollout of ``n_steps`` that is not a whole number of episodes trains each update on one
+    phase of the warmup only. SB3 cuts the rollout of ``n_steps x n_envs`` transitions into
+    minibatches of ``batch_size``; one that does not divide it leaves a short minibatch.
+    """
+    parameters = inspect.signature(algorithm_class(config.algorithm.name).__init__).parameters
+    hp = config.hyperparameters
+    n_steps = int(hp.get("n_steps", parameters["n_steps"].default))
+    batch_size = int(hp.get("batch_size", parameters["batch_size"].default))
+    n_envs = config.training.n_envs
+    env = config.env
+    episode = env.steps_per_episode
+    decisions = HOURS_PER_DAY // env.decision_interval_hours
+    if n_steps % episode:
+        fix = max(1, round(n_steps / episode)) * episode
+        return [
+            f"hyperparameters.n_steps: expected a multiple of the {episode} steps of an episode "
+            f"(env.horizon_days {env.horizon_days} x {_count(decisions, 'decision')} a day), got "
+            f"{n_steps}: every env starts its episode together, so each update would see part "
+            f"of the warmup only; set hyperparameters.n_steps={fix}"
+        ]
+    rollout = n_steps * n_envs
+    if batch_size < 2:
+        return [
+            "hyperparameters.batch_size: expected at least 2 (SB3 normalises advantages "
+            f"within a minibatch), got {batch_size}"
+        ]
+    if rollout % batch_size:
+        divisors = [d for d in range(2, rollout + 1) if rollout % d == 0]
+        below = [d for d in divisors if d < batch_size][-1:]
+        above = [d for d in divisors if d > batch_size][:1]
+        fixes = [
+            f"hyperparameters.batch_size={d} ({_count(rollout // d, 'minibatch')})"
+            for d in below + above
+        ]
+        step = batch_size // math.gcd(batch_size, n_steps)
+        fixes.append(f"training.n_envs={-(-n_envs // step) * step}")
+        return [
+            f"hyperparameters.batch_size: expected a divisor of the rollout's n_steps x "
+            f"training.n_envs = {n_steps} x {n_envs} = {rollout} transitions, got "
+            f"{batch_size}; set {' or '.join(fixes)}"
+        ]
+    return []
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("ch") else "s")
+
+
 def load_experiment(
     path: str | Path | None, overrides: tuple[str, ...] | list[str] = ()
-) -> tuple[ExperimentConfig, dict[str, Any]]:
-    """Load an experiment YAML with ``--set`` overrides; return it and its hyperparameters."""
+) -> ExperimentConfig:
+    """Load an experiment YAML over its algorithm preset, with ``--set`` overrides on top.
+
+    The preset (``algorithm.name`` and ``algorithm.preset`` of the file, PPO and default if
+    absent) gives the defaults of the fields its zoo keys name and the hyperparameters; the
+    file's ``hyperparameters`` override them key by key.
+
+    Raises:
+        ConfigError: a bad file, preset, override or value, every problem at once.
+    """
     data = load_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides)
     given = data.pop("hyperparameters", None) or {}
     if not isinstance(given, dict):
         raise ConfigError(f"experiment.hyperparameters: expected a mapping, got {given!r}")
-    config = load(ExperimentConfig, data, path="experiment")
-    hyperparameters = {**_preset(config.algorithm), **given}
-    problems = check_hyperparameters(config.algorithm.name, hyperparameters)
-    if problems:
-        raise ConfigError(problems)
-    return config, hyperparameters
+    algorithm = data.get("algorithm") or {}
+    name = algorithm.get("name", "PPO") if isinstance(algorithm, dict) else "PPO"
+    preset = algorithm.get("preset", "default") if isinstance(algorithm, dict) else "default"
+    if name not in ("PPO", "SAC", "RecurrentPPO") or not isinstance(preset, str):
+        return load(ExperimentConfig, data, path="experiment")  # reports the bad algorithm
+    defaults, hyperparameters = split_preset(
+        read_preset(name, preset), where=f"{preset_path(name).name}:{preset}"
+    )
+    merged = _lay_over(defaults, data)
+    merged["hyperparameters"] = {**hyperparameters, **given}
+    return load(ExperimentConfig, merged, path="experiment")
+
+
+def _lay_over(base: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Return ``data`` laid over ``base``: nested mappings merge, other values replace."""
+    result = dict(base)
+    for key, value in data.items():
+        old = result.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            result[key] = _lay_over(old, value)
+        else:
+            result[key] = value
+    return result

@@ -5,18 +5,9 @@ seeded ``seed + i``, and the simulator draws its randomness independently of the
 so two policies face the same providers, demand and incidents (paired). Policies run in
 the batched simulator, all seeds of a scenario at once.
 
-KPIs (per episode; the JSON report and the README use these names):
-
-* ``inbox_share``: delivered to the inbox / demand.
-* ``dedicated_share``: accepted on dedicated IPs / demand.
-* ``days_to_warm``: first day (1 = the first) on which the dedicated pool accepted at
-  least 95% of the day's demand at every provider; ``horizon_days + 1`` if never.
-* ``deferral_rate``: 4xx deferrals / attempts on dedicated IPs (0 without attempts).
-* ``lost_share``: (rejected + expired) / demand.
-* ``block_events``: IP-provider blocks started.
-* ``ip_days``: dedicated IPs held, summed over days (cost).
-* ``final_reputation``: hidden reputation of the dedicated IPs at the end, mean over
-  providers (the shared pool's when the pool is empty).
+The KPIs (per episode) and their directions and formats are declared once, in
+:mod:`ipwarmup.training.kpis`; the report keeps each seed's value beside the intervals, so
+paired intervals can be recomputed from the JSON file.
 """
 
 from __future__ import annotations
@@ -34,32 +25,11 @@ from ipwarmup.agents.registry import REFERENCE, make_policy
 from ipwarmup.config import load_yaml
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.env import build_config
-from ipwarmup.envs.simulator import Simulator
+from ipwarmup.envs.simulator import OUTCOME_KEYS, Simulator
 from ipwarmup.errors import ConfigError
 from ipwarmup.policy import Policy
+from ipwarmup.training.kpis import DAILY_KEYS, EpisodeRecord, compute_kpis, kpi_table
 from ipwarmup.training.stats import estimate, probability_of_improvement
-
-KPIS = (
-    "inbox_share",
-    "dedicated_share",
-    "days_to_warm",
-    "deferral_rate",
-    "lost_share",
-    "block_events",
-    "ip_days",
-    "final_reputation",
-)
-HIGHER_IS_BETTER = {
-    "inbox_share": True,
-    "dedicated_share": True,
-    "days_to_warm": False,
-    "deferral_rate": False,
-    "lost_share": False,
-    "block_events": False,
-    "ip_days": False,
-    "final_reputation": True,
-}
-WARM_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -120,11 +90,10 @@ def load_suite(name_or_path: str | Path) -> Suite:
 
 @dataclass
 class Episodes:
-    """KPIs of one policy on one scenario, one value per seed, plus a seed-0 trace."""
+    """One policy's episodes on one scenario: the record and its KPIs, one value per seed."""
 
+    record: EpisodeRecord
     kpis: dict[str, np.ndarray]
-    accepted_per_day: np.ndarray  # (days, P) of seed 0
-    demand_per_day: np.ndarray  # (days, P) of seed 0
 
 
 def run_scenario(policy: Policy, config: EnvConfig, seeds: int, seed: int) -> Episodes:
@@ -134,37 +103,39 @@ def run_scenario(policy: Policy, config: EnvConfig, seeds: int, seed: int) -> Ep
     obs = sim.reset(np.arange(seeds), generators)
     attach(policy, sim)
     steps_per_day = HOURS_PER_DAY // config.decision_interval_hours
-    days = config.horizon_days
-    accepted = np.zeros((days, seeds, sim.n_providers))
-    demand = np.zeros((days, seeds, sim.n_providers))
+    daily = {key: np.zeros((config.horizon_days, seeds, sim.n_providers)) for key in DAILY_KEYS}
     state = None
     episode_start = np.ones(seeds, dtype=bool)
     for step in range(config.steps_per_episode):
         actions, state = policy.predict(obs, state, episode_start)
         result = sim.step(actions)
         obs, episode_start = result.observation, np.zeros(seeds, dtype=bool)
-        accepted[step // steps_per_day] += sim.telemetry.accepted
-        demand[step // steps_per_day] += sim.telemetry.demand
-    acc = sim.accounting
-    total = np.maximum(acc["demand"], 1.0)
-    warm = ((accepted >= WARM_SHARE * demand) | (demand <= 0)).all(axis=2)  # (days, seeds)
-    first_warm = np.where(warm.any(axis=0), warm.argmax(axis=0) + 1, days + 1)
-    kpis = {
-        "inbox_share": acc["delivered_inbox"] / total,
-        "dedicated_share": acc["accepted_dedicated"] / total,
-        "days_to_warm": first_warm.astype(float),
-        "deferral_rate": np.divide(
-            acc["deferrals"],
-            acc["sent_dedicated"],
-            out=np.zeros(seeds),
-            where=acc["sent_dedicated"] > 0,
-        ),
-        "lost_share": (acc["rejected"] + acc["expired"]) / total,
-        "block_events": acc["block_events"].copy(),
-        "ip_days": acc["ip_days"].copy(),
-        "final_reputation": sim.privileged().final_reputation(),
+        counts = _period_counts(sim)
+        for key in DAILY_KEYS:
+            daily[key][step // steps_per_day] += counts[key]
+    record = EpisodeRecord(
+        totals={key: value.copy() for key, value in sim.accounting.items()},
+        daily=daily,
+        final_reputation=sim.privileged().final_reputation(),
+        horizon_days=config.horizon_days,
+        provider_names=config.provider_names,
+        continuation={key: value.copy() for key, value in sim.state.continuation.items()},
+    )
+    return Episodes(record, compute_kpis(record))
+
+
+def _period_counts(sim: Simulator) -> dict[str, np.ndarray]:
+    """Return the last period's per-provider counts of every ``DAILY_KEYS`` entry, (B, P)."""
+    t = sim.telemetry
+    return {
+        "demand": t.demand,
+        "sent_dedicated": t.sent_dedicated,
+        "accepted_dedicated": t.accepted,
+        "deferred": t.deferred,
+        "rejected": t.rejected,
+        "transmitted": t.transmitted,
+        **{key: sim.outcome[key] for key in OUTCOME_KEYS},
     }
-    return Episodes(kpis, accepted[:, 0], demand[:, 0])
 
 
 @dataclass
@@ -212,7 +183,7 @@ def evaluate(
     names = list(dict.fromkeys([*policies, REFERENCE]))
     result = Evaluation(suite, names, seeds, seed)
     for entry in suite.entries:
-        config = build_config(None, entry.scenario, [*entry.overrides, *overrides])
+        config = build_config(scenario=entry.scenario, overrides=[*entry.overrides, *overrides])
         result.configs[entry.name] = config
     for name in names:
         result.scores[name] = {}
@@ -227,37 +198,52 @@ def evaluate(
 
 
 def report(result: Evaluation, *, bootstrap_seed: int = 0) -> dict[str, Any]:
-    """Return the JSON report: ``results``, ``overall``, ``versus`` and the run's facts."""
+    """Return the JSON report of an evaluation.
+
+    Keys: ``suite``, ``scenarios``, ``seeds``, ``seed``, ``reference``, ``kpis`` (names in
+    table order), ``higher_is_better``, ``results[policy][scenario][kpi]`` and
+    ``overall[policy][kpi]`` (``{mean, ci_low, ci_high, iqm}``), ``versus[policy][kpi]``
+    (the paired difference against the reference, with ``prob_improvement``) and
+    ``per_seed[policy][scenario][kpi]``: the value of every episode, the one seeded
+    ``seed + i`` at index ``i``, from which any paired figure can be recomputed.
+    """
     rng = np.random.default_rng(bootstrap_seed)
+    table = kpi_table()
     results: dict[str, Any] = {}
     overall: dict[str, Any] = {}
     versus: dict[str, Any] = {}
+    per_seed: dict[str, Any] = {}
     for name in result.policies:
+        scores = result.scores[name]
         results[name] = {
             e.name: {
-                kpi: estimate(result.scores[name][e.name][kpi][None, :], rng).as_dict()
-                for kpi in KPIS
+                k.name: estimate(scores[e.name][k.name][None, :], rng).as_dict() for k in table
             }
             for e in result.suite.entries
         }
-        overall[name] = {kpi: estimate(result.matrix(name, kpi), rng).as_dict() for kpi in KPIS}
+        overall[name] = {
+            k.name: estimate(result.matrix(name, k.name), rng).as_dict() for k in table
+        }
         versus[name] = {}
-        for kpi in KPIS:
-            ours, theirs = result.matrix(name, kpi), result.matrix(REFERENCE, kpi)
+        for k in table:
+            ours, theirs = result.matrix(name, k.name), result.matrix(REFERENCE, k.name)
             entry = estimate(ours - theirs, rng).as_dict()
-            entry["prob_improvement"] = probability_of_improvement(
-                ours, theirs, HIGHER_IS_BETTER[kpi]
-            )
-            versus[name][kpi] = entry
+            entry["prob_improvement"] = probability_of_improvement(ours, theirs, k.higher_is_better)
+            versus[name][k.name] = entry
+        per_seed[name] = {
+            e.name: {k.name: [float(v) for v in scores[e.name][k.name]] for k in table}
+            for e in result.suite.entries
+        }
     return {
         "suite": result.suite.name,
         "scenarios": [e.name for e in result.suite.entries],
         "seeds": result.seeds,
         "seed": result.seed,
         "reference": REFERENCE,
-        "kpis": list(KPIS),
-        "higher_is_better": HIGHER_IS_BETTER,
+        "kpis": [k.name for k in table],
+        "higher_is_better": {k.name: k.higher_is_better for k in table},
         "results": results,
         "overall": overall,
         "versus": versus,
+        "per_seed": per_seed,
     }

@@ -3,32 +3,46 @@
 The bundle (``models/<name>/``) holds ``weights.npz`` (the actor network, no pickle) and
 ``manifest.json`` (format version, env id and version, observation and action layout with
 names and units, VecNormalize statistics, action post-processing, guardrails, provider
-list, the MLflow run and its KPIs, package version, SHA-256 of every file). A model card
-(``README.md``) says how it was trained and how it compares with the baselines.
+list, the MLflow run and its KPIs, package version, SHA-256 and size of every file),
+``bundle.sha256`` (one digest over the manifest and every file) and, when a signing key is
+given, ``bundle.sig`` (ed25519). A model card (``README.md``) says how it was trained and how
+it compares with the baselines. :func:`migrate_bundle` turns a format-1 bundle into the
+current format without the model it came from: same arrays, re-digested (and re-signed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import ipwarmup
 from ipwarmup.actions import ENV_ID, ENV_VERSION, POOL_THRESHOLD
-from ipwarmup.agents.baselines import MESSAGES_PER_IP_PER_DAY, SHARED_BELOW_MONTHLY
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.errors import BundleError
 from ipwarmup.observation import GLOBAL_FEATURES, PROVIDER_FEATURES, feature_bounds, feature_names
-from ipwarmup.serving.policy import FORMAT_VERSION, MANIFEST, WEIGHTS, sha256
+from ipwarmup.serving.bundle import (
+    bundle_digest,
+    file_sha256,
+    manifest_json,
+    raw_public_key,
+    read_bundle,
+    sign,
+)
+from ipwarmup.serving.guardrails import DEFAULTS
+from ipwarmup.serving.manifest import DIGEST, FORMAT_VERSION, MANIFEST, WEIGHTS, parse_manifest
 
 _ACTIVATIONS = {"Tanh": "tanh", "ReLU": "relu"}
 
 
-def network_layers(model: Any) -> tuple[list[dict[str, str]], dict[str, np.ndarray]]:
+def network_layers(model: Any) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Return the deterministic actor of an SB3 PPO/A2C MlpPolicy as plain layers."""
     policy = model.policy
     if not hasattr(policy, "mlp_extractor") or not hasattr(policy, "action_net"):
@@ -39,7 +53,8 @@ def network_layers(model: Any) -> tuple[list[dict[str, str]], dict[str, np.ndarr
     activation = _ACTIVATIONS.get(policy.activation_fn.__name__)
     if activation is None:
         raise BundleError(f"export: activation {policy.activation_fn.__name__} is not supported")
-    layers, arrays = [], {}
+    layers: list[dict[str, Any]] = []
+    arrays = {}
     linear = [m for m in policy.mlp_extractor.policy_net if hasattr(m, "weight")]
     for i, module in enumerate([*linear, policy.action_net]):
         arrays[f"layer{i}.weight"] = module.weight.detach().cpu().numpy().astype(np.float64)
@@ -50,6 +65,8 @@ def network_layers(model: Any) -> tuple[list[dict[str, str]], dict[str, np.ndarr
                 "weight": f"layer{i}.weight",
                 "bias": f"layer{i}.bias",
                 "activation": "identity" if last else activation,
+                "inputs": int(module.weight.shape[1]),
+                "outputs": int(module.weight.shape[0]),
             }
         )
     return layers, arrays
@@ -59,7 +76,7 @@ def build_manifest(
     name: str,
     config: EnvConfig,
     normalizer: Any,
-    layers: list[dict[str, str]],
+    layers: list[dict[str, Any]],
     *,
     run: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -104,23 +121,34 @@ def build_manifest(
             "clip_obs": float(normalizer.clip_obs) if normalizer else 1e9,
         },
         "network": {"layers": layers},
-        "guardrails": {
-            # Never faster than the simulator allowed the policy to move.
-            "max_growth_per_day": pool.max_cap_change_per_day,
-            "block_cut": 0.5,
-            # DOMAIN §3: the provider's own complaint line (Apple runs no feedback loop).
-            "complaint_thresholds": {
-                p: c.complaint_threshold[0]
-                for p, c in config.providers.items()
-                if c.complaint_feedback
-            },
-            "complaint_cut": 0.5,
-            "min_monthly_messages": SHARED_BELOW_MONTHLY,
-            "aimd_increase_per_day": 500.0,
-            "aimd_per_ip_ceiling": MESSAGES_PER_IP_PER_DAY / 24,
-        },
-        "mlflow": run or {},
+        "guardrails": guardrail_defaults(config),
+        "mlflow": _finite(run or {}),
     }
+
+
+def guardrail_defaults(config: EnvConfig) -> dict[str, Any]:
+    """Return the guardrails a new bundle carries: the defaults plus what ``config`` knows.
+
+    The defaults live in ``ipwarmup.serving.guardrails.DEFAULTS``; the environment adds each
+    provider's own complaint line (DOMAIN §3; Apple runs no feedback loop).
+    """
+    return {
+        **DEFAULTS.model_dump(),
+        "complaint_thresholds": {
+            p: c.complaint_threshold[0] for p, c in config.providers.items() if c.complaint_feedback
+        },
+    }
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities (a KPI without an interval) by None: JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def write_bundle(
@@ -130,8 +158,14 @@ def write_bundle(
     *,
     card: str | None = None,
     extra_files: dict[str, Path] | None = None,
+    private_key: Ed25519PrivateKey | None = None,
 ) -> Path:
-    """Write a bundle atomically: a temporary folder renamed into place when complete."""
+    """Write a bundle atomically: a temporary folder renamed into place when complete.
+
+    The manifest gets ``files`` (SHA-256 and size of each file) and, with ``private_key``,
+    ``signature``; it is validated against the schema serving reads before anything is
+    renamed into place, so export never writes a bundle that serving refuses.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
@@ -144,8 +178,23 @@ def write_bundle(
         for name, source in (extra_files or {}).items():
             shutil.copyfile(source, staging / name)
             files.append(name)
-        manifest = {**manifest, "files": {name: sha256(staging / name) for name in files}}
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        entries = {
+            name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
+            for name in files
+        }
+        manifest = {**manifest, "format_version": FORMAT_VERSION, "files": entries}
+        manifest.pop("signature", None)
+        if private_key is not None:
+            manifest["signature"] = {
+                "algorithm": "ed25519",
+                "public_key": raw_public_key(private_key.public_key()),
+            }
+        parse_manifest(json.loads(manifest_json(manifest)), "export: manifest")
+        (staging / MANIFEST).write_text(manifest_json(manifest))
+        (staging / DIGEST).write_text(bundle_digest(staging, files) + "\n")
+        if private_key is not None:
+            sign(staging, private_key)
+        read_bundle(staging)  # the whole check serving runs, before it replaces anything
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
@@ -153,6 +202,52 @@ def write_bundle(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def migrate_bundle(
+    source: Path, out: Path, *, private_key: Ed25519PrivateKey | None = None
+) -> Path:
+    """Rewrite a format-1 bundle in the current format, from its own files alone.
+
+    The format-1 checksums are checked first (a changed file is not migrated); the arrays,
+    model card, env, observation, action, normalisation and MLflow sections are kept; the
+    layers gain their shapes; the guardrails become the current defaults, keeping the old
+    complaint thresholds, low-volume floor and AIMD settings; then the bundle is
+    re-digested (and signed with ``private_key``).
+
+    Raises:
+        BundleError: the source is not an intact format-1 bundle.
+    """
+    source = Path(source)
+    try:
+        old = json.loads((source / MANIFEST).read_text())
+    except (OSError, ValueError) as error:
+        raise BundleError(f"{source / MANIFEST}: unreadable ({error})") from error
+    if not isinstance(old, dict) or old.get("format_version") != 1:
+        raise BundleError(f"{source}: not a format-1 bundle")
+    for name, expected in old.get("files", {}).items():
+        data = (source / name).read_bytes()
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise BundleError(f"{source / name}: SHA-256 differs from the manifest; not migrated")
+    with np.load(source / WEIGHTS, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    layers = [
+        {**layer, "inputs": int(arrays[layer["weight"]].shape[1]),
+         "outputs": int(arrays[layer["weight"]].shape[0])}
+        for layer in old["network"]["layers"]
+    ]  # fmt: skip
+    kept = ("complaint_thresholds", "complaint_cut", "block_cut", "min_monthly_messages",
+            "aimd_increase_per_day", "aimd_per_ip_ceiling")  # fmt: skip
+    guardrails = {**DEFAULTS.model_dump(), **{k: old["guardrails"][k] for k in kept}}
+    manifest = {key: value for key, value in old.items() if key not in ("files", "format_version")}
+    manifest.update(network={"layers": layers}, guardrails=guardrails,
+                    mlflow=_finite(old.get("mlflow", {})))  # fmt: skip
+    card = source / "README.md"
+    extra = {name: source / name for name in old["files"] if name not in (WEIGHTS, "README.md")}
+    return write_bundle(
+        out, manifest, arrays, card=card.read_text() if card.is_file() else None,
+        extra_files=extra, private_key=private_key,
+    )  # fmt: skip
 
 
 def export_model(
@@ -163,6 +258,7 @@ def export_model(
     name: str | None = None,
     run: dict[str, Any] | None = None,
     card: str | None = None,
+    private_key: Ed25519PrivateKey | None = None,
 ) -> Path:
     """Export ``model_dir`` (model.zip and vecnormalize.pkl, as training saves) as a bundle."""
     from ipwarmup.agents.learned import load_learned
@@ -170,7 +266,7 @@ def export_model(
     learned = load_learned(model_dir, config)
     layers, arrays = network_layers(learned.model)
     manifest = build_manifest(name or out.name, config, learned.normalizer, layers, run=run)
-    return write_bundle(out, manifest, arrays, card=card)
+    return write_bundle(out, manifest, arrays, card=card, private_key=private_key)
 
 
 def model_card(name: str, run: dict[str, Any], table: str, resolved_config: str) -> str:

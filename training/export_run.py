@@ -17,8 +17,8 @@ import yaml
 from ipwarmup.config import load
 from ipwarmup.errors import ConfigError
 from ipwarmup.training.config import ExperimentConfig, load_experiment
-from ipwarmup.training.evaluate import KPIS
 from ipwarmup.training.export import export_model, model_card
+from ipwarmup.training.kpis import kpi_names
 from ipwarmup.training.tracking import Tracker, log_bundle_model
 
 
@@ -29,7 +29,7 @@ def _run_kpis(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
             "ci_low": metrics.get(f"kpi/{kpi}/ci_low", float("nan")),
             "ci_high": metrics.get(f"kpi/{kpi}/ci_high", float("nan")),
         }
-        for kpi in KPIS
+        for kpi in kpi_names()
         if f"kpi/{kpi}" in metrics
     }
 
@@ -57,7 +57,6 @@ def export_from_run(
         )
         resolved = config_file.read_text()
         data = yaml.safe_load(resolved)
-        data.pop("hyperparameters", None)
         config = load(ExperimentConfig, data, path="run config")
         table_file = tracker.download_artifacts(
             run_id, "evaluation/eval.txt", Path(scratch) / "evaluation"
@@ -82,5 +81,5 @@ def export_from_model(model_dir: Path, out: Path, *, config_path: Path | None) -
     """Export a local model folder (model.zip, vecnormalize.pkl) without MLflow."""
     if not (model_dir / "model.zip").is_file():
         raise ConfigError(f"--model: no model.zip in '{model_dir}'")
-    config, _ = load_experiment(config_path) if config_path else load_experiment(None)
+    config = load_experiment(config_path)
     return export_model(model_dir, out, config.env, name=out.name)

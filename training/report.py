@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ipwarmup.training.evaluate import KPIS, Evaluation
+from ipwarmup.training.evaluate import Evaluation
+from ipwarmup.training.kpis import get_kpi
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WIDTH = 100
-KPI_FORMATS = {
-    "inbox_share": "{:.3f}",
-    "dedicated_share": "{:.3f}",
-    "days_to_warm": "{:.1f}",
-    "deferral_rate": "{:.4f}",
-    "lost_share": "{:.4f}",
-    "block_events": "{:.2f}",
-    "ip_days": "{:.1f}",
-    "final_reputation": "{:.3f}",
-}
-"""How each KPI is printed in tables."""
+VERSUS_SHOWN = ("inbox_share", "lost_share", "block_events")
+"""KPIs of the paired-difference table, the ones a deployment decision turns on."""
+PLOT_COLUMNS = 4
 
 
-def _interval(kpi: str, entry: dict[str, float]) -> str:
-    fmt = KPI_FORMATS[kpi]
-    low, high = fmt.format(entry["ci_low"]), fmt.format(entry["ci_high"])
-    return f"{fmt.format(entry['mean'])} [{low}, {high}]"
+def format_value(kpi: str, value: float, *, signed: bool = False) -> str:
+    """Return one value of ``kpi`` in its table format (with a sign for a difference)."""
+    fmt = get_kpi(kpi).format
+    return (fmt.replace("{:", "{:+", 1) if signed else fmt).format(value)
+
+
+def format_interval(kpi: str, entry: dict[str, float], *, signed: bool = False) -> str:
+    """Return ``mean [ci_low, ci_high]`` of ``kpi`` in its table format."""
+    low, high = (format_value(kpi, entry[s], signed=signed) for s in ("ci_low", "ci_high"))
+    return f"{format_value(kpi, entry['mean'], signed=signed)} [{low}, {high}]"
 
 
 def _short(name: str, limit: int = 15) -> str:
@@ -42,28 +44,22 @@ def format_tables(data: dict[str, Any]) -> str:
         f"suite {data['suite']}: {len(data['scenarios'])} scenarios x {data['seeds']} seeds "
         f"(paired), mean [95% stratified bootstrap interval]"
     ]
-    for group in (KPIS[:3], KPIS[3:6], KPIS[6:]):
-        cells = [f"{'policy':<{name_width}}", *(f"{k:>26}" for k in group)]
-        lines += ["", "".join(cells)]
-        for p in policies:
-            row = [f"{_short(p):<{name_width}}"]
-            row += [f"{_interval(k, data['overall'][p][k]):>26}" for k in group]
-            lines.append("".join(row))
+    names = list(data["kpis"])
+    rows = {_short(p): [format_interval(k, data["overall"][p][k]) for k in names] for p in policies}
+    lines += _blocks(names, rows, name_width)
     reference = data["reference"]
     lines += ["", f"paired difference against {reference}: mean [95% interval], P(improvement)"]
-    shown = ("inbox_share", "lost_share", "block_events")
-    lines.append(f"{'policy':<{name_width}}" + "".join(f"{k:>28}" for k in shown))
-    # A cell: mean [low,high] P(improvement).
-    for p in policies:
-        if p == reference:
-            continue
-        row = [f"{_short(p):<{name_width}}"]
-        for k in shown:
-            v = data["versus"][p][k]
-            fmt = "{:+.2f}" if k == "block_events" else "{:+.3f}"
-            cell = f"{fmt.format(v['mean'])} [{fmt.format(v['ci_low'])},{fmt.format(v['ci_high'])}]"
-            row.append(f"{cell} {v['prob_improvement']:.2f}".rjust(28))
-        lines.append("".join(row))
+    shown = [k for k in VERSUS_SHOWN if k in names]
+    versus = {
+        _short(p): [
+            f"{format_interval(k, data['versus'][p][k], signed=True)} "
+            f"{data['versus'][p][k]['prob_improvement']:.2f}"
+            for k in shown
+        ]
+        for p in policies
+        if p != reference
+    }
+    lines += _blocks(shown, versus, name_width)[1:]  # the title stands in for the blank line
     lines += ["", "inbox_share by scenario (mean over seeds)"]
     width = max(8, min(12, (WIDTH - 24) // max(len(policies), 1)))
     heads = [_short(p)[: width - 1] for p in policies]
@@ -74,31 +70,76 @@ def format_tables(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _blocks(columns: list[str], rows: dict[str, list[str]], name_width: int) -> list[str]:
+    """Lay a table out in blocks of whole columns no wider than ``WIDTH``.
+
+    Every block starts with a blank line and a header; each row starts with its name
+    padded to ``name_width``; each column is as wide as its longest cell.
+    """
+    widths = [max([len(c), *(len(r[i]) for r in rows.values())]) for i, c in enumerate(columns)]
+    blocks: list[list[int]] = []
+    used = WIDTH  # forces a first block
+    for i, width in enumerate(widths):
+        if used + 2 + width > WIDTH:
+            blocks.append([])
+            used = name_width
+        blocks[-1].append(i)
+        used += 2 + width
+    lines = []
+    for block in blocks:
+        lines += [
+            "",
+            f"{'policy':<{name_width}}" + "".join(f"  {columns[i]:>{widths[i]}}" for i in block),
+        ]
+        for name, cells in rows.items():
+            lines.append(
+                f"{name:<{name_width}}" + "".join(f"  {cells[i]:>{widths[i]}}" for i in block)
+            )
+    return lines
+
+
 def plot_kpis(data: dict[str, Any], path: Path) -> Path:
-    """Write bars of every KPI per policy with their 95% intervals."""
+    """Write ``kpi_figure(data)`` as a PNG and return its path."""
+    import matplotlib.pyplot as plt
+
+    fig = kpi_figure(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def kpi_figure(data: dict[str, Any]) -> Figure:
+    """Return bars of every KPI of the report per policy with their 95% intervals.
+
+    One panel per KPI, titled with its name and direction, ``PLOT_COLUMNS`` to a row and
+    as many rows as the KPIs need; the caller closes the figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     policies = list(data["overall"])
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+    names = list(data["kpis"])
+    rows = max(1, -(-len(names) // PLOT_COLUMNS))
+    fig, axes = plt.subplots(rows, PLOT_COLUMNS, figsize=(16, 3.5 * rows), squeeze=False)
+    for ax in axes.ravel()[len(names) :]:
+        ax.set_visible(False)
     x = np.arange(len(policies))
-    for ax, kpi in zip(axes.ravel(), KPIS, strict=True):
+    for ax, kpi in zip(axes.ravel(), names, strict=False):
         entries = [data["overall"][p][kpi] for p in policies]
         means = np.array([e["mean"] for e in entries])
         low = means - np.array([e["ci_low"] for e in entries])
         high = np.array([e["ci_high"] for e in entries]) - means
         ax.bar(x, means, yerr=np.vstack([low, high]), capsize=3, color="tab:blue", alpha=0.8)
         ax.set_xticks(x, policies, rotation=45, ha="right", fontsize=8)
-        ax.set_title(kpi)
+        better = "higher" if data["higher_is_better"][kpi] else "lower"
+        ax.set_title(f"{kpi} ({better} is better)")
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"suite {data['suite']}: {data['seeds']} paired seeds, 95% intervals")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def plot_curves(result: Evaluation, scenario: str, path: Path) -> Path:
@@ -110,13 +151,13 @@ def plot_curves(result: Evaluation, scenario: str, path: Path) -> Path:
 
     providers = result.configs[scenario].provider_names
     fig, axes = plt.subplots(len(providers), 1, figsize=(9, 2.3 * len(providers)), sharex=True)
-    first = result.traces[result.policies[0]][scenario]
-    days = np.arange(1, len(first.demand_per_day) + 1)
+    demand = result.traces[result.policies[0]][scenario].record.daily["demand"][:, 0]
+    days = np.arange(1, len(demand) + 1)
     for p, (ax, provider) in enumerate(zip(np.atleast_1d(axes), providers, strict=True)):
-        ax.plot(days, first.demand_per_day[:, p], color="black", linewidth=1, label="demand")
+        ax.plot(days, demand[:, p], color="black", linewidth=1, label="demand")
         for name in result.policies:
-            trace = result.traces[name][scenario]
-            ax.plot(days, trace.accepted_per_day[:, p], label=name)
+            accepted = result.traces[name][scenario].record.daily["accepted_dedicated"][:, 0]
+            ax.plot(days, accepted[:, p], label=name)
         ax.set_yscale("symlog", linthresh=100)
         ax.set_ylabel(f"{provider}\naccepted/day")
         ax.grid(alpha=0.3)

@@ -71,7 +71,7 @@ def run_episode(env: IPWarmupEnv, policy: Policy, seed: int) -> Trace:
             trace.cap_per_hour.append(day_cap)
             for name, value in day.items():
                 getattr(trace, name).append(value)
-            trace.n_ips.append(int(sim.n_ips[0]))
+            trace.n_ips.append(int(sim.state.n_ips[0]))
             day = {}
     trace.accounting = dict(info["accounting"])
     return trace

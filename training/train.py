@@ -121,11 +121,9 @@ def _next(now: int, every: int) -> int:
 class _Trainer:
     """The state of one training run (config, env, run handle, best score)."""
 
-    def __init__(
-        self, config: ExperimentConfig, hyperparameters: dict[str, Any], run: Run, seed: int
-    ) -> None:
+    def __init__(self, config: ExperimentConfig, run: Run, seed: int) -> None:
         self.config = config
-        self.hyperparameters = hyperparameters
+        self.hyperparameters = config.hyperparameters
         self.run = run
         self.seed = seed
         self.folder = Path(config.training.output_dir) / run.run_id
@@ -139,7 +137,7 @@ class _Trainer:
     def make_env(self) -> VecNormalize:
         t = self.config.training
         env = make_multi_scenario_vec_env(
-            t.n_envs, list(t.scenarios), seed=self.seed, config=self.config.env
+            scenarios=list(t.scenarios), config=self.config.env, n_envs=t.n_envs, seed=self.seed
         )
         gamma = float(self.hyperparameters.get("gamma", 0.99))
         return VecNormalize(env, norm_obs=True, norm_reward=t.norm_reward, gamma=gamma)
@@ -202,7 +200,6 @@ def _tags(config: ExperimentConfig, seed: int) -> dict[str, str]:
 
 def train(
     config: ExperimentConfig,
-    hyperparameters: dict[str, Any],
     *,
     command: str = "",
     resume_run_id: str | None = None,
@@ -213,8 +210,7 @@ def train(
     """Train, evaluate and log one run; return where its model is and its final report.
 
     Args:
-        config: the experiment.
-        hyperparameters: SB3 keyword arguments of the algorithm.
+        config: the experiment, its hyperparameters included.
         command: the command line, saved with the run.
         resume_run_id: continue this run from its last checkpoint.
         parent_run_id: nest the run under this one (a tuning study).
@@ -227,15 +223,16 @@ def train(
     print(f"seed: {seed}", file=sys.stderr)
     tracker = Tracker(config.tracking.tracking_uri, config.tracking.experiment)
     run_name = f"{config.name}-{config.algorithm.name.lower()}-{seed}"
-    resolved = {**to_dict(config), "hyperparameters": hyperparameters}
+    hyperparameters = config.hyperparameters
+    resolved = to_dict(config)
     with tracker.start(
         run_name, tags=_tags(config, seed), resume_run_id=resume_run_id, parent_run_id=parent_run_id
     ) as run:
         print(f"run: {run.run_id} ({tracker.where})", file=sys.stderr)
-        trainer = _Trainer(config, hyperparameters, run, seed)
+        trainer = _Trainer(config, run, seed)
         trainer.on_evaluation = on_evaluation
         if resume_run_id is None:
-            params = flatten(to_dict(config))
+            params = flatten({k: v for k, v in resolved.items() if k != "hyperparameters"})
             params.update({f"hp.{k}": v for k, v in flatten(hyperparameters).items()})
             params["seed"] = seed
             run.log_params(params)
@@ -276,7 +273,7 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
 
     t = trainer.config.training
     assert t.pretrain_teacher is not None
-    configs = [build_config(trainer.config.env, s) for s in t.scenarios]
+    configs = [build_config(scenario=s, config=trainer.config.env) for s in t.scenarios]
     gamma = float(trainer.hyperparameters.get("gamma", 0.99))
     demos = collect(
         t.pretrain_teacher, configs, episodes=t.pretrain_episodes, gamma=gamma, seed=trainer.seed

@@ -41,7 +41,6 @@ def suggest(trial: Any, algorithm: str) -> dict[str, Any]:
 
 def tune(
     config: ExperimentConfig,
-    hyperparameters: dict[str, Any],
     *,
     trials: int,
     storage: str | None = None,
@@ -65,9 +64,11 @@ def tune(
         parent.log_params({"trials": trials, "storage": storage, "study": study.study_name})
 
         def objective(trial: Any) -> float:
-            params = {**hyperparameters, **suggest(trial, config.algorithm.name)}
+            params = {**config.hyperparameters, **suggest(trial, config.algorithm.name)}
             trial_config = replace(
-                config, training=replace(config.training, seed=seed + trial.number)
+                config,
+                hyperparameters=params,
+                training=replace(config.training, seed=seed + trial.number),
             )
 
             def report(step: int, score: float) -> bool:
@@ -76,7 +77,6 @@ def tune(
 
             result = train(
                 trial_config,
-                params,
                 command=f"optuna trial {trial.number}",
                 parent_run_id=parent.run_id,
                 on_evaluation=report,
@@ -88,7 +88,7 @@ def tune(
 
         study.optimize(objective, n_trials=trials)
         best = {
-            **hyperparameters,
+            **config.hyperparameters,
             **suggest(optuna.trial.FixedTrial(study.best_params), config.algorithm.name),
         }
         parent.log_metrics({"best_inbox_share": study.best_value}, step=0)

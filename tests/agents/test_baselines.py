@@ -26,7 +26,7 @@ def test_fixed_sendgrid_follows_the_published_hourly_table():
     policy = make_policy("fixed-sendgrid", env.config)
     for day in (10, 16):
         _roll(env, policy, day + 1)
-        per_ip_cap = env.simulator.caps[0, 0].sum()  # over providers: the IP's cap
+        per_ip_cap = env.simulator.state.caps[0, 0].sum()  # over providers: the IP's cap
         assert per_ip_cap == pytest.approx(SENDGRID_HOURLY_CAPS[day], rel=0.03)
 
 
@@ -67,7 +67,7 @@ def _observation(config, **per_provider):
 
 
 def test_aimd_increases_additively_cuts_on_deferrals_and_pauses_on_blocks():
-    config = build_config(None, "steady_b2c_transactional")
+    config = build_config(scenario="steady_b2c_transactional")
     policy = make_policy("aimd", config)
     deferred = np.array([0.0, 600.0, 0.0, 0.0, 0.0])  # 25% deferred at microsoft
     rejected = np.array([0.0, 0.0, 2400.0, 0.0, 0.0])  # yahoo blocked
@@ -82,13 +82,13 @@ def test_aimd_increases_additively_cuts_on_deferrals_and_pauses_on_blocks():
 def test_hold_shared_releases_the_dedicated_pool():
     env = IPWarmupEnv(scenario="steady_b2c_transactional", overrides=["pool.initial_ips=3"])
     _roll(env, make_policy("hold-shared", env.config), 4)
-    assert env.simulator.n_ips[0] == 0
+    assert env.simulator.state.n_ips[0] == 0
     acc = env.simulator.accounting
     assert acc["sent_shared"][0] > 0.99 * acc["demand"][0] - acc["sent_dedicated"][0]
 
 
 def test_oracle_refuses_to_act_unbound():
-    config = build_config(None, "low_volume")
+    config = build_config(scenario="low_volume")
     oracle = make_policy("oracle", config)
     with pytest.raises(IPWarmupError, match="not bound to a simulator"):
         oracle.predict(_observation(config))
@@ -98,12 +98,12 @@ def test_oracle_stays_shared_at_low_volume_and_warms_up_a_big_sender():
     small = IPWarmupEnv(scenario="low_volume")
     oracle = make_policy("oracle", small.config).bind(small.simulator.privileged())
     _roll(small, oracle, 5)
-    assert small.simulator.n_ips[0] == 0
+    assert small.simulator.state.n_ips[0] == 0
     big = IPWarmupEnv(scenario="fast_growing_startup")
     oracle = make_policy("oracle", big.config).bind(big.simulator.privileged())
     _roll(big, oracle, 30)
     sim = big.simulator
-    assert sim.n_ips[0] >= 1
+    assert sim.state.n_ips[0] >= 1
     assert sim.accounting["block_events"][0] == 0
     assert sim.accounting["deferrals"][0] <= 1e-6 * sim.accounting["sent_dedicated"][0]
 
@@ -124,7 +124,7 @@ def test_every_baseline_acts_on_a_batch_and_a_single_observation(name):
 
 
 def test_memory_restarts_where_an_episode_starts():
-    config = build_config(None, "steady_b2c_transactional")
+    config = build_config(scenario="steady_b2c_transactional")
     policy = make_policy("fixed-sparkpost", config)
     obs = np.repeat(_observation(config), 2, axis=0)
     _, state = policy.predict(obs)

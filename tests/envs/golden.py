@@ -46,7 +46,7 @@ def trajectories() -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for scenario in scenario_names():
         for variant, overrides in VARIANTS.items():
-            config = build_config(None, scenario, overrides)
+            config = build_config(scenario=scenario, overrides=overrides)
             sim = Simulator(config, ROWS)
             gens = [seeding.np_random(100 + i)[0] for i in range(ROWS)]
             obs = [sim.reset(np.arange(ROWS), gens)]

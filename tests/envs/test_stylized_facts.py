@@ -45,7 +45,7 @@ def test_b_full_volume_from_a_cold_ip_is_deferred_then_blocked(seed):
     assert first_day.deferred[0].sum() / first_day.sent_dedicated[0].sum() > 0.05
     for _ in range(2):
         env.step(_hold(env))
-    blocked_at = {PROVIDERS[p] for p in np.flatnonzero(sim.blocked[0].any(axis=0))}
+    blocked_at = {PROVIDERS[p] for p in np.flatnonzero(sim.state.blocked[0].any(axis=0))}
     assert {"microsoft", "yahoo"} <= blocked_at
     assert sim.accounting["rejected"][0] > 0
 
@@ -106,14 +106,14 @@ def test_d_an_ip_idle_for_30_days_is_cold_again(seed):
         action, state = policy.predict(obs, state, np.array([day == 0]))
         obs, *_ = env.step(action)
     sim = env.simulator
-    cold = sim.draw.cold_allowance[0]
-    warm = sim.allowance[0, 0].copy()
+    cold = sim.state.draw.cold_allowance[0]
+    warm = sim.state.allowance[0, 0].copy()
     assert np.all(warm > 5 * cold)
     idle = np.zeros(env.action_space.shape, dtype=np.float32)
     idle[:-1] = -1.0  # caps to the 1 message/hour floor
     for _ in range(31):
         env.step(idle)
-    assert np.all(sim.allowance[0, 0] < 1.5 * cold)
+    assert np.all(sim.state.allowance[0, 0] < 1.5 * cold)
     # Sending the old volume again is refused (deferred, then blocked) as from a new IP.
     back = np.zeros(env.action_space.shape, dtype=np.float32)
     back[:-1] = 1.0

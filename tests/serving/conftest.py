@@ -37,13 +37,15 @@ def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> TrainedBundle:
     # OpenMP pool makes each 64-wide matmul take milliseconds instead of microseconds.
     torch.set_num_threads(1)
     try:
-        env = VecNormalize(make_vec_env(4, scenario=SCENARIO, seed=0))
+        env = VecNormalize(make_vec_env(scenario=SCENARIO, n_envs=4, seed=0))
         model = PPO("MlpPolicy", env, n_steps=45, batch_size=180, seed=0, device="cpu")
         model.learn(360)  # only so that the VecNormalize statistics are not trivial
         model.save(model_dir / "model.zip")
         env.save(str(model_dir / "vecnormalize.pkl"))
         env.close()
-        bundle = export_model(model_dir, root / "bundle", build_config(None, SCENARIO), name="test")
+        bundle = export_model(
+            model_dir, root / "bundle", build_config(scenario=SCENARIO), name="test"
+        )
     finally:
         torch.set_num_threads(threads)
     return TrainedBundle(model_dir=model_dir, bundle=bundle)

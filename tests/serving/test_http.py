@@ -395,8 +395,11 @@ def test_healthz_says_which_model_is_loaded(client: TestClient, policy: ServedPo
         "status": "ok",
         "model": "test",
         "providers": list(policy.providers),
-        "format_version": policy.manifest["format_version"],
+        "format_version": 2,
         "env": policy.manifest["env"],
+        "guardrails": policy.guardrails.model_dump(),
+        "guardrail_notes": [],
+        "signed_by": None,
     }
 
 

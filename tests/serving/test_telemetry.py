@@ -466,3 +466,84 @@ def test_serving_telemetry_imports_no_training_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- never breaks
+
+_ANY_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**4300, max_value=10**4400)
+    | st.floats()
+    | st.text(max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(leaf=st.sampled_from(_LEAVES + list(_SECTIONS)[1:]), value=_ANY_JSON)
+def test_any_value_anywhere_raises_only_the_telemetry_error(leaf: str, value: Any) -> None:
+    record = example()
+    parent, key = _parent(record, leaf)
+    assert parent is not None
+    parent[key] = value
+    try:
+        validate(record, PROVIDERS, max_ips=MAX_IPS)
+    except TelemetryError as error:
+        assert 1 <= len(error.problems) <= 50
+        assert all(len(line) < 300 for line in error.problems)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_ANY_JSON)
+def test_any_json_as_a_record_raises_only_the_telemetry_error(value: Any) -> None:
+    with pytest.raises(TelemetryError):
+        validate(value, PROVIDERS, max_ips=MAX_IPS)
+
+
+@pytest.mark.parametrize("digits", [4301, 5000, 100_000])
+def test_integers_of_thousands_of_digits_are_named_not_printed(digits: int) -> None:
+    record = example()
+    record["providers"]["gmail"]["queued"] = 10**digits
+    record["time"]["hour"] = -(10**digits)
+    problems = problems_of(record)
+    assert problems[0].startswith("telemetry.time.hour: expected an integer from 0 to 23, got a ")
+    assert "negative integer of about" in problems[0]
+    assert problems[1] == (
+        f"telemetry.providers.gmail.queued: expected a count <= 1e+12, got an integer of about "
+        f"{int((10**digits).bit_length() * 0.30102999566398120)} digits"
+    ) or problems[1].startswith("telemetry.providers.gmail.queued: expected a count <= 1e+12, got")
+
+
+def test_thousands_of_unknown_keys_give_fifty_short_lines() -> None:
+    record = example()
+    record.update({f"key{i}": "x" * 10 for i in range(4835)})
+    record["providers"]["gmail"]["k" * 5000] = 1
+    problems = problems_of(record)
+    assert len(problems) == 50
+    assert problems[0] == (
+        "telemetry.key0: unknown key; expected one of "
+        "['schema_version', 'period_hours', 'time', 'pool', 'providers']"
+    )
+    assert problems[-1] == "telemetry: 4786 more unknown keys not listed"
+    few = example()
+    few["providers"]["gmail"]["k" * 5000] = 1
+    (line,) = problems_of(few)
+    assert line.startswith("telemetry.providers.gmail." + "k" * 37 + "...: unknown key; ")
+    assert len(line) < 400
+
+
+def test_at_most_fifty_problems_say_how_many_were_left_out() -> None:
+    record = example()
+    for entry in record["providers"].values():
+        for key in entry:
+            entry[key] = -1
+    for i in range(20):
+        record["time"][f"x{i}"] = 1
+    problems = problems_of(record)
+    assert len(problems) == 50
+    assert problems[-1] == "telemetry: 21 more problems not listed"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ipwarmup.errors import ConfigError
+from ipwarmup.training import kpis
 from ipwarmup.training.compare import (
     WIDTH,
     compare_json,
@@ -19,7 +20,7 @@ from ipwarmup.training.compare import (
     plot_comparison,
     run_compare,
 )
-from ipwarmup.training.evaluate import KPIS
+from ipwarmup.training.kpis import Kpi, kpi_names
 from ipwarmup.training.run_logging import log_baseline_runs, log_evaluation
 from ipwarmup.training.tracking import Tracker
 
@@ -34,12 +35,14 @@ def _report(inbox: dict[str, float]) -> dict[str, Any]:
         return {"mean": mean, "ci_low": mean - 0.02, "ci_high": mean + 0.03, "iqm": mean}
 
     overall = {
-        policy: {kpi: entry(share if kpi != "lost_share" else 1.0 - share) for kpi in KPIS}
+        policy: {kpi: entry(share if kpi != "lost_share" else 1.0 - share) for kpi in kpi_names()}
         for policy, share in inbox.items()
     }
     reference = next(iter(inbox))
     versus = {
-        policy: {kpi: {**entry(share - inbox[reference]), "prob_improvement": 0.5} for kpi in KPIS}
+        policy: {
+            kpi: {**entry(share - inbox[reference]), "prob_improvement": 0.5} for kpi in kpi_names()
+        }
         for policy, share in inbox.items()
     }
     return {
@@ -47,7 +50,7 @@ def _report(inbox: dict[str, float]) -> dict[str, Any]:
         "seeds": 8,
         "seed": 0,
         "reference": reference,
-        "kpis": list(KPIS),
+        "kpis": list(kpi_names()),
         "overall": overall,
         "versus": versus,
     }
@@ -104,7 +107,7 @@ def test_log_evaluation_writes_means_intervals_and_paired_differences(tracker: T
     assert metrics["eval/inbox_share/iqm"] == pytest.approx(0.8)
     assert metrics["eval/versus/inbox_share"] == pytest.approx(0.3)
     assert metrics["eval/versus/inbox_share/prob_improvement"] == 0.5
-    assert len(metrics) == len(KPIS) * 4 * 2
+    assert len(metrics) == len(kpi_names()) * 4 * 2
     assert tracker.metric_history(run.run_id, "eval/ip_days") == [(2048, pytest.approx(0.8))]
 
 
@@ -162,7 +165,7 @@ def test_baseline_runs_are_tagged_and_ranked_newest_per_policy_winning(
             row["name"],
             row["policy"],
         )
-        assert set(run["kpis"]) == set(KPIS)
+        assert set(run["kpis"]) == set(kpi_names())
         for entry in run["kpis"].values():
             assert set(entry) == {"mean", "ci_low", "ci_high"}
             assert entry["ci_low"] <= entry["mean"] <= entry["ci_high"]
@@ -182,6 +185,28 @@ def test_baseline_runs_are_tagged_and_ranked_newest_per_policy_winning(
     ]
     assert ranked[4:] == ranked[:4]  # the second block, same order
     png = plot_comparison(rows, tmp_path / "plots" / "compare.png", "inbox_share")
+    assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_a_kpi_added_to_the_table_is_logged_ranked_and_shown(
+    tracker: Tracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dummy = Kpi("bounced_share", lambda r: r.totals["bounced"], False, "{:.5f}", "bounced / demand")
+    monkeypatch.setattr(kpis, "KPI_TABLE", (*kpis.KPI_TABLE, dummy))
+    report = _report({"fixed-sendgrid": 0.5, "aimd": 0.9, "hold": 0.7})
+    log_baseline_runs(tracker, report, suite="validation")
+    rows = compare_runs(tracker, suite="validation", kpi="bounced_share")
+    assert [r["policy"] for r in rows] == ["fixed-sendgrid", "hold", "aimd"]  # lower is better
+    assert compare_json(rows)["runs"][0]["kpis"]["bounced_share"] == {
+        "mean": pytest.approx(0.5),
+        "ci_low": pytest.approx(0.48),
+        "ci_high": pytest.approx(0.53),
+    }
+    table = format_comparison(rows, "bounced_share")
+    assert table.splitlines()[0].startswith("3 runs ranked by bounced_share (lower is better)")
+    assert "0.50000 [0.48000, 0.53000]" in table
+    assert max(len(line) for line in table.splitlines()) <= WIDTH
+    png = plot_comparison(rows, tmp_path / "compare.png", "bounced_share")
     assert png.read_bytes()[:8] == PNG_MAGIC
 
 

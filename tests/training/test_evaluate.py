@@ -12,13 +12,13 @@ from ipwarmup.envs import build_config, make_vec_env
 from ipwarmup.envs.simulator import Simulator
 from ipwarmup.errors import ConfigError
 from ipwarmup.training.evaluate import (
-    KPIS,
     SuiteEntry,
     evaluate,
     load_suite,
     report,
     run_scenario,
 )
+from ipwarmup.training.kpis import kpi_names
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +41,12 @@ def test_report_holds_every_policy_scenario_and_kpi(validation_run):
     assert data["scenarios"] == scenarios
     for name in BASELINES:
         for scenario in scenarios:
-            for kpi in KPIS:
+            for kpi in kpi_names():
                 entry = data["results"][name][scenario][kpi]
                 assert set(entry) == {"mean", "ci_low", "ci_high", "iqm"}
                 assert entry["ci_low"] <= entry["mean"] + 1e-12
                 assert entry["mean"] <= entry["ci_high"] + 1e-12
-        assert set(data["overall"][name]) == set(KPIS)
+        assert set(data["overall"][name]) == set(kpi_names())
         assert "prob_improvement" in data["versus"][name]["inbox_share"]
     reference = data["versus"][REFERENCE]["inbox_share"]
     assert reference["mean"] == 0.0 and reference["prob_improvement"] == 0.5
@@ -54,7 +54,7 @@ def test_report_holds_every_policy_scenario_and_kpi(validation_run):
 
 
 def test_paired_seeds_meet_identical_worlds_whatever_the_policy():
-    config = build_config(None, "bursty_b2c_marketing")
+    config = build_config(scenario="bursty_b2c_marketing")
     sims = []
     for actions in (np.zeros(6), np.array([1.0, -1.0, 1.0, -1.0, 1.0, 1.0])):
         sim = Simulator(config, 4)
@@ -62,27 +62,27 @@ def test_paired_seeds_meet_identical_worlds_whatever_the_policy():
         demand, incidents = [], []
         for _ in range(20):
             sim.step(np.tile(actions, (4, 1)))
-            demand.append(sim.demand_today.copy())
-            incidents.append(sim.incident_severity.copy())
+            demand.append(sim.state.demand_today.copy())
+            incidents.append(sim.state.incident_severity.copy())
         sims.append((sim, np.array(demand), np.array(incidents)))
     (a, demand_a, incident_a), (b, demand_b, incident_b) = sims
     np.testing.assert_array_equal(demand_a, demand_b)
     np.testing.assert_array_equal(incident_a, incident_b)
-    for name, value in vars(a.draw).items():
-        np.testing.assert_array_equal(value, getattr(b.draw, name), err_msg=name)
-    assert not np.array_equal(a.caps, b.caps)  # the policies did act differently
+    for name, value in vars(a.state.draw).items():
+        np.testing.assert_array_equal(value, getattr(b.state.draw, name), err_msg=name)
+    assert not np.array_equal(a.state.caps, b.state.caps)  # the policies did act differently
 
 
 def test_run_scenario_pairs_policies_on_the_same_demand():
-    config = build_config(None, "seasonal_spike", ["horizon_days=10"])
+    config = build_config(scenario="seasonal_spike", overrides=["horizon_days=10"])
     one = run_scenario(make_policy("aimd", config), config, 3, 7)
     two = run_scenario(make_policy("hold-shared", config), config, 3, 7)
-    np.testing.assert_array_equal(one.demand_per_day, two.demand_per_day)
+    np.testing.assert_array_equal(one.record.daily["demand"], two.record.daily["demand"])
     assert not np.array_equal(one.kpis["dedicated_share"], two.kpis["dedicated_share"])
 
 
 def test_sb3_evaluate_policy_accepts_a_baseline():
-    env = make_vec_env(2, scenario="steady_b2c_transactional", seed=3)
+    env = make_vec_env(scenario="steady_b2c_transactional", n_envs=2, seed=3)
     policy = make_policy("fixed-sendgrid", env.config)
     mean, _std = evaluate_policy(policy, env, n_eval_episodes=2, warn=False)
     assert np.isfinite(mean) and mean > 0
@@ -104,7 +104,7 @@ def test_shipped_suites_load_and_build():
     for name in ("validation", "test"):
         suite = load_suite(name)
         for entry in suite.entries:
-            build_config(None, entry.scenario, entry.overrides)
+            build_config(scenario=entry.scenario, overrides=entry.overrides)
     names = {e.name for e in load_suite("test").entries}
     assert not names & {e.name for e in load_suite("validation").entries}
 

@@ -7,7 +7,7 @@ import pytest
 from ipwarmup.agents.registry import BASELINES
 from ipwarmup.cli import main
 from ipwarmup.training.config import load_experiment
-from ipwarmup.training.evaluate import KPIS
+from ipwarmup.training.kpis import kpi_names
 from ipwarmup.training.tracking import Tracker
 from ipwarmup.training.train import train
 
@@ -24,8 +24,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(store, request):
-    config, hyperparameters = _smoke(store, request)
-    return train(config, hyperparameters, command="pytest smoke"), Tracker(store[1], "test-train")
+    return train(_smoke(store, request), command="pytest smoke"), Tracker(store[1], "test-train")
 
 
 def _smoke(store, request, *more):
@@ -54,7 +53,7 @@ def test_run_logs_params_tags_metrics_and_artifacts(trained):
     metrics = run["metrics"]
     assert any(key.startswith("train/") for key in metrics)  # SB3's own logger output
     assert any(key.startswith("rollout/") or key.startswith("time/") for key in metrics)
-    for kpi in KPIS:
+    for kpi in kpi_names():
         assert f"kpi/{kpi}" in metrics
         assert (
             metrics[f"kpi/{kpi}/ci_low"] <= metrics[f"kpi/{kpi}"] <= metrics[f"kpi/{kpi}/ci_high"]
@@ -81,8 +80,8 @@ def test_baselines_are_logged_as_runs_of_the_same_experiment(trained):
 
 def test_resume_continues_the_same_run_from_its_checkpoint(store, trained, request):
     result, tracker = trained
-    config, hyperparameters = _smoke(store, request, "training.total_timesteps=37800")
-    resumed = train(config, hyperparameters, resume_run_id=result.run_id)
+    config = _smoke(store, request, "training.total_timesteps=37800")
+    resumed = train(config, resume_run_id=result.run_id)
     assert resumed.run_id == result.run_id
     history = tracker.metric_history(result.run_id, "eval/inbox_share")
     assert [step for step, _ in history][-1] == 37800
@@ -144,7 +143,7 @@ def test_export_from_a_run_logs_registers_and_crowns_a_pyfunc(store, trained, tm
     policy = load_policy(out)
     manifest = policy.manifest
     assert manifest["mlflow"]["run_id"] == result.run_id
-    assert set(manifest["mlflow"]["kpis"]) == set(KPIS)
+    assert set(manifest["mlflow"]["kpis"]) == set(kpi_names())
     assert "## Against every baseline" in (out / "README.md").read_text()
     version = tracker.client.get_model_version_by_alias("test-policy", "champion")
     assert version.run_id == result.run_id

@@ -29,7 +29,8 @@ def test_tune_runs_nested_trials_and_writes_a_config_train_takes(tmp_path, reque
         "--set", f"training.output_dir={tmp_path}/runs",
     ]  # fmt: skip
     assert main(argv) == 0
-    config, hyperparameters = load_experiment(out)
+    config = load_experiment(out)
+    hyperparameters = config.hyperparameters
     assert config.name == "smoke-tuned"
     assert {"learning_rate", "gamma", "policy_kwargs"} <= set(hyperparameters)
     header = out.read_text().splitlines()[0]

