@@ -25,9 +25,8 @@ MIX = np.array([0.5, 0.13, 0.2, 0.03, 0.14])  # the B2C mix of the default provi
 
 def _config(interval=24, horizon=45):
     return build_config(
-        None,
-        "steady_b2c_transactional",
-        [f"decision_interval_hours={interval}", f"horizon_days={horizon}"],
+        scenario="steady_b2c_transactional",
+        overrides=[f"decision_interval_hours={interval}", f"horizon_days={horizon}"],
     )
 
 
@@ -283,13 +282,14 @@ def test_aimd_in_the_simulator_grows_from_an_empty_pool_with_6_hour_decisions():
     pools = []
     for _ in range(6):
         action, _ = policy.predict(obs)
-        assert action[-1] == (1.0 if env.simulator.n_ips[0] == 0 else 0.0)
+        assert action[-1] == (1.0 if env.simulator.state.n_ips[0] == 0 else 0.0)
         obs, *_ = env.step(action)
-        pools.append(int(env.simulator.n_ips[0]))
-    # The simulator lets the pool change once a day (pool_change_min_days): the request at
-    # hour 24 is the first granted, and AIMD stops asking once it has an IP.
-    assert pools == [0, 0, 0, 0, 1, 1]
-    assert math.isclose(env.simulator.hour[0], 36)
+        pools.append(int(env.simulator.state.n_ips[0]))
+    # Since issue 8 the pool may change at the very first decision (then once a day,
+    # pool_change_min_days): the request at hour 0 is granted, and AIMD stops asking once
+    # it has an IP.
+    assert pools == [1, 1, 1, 1, 1, 1]
+    assert math.isclose(env.simulator.state.hour[0], 36)
 
 
 def test_monthly_volume_of_exactly_100k_leaves_the_shared_pool():

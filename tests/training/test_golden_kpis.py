@@ -29,6 +29,21 @@ remaining 1900 expire. Day 1 likewise: 500 accepted, 100 expire. Day 2: hour 0 s
     2     150    200    150        50          0
     3      37.5   37.5   37.5       0          0
     sum  3187.5  1737.5 1187.5    550       2000
+
+The continuation (issue 8: ``reward.continuation_days``, 30 by default, simulated on a
+copy after the horizon) is pinned too. The sender keeps quartering: 9.375 on day 4, then
+2.34375, ... 30 days summing to 12.5 x (1 - 4^-30), which is 12.5 in floating point. In
+the continuation the caps are the providers' allowances (100/h), so every message goes out
+at midnight on the dedicated IP and is accepted, in both overflow modes (the queue is
+empty at the horizon), 90% to the inbox: demand 12.5, inbox 11.25.
+
+The issue-8 dynamics leave every horizon figure as it was before main moved: the list is
+clean (bounce, complaint and trap rates 0), so the convex list penalty is 0 as the linear
+one was; the day's volume (<= 750 sent) stays under the spike reference (the larger of the
+7-day average, the previous day and the 2400/day cold floor); solo places 90% whatever the
+reputation (placement sensitivity 0), so the shared pool's standing moving with this
+sender's share of its volume changes no placement; `hold` never changes the pool, so the
+first decision leaving the pool free to change has no effect.
 """
 
 from pathlib import Path
@@ -40,15 +55,8 @@ from gymnasium.utils import seeding
 from ipwarmup.agents.registry import REFERENCE, make_policy
 from ipwarmup.envs import build_config
 from ipwarmup.envs.simulator import Simulator
-from ipwarmup.training.evaluate import (
-    HIGHER_IS_BETTER,
-    KPIS,
-    Suite,
-    SuiteEntry,
-    evaluate,
-    report,
-    run_scenario,
-)
+from ipwarmup.training.evaluate import Suite, SuiteEntry, evaluate, report, run_scenario
+from ipwarmup.training.kpis import get_kpi, kpi_names, kpi_table
 
 SCENARIO = str(Path(__file__).with_name("golden_kpis.yaml"))
 HORIZON = 4
@@ -87,6 +95,10 @@ GOLDEN = {
         "block_events": 0.0,
         "ip_days": 4.0,  # one IP for four days
         "final_reputation": 0.919140625,
+        # The horizon is 4 days, shorter than the 7-day window: the whole episode.
+        "final_dedicated_share": 337.5 / DEMAND,
+        "continuation_inbox_share": 11.25 / 12.5,  # 0.9: all accepted, 90% inbox
+        "total_inbox_share": (2868.75 + 11.25) / (DEMAND + 12.5),  # 2880/3200 = 0.9
     },
     "queue": {
         "inbox_share": 0.9 * 1187.5 / DEMAND,  # 0.33529
@@ -97,27 +109,32 @@ GOLDEN = {
         "block_events": 0.0,
         "ip_days": 4.0,
         "final_reputation": 0.914453125,
+        "final_dedicated_share": 1187.5 / DEMAND,  # the whole 4-day horizon again
+        "continuation_inbox_share": 11.25 / 12.5,  # 0.9: the queue is empty at the horizon
+        "total_inbox_share": (0.9 * 1187.5 + 11.25) / (DEMAND + 12.5),  # 1080/3200 = 0.3375
     },
 }
 
 
 def _config(mode):
-    return build_config(None, SCENARIO, [*WORLD, f"mta.overflow={mode}"])
+    return build_config(scenario=SCENARIO, overrides=[*WORLD, f"mta.overflow={mode}"])
 
 
 @pytest.mark.parametrize("mode", ["shared", "queue"])
 def test_every_kpi_of_the_golden_scenario_matches_the_hand_computation(mode):
     config = _config(mode)
     episodes = run_scenario(make_policy("hold", config), config, 2, 0)
-    assert set(episodes.kpis) == set(KPIS) == set(GOLDEN[mode])
-    for kpi in KPIS:
+    assert set(episodes.kpis) == set(kpi_names()) == set(GOLDEN[mode])
+    for kpi in kpi_names():
         np.testing.assert_allclose(
             episodes.kpis[kpi], [GOLDEN[mode][kpi]] * 2, rtol=1e-9, atol=1e-12, err_msg=kpi
         )
     # The seed-0 trace: accepted and demand per day, one provider.
     accepted = [100.0, 100.0, 100.0, 37.5] if mode == "shared" else [500.0, 500.0, 150.0, 37.5]
-    np.testing.assert_allclose(episodes.accepted_per_day[:, 0], accepted)
-    np.testing.assert_allclose(episodes.demand_per_day[:, 0], [2400.0, 600.0, 150.0, 37.5])
+    np.testing.assert_allclose(episodes.record.daily["accepted_dedicated"][:, 0, 0], accepted)
+    np.testing.assert_allclose(
+        episodes.record.daily["demand"][:, 0, 0], [2400.0, 600.0, 150.0, 37.5]
+    )
 
 
 def test_days_to_warm_waits_for_every_provider():
@@ -129,7 +146,8 @@ def test_days_to_warm_waits_for_every_provider():
         "escalation_threshold: [1.0e+6, 1.0e+6]}"
     )
     config = build_config(
-        None, SCENARIO, [*WORLD, slow, "scenario.provider_mix={solo: 0.5, slow: 0.5}"]
+        scenario=SCENARIO,
+        overrides=[*WORLD, slow, "scenario.provider_mix={solo: 0.5, slow: 0.5}"],
     )
     episodes = run_scenario(make_policy("hold", config), config, 2, 0)
     assert list(episodes.kpis["days_to_warm"]) == [HORIZON + 1.0] * 2
@@ -145,9 +163,12 @@ def test_kpi_directions_in_the_report():
         "block_events": False,
         "ip_days": False,
         "final_reputation": True,
+        "final_dedicated_share": True,
+        "continuation_inbox_share": True,
+        "total_inbox_share": True,
     }
-    assert expected == HIGHER_IS_BETTER
-    assert list(KPIS) == list(expected)
+    assert expected == {k.name: k.higher_is_better for k in kpi_table()}
+    assert list(kpi_names()) == list(expected)
 
 
 @pytest.fixture(scope="module")
@@ -164,15 +185,15 @@ def golden_report():
 
 def test_report_holds_the_golden_values_with_zero_width_intervals(golden_report):
     data = golden_report
-    assert data["kpis"] == list(KPIS)
-    assert data["higher_is_better"] == HIGHER_IS_BETTER
+    assert data["kpis"] == list(kpi_names())
+    assert data["higher_is_better"] == {k.name: k.higher_is_better for k in kpi_table()}
     assert data["reference"] == REFERENCE and data["seeds"] == 3 and data["seed"] == 5
     for mode in ("shared", "queue"):
-        for kpi in KPIS:
+        for kpi in kpi_names():
             entry = data["results"]["hold"][mode][kpi]
             for field in ("mean", "ci_low", "ci_high", "iqm"):
                 assert entry[field] == pytest.approx(GOLDEN[mode][kpi], abs=1e-9), (mode, kpi)
-    for kpi in KPIS:
+    for kpi in kpi_names():
         overall = data["overall"]["hold"][kpi]
         # Overall: the mean of the two scenario means.
         mean = (GOLDEN["shared"][kpi] + GOLDEN["queue"][kpi]) / 2
@@ -183,7 +204,7 @@ def test_report_holds_the_golden_values_with_zero_width_intervals(golden_report)
 
 def test_versus_is_the_paired_difference_in_the_better_direction(golden_report):
     data = golden_report
-    for kpi in KPIS:
+    for kpi in kpi_names():
         ours = data["overall"]["hold"][kpi]["mean"]
         theirs = data["overall"][REFERENCE][kpi]["mean"]
         versus = data["versus"]["hold"][kpi]
@@ -199,17 +220,17 @@ def test_versus_is_the_paired_difference_in_the_better_direction(golden_report):
             if abs(a - b) < 1e-12:
                 wins.append(0.5)
             else:
-                wins.append(float((a > b) == HIGHER_IS_BETTER[kpi]))
+                wins.append(float((a > b) == get_kpi(kpi).higher_is_better))
         assert versus["prob_improvement"] == pytest.approx(sum(wins) / 2), kpi
 
 
 def test_each_seed_row_is_seeded_seed_plus_its_index():
-    config = build_config(None, "bursty_b2c_marketing", ["horizon_days=3"])
+    config = build_config(scenario="bursty_b2c_marketing", overrides=["horizon_days=3"])
     policy = make_policy("hold", config)
     batch = run_scenario(policy, config, 3, 40)
     assert len(set(batch.kpis["inbox_share"])) == 3  # different worlds per row
     single = run_scenario(make_policy("hold", config), config, 1, 42)
-    for kpi in KPIS:
+    for kpi in kpi_names():
         assert batch.kpis[kpi][2] == pytest.approx(single.kpis[kpi][0], rel=1e-12), kpi
 
 
@@ -231,7 +252,7 @@ def test_evaluate_starts_at_seed_0_and_pairs_rows_with_run_scenario(noisy_evalua
     assert result.seed == 0 and result.policies == ["aimd", REFERENCE]
     config = result.configs["bursty"]
     direct = run_scenario(make_policy("aimd", config), config, 4, 0)
-    for kpi in KPIS:
+    for kpi in kpi_names():
         np.testing.assert_allclose(result.scores["aimd"]["bursty"][kpi], direct.kpis[kpi])
     np.testing.assert_allclose(result.matrix("aimd", "inbox_share")[1],
                                result.scores["aimd"]["small"]["inbox_share"])  # fmt: skip
@@ -249,19 +270,22 @@ def test_report_resamples_with_the_given_bootstrap_seed(noisy_evaluation):
 
 
 def test_the_trace_is_seed_0s():
-    config = build_config(None, "bursty_b2c_marketing", ["horizon_days=3"])
+    config = build_config(scenario="bursty_b2c_marketing", overrides=["horizon_days=3"])
     batch = run_scenario(make_policy("aimd", config), config, 3, 40)
     first = run_scenario(make_policy("aimd", config), config, 1, 40)
     second = run_scenario(make_policy("aimd", config), config, 1, 41)
-    np.testing.assert_allclose(batch.demand_per_day, first.demand_per_day)
-    np.testing.assert_allclose(batch.accepted_per_day, first.accepted_per_day)
-    assert not np.allclose(batch.demand_per_day, second.demand_per_day)
+    np.testing.assert_allclose(
+        batch.record.daily["demand"][:, 0], first.record.daily["demand"][:, 0]
+    )
+    np.testing.assert_allclose(
+        batch.record.daily["accepted_dedicated"][:, 0],
+        first.record.daily["accepted_dedicated"][:, 0],
+    )
+    assert not np.allclose(batch.record.daily["demand"][:, 0], second.record.daily["demand"][:, 0])
 
 
 def _golden_world(allowance):
-    return [
-        item.replace("[100.0, 100.0]", f"[{allowance}, {allowance}]") for item in WORLD
-    ]
+    return [item.replace("[100.0, 100.0]", f"[{allowance}, {allowance}]") for item in WORLD]
 
 
 @pytest.mark.parametrize(("allowance", "days_to_warm"), [(95.0, 1.0), (94.9, 3.0)])
@@ -269,10 +293,10 @@ def test_a_day_is_warm_from_exactly_95_percent_accepted(allowance, days_to_warm)
     # 100 a day, all at midnight, and a provider that takes `allowance` of them: 95 of 100
     # is exactly the line (95.0 == 0.95 * 100 in floating point too); 94.9 stays below.
     config = build_config(
-        None,
-        SCENARIO,
-        [*_golden_world(allowance), "horizon_days=2", "scenario.growth_per_day=[1.0, 1.0]",
-         "scenario.daily_volume_messages=[100.0, 100.0]"],
+        scenario=SCENARIO,
+        overrides=[*_golden_world(allowance), "horizon_days=2",
+                   "scenario.growth_per_day=[1.0, 1.0]",
+                   "scenario.daily_volume_messages=[100.0, 100.0]"],
     )  # fmt: skip
     episodes = run_scenario(make_policy("hold", config), config, 2, 0)
     assert list(episodes.kpis["days_to_warm"]) == [days_to_warm] * 2
@@ -283,9 +307,12 @@ def test_an_episode_without_demand_scores_zeros_not_nan():
     # Mail only on Mondays and a one-day horizon: rows that start on another weekday see
     # no demand at all. Their shares are 0 (not 0/0) and their only day counts as warm.
     config = build_config(
-        None,
-        SCENARIO,
-        [*WORLD, "horizon_days=1", "scenario.weekly_shape=[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]"],
+        scenario=SCENARIO,
+        overrides=[
+            *WORLD,
+            "horizon_days=1",
+            "scenario.weekly_shape=[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]",
+        ],
     )
     episodes = run_scenario(make_policy("hold", config), config, 16, 0)
     idle = episodes.kpis["dedicated_share"] == 0.0
@@ -302,9 +329,8 @@ def test_an_episode_without_demand_scores_zeros_not_nan():
 def test_a_sender_of_one_and_a_half_messages_is_scored_over_its_demand():
     # Shares divide by the demand (at least one message): 1.5 sent, accepted, 90% inbox.
     config = build_config(
-        None,
-        SCENARIO,
-        [*WORLD, "horizon_days=1", "scenario.daily_volume_messages=[1.5, 1.5]"],
+        scenario=SCENARIO,
+        overrides=[*WORLD, "horizon_days=1", "scenario.daily_volume_messages=[1.5, 1.5]"],
     )
     episodes = run_scenario(make_policy("hold", config), config, 2, 0)
     np.testing.assert_allclose(episodes.kpis["inbox_share"], 0.9)
@@ -320,14 +346,15 @@ def test_a_provider_with_less_than_a_message_a_day_still_has_to_be_warm():
         "escalation_threshold: [1.0e+6, 1.0e+6]}"
     )
     config = build_config(
-        None,
-        SCENARIO,
-        [*WORLD, tiny, "horizon_days=2", "scenario.growth_per_day=[1.0, 1.0]",
+        scenario=SCENARIO,
+        overrides=[*WORLD, tiny, "horizon_days=2", "scenario.growth_per_day=[1.0, 1.0]",
          "scenario.daily_volume_messages=[100.0, 100.0]",
          "scenario.provider_mix={solo: 0.995, tiny: 0.005}"],
     )  # fmt: skip
     episodes = run_scenario(make_policy("hold", config), config, 2, 0)
-    np.testing.assert_allclose(episodes.accepted_per_day, [[99.5, 0.1], [99.5, 0.1]])
+    np.testing.assert_allclose(
+        episodes.record.daily["accepted_dedicated"][:, 0], [[99.5, 0.1], [99.5, 0.1]]
+    )
     assert list(episodes.kpis["days_to_warm"]) == [3.0, 3.0]
 
 
@@ -361,9 +388,12 @@ def test_run_scenario_hands_the_policy_each_new_observation_as_sb3_does():
 def test_deferrals_of_less_than_a_message_are_still_a_rate():
     # 0.8 messages in the whole episode, 0.5 accepted: 0.3 of 0.8 sent were deferred.
     config = build_config(
-        None,
-        SCENARIO,
-        [*_golden_world(0.5), "horizon_days=1", "scenario.daily_volume_messages=[0.8, 0.8]"],
+        scenario=SCENARIO,
+        overrides=[
+            *_golden_world(0.5),
+            "horizon_days=1",
+            "scenario.daily_volume_messages=[0.8, 0.8]",
+        ],
     )
     episodes = run_scenario(make_policy("hold", config), config, 2, 0)
     np.testing.assert_allclose(episodes.kpis["deferral_rate"], 0.3 / 0.8)
