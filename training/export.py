@@ -250,6 +250,48 @@ def migrate_bundle(
     )  # fmt: skip
 
 
+def redeclare_env(
+    source: Path, out: Path, *, note: str, private_key: Ed25519PrivateKey | None = None
+) -> Path:
+    """Declare an intact bundle for this code's env version, its weights untouched.
+
+    For a change of dynamics that keeps the observation and action layout (the encoder and
+    codec check that on load): the policy still runs, but it was trained on another
+    version, so the model card gets ``note`` and the old version at its top and its KPI
+    table stays as it was measured. Retraining is the real fix; this keeps a shipped
+    policy loadable until then.
+
+    Raises:
+        BundleError: a listed file does not match its SHA-256 (nothing is rewritten).
+    """
+    source = Path(source)
+    try:
+        old = json.loads((source / MANIFEST).read_text())
+        listed = old["files"]
+        trained_on = int(old["env"]["version"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BundleError(f"{source / MANIFEST}: not a bundle to redeclare ({error})") from error
+    for name, entry in listed.items():
+        if file_sha256(source / name) != entry["sha256"]:
+            raise BundleError(f"{source / name}: SHA-256 differs from the manifest; not redeclared")
+    with np.load(source / WEIGHTS, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    manifest = {k: v for k, v in old.items() if k not in ("files", "format_version", "signature")}
+    manifest["env"] = {**old["env"], "version": ENV_VERSION}
+    card_path = source / "README.md"
+    card = card_path.read_text() if card_path.is_file() else f"# {old.get('name', source.name)}\n"
+    title, _, rest = card.partition("\n")
+    banner = (
+        f"\n> **Trained on {ENV_ID} v{trained_on}, declared for v{ENV_VERSION} without "
+        f"retraining.** {note} The KPIs below were measured on v{trained_on}.\n"
+    )
+    extra = {name: source / name for name in listed if name not in (WEIGHTS, "README.md")}
+    return write_bundle(
+        out, manifest, arrays, card=title + "\n" + banner + rest, extra_files=extra,
+        private_key=private_key,
+    )  # fmt: skip
+
+
 def export_model(
     model_dir: Path,
     out: Path,
