@@ -13,20 +13,20 @@ from ipwarmup.agents.base import BasePolicy
 from ipwarmup.envs.config import EnvConfig
 
 # DOMAIN §1 Twilio SendGrid automated IP warmup: hourly cap per IP by warmup age (days).
-SENDGRID_HOURLY_CAPS = (
+SENDGRID_HOURLY_CAPS = (  # pragma: no mutate (transcribed from DOMAIN §1)
     20, 28, 39, 55, 77, 108, 151, 211, 295, 413, 579, 810, 1_000, 1_587, 2_222, 3_111, 4_356,
     6_098, 8_583, 11_953, 16_734, 23_427, 32_798, 45_917, 64_284, 89_998, 125_997, 176_395,
     246_953, 345_735, 484_029, 677_640, 948_696, 1_328_175, 1_859_444, 2_603_222, 3_644_511,
     5_102_316, 7_143_242, 10_000_539, 14_000_754, 19_601_056,
 )  # fmt: skip
 # DOMAIN §1 SparkPost / Bird Auto IP Warmup: daily volume per stage 1..29.
-SPARKPOST_DAILY_STAGES = (
+SPARKPOST_DAILY_STAGES = (  # pragma: no mutate (transcribed from DOMAIN §1)
     200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 40_000, 50_000, 75_000, 100_000, 150_000,
     200_000, 250_000, 325_000, 400_000, 500_000, 600_000, 750_000, 1_000_000, 1_250_000,
     1_750_000, 2_000_000, 3_000_000, 4_250_000, 5_000_000, 6_000_000, 7_500_000, 10_000_000,
 )  # fmt: skip
 # DOMAIN §1 Braze moderate schedule, days 1..21 (daily volume); "then keep scaling".
-BRAZE_MODERATE_DAILY = (
+BRAZE_MODERATE_DAILY = (  # pragma: no mutate (transcribed from DOMAIN §1)
     50, 100, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 25_000, 35_000, 50_000, 75_000, 100_000,
     150_000, 200_000, 275_000, 375_000, 500_000, 650_000, 825_000, 1_000_000,
 )  # fmt: skip
@@ -112,7 +112,11 @@ class FixedSchedulePolicy(_SizedPolicy):
 
     def _act(self, observation: np.ndarray, memory: np.ndarray) -> np.ndarray:
         view = self.view(observation)
-        day = np.clip(np.rint(view.day).astype(int), 0, len(self.hourly_caps) - 1)
+        # The warmup day under way: rounding the day itself would move to the next day's
+        # cap at noon with decisions more frequent than daily (and round 0.5 and 1.5 apart).
+        steps_per_day = 24 // self.config.decision_interval_hours
+        day = np.rint(view.day * steps_per_day).astype(int) // steps_per_day
+        day = np.clip(day, 0, len(self.hourly_caps) - 1)
         target = self.hourly_caps[day][:, None] * rules.shares(view.demand_per_hour)
         actions = np.zeros((observation.shape[0], self.n_providers + 1))
         actions[:, :-1] = self.cap_action(rules.per_ip(view.cap_per_hour, view.n_ips), target)

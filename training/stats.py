@@ -41,9 +41,8 @@ def iqm(values: np.ndarray) -> float:
     n = len(flat)
     if n == 0:
         return float("nan")
-    cut = int(np.floor(n * 0.25))
-    middle = flat[cut : n - cut] if n - 2 * cut > 0 else flat
-    return float(middle.mean())
+    cut = int(np.floor(n * 0.25))  # as scipy.stats.trim_mean: n - 2 * cut >= 1 is left
+    return float(flat[cut : n - cut].mean())
 
 
 def stratified_bootstrap(
@@ -66,7 +65,7 @@ def stratified_bootstrap(
     n_scenarios, n_seeds = scores.shape
     picks = rng.integers(0, n_seeds, size=(samples, n_scenarios, n_seeds))
     resampled = np.take_along_axis(scores[None, :, :], picks, axis=2)
-    means = resampled.mean(axis=2).mean(axis=1)
+    means = resampled.mean(axis=(1, 2))  # rows are equally long: the mean of scenario means
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
@@ -76,7 +75,8 @@ def estimate(scores: np.ndarray, rng: np.random.Generator) -> Estimate:
     """Return mean, stratified 95% bootstrap interval and IQM of (scenarios, seeds) scores."""
     scores = np.atleast_2d(np.asarray(scores, dtype=float))
     low, high = stratified_bootstrap(scores, rng)
-    return Estimate(float(scores.mean(axis=1).mean()), low, high, iqm(scores))
+    # Every scenario has as many seeds, so the grand mean is the mean of scenario means.
+    return Estimate(float(scores.mean()), low, high, iqm(scores))
 
 
 def probability_of_improvement(

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -10,7 +11,13 @@ from ipwarmup.cli import main
 from ipwarmup.envs import build_config, make_vec_env
 from ipwarmup.envs.simulator import Simulator
 from ipwarmup.errors import ConfigError
-from ipwarmup.training.evaluate import evaluate, load_suite, report, run_scenario
+from ipwarmup.training.evaluate import (
+    SuiteEntry,
+    evaluate,
+    load_suite,
+    report,
+    run_scenario,
+)
 from ipwarmup.training.kpis import kpi_names
 
 
@@ -141,3 +148,51 @@ def test_cli_evaluate_errors_exit_2_with_one_line(argv, message, capsys, tmp_pat
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_load_suite_takes_a_relative_file_and_names_entries(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.yaml").write_text(
+        "scenarios:\n"
+        "  - scenario: low_volume\n"
+        "  - name: low-queue\n"
+        "    scenario: low_volume\n"
+        "    overrides: ['mta.overflow=queue']\n"
+    )
+    suite = load_suite("mine.yaml")  # no folder in the name: still a file, not a shipped suite
+    assert suite.name == "mine"  # the file's stem when the suite has no name
+    assert suite.entries == (
+        SuiteEntry("low_volume", "low_volume", ()),
+        SuiteEntry("low-queue", "low_volume", ("mta.overflow=queue",)),
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        suite.name = "other"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        suite.entries[0].scenario = "other"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\n", "suite.scenarios: expected a non-empty list, got None"),
+        ("scenarios: []\n", "suite.scenarios: expected a non-empty list, got []"),
+        (
+            "scenarios:\n  - scenario: low_volume\n    overrides: mta.overflow=queue\n",
+            "suite.scenarios[0].overrides: expected a list of 'key=value' strings",
+        ),
+        (
+            "scenarios:\n  - scenario: low_volume\n    overrides: [3]\n",
+            "suite.scenarios[0].overrides: expected a list of 'key=value' strings",
+        ),
+        (
+            "scenarios:\n  - scenario: low_volume\n  - scenario: low_volume\n",
+            "suite.scenarios: names must be unique, got ['low_volume', 'low_volume']",
+        ),
+    ],
+)
+def test_load_suite_names_each_problem(tmp_path, text, message):
+    path = tmp_path / "suite.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_suite(path)
+    assert f"{path}: {message}" in str(error.value)

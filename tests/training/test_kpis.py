@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -245,3 +248,76 @@ def test_final_dedicated_share_reads_only_the_last_seven_days() -> None:
     )
     # Days 4-10: 50 accepted of 700.
     np.testing.assert_allclose(kpis.final_dedicated_share(record), [50.0 / 700.0])
+
+
+def test_records_and_table_entries_are_frozen() -> None:
+    # The table is read by every module at call time: an entry or record changed in place
+    # would change every later report, so neither can be.
+    record = _record()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.horizon_days = 4  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        get_kpi("inbox_share").higher_is_better = False  # type: ignore[misc]
+
+
+def test_shares_over_less_than_a_message_or_none_divide_by_one() -> None:
+    # Seed 0 has no demand at all, in the horizon or after it: every share is 0, not 0/0.
+    # Seed 1 has half a message in its one day and one in the continuation: a share divides
+    # by the demand once it is at least one message, by 1 below that.
+    zeros = np.zeros(2)
+    daily = {key: np.zeros((1, 2, 1)) for key in DAILY_KEYS}
+    daily["demand"][0, 1, 0] = 0.5
+    daily["accepted_dedicated"][0, 1, 0] = 0.3
+    record = EpisodeRecord(
+        totals={
+            "demand": np.array([0.0, 0.5]),
+            "delivered_inbox": np.array([0.0, 0.3]),
+            "accepted_dedicated": np.array([0.0, 0.3]),
+            **{key: zeros for key in ("sent_dedicated", "deferrals", "rejected", "expired")},
+            **{key: zeros for key in ("block_events", "ip_days")},
+        },
+        daily=daily,
+        final_reputation=np.array([0.5, 0.5]),
+        horizon_days=1,
+        provider_names=("gmail",),
+        continuation={
+            "demand": np.array([0.0, 1.0]),
+            "delivered_inbox": np.array([0.0, 0.6]),
+            **{key: zeros for key in ("accepted_dedicated", "rejected", "expired")},
+        },
+    )
+    values = compute_kpis(record)
+    np.testing.assert_allclose(values["final_dedicated_share"], [0.0, 0.3 / 1.0])
+    np.testing.assert_allclose(values["continuation_inbox_share"], [0.0, 0.6 / 1.0])
+    np.testing.assert_allclose(values["total_inbox_share"], [0.0, (0.3 + 0.6) / 1.5])
+
+
+def test_kpi_values_are_floats_whatever_a_function_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    count = Kpi("count", lambda record: np.arange(record.seeds), False, "{}", "a count")
+    monkeypatch.setattr(kpis, "KPI_TABLE", (count,))
+    values = compute_kpis(_record())
+    assert values["count"].dtype == np.float64
+    np.testing.assert_array_equal(values["count"], [0.0, 1.0, 2.0])
+
+
+def test_rewrite_readme_replaces_only_the_marked_block(tmp_path: Path) -> None:
+    stale = (
+        f"# Title\n\n{kpis.README_START}\n- `old` (higher is better).\n{kpis.README_END}\ntail\n"
+    )
+    path = tmp_path / "README.md"
+    path.write_text(stale)
+    result = subprocess.run(
+        [sys.executable, "-m", "ipwarmup.training.kpis", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout == f"rewrote the KPI list in {path}\n"
+    assert path.read_text() == f"# Title\n\n{markdown()}\ntail\n"
+    assert kpis.rewrite_readme(path.read_text()) == path.read_text()  # idempotent
+    assert kpis.rewrite_readme(markdown()) == markdown()  # a block at offset 0 is found
+    for text in ("no markers", f"{kpis.README_END}\n{kpis.README_START}", kpis.README_START):
+        with pytest.raises(ValueError, match="expected the markers"):
+            kpis.rewrite_readme(text)

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from ipwarmup.training.stats import (
     estimate,
@@ -55,3 +56,119 @@ def test_probability_of_improvement_counts_ties_half_and_respects_direction():
     theirs = np.array([0.0, 2.0, 5.0, 1.0])
     assert probability_of_improvement(ours, theirs, True) == pytest.approx(2.5 / 4)
     assert probability_of_improvement(ours, theirs, False) == pytest.approx(1.5 / 4)
+
+
+# --- against scipy (issue 15, item 4) ------------------------------------------------------
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 16, 31, 64, 101])
+def test_iqm_equals_scipy_trim_mean_on_unsorted_input(n):
+    # A shuffled, skewed sample with outliers: a missing sort or ceil for floor shows.
+    rng = np.random.default_rng(n)
+    values = rng.permutation(np.concatenate([rng.exponential(1.0, n - 1), [50.0 * n]]))
+    assert iqm(values) == pytest.approx(scipy_stats.trim_mean(values, 0.25), rel=1e-12)
+
+
+def test_iqm_pools_every_run_of_every_scenario():
+    # rliable's IQM is over all runs pooled, not over scenario means.
+    scores = np.array([[9.0, 0.0, 5.0, 1.0], [2.0, 7.0, 3.0, 100.0]])
+    # Sorted: 0 1 2 3 5 7 9 100; the middle half 2 3 5 7 averages 4.25.
+    assert iqm(scores) == pytest.approx(4.25)
+    assert estimate(scores, np.random.default_rng(0)).iqm == pytest.approx(4.25)
+    assert scipy_stats.trim_mean(scores.ravel(), 0.25) == pytest.approx(4.25)
+
+
+def test_iqm_of_nothing_is_nan():
+    assert np.isnan(iqm(np.array([])))
+
+
+def _scipy_interval(scores, resamples=20_000):
+    def mean_of_means(*samples, axis):
+        return np.mean([np.mean(s, axis=axis) for s in samples], axis=0)
+
+    result = scipy_stats.bootstrap(
+        tuple(scores),
+        mean_of_means,
+        n_resamples=resamples,
+        method="percentile",
+        confidence_level=0.95,
+        vectorized=True,
+        rng=np.random.default_rng(123),
+    )
+    return result.confidence_interval.low, result.confidence_interval.high
+
+
+@pytest.mark.parametrize(
+    ("means", "spreads", "seeds"),
+    [
+        ((0.5,), (0.1,), 30),  # one scenario: the plain percentile bootstrap of the mean
+        ((0.2, 0.9), (0.01, 0.3), 16),  # a tight and a noisy scenario
+        ((10.0, -3.0, 0.0), (5.0, 0.5, 1.0), 12),
+        ((1.0, 1.0, 40.0, 2.0), (0.2, 2.0, 8.0, 0.05), 8),
+    ],
+)
+def test_stratified_bootstrap_matches_scipy_bootstrap(means, spreads, seeds):
+    rng = np.random.default_rng(7)
+    scores = np.array([rng.normal(m, s, seeds) for m, s in zip(means, spreads, strict=True)])
+    low, high = stratified_bootstrap(scores, np.random.default_rng(8))
+    ref_low, ref_high = _scipy_interval(scores)
+    # Monte Carlo error of a 2.5% quantile from 2000 resamples is ~1.5% of the width.
+    width = ref_high - ref_low
+    assert low == pytest.approx(ref_low, abs=0.06 * width)
+    assert high == pytest.approx(ref_high, abs=0.06 * width)
+
+
+def test_bootstrap_defaults_are_2000_resamples_at_95_percent():
+    scores = np.random.default_rng(3).normal(0.0, 1.0, (2, 10))
+    default = stratified_bootstrap(scores, np.random.default_rng(4))
+    explicit = stratified_bootstrap(
+        scores, np.random.default_rng(4), samples=2000, confidence=0.95
+    )
+    assert default == explicit
+    assert default != stratified_bootstrap(scores, np.random.default_rng(4), samples=1999)
+
+
+def test_each_scenario_is_resampled_with_its_own_indices():
+    # The same seeds in two scenarios: independent resamples average two independent means
+    # (the interval shrinks by sqrt 2); shared indices would just repeat one mean.
+    x = np.random.default_rng(5).normal(0.0, 1.0, 25)
+    one_low, one_high = stratified_bootstrap(x[None, :], np.random.default_rng(6))
+    two_low, two_high = stratified_bootstrap(np.stack([x, x]), np.random.default_rng(6))
+    ratio = (one_high - one_low) / (two_high - two_low)
+    assert ratio == pytest.approx(np.sqrt(2.0), rel=0.08)
+    ref_low, ref_high = _scipy_interval(np.stack([x, x]))
+    assert (two_high - two_low) == pytest.approx(ref_high - ref_low, rel=0.08)
+
+
+def test_one_scenario_may_come_as_a_flat_list():
+    values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0]
+    flat = stratified_bootstrap(values, np.random.default_rng(0))
+    assert flat == stratified_bootstrap(np.array([values]), np.random.default_rng(0))
+    result = estimate(values, np.random.default_rng(0))
+    assert result.mean == pytest.approx(23.0 / 6)
+    assert (result.ci_low, result.ci_high) == flat
+    # Sorted 1 1 3 4 5 9: trim one at each end, mean of 1 3 4 5.
+    assert result.iqm == pytest.approx(3.25)
+
+
+def test_estimate_is_frozen_and_serialises_its_four_numbers():
+    result = estimate(np.array([[1.0, 2.0, 3.0]]), np.random.default_rng(0))
+    assert result.as_dict() == {
+        "mean": 2.0,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "iqm": 2.0,
+    }
+    assert 1.0 <= result.ci_low < 2.0 < result.ci_high <= 3.0
+    with pytest.raises(AttributeError):
+        result.mean = 0.0  # type: ignore[misc]
+
+
+def test_probability_of_improvement_on_an_unbalanced_pairing():
+    # Five wins, two ties, one loss: not half and half, so "not worse" cannot pass for
+    # "better".
+    ours = np.array([[5.0, 1.0, 2.0, 7.0], [3.0, 3.0, 9.0, 4.0]])
+    theirs = np.array([[4.0, 1.0, 2.5, 1.0], [1.0, 2.0, 6.0, 4.0]])
+    # Higher better: 5>4, 7>1, 3>1, 3>2, 9>6 win; 1=1 and 4=4 tie -> (5 + 2 x 0.5) / 8.
+    assert probability_of_improvement(ours, theirs, True) == pytest.approx(6 / 8)
+    # Lower better: only 2<2.5 wins, plus the two ties -> (1 + 1) / 8.
+    assert probability_of_improvement(ours, theirs, False) == pytest.approx(2 / 8)
