@@ -98,3 +98,19 @@ def test_sendgrids_ramp_is_slower_than_the_oracle_at_lenient_providers() -> None
     slower = sendgrid["days_to_warm"] - oracle["days_to_warm"]
     assert np.all(slower >= 0), slower
     assert 2.0 <= slower.mean() <= 12.0, slower
+
+
+def test_a_provider_without_recipients_leaves_the_shared_pool_unmoved_and_finite() -> None:
+    mix = "{gmail: 0.6, microsoft: 0.2, yahoo: 0.2, apple: 0.0, other: 0.0}"
+    config = build_config(
+        scenario="steady_b2c_transactional",
+        overrides=[f"scenario.provider_mix={mix}", "pool.initial_ips=0"],
+    )
+    sim = Simulator(config, 2)
+    sim.reset(np.arange(2), [seeding.np_random(i)[0] for i in range(2)])
+    for _ in range(3):
+        sim.step(np.zeros((2, sim.codec.size)))
+    share = sim.state.shared_share
+    assert np.all(np.isfinite(share))
+    np.testing.assert_array_equal(share[:, 3:], 0.0)  # no mail there, no weight in the pool
+    assert np.all(share[:, :3] > 0.0)

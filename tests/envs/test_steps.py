@@ -208,6 +208,20 @@ def test_reward_formula_by_hand() -> None:
         messages_per_period=np.array([1000.0]),
     )
     assert quiet[0] == pytest.approx((250 + 0.9 * 100) / 1000, abs=1e-15)
+    # Rows stay apart (sums run over providers only), and V is at least one message:
+    # row 1 has V = 0.25, so its 3 dedicated inbox placements count as 3, not 12.
+    two = Period(2, 2, 2)
+    two.rejected = np.array([[0.0, 0.0], [1.0, 0.0]])
+    both = period_reward(
+        weights,
+        two,
+        inbox_dedicated=np.array([[400.0, 100.0], [2.0, 1.0]]),
+        inbox_shared=np.array([[0.0, 0.0], [0.0, 10.0]]),
+        ip_days=np.array([0.0, 0.0]),
+        messages_per_period=np.array([1000.0, 0.25]),
+    )
+    # Row 0: 500 / 1000. Row 1: (3 + 0.9 * 10 - 2 * 1) / max(0.25, 1) = 10.
+    np.testing.assert_allclose(both, [0.5, 10.0], rtol=1e-15)
 
 
 def test_a_subset_of_rows_resets_only_at_midnight() -> None:
