@@ -23,6 +23,7 @@ import pytest
 
 from ipwarmup.agents.registry import BASELINES
 from ipwarmup.training.evaluate import evaluate, load_suite, report
+from ipwarmup.training.stats import stratified_bootstrap
 
 SEEDS = 8
 ELIGIBLE = (
@@ -46,12 +47,6 @@ def validation() -> dict[str, Any]:
     return data
 
 
-def _paired_interval(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    means = rng.choice(diff, size=(4000, len(diff))).mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(low), float(high)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", ELIGIBLE)
 def test_the_oracle_warms_up_and_beats_staying_shared(
@@ -60,7 +55,7 @@ def test_the_oracle_warms_up_and_beats_staying_shared(
     oracle = validation["per_seed"]["oracle"][scenario]
     shared = validation["per_seed"]["hold-shared"][scenario]
     diff = oracle - shared
-    low, _ = _paired_interval(diff, np.random.default_rng(0))
+    low, _ = stratified_bootstrap(diff[None, :], np.random.default_rng(0))
     assert diff.mean() >= 0.03, diff.mean()
     assert low > 0.0, low
     final = validation["results"]["oracle"][scenario]["final_dedicated_share"]["mean"]
