@@ -36,6 +36,7 @@ def start_day(
     day = state.hour[rows] // HOURS_PER_DAY
     sub = snd.SenderDraw(**{name: getattr(state.sender, name)[rows] for name in vars(state.sender)})
     state.demand_today[rows] = snd.daily_demand(config.scenario, shapes, sub, day, u)
+    state.accept_noise_today[rows] = 1.0
     noise = np.exp(0.3 * snd.normals(u[:, 4], u[:, 5]))
     complaint = np.minimum(sub.complaint_rate * noise, 1.0)
     state.complaint_rate_today[rows] = complaint

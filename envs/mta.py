@@ -23,6 +23,7 @@ import numpy as np
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.escalation import end_blocks, start_blocks
+from ipwarmup.envs.hour_kernel import NO_EVENT, run_until_event
 from ipwarmup.envs.state import SimState
 
 
@@ -59,105 +60,75 @@ def routing(state: SimState) -> dict[str, np.ndarray]:
 
 
 def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
-    """Simulate the period's ``decision_interval_hours`` hours, filling ``period``."""
-    # The hot loop: plain ufuncs with ``out=`` (np.clip and ndarray.sum cost a Python
-    # wrapper each, which dominates at small batches).
-    add, mul, minimum, maximum = np.add, np.multiply, np.minimum, np.maximum
-    any_of = np.logical_or.reduce
+    """Simulate the period's ``decision_interval_hours`` hours, filling ``period``.
+
+    The hours run in :func:`~ipwarmup.envs.hour_kernel.run_until_event`; at an event (a
+    block's time is up, or an IP's pressure crossed its threshold) blocks end and start
+    here, in that order, the routing follows, and the hours resume.
+    """
     queue_mode = config.mta.overflow == "queue"
     hours_per_step = config.decision_interval_hours
-    d = state.draw
-    decay = d.pressure_decay[:, None, :]
-    threshold = d.escalation_threshold[:, None, :]
+    # Contiguous like every other operand: one compiled specialisation of the kernel.
+    decay = np.ascontiguousarray(state.draw.pressure_decay)
+    threshold = np.ascontiguousarray(state.draw.escalation_threshold)
     route = routing(state)
-    to_shared = np.where(state.n_ips == 0, 1.0, 0.0 if queue_mode else 1.0)[:, None]
+    to_shared = np.where(state.n_ips == 0, 1.0, 0.0 if queue_mode else 1.0)
     retry = 1.0 / config.mta.retry_interval_hours
     any_blocked = bool(state.blocked.any())
-    day_peak, day_overshoot, pressure = state.day_peak, state.day_overshoot, state.pressure
     first_hour = state.hour_of_day
-    hours = slice(first_hour, first_hour + hours_per_step)
-    period.demand = state.demand_today[:, hours, :].sum(axis=1)
-    for h in range(hours_per_step):
-        demand = state.demand_today[:, first_hour + h, :]
-        if queue_mode:
-            due = state.queue_total * retry
-            wanted = demand + due
-        else:
-            wanted = demand
-        sent = minimum(wanted, route["total_cap"])
-        sent_ip = sent[:, None, :]
-        accepted_ip = minimum(mul(sent_ip, route["weight"]), route["accept"])
-        accepted = add.reduce(accepted_ip, axis=1)
-        # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
-        minimum(accepted, sent, out=accepted)
-        add(period.accepted_ip, accepted_ip, out=period.accepted_ip)
-        maximum(day_peak, accepted_ip, out=day_peak)
-        over = mul(sent_ip, route["per_allowance"])
-        over -= 1.0
-        maximum(over, 0.0, out=over)
-        minimum(over, prov.MAX_OVERSHOOT_PER_HOUR, out=over)
-        add(day_overshoot, over, out=day_overshoot)
-        mul(pressure, decay, out=pressure)
-        add(pressure, over, out=pressure)
-        add(period.sent, sent, out=period.sent)
-        add(period.accepted, accepted, out=period.accepted)
-        if any_blocked:  # mail sent to a blocked IP is rejected (5xx) and lost
-            rejected = minimum(mul(sent, route["reject_share"]), sent - accepted)
-            add(period.rejected, rejected, out=period.rejected)
-        if queue_mode:
-            leftover = wanted - accepted
-            if any_blocked:
-                leftover -= rejected
-            maximum(leftover, 0.0, out=leftover)
-            add(period.shared, leftover * to_shared, out=period.shared)
-            queue_hour(state, demand, wanted, leftover, to_shared, retry, period)
-        # In shared mode the shared pool takes what dedicated did not: summed below.
-        state.ring_clock += 1
-        now = state.hour + (h + 1)
+    period.demand = state.demand_today[:, first_hour : first_hour + hours_per_step, :].sum(axis=1)
+    done = 0
+    while done < hours_per_step:
+        done, event = run_until_event(
+            done,
+            hours_per_step,
+            first_hour,
+            state.ring_clock,
+            state.hour,
+            state.n_ips,
+            state.demand_today,
+            state.accept_noise_today,
+            route["total_cap"],
+            route["weight"],
+            route["accept"],
+            route["per_allowance"],
+            route["reject_share"],
+            to_shared,
+            retry,
+            queue_mode,
+            prov.MAX_OVERSHOOT_PER_HOUR,
+            decay,
+            threshold,
+            state.blocked,
+            state.blocked_until,
+            state.pressure,
+            state.day_peak,
+            state.day_overshoot,
+            state.queue_total,
+            state.queue_cohorts,
+            state.queue_scale,
+            period.sent,
+            period.accepted,
+            period.rejected,
+            period.shared,
+            period.expired,
+            period.accepted_ip,
+        )
+        if event == NO_EVENT:
+            break
+        now = state.hour + done
         if any_blocked and end_blocks(state, now):
             route = routing(state)
             any_blocked = bool(state.blocked.any())
-        escalated = pressure > threshold
-        if any_of(escalated, axis=None):
+        escalated = state.pressure > threshold[:, None, :]
+        if escalated.any():
             period.blocks += start_blocks(state, escalated, now)  # timed from this hour
-            pressure = state.pressure
             route = routing(state)
             any_blocked = True
+    state.ring_clock += hours_per_step
     state.hour += hours_per_step
     state.hour_of_day = (first_hour + hours_per_step) % HOURS_PER_DAY
     if not queue_mode:
+        # In shared mode the shared pool takes what dedicated did not.
         shared = period.demand - period.accepted - period.rejected
         period.shared = np.maximum(shared, 0.0)
-
-
-def queue_hour(
-    state: SimState,
-    demand: np.ndarray,
-    wanted: np.ndarray,
-    leftover: np.ndarray,
-    to_shared: np.ndarray,
-    retry: float,
-    period: Period,
-) -> None:
-    """Move one hour of the retry queue: retries leave, new deferrals join, old expire.
-
-    The queue is a ring of hourly cohorts with a lazy common scale per provider: a retry
-    takes the same share of every cohort (each queued message is equally likely to be due),
-    which is one multiplication of the scale, not of the ring.
-    """
-    frac_left = np.divide(leftover, wanted, out=np.zeros_like(wanted), where=wanted > 0)
-    stay = frac_left * (1.0 - to_shared)
-    keep = 1.0 - min(retry, 1.0) * (1.0 - stay)
-    joined = demand * stay
-    scale = state.queue_scale * keep
-    tiny = scale < 1e-200
-    if tiny.any():  # fold the scale into the cohorts before it underflows
-        rows, cols = np.nonzero(tiny)
-        state.queue_cohorts[rows, cols] *= scale[rows, cols][:, None]
-        scale[tiny] = 1.0
-    state.queue_scale = scale
-    slot = state.ring_clock % state.queue_cohorts.shape[2]
-    expired = state.queue_cohorts[:, :, slot] * scale
-    state.queue_cohorts[:, :, slot] = joined / scale
-    state.queue_total = np.maximum(state.queue_total * keep - expired + joined, 0.0)
-    period.expired += expired

@@ -1,0 +1,183 @@
+"""The MTA's hourly arithmetic, compiled: send, accept, defer, build pressure, move the queue.
+
+:func:`~ipwarmup.envs.mta.run_hours` calls :func:`run_until_event` with the period's
+routing (from :func:`~ipwarmup.envs.mta.routing`, in Python) and the state's arrays. It
+runs hour after hour until an *event*, an IP's ignored-deferral pressure crossing its
+provider's threshold or a block whose time is up, or the period's end, and returns how
+far it got; the caller handles the event with :mod:`~ipwarmup.envs.escalation` (rare),
+routes again and resumes. Blocks change the routing, so they stay in Python.
+
+Each operation is the one the numpy version of this loop did, in the same order and on
+the same operands (no fused multiply-add: numba compiles without ``fastmath``), so the
+simulator's golden trajectories hold bit for bit. Sums over IPs add the active slots in
+slot order, which is what numpy's reduction over that axis does (empty slots add zero).
+Only active slots (``k < n_ips``) are visited: an empty slot has no cap, so nothing is
+sent through it; its stale pressure is reset when an IP takes the slot again.
+
+Compiled with ``cache=True``: the first call in a fresh environment compiles for a few
+seconds and writes the machine code beside this file (``__pycache__``); later processes
+load it in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+# Flags returned in the second slot of run_until_event's result.
+NO_EVENT = 0
+EVENT = 1
+
+
+def _run_until_event(
+    first: int,
+    stop: int,
+    hour_of_day: int,
+    ring_clock: int,
+    hour: np.ndarray,
+    n_ips: np.ndarray,
+    demand_today: np.ndarray,
+    accept_noise: np.ndarray,
+    total_cap: np.ndarray,
+    weight: np.ndarray,
+    accept: np.ndarray,
+    per_allowance: np.ndarray,
+    reject_share: np.ndarray,
+    to_shared: np.ndarray,
+    retry: float,
+    queue_mode: bool,
+    max_overshoot: float,
+    decay: np.ndarray,
+    threshold: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    pressure: np.ndarray,
+    day_peak: np.ndarray,
+    day_overshoot: np.ndarray,
+    queue_total: np.ndarray,
+    queue_cohorts: np.ndarray,
+    queue_scale: np.ndarray,
+    sent_total: np.ndarray,
+    accepted_total: np.ndarray,
+    rejected_total: np.ndarray,
+    shared_total: np.ndarray,
+    expired_total: np.ndarray,
+    accepted_ip_total: np.ndarray,
+) -> tuple[int, int]:
+    """Simulate hours ``first`` to ``stop - 1`` of the period until an event.
+
+    Hour ``h`` of the period is hour ``hour_of_day + h`` of the day and ring slot
+    ``(ring_clock + h) % A`` of the retry queue. Arrays are updated in place: the state's
+    ``pressure``, ``day_peak``, ``day_overshoot`` and queue, and the period's accumulators
+    (``*_total``, per provider (B, P), and ``accepted_ip_total`` (B, K, P)).
+
+    Args:
+        first: the period's first hour not yet simulated.
+        stop: hours in the period.
+        hour_of_day: the hour of the day at the period's start.
+        ring_clock: the queue's ring clock at the period's start.
+        hour: (B,) hours since reset at the period's start.
+        n_ips: (B,) active IP slots per row.
+        demand_today: (B, 24, P) messages arriving per hour.
+        accept_noise: (B, 24, P) multiplier on ``accept`` per hour of the day.
+        total_cap: (B, P) the pool's hourly cap.
+        weight: (B, K, P) each IP's share of the pool's mail.
+        accept: (B, K, P) each IP's hourly acceptance (0 when blocked).
+        per_allowance: (B, K, P) overshoot per message sent (0 when blocked).
+        reject_share: (B, P) share of the mail sent to blocked IPs.
+        to_shared: (B,) 1 where leftover mail goes to the shared pool, 0 to the queue.
+        retry: share of the queue due each hour.
+        queue_mode: whether leftover mail can go to the retry queue.
+        max_overshoot: cap on one hour's overshoot.
+        decay: (B, P) hourly pressure decay.
+        threshold: (B, P) pressure past which the provider blocks.
+        blocked: (B, K, P) bool.
+        blocked_until: (B, K, P) hour each block ends.
+        pressure: (B, K, P) ignored-deferral pressure, updated.
+        day_peak: (B, K, P) the day's busiest hour's acceptance, updated.
+        day_overshoot: (B, K, P) the day's summed overshoot, updated.
+        queue_total: (B, P) messages in the retry queue, updated.
+        queue_cohorts: (B, P, A) queued messages by hour of arrival over scale, updated.
+        queue_scale: (B, P) the cohorts' lazy common factor, updated.
+        sent_total: (B, P) the period's mail sent on dedicated IPs, updated.
+        accepted_total: (B, P) the period's accepted mail, updated.
+        rejected_total: (B, P) the period's rejected mail, updated.
+        shared_total: (B, P) the period's mail sent to the shared pool (queue mode), updated.
+        expired_total: (B, P) the period's expired mail, updated.
+        accepted_ip_total: (B, K, P) the period's accepted mail per IP, updated.
+
+    Returns:
+        ``(done, event)``: hours of the period simulated so far, and :data:`EVENT` if an
+        event happened at the end of hour ``done - 1`` (else :data:`NO_EVENT`, and
+        ``done == stop``).
+    """
+    n_rows, n_providers = total_cap.shape
+    ages = queue_cohorts.shape[2]
+    keep_share = min(retry, 1.0)
+    for h in range(first, stop):
+        hod = hour_of_day + h
+        slot = (ring_clock + h) % ages
+        event = False
+        for b in range(n_rows):
+            n = n_ips[b]
+            to_sh = to_shared[b]
+            now_b = hour[b] + (h + 1)
+            for p in range(n_providers):
+                demand = demand_today[b, hod, p]
+                wanted = demand + queue_total[b, p] * retry if queue_mode else demand
+                sent = min(wanted, total_cap[b, p])
+                noise = accept_noise[b, hod, p]
+                accepted = 0.0
+                for k in range(n):
+                    acc_ip = min(sent * weight[b, k, p], accept[b, k, p] * noise)
+                    accepted = acc_ip if k == 0 else accepted + acc_ip
+                    accepted_ip_total[b, k, p] += acc_ip
+                    if acc_ip > day_peak[b, k, p]:
+                        day_peak[b, k, p] = acc_ip
+                    over = sent * per_allowance[b, k, p] - 1.0
+                    over = min(max(over, 0.0), max_overshoot)
+                    day_overshoot[b, k, p] += over
+                    pr = pressure[b, k, p] * decay[b, p] + over
+                    pressure[b, k, p] = pr
+                    if pr > threshold[b, p]:
+                        event = True
+                    if blocked[b, k, p] and blocked_until[b, k, p] <= now_b:
+                        event = True
+                # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
+                accepted = min(accepted, sent)
+                sent_total[b, p] += sent
+                accepted_total[b, p] += accepted
+                # Mail sent to a blocked IP is rejected (5xx) and lost (0 without blocks).
+                rejected = min(sent * reject_share[b, p], sent - accepted)
+                rejected_total[b, p] += rejected
+                if queue_mode:
+                    leftover = max(wanted - accepted - rejected, 0.0)
+                    shared_total[b, p] += leftover * to_sh
+                    # The retry queue: a ring of hourly cohorts with a lazy common scale;
+                    # a retry takes the same share of every cohort (each queued message
+                    # is equally likely to be due): one multiplication of the scale.
+                    frac_left = leftover / wanted if wanted > 0 else 0.0
+                    stay = frac_left * (1.0 - to_sh)
+                    keep = 1.0 - keep_share * (1.0 - stay)
+                    joined = demand * stay
+                    scale = queue_scale[b, p] * keep
+                    if scale < 1e-200:  # fold the scale into the cohorts before it underflows
+                        for a in range(ages):
+                            queue_cohorts[b, p, a] *= scale
+                        scale = 1.0
+                    queue_scale[b, p] = scale
+                    expired = queue_cohorts[b, p, slot] * scale
+                    queue_cohorts[b, p, slot] = joined / scale
+                    queue_total[b, p] = max(queue_total[b, p] * keep - expired + joined, 0.0)
+                    expired_total[b, p] += expired
+        if event:
+            return h + 1, EVENT
+    return stop, NO_EVENT
+
+
+run_until_event: Callable[..., tuple[int, int]] = numba.njit(cache=True, nogil=True)(
+    _run_until_event
+)
+"""The compiled :func:`_run_until_event` (the plain function stays importable for tracing)."""
