@@ -34,13 +34,22 @@ def start_day(
     """
     u = uniforms
     day = state.hour[rows] // HOURS_PER_DAY
-    sub = snd.SenderDraw(**{name: getattr(state.sender, name)[rows] for name in vars(state.sender)})
+    # At the batch's midnight every row starts a day: read the draws whole, not gathered
+    # field by field (dozens of copies a day, the bulk of this function at small batches).
+    every = len(rows) == state.n_envs and bool((rows == np.arange(len(rows))).all())
+    sub = (
+        state.sender
+        if every
+        else snd.SenderDraw(
+            **{name: getattr(state.sender, name)[rows] for name in vars(state.sender)}
+        )
+    )
     state.demand_today[rows] = snd.daily_demand(config.scenario, shapes, sub, day, u)
     state.accept_noise_today[rows] = 1.0
     noise = np.exp(0.3 * snd.normals(u[:, 4], u[:, 5]))
     complaint = np.minimum(sub.complaint_rate * noise, 1.0)
     state.complaint_rate_today[rows] = complaint
-    draw = prov.ProviderDraw(**state.draw.rows(rows))
+    draw = state.draw if every else prov.ProviderDraw(**state.draw.rows(rows))
     state.quality_today[rows] = prov.daily_quality(
         complaint[:, None], sub.bounce_rate[:, None], sub.trap_rate[:, None], draw
     )

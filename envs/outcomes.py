@@ -16,6 +16,20 @@ from ipwarmup.envs.config import HOURS_PER_DAY
 from ipwarmup.envs.mta import Period
 from ipwarmup.envs.state import SimState
 
+_SUMMED_KEYS = (
+    "demand",
+    "delivered_inbox",
+    "delivered_spam",
+    "bounced",
+    "rejected",
+    "expired",
+    "sent_dedicated",
+    "accepted_dedicated",
+    "sent_shared",
+    "deferrals",
+)
+"""Accounting keys that add the period's per-provider counts, in close_period's order."""
+
 
 def close_period(
     state: SimState,
@@ -44,8 +58,8 @@ def close_period(
     )
     shared_inbox = prov.inbox_rate(shared_rep, state.domain_reputation, base, sens)
     delivered_ip = period.accepted_ip * (1.0 - bounce[:, :, None])
-    inbox_dedicated = (delivered_ip * ip_inbox).sum(axis=1)
-    delivered_dedicated = delivered_ip.sum(axis=1)
+    inbox_dedicated = np.add.reduce(delivered_ip * ip_inbox, axis=1)
+    delivered_dedicated = np.add.reduce(delivered_ip, axis=1)
     delivered_shared = period.shared * (1.0 - bounce)
     inbox_shared = delivered_shared * shared_inbox
     inbox = inbox_dedicated + inbox_shared
@@ -63,18 +77,25 @@ def close_period(
     reported = history[:, complaint_lag, np.arange(n_providers)] * complaint_feed
 
     acc = state.accounting
-    acc["demand"] += period.demand.sum(axis=1)
-    acc["delivered_inbox"] += inbox.sum(axis=1)
-    acc["delivered_spam"] += (delivered - inbox).sum(axis=1)
-    acc["bounced"] += bounced.sum(axis=1)
-    acc["rejected"] += period.rejected.sum(axis=1)
-    acc["expired"] += period.expired.sum(axis=1)
-    acc["queued"] = state.queue_total.sum(axis=1)
-    acc["sent_dedicated"] += period.sent.sum(axis=1)
-    acc["accepted_dedicated"] += period.accepted.sum(axis=1)
-    acc["sent_shared"] += period.shared.sum(axis=1)
     deferred = np.maximum(period.sent - period.accepted - period.rejected, 0.0)
-    acc["deferrals"] += deferred.sum(axis=1)
+    # One reduction over providers for every count (each row sums its providers as a
+    # separate .sum(axis=1) would, in the same order): a call's fixed cost dominates here.
+    per_provider = (
+        period.demand,
+        inbox,
+        delivered - inbox,
+        bounced,
+        period.rejected,
+        period.expired,
+        period.sent,
+        period.accepted,
+        period.shared,
+        deferred,
+    )
+    totals = np.add.reduce(np.stack(per_provider), axis=2)
+    for key, total in zip(_SUMMED_KEYS, totals, strict=True):
+        acc[key] += total
+    acc["queued"] = np.add.reduce(state.queue_total, axis=1)
     acc["block_events"] += period.blocks
     acc["ip_days"] += ip_days(state, hours_per_step)
 
@@ -104,15 +125,23 @@ def ip_days(state: SimState, hours_per_step: int) -> np.ndarray:
     return days
 
 
-def refresh_pool_telemetry(state: SimState, rows: np.ndarray) -> None:
-    """Write the pool and clock features the next decision sees, for rows ``rows``."""
+def refresh_pool_telemetry(state: SimState, rows: np.ndarray | None = None) -> None:
+    """Write the pool and clock features the next decision sees, for rows ``rows`` (all)."""
     t = state.telemetry
-    t.cap_per_hour[rows] = state.caps[rows].sum(axis=1)
-    n = state.n_ips[rows]
-    active = state.active[rows]
-    ages = (state.ip_age_days[rows] * active).sum(axis=1)
-    t.n_ips[rows] = n
-    t.mean_ip_age_days[rows] = np.divide(ages, n, out=np.zeros(len(rows)), where=n > 0)
-    t.day[rows] = state.hour[rows] / HOURS_PER_DAY
-    t.weekday[rows] = (state.sender.start_weekday[rows] + state.hour[rows] // HOURS_PER_DAY) % 7
-    t.hour[rows] = state.hour[rows] % HOURS_PER_DAY
+    if rows is None:  # every row: whole arrays, no gathers (this runs after every step)
+        caps, n, age = state.caps, state.n_ips, state.ip_age_days
+        hour, start_weekday = state.hour, state.sender.start_weekday
+    else:
+        caps, n, age = state.caps[rows], state.n_ips[rows], state.ip_age_days[rows]
+        hour, start_weekday = state.hour[rows], state.sender.start_weekday[rows]
+    active = np.arange(age.shape[1])[None, :] < n[:, None]
+    ages = np.add.reduce(age * active, axis=1)
+    mean_age = np.divide(ages, n, out=np.zeros(len(n)), where=n > 0)
+    day, hour_of_day = np.divmod(hour, HOURS_PER_DAY)
+    where = slice(None) if rows is None else rows
+    t.cap_per_hour[where] = np.add.reduce(caps, axis=1)
+    t.n_ips[where] = n
+    t.mean_ip_age_days[where] = mean_age
+    t.day[where] = hour / HOURS_PER_DAY
+    t.weekday[where] = (start_weekday + day) % 7
+    t.hour[where] = hour_of_day

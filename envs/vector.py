@@ -72,7 +72,7 @@ class WarmupVecEnv(VecEnv):
         obs = self.simulator.reset(np.arange(self.num_envs), generators)
         self._reset_seeds()
         self._reset_options()
-        self.reset_infos = [self._info(i) for i in indices]
+        self.reset_infos = self._infos()
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -83,7 +83,7 @@ class WarmupVecEnv(VecEnv):
         """Step every env; finished envs are reset and report ``terminal_observation``."""
         result = self.simulator.step(self._actions)
         obs = result.observation
-        infos = [self._info(i) for i in range(self.num_envs)]
+        infos = self._infos()
         done = result.truncated.copy()
         if done.any():
             ended = np.flatnonzero(done)
@@ -94,14 +94,17 @@ class WarmupVecEnv(VecEnv):
             generators = [self._generator(int(i), None) for i in ended]
             obs = obs.copy()
             obs[ended] = self.simulator.reset(ended, generators)
+            fresh = self._infos()
             for i in ended:
-                self.reset_infos[i] = self._info(int(i))
+                self.reset_infos[i] = fresh[i]
         return obs, result.reward.astype(np.float32), done, infos
 
-    def _info(self, index: int) -> dict[str, Any]:
+    def _infos(self) -> list[dict[str, Any]]:
+        """Return every env's info; one conversion to Python floats, not one per value."""
         accounting = self.simulator.accounting
         keys = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
-        return {"accounting": {key: float(accounting[key][index]) for key in keys}}
+        rows = np.stack([accounting[key] for key in keys], axis=1).tolist()
+        return [{"accounting": dict(zip(keys, row, strict=True))} for row in rows]
 
     def close(self) -> None:
         """Release nothing: the batch holds only numpy arrays."""
