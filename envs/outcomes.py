@@ -14,9 +14,22 @@ from ipwarmup.envs import providers as prov
 from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY
 from ipwarmup.envs.mta import Period
+from ipwarmup.envs.outcome_kernel import (
+    BOUNCED,
+    DEFERRED,
+    DELIVERED,
+    DELIVERED_DEDICATED,
+    DELIVERED_SHARED,
+    INBOX_DEDICATED,
+    INBOX_SHARED,
+    N_SPLIT,
+    REPORTED,
+    TRANSMITTED,
+    split_period,
+)
 from ipwarmup.envs.state import SimState
 
-_SUMMED_KEYS = (
+_SUMMED_KEYS = (  # split_period's acc_* arguments, in its order
     "demand",
     "delivered_inbox",
     "delivered_spam",
@@ -28,7 +41,7 @@ _SUMMED_KEYS = (
     "sent_shared",
     "deferrals",
 )
-"""Accounting keys that add the period's per-provider counts, in close_period's order."""
+"""Accounting keys that add the period's per-provider counts."""
 
 
 def close_period(
@@ -49,7 +62,6 @@ def close_period(
         complaint_feed: (P,) 1 where the provider runs a feedback loop, else 0.
     """
     s, d = state.sender, state.draw
-    bounce = s.bounce_rate[:, None]
     period_day = (state.hour - 1) // HOURS_PER_DAY
     shared_rep = shared_pool.standing(state, period_day)
     base, sens = d.base_inbox_rate, d.placement_sensitivity
@@ -57,65 +69,50 @@ def close_period(
         state.reputation, state.domain_reputation[:, None, :], base[:, None, :], sens[:, None, :]
     )
     shared_inbox = prov.inbox_rate(shared_rep, state.domain_reputation, base, sens)
-    delivered_ip = period.accepted_ip * (1.0 - bounce[:, :, None])
-    inbox_dedicated = np.add.reduce(delivered_ip * ip_inbox, axis=1)
-    delivered_dedicated = np.add.reduce(delivered_ip, axis=1)
-    delivered_shared = period.shared * (1.0 - bounce)
-    inbox_shared = delivered_shared * shared_inbox
-    inbox = inbox_dedicated + inbox_shared
-    delivered = delivered_dedicated + delivered_shared
-    transmitted = period.accepted + period.shared
-    bounced = transmitted * bounce
-    complaints = inbox * state.complaint_rate_today[:, None]
-    state.day_sent += period.accepted_ip
-    state.day_shared += period.shared
-
-    history = state.complaint_history
-    history[:, 1:] = history[:, :-1]
-    history[:, 0] = complaints
-    n_providers = history.shape[2]
-    reported = history[:, complaint_lag, np.arange(n_providers)] * complaint_feed
-
+    out = np.empty((N_SPLIT, *period.demand.shape))
     acc = state.accounting
-    deferred = np.maximum(period.sent - period.accepted - period.rejected, 0.0)
-    # One reduction over providers for every count (each row sums its providers as a
-    # separate .sum(axis=1) would, in the same order): a call's fixed cost dominates here.
-    per_provider = (
+    split_period(
+        state.n_ips,
+        s.bounce_rate,
+        state.complaint_rate_today,
+        ip_inbox,
+        shared_inbox,
+        period.accepted_ip,
         period.demand,
-        inbox,
-        delivered - inbox,
-        bounced,
-        period.rejected,
-        period.expired,
         period.sent,
         period.accepted,
+        period.rejected,
         period.shared,
-        deferred,
+        period.expired,
+        complaint_lag,
+        complaint_feed,
+        state.complaint_history,
+        state.day_sent,
+        state.day_shared,
+        out,
+        *(acc[key] for key in _SUMMED_KEYS),
     )
-    totals = np.add.reduce(np.stack(per_provider), axis=2)
-    for key, total in zip(_SUMMED_KEYS, totals, strict=True):
-        acc[key] += total
     acc["queued"] = np.add.reduce(state.queue_total, axis=1)
     acc["block_events"] += period.blocks
     acc["ip_days"] += ip_days(state, hours_per_step)
 
     state.outcome = {
-        "inbox_dedicated": inbox_dedicated,
-        "inbox_shared": inbox_shared,
-        "delivered_dedicated": delivered_dedicated,
-        "delivered_shared": delivered_shared,
+        "inbox_dedicated": out[INBOX_DEDICATED],
+        "inbox_shared": out[INBOX_SHARED],
+        "delivered_dedicated": out[DELIVERED_DEDICATED],
+        "delivered_shared": out[DELIVERED_SHARED],
     }
     t = state.telemetry
     t.demand_per_hour = period.demand / hours_per_step
     t.demand = period.demand
     t.sent_dedicated = period.sent
     t.accepted = period.accepted
-    t.deferred = deferred
+    t.deferred = out[DEFERRED]
     t.rejected = period.rejected
-    t.bounced = bounced
-    t.transmitted = transmitted
-    t.complaints = reported
-    t.delivered = delivered
+    t.bounced = out[BOUNCED]
+    t.transmitted = out[TRANSMITTED]
+    t.complaints = out[REPORTED]
+    t.delivered = out[DELIVERED]
     t.queued = state.queue_total.copy()
 
 
