@@ -31,21 +31,25 @@ class Period:
     """Accumulators of one decision period, per provider (B, P) unless noted."""
 
     def __init__(self, b: int, k: int, p: int) -> None:
-        self.demand = np.zeros((b, p))
-        self.sent = np.zeros((b, p))
-        self.accepted = np.zeros((b, p))
-        self.rejected = np.zeros((b, p))
-        self.shared = np.zeros((b, p))
-        self.expired = np.zeros((b, p))
+        # Two allocations, not nine (one per period; each array is a contiguous view).
+        per_provider = np.zeros((6, b, p))
+        self.demand = per_provider[0]
+        self.sent = per_provider[1]
+        self.accepted = per_provider[2]
+        self.rejected = per_provider[3]
+        self.shared = per_provider[4]
+        self.expired = per_provider[5]
         self.accepted_ip = np.zeros((b, k, p))
-        self.blocks = np.zeros(b)
-        self.queue_start = np.zeros(b)  # messages in the retry queue when the period began
+        per_row = np.zeros((2, b))
+        self.blocks = per_row[0]
+        self.queue_start = per_row[1]  # messages in the retry queue when the period began
 
 
 def routing(state: SimState) -> dict[str, np.ndarray]:
     """Return what stays fixed within a period unless a block starts or ends."""
     caps = state.caps
-    total = caps.sum(axis=1)  # (B, P)
+    # np.add.reduce, not ndarray.sum: the same sum without two Python wrappers per call.
+    total = np.add.reduce(caps, axis=1)  # (B, P)
     weight = caps / np.maximum(total, 1e-300)[:, None, :]
     open_ = ~state.blocked
     return {
@@ -55,7 +59,7 @@ def routing(state: SimState) -> dict[str, np.ndarray]:
         # Overshoot per message sent: ratio to the allowance (zero for blocked IPs, whose
         # mail is rejected, not deferred).
         "per_allowance": np.where(open_, weight / state.allowance, 0.0),
-        "reject_share": (weight * state.blocked).sum(axis=1),
+        "reject_share": np.add.reduce(weight * state.blocked, axis=1),
     }
 
 
@@ -74,9 +78,10 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     route = routing(state)
     to_shared = np.where(state.n_ips == 0, 1.0, 0.0 if queue_mode else 1.0)
     retry = 1.0 / config.mta.retry_interval_hours
-    any_blocked = bool(state.blocked.any())
+    any_blocked = bool(np.logical_or.reduce(state.blocked, axis=None))
     first_hour = state.hour_of_day
-    period.demand = state.demand_today[:, first_hour : first_hour + hours_per_step, :].sum(axis=1)
+    hours = slice(first_hour, first_hour + hours_per_step)
+    period.demand = np.add.reduce(state.demand_today[:, hours, :], axis=1)
     done = 0
     while done < hours_per_step:
         done, event = run_until_event(
@@ -119,7 +124,7 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
         now = state.hour + done
         if any_blocked and end_blocks(state, now):
             route = routing(state)
-            any_blocked = bool(state.blocked.any())
+            any_blocked = bool(np.logical_or.reduce(state.blocked, axis=None))
         escalated = state.pressure > threshold[:, None, :]
         if escalated.any():
             period.blocks += start_blocks(state, escalated, now)  # timed from this hour
