@@ -2,10 +2,12 @@
 
 :func:`~ipwarmup.envs.mta.run_hours` calls :func:`run_until_event` with the period's
 routing (from :func:`~ipwarmup.envs.mta.routing`, in Python) and the state's arrays. It
-runs hour after hour until an *event*, an IP's ignored-deferral pressure crossing its
-provider's threshold or a block whose time is up, or the period's end, and returns how
-far it got; the caller handles the event with :mod:`~ipwarmup.envs.escalation` (rare),
-routes again and resumes. Blocks change the routing, so they stay in Python.
+runs each row hour after hour until an *event*, an IP's ignored-deferral pressure
+crossing its provider's threshold or a block whose time is up, or the period's end, and
+records how far each row got; the caller handles the events with
+:mod:`~ipwarmup.envs.escalation` (rare), routes again and resumes. Blocks change the
+routing, so they stay in Python. Rows do not interact within a period, so each row runs
+its hours on its own (its few hundred values stay in cache) and stops at its own events.
 
 Each operation is the one the numpy version of this loop did, in the same order and on
 the same operands (no fused multiply-add: numba compiles without ``fastmath``), so the
@@ -26,13 +28,9 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-# Flags returned in the second slot of run_until_event's result.
-NO_EVENT = 0
-EVENT = 1
-
 
 def _run_until_event(
-    first: int,
+    done: np.ndarray,
     stop: int,
     hour_of_day: int,
     ring_clock: int,
@@ -59,14 +57,15 @@ def _run_until_event(
     queue_total: np.ndarray,
     queue_cohorts: np.ndarray,
     queue_scale: np.ndarray,
+    demand_total: np.ndarray,
     sent_total: np.ndarray,
     accepted_total: np.ndarray,
     rejected_total: np.ndarray,
     shared_total: np.ndarray,
     expired_total: np.ndarray,
     accepted_ip_total: np.ndarray,
-) -> tuple[int, int]:
-    """Simulate hours ``first`` to ``stop - 1`` of the period until an event.
+) -> bool:
+    """Simulate each row's hours ``done[b]`` to ``stop - 1`` of the period until an event.
 
     Hour ``h`` of the period is hour ``hour_of_day + h`` of the day and ring slot
     ``(ring_clock + h) % A`` of the retry queue. Arrays are updated in place: the state's
@@ -74,7 +73,7 @@ def _run_until_event(
     (``*_total``, per provider (B, P), and ``accepted_ip_total`` (B, K, P)).
 
     Args:
-        first: the period's first hour not yet simulated.
+        done: (B,) int64, each row's hours of the period simulated so far, updated.
         stop: hours in the period.
         hour_of_day: the hour of the day at the period's start.
         ring_clock: the queue's ring clock at the period's start.
@@ -101,6 +100,7 @@ def _run_until_event(
         queue_total: (B, P) messages in the retry queue, updated.
         queue_cohorts: (B, P, A) queued messages by hour of arrival over scale, updated.
         queue_scale: (B, P) the cohorts' lazy common factor, updated.
+        demand_total: (B, P) the period's demand, updated.
         sent_total: (B, P) the period's mail sent on dedicated IPs, updated.
         accepted_total: (B, P) the period's accepted mail, updated.
         rejected_total: (B, P) the period's rejected mail, updated.
@@ -109,23 +109,24 @@ def _run_until_event(
         accepted_ip_total: (B, K, P) the period's accepted mail per IP, updated.
 
     Returns:
-        ``(done, event)``: hours of the period simulated so far, and :data:`EVENT` if an
-        event happened at the end of hour ``done - 1`` (else :data:`NO_EVENT`, and
-        ``done == stop``).
+        Whether some row stopped at an event, at the end of its hour ``done[b] - 1``
+        (every other row has ``done[b] == stop``).
     """
     n_rows, n_providers = total_cap.shape
     ages = queue_cohorts.shape[2]
     keep_share = min(retry, 1.0)
-    for h in range(first, stop):
-        hod = hour_of_day + h
-        slot = (ring_clock + h) % ages
-        event = False
-        for b in range(n_rows):
-            n = n_ips[b]
-            to_sh = to_shared[b]
-            now_b = hour[b] + (h + 1)
+    any_event = False
+    for b in range(n_rows):
+        n = n_ips[b]
+        to_sh = to_shared[b]
+        for h in range(done[b], stop):
+            hod = hour_of_day + h
+            slot = (ring_clock + h) % ages
+            now = hour[b] + (h + 1)
+            event = False
             for p in range(n_providers):
                 demand = demand_today[b, hod, p]
+                demand_total[b, p] += demand
                 wanted = demand + queue_total[b, p] * retry if queue_mode else demand
                 sent = min(wanted, total_cap[b, p])
                 noise = accept_noise[b, hod, p]
@@ -143,7 +144,7 @@ def _run_until_event(
                     pressure[b, k, p] = pr
                     if pr > threshold[b, p]:
                         event = True
-                    if blocked[b, k, p] and blocked_until[b, k, p] <= now_b:
+                    if blocked[b, k, p] and blocked_until[b, k, p] <= now:
                         event = True
                 # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
                 accepted = min(accepted, sent)
@@ -172,12 +173,37 @@ def _run_until_event(
                     queue_cohorts[b, p, slot] = joined / scale
                     queue_total[b, p] = max(queue_total[b, p] * keep - expired + joined, 0.0)
                     expired_total[b, p] += expired
-        if event:
-            return h + 1, EVENT
-    return stop, NO_EVENT
+            done[b] = h + 1
+            if event:
+                any_event = True
+                break
+    return any_event
 
 
-run_until_event: Callable[..., tuple[int, int]] = numba.njit(cache=True, nogil=True)(
+run_until_event: Callable[..., bool] = numba.njit(cache=True, nogil=True)(
     _run_until_event
 )
 """The compiled :func:`_run_until_event` (the plain function stays importable for tracing)."""
+
+
+def _sum_axis1(values: np.ndarray) -> np.ndarray:
+    """Return ``values`` (B, N, P) summed over its middle axis, in index order, (B, P).
+
+    numpy's ``np.add.reduce(values, axis=1)`` gives the same sums (it adds in index order
+    when ``P >= 2``; with ``P == 1`` and ``N >= 8`` it adds pairwise, which may differ in
+    the last bits), but walks a 5-wide inner loop per (row, index) pair: at 256 rows it
+    took longer than the whole hour kernel.
+    """
+    n_rows, n_mid, n_last = values.shape
+    out = np.empty((n_rows, n_last))
+    for b in range(n_rows):
+        for p in range(n_last):
+            total = values[b, 0, p] if n_mid > 0 else 0.0
+            for i in range(1, n_mid):
+                total += values[b, i, p]
+            out[b, p] = total
+    return out
+
+
+sum_axis1: Callable[[np.ndarray], np.ndarray] = numba.njit(cache=True, nogil=True)(_sum_axis1)
+"""The compiled :func:`_sum_axis1`."""

@@ -23,7 +23,7 @@ import numpy as np
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.escalation import end_blocks, start_blocks
-from ipwarmup.envs.hour_kernel import NO_EVENT, run_until_event
+from ipwarmup.envs.hour_kernel import run_until_event, sum_axis1
 from ipwarmup.envs.state import SimState
 
 
@@ -48,8 +48,8 @@ class Period:
 def routing(state: SimState) -> dict[str, np.ndarray]:
     """Return what stays fixed within a period unless a block starts or ends."""
     caps = state.caps
-    # np.add.reduce, not ndarray.sum: the same sum without two Python wrappers per call.
-    total = np.add.reduce(caps, axis=1)  # (B, P)
+    total = sum_axis1(caps)  # (B, P); numpy's reduction over this axis is slow
+
     weight = caps / np.maximum(total, 1e-300)[:, None, :]
     open_ = ~state.blocked
     return {
@@ -59,7 +59,7 @@ def routing(state: SimState) -> dict[str, np.ndarray]:
         # Overshoot per message sent: ratio to the allowance (zero for blocked IPs, whose
         # mail is rejected, not deferred).
         "per_allowance": np.where(open_, weight / state.allowance, 0.0),
-        "reject_share": np.add.reduce(weight * state.blocked, axis=1),
+        "reject_share": sum_axis1(weight * state.blocked),
     }
 
 
@@ -80,11 +80,9 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     retry = 1.0 / config.mta.retry_interval_hours
     any_blocked = bool(np.logical_or.reduce(state.blocked, axis=None))
     first_hour = state.hour_of_day
-    hours = slice(first_hour, first_hour + hours_per_step)
-    period.demand = np.add.reduce(state.demand_today[:, hours, :], axis=1)
-    done = 0
-    while done < hours_per_step:
-        done, event = run_until_event(
+    done = np.zeros(state.n_envs, dtype=np.int64)  # hours of the period each row has run
+    while True:
+        event = run_until_event(
             done,
             hours_per_step,
             first_hour,
@@ -112,6 +110,7 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
             state.queue_total,
             state.queue_cohorts,
             state.queue_scale,
+            period.demand,
             period.sent,
             period.accepted,
             period.rejected,
@@ -119,8 +118,10 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
             period.expired,
             period.accepted_ip,
         )
-        if event == NO_EVENT:
+        if not event:
             break
+        # Rows that stopped at an event are at their hour; the others ended the period, and
+        # the kernel found no block ending and no pressure past its threshold there.
         now = state.hour + done
         if any_blocked and end_blocks(state, now):
             route = routing(state)

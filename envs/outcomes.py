@@ -13,6 +13,7 @@ import numpy as np
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY
+from ipwarmup.envs.hour_kernel import sum_axis1
 from ipwarmup.envs.mta import Period
 from ipwarmup.envs.outcome_kernel import (
     BOUNCED,
@@ -136,7 +137,7 @@ def refresh_pool_telemetry(state: SimState, rows: np.ndarray | None = None) -> N
     mean_age = np.divide(ages, n, out=np.zeros(len(n)), where=n > 0)
     day, hour_of_day = np.divmod(hour, HOURS_PER_DAY)
     where = slice(None) if rows is None else rows
-    t.cap_per_hour[where] = np.add.reduce(caps, axis=1)
+    t.cap_per_hour[where] = sum_axis1(caps)
     t.n_ips[where] = n
     t.mean_ip_age_days[where] = mean_age
     t.day[where] = hour / HOURS_PER_DAY
