@@ -1,0 +1,146 @@
+"""The compiled kernels: the hour loop's events per row, the acceptance noise, the slot sums."""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium.utils import seeding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ipwarmup.envs import build_config
+from ipwarmup.envs.hour_kernel import sum_axis1
+from ipwarmup.envs.mta import Period, routing, run_hours
+from ipwarmup.envs.simulator import Simulator
+from ipwarmup.envs.state import SimState, take
+
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PERIOD_FIELDS = ("demand", "sent", "accepted", "rejected", "shared", "expired", "accepted_ip")
+STATE_FIELDS = (
+    "pressure",
+    "blocked",
+    "blocked_until",
+    "reputation",
+    "allowance",
+    "day_peak",
+    "day_overshoot",
+    "queue_total",
+    "queue_cohorts",
+    "queue_scale",
+)
+
+
+def _pushed(overflow: str, seed: int, steps: int, rows: int = 4) -> Simulator:
+    """A batch whose caps were pushed far past the allowance, so blocks start and end."""
+    config = build_config(
+        scenario="steady_b2c_transactional",
+        overrides=[f"mta.overflow={overflow}", "decision_interval_hours=24"],
+    )
+    sim = Simulator(config, rows)
+    sim.reset(np.arange(rows), [seeding.np_random(seed + i)[0] for i in range(rows)])
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        actions = rng.uniform(0.3, 1.0, size=(rows, sim.codec.size))
+        actions[:, -1] = rng.choice([0.0, 1.0], size=rows)
+        sim.step(actions)
+    return sim
+
+
+def _run(state: SimState, sim: Simulator) -> Period:
+    period = Period(state.n_envs, sim.max_ips, sim.n_providers)
+    run_hours(state, period, sim.config)
+    return period
+
+
+@SETTINGS
+@given(
+    overflow=st.sampled_from(["shared", "queue"]),
+    seed=st.integers(0, 10_000),
+    steps=st.integers(0, 12),
+    block_ends=st.integers(2, 23),
+)
+def test_a_batch_runs_each_row_as_that_row_alone(
+    overflow: str, seed: int, steps: int, block_ends: int
+) -> None:
+    """Rows stop at their own events and resume: the batch equals each row run alone.
+
+    Row 0's open first IP starts far past its thresholds (it blocks after the first
+    hour), row 1's first IP has blocks that end after hour ``block_ends``, rows 2 and 3
+    are as the random pushes left them.
+    """
+    sim = _pushed(overflow, seed, steps)
+    state = sim.state
+    state.blocked[0, 0] = False
+    state.pressure[0, 0] = 1.0e9
+    state.blocked[1, 0, :2] = True
+    state.blocked_until[1, 0, :2] = state.hour[1] + block_ends
+    alone = [take(state, np.array([row])) for row in range(sim.n_envs)]
+    periods = [_run(one, sim) for one in alone]
+    batch_period = _run(state, sim)
+    assert batch_period.blocks[0] >= 1  # the events did happen
+    assert not state.blocked[1, 0, :2].any() or batch_period.blocks[1] >= 1
+    for row, (one, period) in enumerate(zip(alone, periods, strict=True)):
+        for name in PERIOD_FIELDS:
+            batch_value = getattr(batch_period, name)[row]
+            np.testing.assert_array_equal(batch_value, getattr(period, name)[0])
+        np.testing.assert_array_equal(batch_period.blocks[row], period.blocks[0])
+        for name in STATE_FIELDS:
+            np.testing.assert_array_equal(getattr(state, name)[row], getattr(one, name)[0])
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), noise=st.floats(0.0, 1.0), hours=st.integers(1, 22))
+def test_accept_noise_scales_each_ips_acceptance_in_its_hour(
+    seed: int, noise: float, hours: int
+) -> None:
+    """One hour with noise ``c``: each IP accepts min(sent x weight, c x allowance)."""
+    config = build_config(
+        scenario="steady_b2c_transactional",
+        overrides=["decision_interval_hours=1", "pool.initial_ips=2"],
+    )
+    sim = Simulator(config, 2)
+    sim.reset(np.arange(2), [seeding.np_random(seed + i)[0] for i in range(2)])
+    for _ in range(hours):  # into the day: the noise of this hour, not of another, counts
+        sim.step(np.zeros((2, sim.codec.size)))
+    state = sim.state
+    state.blocked[:] = False
+    state.caps[:, :2] = 1.0e6  # far above the allowance: every IP is held by it
+    hour = state.hour_of_day
+    state.accept_noise_today[:, hour] = noise
+    state.accept_noise_today[:, :hour] = 0.0  # other hours' noise must not matter
+    state.accept_noise_today[:, hour + 1 :] = 0.0
+    route = routing(state)
+    demand = state.demand_today[:, hour, :]
+    sent = np.minimum(demand, route["total_cap"])
+    expected_ip = np.minimum(sent[:, None, :] * route["weight"], state.allowance * noise)
+    period = _run(state, sim)
+    np.testing.assert_allclose(period.accepted_ip, expected_ip, rtol=1e-12, atol=0.0)
+    np.testing.assert_allclose(period.accepted, expected_ip.sum(axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(period.sent, sent)
+    if noise < 0.5:  # at half the allowance or less, most mail sent is deferred
+        assert np.all(period.accepted < period.sent)
+
+
+def test_start_day_resets_the_acceptance_noise_to_one() -> None:
+    sim = _pushed("shared", 0, 0, rows=2)
+    sim.state.accept_noise_today[:] = 0.25
+    sim.step(np.zeros((2, sim.codec.size)))  # one daily step: midnight starts a new day
+    np.testing.assert_array_equal(sim.state.accept_noise_today, 1.0)
+
+
+@SETTINGS
+@given(
+    values=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=3, max_dims=3, min_side=1, max_side=12),
+        elements=st.floats(0.0, 1e9, allow_subnormal=False),
+    )
+)
+def test_sum_axis1_adds_in_numpys_order(values: np.ndarray) -> None:
+    """Bit for bit numpy's sum with two providers or more; pairwise rounding aside with one."""
+    ours = sum_axis1(values)
+    numpys = np.add.reduce(values, axis=1)
+    if values.shape[2] >= 2:
+        np.testing.assert_array_equal(ours, numpys)
+    else:
+        np.testing.assert_allclose(ours, numpys, rtol=1e-15 * values.shape[1], atol=0.0)
