@@ -180,9 +180,7 @@ def _run_until_event(
     return any_event
 
 
-run_until_event: Callable[..., bool] = numba.njit(cache=True, nogil=True)(
-    _run_until_event
-)
+run_until_event: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_run_until_event)
 """The compiled :func:`_run_until_event` (the plain function stays importable for tracing)."""
 
 

@@ -112,9 +112,7 @@ def _split_period(
                 delivered_ip = accepted_ip[b, k, p] * kept
                 placed = delivered_ip * ip_inbox[b, k, p]
                 inbox_dedicated = placed if k == 0 else inbox_dedicated + placed
-                delivered_dedicated = (
-                    delivered_ip if k == 0 else delivered_dedicated + delivered_ip
-                )
+                delivered_dedicated = delivered_ip if k == 0 else delivered_dedicated + delivered_ip
                 day_sent[b, k, p] += accepted_ip[b, k, p]
             delivered_shared = shared[b, p] * kept
             inbox_shared = delivered_shared * shared_inbox[b, p]
