@@ -59,9 +59,9 @@ def _split_period(
     acc_rejected: np.ndarray,
     acc_expired: np.ndarray,
     acc_sent_dedicated: np.ndarray,
-    acc_accepted_dedicated: np.ndarray,
     acc_sent_shared: np.ndarray,
     acc_deferrals: np.ndarray,
+    acc_accepted_dedicated: np.ndarray,
 ) -> None:
     """Split a period's traffic into outcomes, filling ``out`` and updating the rest.
 
@@ -86,17 +86,17 @@ def _split_period(
         day_shared: (B, P) sent through the shared pool today, updated.
         out: (N_SPLIT, B, P) written: the rows named by this module's constants.
         acc_demand: (B,) cumulative demand, updated (and so each ``acc_*`` after it:
-            inbox, spam folder, bounced, rejected, expired, sent on dedicated, accepted
-            on dedicated, sent on shared, deferrals).
+            inbox, spam folder, bounced, rejected, expired, sent on dedicated, sent on
+            shared, deferrals, accepted on dedicated).
         acc_inbox: (B,) see ``acc_demand``.
         acc_spam: (B,) see ``acc_demand``.
         acc_bounced: (B,) see ``acc_demand``.
         acc_rejected: (B,) see ``acc_demand``.
         acc_expired: (B,) see ``acc_demand``.
         acc_sent_dedicated: (B,) see ``acc_demand``.
-        acc_accepted_dedicated: (B,) see ``acc_demand``.
         acc_sent_shared: (B,) see ``acc_demand``.
         acc_deferrals: (B,) see ``acc_demand``.
+        acc_accepted_dedicated: (B,) see ``acc_demand``.
     """
     n_rows, n_providers = demand.shape
     lags = complaint_history.shape[1]
@@ -142,9 +142,9 @@ def _split_period(
                 rejected[b, p],
                 expired[b, p],
                 sent[b, p],
-                accepted[b, p],
                 shared[b, p],
                 deferred,
+                accepted[b, p],
             )
             for i in range(10):
                 totals[i] = counts[i] if p == 0 else totals[i] + counts[i]
@@ -158,9 +158,9 @@ def _split_period(
         acc_rejected[b] += totals[4]
         acc_expired[b] += totals[5]
         acc_sent_dedicated[b] += totals[6]
-        acc_accepted_dedicated[b] += totals[7]
-        acc_sent_shared[b] += totals[8]
-        acc_deferrals[b] += totals[9]
+        acc_sent_shared[b] += totals[7]
+        acc_deferrals[b] += totals[8]
+        acc_accepted_dedicated[b] += totals[9]
 
 
 split_period: Callable[..., None] = numba.njit(cache=True, nogil=True)(_split_period)

@@ -28,21 +28,10 @@ from ipwarmup.envs.outcome_kernel import (
     TRANSMITTED,
     split_period,
 )
-from ipwarmup.envs.state import SimState
+from ipwarmup.envs.state import ACCOUNTING_KEYS, SimState
 
-_SUMMED_KEYS = (  # split_period's acc_* arguments, in its order
-    "demand",
-    "delivered_inbox",
-    "delivered_spam",
-    "bounced",
-    "rejected",
-    "expired",
-    "sent_dedicated",
-    "accepted_dedicated",
-    "sent_shared",
-    "deferrals",
-)
-"""Accounting keys that add the period's per-provider counts."""
+_SUMMED_KEYS = (*(key for key in ACCOUNTING_KEYS if key != "queued"), "accepted_dedicated")
+"""Accounting keys that add the period's per-provider counts: split_period's acc_* order."""
 
 
 def close_period(
