@@ -76,7 +76,9 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     decay = np.ascontiguousarray(state.draw.pressure_decay)
     threshold = np.ascontiguousarray(state.draw.escalation_threshold)
     route = routing(state)
-    to_shared = np.where(state.n_ips == 0, 1.0, 0.0 if queue_mode else 1.0)
+    # Queue mode's leftover goes back to the queue, unless the pool is empty (shared mode
+    # sums its shared pool after the hours and reads no such flag).
+    to_shared = np.where(state.n_ips == 0, 1.0, 0.0)
     retry = 1.0 / config.mta.retry_interval_hours
     any_blocked = bool(np.logical_or.reduce(state.blocked, axis=None))
     first_hour = state.hour_of_day

@@ -145,3 +145,65 @@ def test_sum_axis1_adds_in_numpys_order(values: np.ndarray) -> None:
         np.testing.assert_array_equal(ours, numpys)
     else:
         np.testing.assert_allclose(ours, numpys, rtol=1e-15 * values.shape[1], atol=0.0)
+
+
+def _one_queue_hour(overrides: tuple[str, ...] = ()) -> Simulator:
+    config = build_config(
+        scenario="steady_b2c_transactional",
+        overrides=["mta.overflow=queue", "decision_interval_hours=1", *overrides],
+    )
+    sim = Simulator(config, 2)
+    sim.reset(np.arange(2), [seeding.np_random(7 + i)[0] for i in range(2)])
+    return sim
+
+
+def test_queue_mode_with_an_empty_pool_sends_everything_to_the_shared_pool() -> None:
+    sim = _one_queue_hour()
+    state = sim.state
+    state.n_ips[:] = 0
+    state.caps[:] = 0.0
+    period = _run(state, sim)
+    assert np.all(period.demand > 0.0)
+    np.testing.assert_array_equal(period.shared, period.demand)
+    np.testing.assert_array_equal(period.sent, 0.0)
+    np.testing.assert_array_equal(state.queue_total, 0.0)
+
+
+def test_queued_mail_is_retried_once_per_retry_interval() -> None:
+    """With the queue at ``Q`` and a 3-hour retry interval, an hour sends demand + Q / 3."""
+    sim = _one_queue_hour(("mta.retry_interval_hours=3",))
+    state = sim.state
+    queued = np.array([[300.0, 30.0, 60.0, 90.0, 3.0], [0.0, 6.0, 9.0, 12.0, 15.0]])
+    state.queue_total[:] = queued
+    ages = state.queue_cohorts.shape[2]
+    state.queue_cohorts[:, :, (state.ring_clock + 1) % ages] = queued  # none expires now
+    state.caps[:, 0] = 1.0e9  # nothing held back by the caps
+    demand = state.demand_today[:, state.hour_of_day, :].copy()
+    period = _run(state, sim)
+    np.testing.assert_array_equal(period.sent, demand + queued * (1.0 / 3.0))
+
+
+def test_a_block_shorter_than_the_period_ends_within_it() -> None:
+    """Blocks that start and end in one period (throttles of a few hours) both happen."""
+    config = build_config(scenario="steady_b2c_transactional")  # daily periods
+    sim = Simulator(config, 2)
+    sim.reset(np.arange(2), [seeding.np_random(3 + i)[0] for i in range(2)])
+    state = sim.state
+    state.caps[:] = 0.0  # nothing sent: no pressure builds again after the block
+    state.pressure[0, 0] = 1.0e9  # past every threshold: blocked after the first hour
+    state.draw.block_hours[0] = 2.0
+    period = _run(state, sim)
+    assert period.blocks[0] == sim.n_providers and period.blocks[1] == 0
+    assert not state.blocked.any()  # ended at hour 3 of 24
+    np.testing.assert_array_equal(state.blocked_until[0, 0], state.hour[0] - 24 + 3)
+
+
+def test_routing_weights_split_the_pool_by_caps_even_below_one_message() -> None:
+    sim = _one_queue_hour(("pool.min_hourly_cap_messages=0.01", "pool.initial_ips=2"))
+    state = sim.state
+    state.caps[:, 0] = 0.2
+    state.caps[:, 1] = 0.3
+    route = routing(state)
+    np.testing.assert_allclose(route["total_cap"], 0.5, rtol=1e-15)
+    np.testing.assert_allclose(route["weight"][:, 0], 0.4, rtol=1e-15)
+    np.testing.assert_allclose(route["weight"][:, 1], 0.6, rtol=1e-15)
