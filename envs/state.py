@@ -40,6 +40,7 @@ CONTINUATION_KEYS = ("demand", "delivered_inbox", "accepted_dedicated", "rejecte
 OUTCOME_KEYS = ("inbox_dedicated", "inbox_shared", "delivered_dedicated", "delivered_shared")
 """Per-provider outcomes of the last period that the ESP cannot see (for reports)."""
 
+
 @dataclass
 class SimState:
     """Everything that changes during an episode, for every row of a batch."""
