@@ -64,6 +64,15 @@ class PoolConfig(Config):
     pool_change_min_days: float = setting(
         1.0, "Least time between two changes of the pool size.", ge=0
     )
+    warming_ip_growth_per_day: float = setting(
+        # §1 SendGrid automated warmup: each warming IP follows its own hourly cap keyed on its
+        # warmup age, x1.40 a day, while the account's other IPs keep sending; SES managed
+        # pools add an IP on a sudden rise and warm it beside the others.
+        1.4,
+        "Daily factor by which an IP whose caps are below the pool's leading IP grows on its "
+        "own, up to that IP's caps (1 turns the automatic ramp off).",
+        ge=1,
+    )
     ip_cost_per_day: float = setting(
         # §1 Amazon SES standard dedicated IP $24.95/month (secondary) -> $0.83 a day.
         0.83,

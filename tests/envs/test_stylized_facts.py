@@ -58,7 +58,7 @@ def _single_provider_env(cap_per_hour: float) -> IPWarmupEnv:
             "providers": {
                 "gmail": {
                     "cold_hourly_allowance_messages": [100.0, 100.0],
-                    "escalation_threshold": [50.0, 50.0],
+                    "escalation_threshold": [40.0, 40.0],
                 },
                 "microsoft": None,
                 "yahoo": None,
