@@ -139,10 +139,13 @@ class MTAConfig(Config):
         le=24 * 7,
     )
     retry_interval_hours: float = setting(
-        # §2 RFC 5321 at least 30 min; SendGrid ~15 min; Postfix backoff up to 4000 s.
+        # §2 RFC 5321 at least 30 min; SendGrid ~15 min; KumoMTA 20 min; Exim 15 min; Postfix
+        # backoff up to 4000 s. The MTA is simulated hour by hour: an interval under an hour
+        # makes every queued message due each hour (a fluid message cannot be retried twice
+        # within the hour that its provider's allowance limits anyway).
         1.0,
         "Mean time between two attempts of a queued message.",
-        ge=1,
+        ge=0.25,
         le=24,
     )
 

@@ -74,7 +74,7 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     threshold = d.escalation_threshold[:, None, :]
     route = routing(state)
     to_shared = np.where(state.n_ips == 0, 1.0, 0.0 if queue_mode else 1.0)[:, None]
-    retry = 1.0 / config.mta.retry_interval_hours
+    retry = min(1.0, 1.0 / config.mta.retry_interval_hours)  # share of the queue due each hour
     any_blocked = bool(state.blocked.any())
     any_timed = any_blocked or bool(state.throttled.any())
     day_peak, day_overshoot, pressure = state.day_peak, state.day_overshoot, state.pressure
@@ -90,7 +90,8 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
             wanted = demand
         sent = minimum(wanted, route["total_cap"])
         sent_ip = sent[:, None, :]
-        accepted_ip = minimum(mul(sent_ip, route["weight"]), route["accept"])
+        accept = mul(route["accept"], state.accept_noise_today[:, first_hour + h, None, :])
+        accepted_ip = minimum(mul(sent_ip, route["weight"]), accept)
         accepted = add.reduce(accepted_ip, axis=1)
         # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
         minimum(accepted, sent, out=accepted)

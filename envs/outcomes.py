@@ -59,7 +59,12 @@ def close_period(
     delivered = delivered_dedicated + delivered_shared
     transmitted = period.accepted + period.shared
     bounced = transmitted * bounce
-    complaints = inbox * state.complaint_rate_today[:, None]
+    expected = inbox * state.complaint_rate_today[:, None]
+    # A feed reports counts: Poisson-like around the expected number (normal approximation,
+    # the period's draw made at midnight; never negative).
+    start_hour = (state.hour_of_day - hours_per_step) % HOURS_PER_DAY
+    z = state.complaint_noise_today[:, start_hour, :]
+    complaints = np.maximum(expected + np.sqrt(expected) * z, 0.0)
     state.day_sent += period.accepted_ip
     state.day_shared += period.shared
 

@@ -99,6 +99,15 @@ class ProviderConfig(Config):
         "Hours after a throttle lifts during which a new escalation blocks the IP.",
         ge=0,
     )
+    acceptance_noise: float = setting(
+        # Assumption, no public number: acceptance varies hour to hour with the provider's
+        # load (§2 Apple: 451 4.7.1 at top-of-hour peaks; EOP's "server busy"), so what an
+        # ESP sees accepted is a sample, not the hidden allowance itself.
+        0.1,
+        "Log-normal spread of the hourly acceptance around the allowance (0: exact).",
+        ge=0,
+        le=2,
+    )
     throttle_acceptance: float = setting(
         # Assumption, no public number: a rate-limited IP still gets some mail through (Braze:
         # 5,000 of a 100,000 send accepted in a cold IP's first hour, §2 Gmail).

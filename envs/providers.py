@@ -44,6 +44,7 @@ class ProviderDraw:
     pressure_decay: np.ndarray
     throttle_hours: np.ndarray
     throttle_acceptance: np.ndarray
+    acceptance_noise: np.ndarray
     probation_hours: np.ndarray
     block_hours: np.ndarray
     block_penalty: np.ndarray
@@ -108,6 +109,7 @@ def draw_providers(providers: list[ProviderConfig], uniforms: np.ndarray) -> Pro
         pressure_decay=const("pressure_decay_per_hour"),
         throttle_hours=v[:, 12],
         throttle_acceptance=const("throttle_acceptance"),
+        acceptance_noise=const("acceptance_noise"),
         probation_hours=const("probation_hours"),
         block_hours=v[:, 8] * 24.0,
         block_penalty=const("block_reputation_penalty"),

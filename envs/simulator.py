@@ -206,7 +206,9 @@ class Simulator:
 
     def _start_day(self, idx: np.ndarray) -> None:
         uniforms = np.array([self.generators[i].random(snd.N_DAILY_UNIFORMS) for i in idx])
-        start_day(self.state, idx, uniforms, self.config, self._day_shapes)
+        shape = (2, HOURS_PER_DAY, self.n_providers)
+        normals = np.array([self.generators[i].standard_normal(shape) for i in idx])
+        start_day(self.state, idx, uniforms, self.config, self._day_shapes, normals)
 
     # ------------------------------------------------------------------ steps
     def step(self, actions: np.ndarray) -> StepResult:

@@ -77,6 +77,8 @@ class SimState:
     complaint_history: np.ndarray  # (B, L + 1, P) complaints of the last periods
     # Today.
     demand_today: np.ndarray  # (B, 24, P) messages per hour
+    accept_noise_today: np.ndarray  # (B, 24, P) factor on each hour's acceptance (mean 1)
+    complaint_noise_today: np.ndarray  # (B, 24, P) standard normals: reported complaints
     complaint_rate_today: np.ndarray  # (B,)
     quality_today: np.ndarray  # (B, P) the list's daily quality score at each provider
     day_sent: np.ndarray  # (B, K, P) accepted per IP today
@@ -151,6 +153,8 @@ def allocate(
         queue_scale=np.ones((b, p)),
         complaint_history=np.zeros((b, complaint_lag + 1, p)),
         demand_today=np.zeros((b, HOURS_PER_DAY, p)),
+        accept_noise_today=np.ones((b, HOURS_PER_DAY, p)),
+        complaint_noise_today=np.zeros((b, HOURS_PER_DAY, p)),
         complaint_rate_today=np.zeros(b),
         quality_today=np.zeros((b, p)),
         day_sent=np.zeros((b, k, p)),
