@@ -267,3 +267,24 @@ def test_a_subset_of_rows_resets_only_at_midnight() -> None:
         sim.reset(np.array([1]), [seeding.np_random(9)[0]])
     sim.reset(np.arange(2), [seeding.np_random(i)[0] for i in range(2)])  # all rows: fine
     assert sim.state.hour_of_day == 0
+
+
+def test_probation_ends_exactly_a_day_after_the_throttle_lifts() -> None:
+    sim = _simulator("steady_b2c_transactional", "shared", 0, 1, 0.0)
+    state = sim.state
+    escalated = np.zeros_like(state.blocked)
+    escalated[:, 0, 0] = True
+    now = state.hour + 1
+    # Lifted 24 h ago exactly: the probation (24 h) is over, the provider throttles again.
+    state.throttled[:] = False
+    state.throttled_until[:, 0, 0] = now - 24.0
+    throttles, blocks = escalate(state, escalated, now)
+    np.testing.assert_array_equal(throttles, 1)
+    np.testing.assert_array_equal(blocks, 0)
+    # Lifted 23 h ago: still on probation, so pushing on is a block.
+    state.throttled[:] = False
+    state.pressure[:] = 0.0
+    state.throttled_until[:, 0, 0] = now - 23.0
+    throttles, blocks = escalate(state, escalated, now)
+    np.testing.assert_array_equal(throttles, 0)
+    np.testing.assert_array_equal(blocks, 1)
