@@ -23,8 +23,9 @@ def start_day(
     uniforms: np.ndarray,
     config: EnvConfig,
     shapes: snd.DayShapes,
+    normals: np.ndarray,
 ) -> None:
-    """Lay out the day's hourly demand of rows ``rows`` and start or end incidents.
+    """Lay out the day's hourly demand of rows ``rows``, its sampling noise, and incidents.
 
     Args:
         state: the simulator state, updated in place.
@@ -32,6 +33,8 @@ def start_day(
         uniforms: (len(rows), N_DAILY_UNIFORMS) the rows' draws for the day.
         config: the env configuration.
         shapes: the scenario's weekday, hour and campaign weights.
+        normals: (len(rows), 2, 24, P) standard normals: each hour's acceptance noise and
+            the complaints reported in a period that starts at that hour.
     """
     u = uniforms
     day = state.hour[rows] // HOURS_PER_DAY
@@ -46,11 +49,15 @@ def start_day(
         )
     )
     state.demand_today[rows] = snd.daily_demand(config.scenario, shapes, sub, day, u)
-    state.accept_noise_today[rows] = 1.0
     noise = np.exp(0.3 * snd.normals(u[:, 4], u[:, 5]))
     complaint = np.minimum(sub.complaint_rate * noise, 1.0)
     state.complaint_rate_today[rows] = complaint
     draw = state.draw if every else prov.ProviderDraw(**state.draw.rows(rows))
+    # What the ESP sees is sampled (issue 9): acceptance moves hour to hour around the
+    # allowance, log-normal with mean 1; complaint counts are Poisson-like (see outcomes).
+    sigma = draw.acceptance_noise[:, None, :]
+    state.accept_noise_today[rows] = np.exp(sigma * normals[:, 0] - 0.5 * sigma**2)
+    state.complaint_noise_today[rows] = normals[:, 1]
     state.quality_today[rows] = prov.daily_quality(
         complaint[:, None], sub.bounce_rate[:, None], sub.trap_rate[:, None], draw
     )
@@ -111,10 +118,14 @@ def end_day(state: SimState, hold_utilization: np.ndarray) -> None:
     state.previous_day_sent = np.where(active, sent, state.previous_day_sent)
     state.ip_age_days += active[:, :, 0]
     shared_pool.update_share(state)
-    total = sum_axis1(sent) + state.day_shared  # numpy's reduction here is slow
+    total = sum_axis1(sent) + state.day_shared  # numpy's reduction over IPs is slow
+    # The domain is judged on all its mail: shared traffic at the list's quality, each IP's
+    # at its own (spikes and ignored deferrals included), so pushing hurts the domain too.
+    judged = sum_axis1(sent * ip_quality) + state.day_shared * quality
+    domain_quality = np.divide(judged, total, out=quality.copy(), where=total > 0)
     state.domain_reputation = prov.update_reputation(
         state.domain_reputation,
-        quality,
+        domain_quality,
         total,
         state.domain_reputation,
         d.reputation_volume,

@@ -3,7 +3,8 @@
 :func:`~ipwarmup.envs.mta.run_hours` calls :func:`run_until_event` with the period's
 routing (from :func:`~ipwarmup.envs.mta.routing`, in Python) and the state's arrays. It
 runs each row hour after hour until an *event*, an IP's ignored-deferral pressure
-crossing its provider's threshold or a block whose time is up, or the period's end, and
+crossing its provider's threshold or a throttle or block whose time is up, or the
+period's end, and
 records how far each row got; the caller handles the events with
 :mod:`~ipwarmup.envs.escalation` (rare), routes again and resumes. Blocks change the
 routing, so they stay in Python. Rows do not interact within a period, so each row runs
@@ -51,6 +52,8 @@ def _run_until_event(
     threshold: np.ndarray,
     blocked: np.ndarray,
     blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
     pressure: np.ndarray,
     day_peak: np.ndarray,
     day_overshoot: np.ndarray,
@@ -94,6 +97,8 @@ def _run_until_event(
         threshold: (B, P) pressure past which the provider blocks.
         blocked: (B, K, P) bool.
         blocked_until: (B, K, P) hour each block ends.
+        throttled: (B, K, P) bool.
+        throttled_until: (B, K, P) hour each throttle lifts.
         pressure: (B, K, P) ignored-deferral pressure, updated.
         day_peak: (B, K, P) the day's busiest hour's acceptance, updated.
         day_overshoot: (B, K, P) the day's summed overshoot, updated.
@@ -145,6 +150,8 @@ def _run_until_event(
                     if pr > threshold[b, p]:
                         event = True
                     if blocked[b, k, p] and blocked_until[b, k, p] <= now:
+                        event = True
+                    if throttled[b, k, p] and throttled_until[b, k, p] <= now:
                         event = True
                 # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
                 accepted = min(accepted, sent)

@@ -4,14 +4,14 @@ Message flow in one hour, per provider (all quantities are fluid message counts)
 
 * demand arrives; in ``queue`` mode the due part of the retry queue joins it;
 * the MTA sends up to the dedicated pool's hourly cap, spread over the IPs by their caps;
-* each IP's provider accepts up to its hidden allowance and defers the rest (4xx); a
-  blocked IP's mail is rejected (5xx) and lost;
+* each IP's provider accepts up to its hidden allowance (a share of it while the IP is
+  throttled) and defers the rest (4xx); a blocked IP's mail is rejected (5xx) and lost;
 * what the caps held back and what was deferred goes to the shared pool (``shared`` mode,
   or when the pool is empty) or back to the retry queue, whose messages expire after
   ``max_age_hours``;
 * sending far above the allowance builds "ignored-deferral pressure"; past the provider's
-  escalation threshold the IP is blocked for days and loses reputation
-  (:mod:`~ipwarmup.envs.escalation`).
+  escalation threshold the IP is throttled for hours to weeks, and if the pressure crosses
+  it again while throttled, blocked for days (:mod:`~ipwarmup.envs.escalation`).
 
 Step functions over a :class:`~ipwarmup.envs.state.SimState`, updating it in place.
 """
@@ -22,7 +22,7 @@ import numpy as np
 
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
-from ipwarmup.envs.escalation import end_blocks, start_blocks
+from ipwarmup.envs.escalation import escalate, lift
 from ipwarmup.envs.hour_kernel import run_until_event, sum_axis1
 from ipwarmup.envs.state import SimState
 
@@ -40,25 +40,28 @@ class Period:
         self.shared = per_provider[4]
         self.expired = per_provider[5]
         self.accepted_ip = np.zeros((b, k, p))
-        per_row = np.zeros((2, b))
+        per_row = np.zeros((3, b))
         self.blocks = per_row[0]
-        self.queue_start = per_row[1]  # messages in the retry queue when the period began
+        self.throttles = per_row[1]
+        self.queue_start = per_row[2]  # messages in the retry queue when the period began
 
 
 def routing(state: SimState) -> dict[str, np.ndarray]:
-    """Return what stays fixed within a period unless a block starts or ends."""
+    """Return what stays fixed within a period unless a throttle or block starts or ends."""
     caps = state.caps
     total = sum_axis1(caps)  # (B, P); numpy's reduction over this axis is slow
 
     weight = caps / np.maximum(total, 1e-300)[:, None, :]
     open_ = ~state.blocked
+    share = np.where(state.throttled, state.draw.throttle_acceptance[:, None, :], 1.0)
+    limit = state.allowance * share
     return {
         "total_cap": total,
         "weight": weight,
-        "accept": np.where(open_, state.allowance, 0.0),
-        # Overshoot per message sent: ratio to the allowance (zero for blocked IPs, whose
-        # mail is rejected, not deferred).
-        "per_allowance": np.where(open_, weight / state.allowance, 0.0),
+        "accept": np.where(open_, limit, 0.0),
+        # Overshoot per message sent: ratio to what the provider accepts now (zero for
+        # blocked IPs, whose mail is rejected, not deferred).
+        "per_allowance": np.where(open_, weight / limit, 0.0),
         "reject_share": sum_axis1(weight * state.blocked),
     }
 
@@ -67,8 +70,9 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     """Simulate the period's ``decision_interval_hours`` hours, filling ``period``.
 
     The hours run in :func:`~ipwarmup.envs.hour_kernel.run_until_event`; at an event (a
-    block's time is up, or an IP's pressure crossed its threshold) blocks end and start
-    here, in that order, the routing follows, and the hours resume.
+    throttle's or block's time is up, or an IP's pressure crossed its threshold) they lift
+    and escalate here (:mod:`~ipwarmup.envs.escalation`), in that order, the routing
+    follows, and the hours resume.
     """
     queue_mode = config.mta.overflow == "queue"
     hours_per_step = config.decision_interval_hours
@@ -79,8 +83,9 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     # Queue mode's leftover goes back to the queue, unless the pool is empty (shared mode
     # sums its shared pool after the hours and reads no such flag).
     to_shared = np.where(state.n_ips == 0, 1.0, 0.0)
-    retry = 1.0 / config.mta.retry_interval_hours
-    any_blocked = bool(np.logical_or.reduce(state.blocked, axis=None))
+    retry = min(1.0, 1.0 / config.mta.retry_interval_hours)  # share of the queue due each hour
+    any_of = np.logical_or.reduce
+    any_timed = bool(any_of(state.blocked, axis=None) or any_of(state.throttled, axis=None))
     first_hour = state.hour_of_day
     done = np.zeros(state.n_envs, dtype=np.int64)  # hours of the period each row has run
     while True:
@@ -106,6 +111,8 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
             threshold,
             state.blocked,
             state.blocked_until,
+            state.throttled,
+            state.throttled_until,
             state.pressure,
             state.day_peak,
             state.day_overshoot,
@@ -125,14 +132,16 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
         # Rows that stopped at an event are at their hour; the others ended the period, and
         # the kernel found no block ending and no pressure past its threshold there.
         now = state.hour + done
-        if any_blocked and end_blocks(state, now):
+        if any_timed and lift(state, now):
             route = routing(state)
-            any_blocked = bool(np.logical_or.reduce(state.blocked, axis=None))
+            any_timed = bool(any_of(state.blocked, axis=None) or any_of(state.throttled, axis=None))
         escalated = state.pressure > threshold[:, None, :]
         if escalated.any():
-            period.blocks += start_blocks(state, escalated, now)  # timed from this hour
+            throttles, blocks = escalate(state, escalated, now)  # timed from this hour
+            period.throttles += throttles
+            period.blocks += blocks
             route = routing(state)
-            any_blocked = True
+            any_timed = True
     state.ring_clock += hours_per_step
     state.hour += hours_per_step
     state.hour_of_day = (first_hour + hours_per_step) % HOURS_PER_DAY

@@ -37,6 +37,7 @@ def _split_period(
     n_ips: np.ndarray,
     bounce_rate: np.ndarray,
     complaint_rate: np.ndarray,
+    complaint_noise: np.ndarray,
     ip_inbox: np.ndarray,
     shared_inbox: np.ndarray,
     accepted_ip: np.ndarray,
@@ -69,6 +70,9 @@ def _split_period(
         n_ips: (B,) active IP slots per row.
         bounce_rate: (B,) share of transmitted mail that bounces.
         complaint_rate: (B,) today's complaints per inbox-placed message.
+        complaint_noise: (B, P) standard normals: the reported count is the expected one
+            plus its square root times this (a Poisson count's normal approximation),
+            never below zero.
         ip_inbox: (B, K, P) each IP's inbox placement rate.
         shared_inbox: (B, P) the shared pool's inbox placement rate.
         accepted_ip: (B, K, P) the period's accepted mail per IP.
@@ -120,7 +124,8 @@ def _split_period(
             delivered = delivered_dedicated + delivered_shared
             transmitted = accepted[b, p] + shared[b, p]
             bounced = transmitted * bounce
-            complaints = inbox * complaint_rate[b]
+            expected = inbox * complaint_rate[b]
+            complaints = max(expected + np.sqrt(expected) * complaint_noise[b, p], 0.0)
             day_shared[b, p] += shared[b, p]
             deferred = max(sent[b, p] - accepted[b, p] - rejected[b, p], 0.0)
             for lag in range(lags - 1, 0, -1):

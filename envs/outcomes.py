@@ -55,16 +55,28 @@ def close_period(
     period_day = (state.hour - 1) // HOURS_PER_DAY
     shared_rep = shared_pool.standing(state, period_day)
     base, sens = d.base_inbox_rate, d.placement_sensitivity
+    weight = d.ip_reputation_weight
     ip_inbox = prov.inbox_rate(
-        state.reputation, state.domain_reputation[:, None, :], base[:, None, :], sens[:, None, :]
+        state.reputation,
+        state.domain_reputation[:, None, :],
+        base[:, None, :],
+        sens[:, None, :],
+        ip_weight=weight[:, None, :],
     )
-    shared_inbox = prov.inbox_rate(shared_rep, state.domain_reputation, base, sens)
+    shared_inbox = prov.inbox_rate(
+        shared_rep, state.domain_reputation, base, sens, ip_weight=weight
+    )
+    # A feed reports counts: Poisson-like around the expected number (normal approximation,
+    # the period's draw made at midnight; never negative): split_period adds the noise.
+    start_hour = (state.hour_of_day - hours_per_step) % HOURS_PER_DAY
+    complaint_noise = np.ascontiguousarray(state.complaint_noise_today[:, start_hour, :])
     out = np.empty((N_SPLIT, *period.demand.shape))
     acc = state.accounting
     split_period(
         state.n_ips,
         s.bounce_rate,
         state.complaint_rate_today,
+        complaint_noise,
         ip_inbox,
         shared_inbox,
         period.accepted_ip,
@@ -84,6 +96,7 @@ def close_period(
     )
     acc["queued"] = np.add.reduce(state.queue_total, axis=1)
     acc["block_events"] += period.blocks
+    acc["throttle_events"] += period.throttles
     acc["ip_days"] += ip_days(state, hours_per_step)
 
     state.outcome = {

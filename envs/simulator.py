@@ -31,7 +31,7 @@ from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.days import end_day, start_day
 from ipwarmup.envs.mta import Period, run_hours
 from ipwarmup.envs.outcomes import close_period, ip_days, refresh_pool_telemetry
-from ipwarmup.envs.pool import add_ip, apply_actions
+from ipwarmup.envs.pool import add_ip, apply_actions, ramp_warming_ips
 from ipwarmup.envs.reward import period_reward
 from ipwarmup.envs.state import (
     ACCOUNTING_KEYS,
@@ -191,6 +191,9 @@ class Simulator:
         # the initial IP before it sends a message).
         st.last_pool_change_hour[idx] = -np.inf
         st.blocked[idx] = False
+        st.throttled[idx] = False
+        st.throttled_until[idx] = -np.inf
+        st.offences[idx] = 0.0
         st.pressure[idx] = 0.0
         st.caps[idx] = 0.0
         for _ in range(cfg.pool.initial_ips):
@@ -212,12 +215,15 @@ class Simulator:
         return self.observe()[idx]
 
     def _start_day(self, idx: np.ndarray) -> None:
-        # Each row draws from its own generator, straight into its row of one array.
+        # Each row draws from its own generator (uniforms, then normals), straight into its
+        # rows of two arrays.
         uniforms = np.empty((len(idx), snd.N_DAILY_UNIFORMS))
+        normals = np.empty((len(idx), 2, HOURS_PER_DAY, self.n_providers))
         generators = self.generators
-        for row, i in zip(uniforms, idx, strict=True):
-            generators[i].random(out=row)
-        start_day(self.state, idx, uniforms, self.config, self._day_shapes)
+        for row, i in enumerate(idx):
+            generators[i].random(out=uniforms[row])
+            generators[i].standard_normal(out=normals[row])
+        start_day(self.state, idx, uniforms, self.config, self._day_shapes, normals)
 
     # ------------------------------------------------------------------ steps
     def step(self, actions: np.ndarray) -> StepResult:
@@ -268,6 +274,7 @@ class Simulator:
         )
         if st.hour_of_day == 0:
             end_day(st, self._hold)
+            ramp_warming_ips(st, cfg.pool.warming_ip_growth_per_day)
             self._start_day(np.arange(self.n_envs))
         return reward
 
@@ -299,7 +306,8 @@ class Simulator:
         pool = self.config.pool
         for _ in range(steps):
             st = clone.state
-            accepted = np.where(st.blocked, pool.min_hourly_cap_messages, st.allowance)
+            share = np.where(st.throttled, st.draw.throttle_acceptance[:, None, :], 1.0)
+            accepted = np.where(st.blocked, pool.min_hourly_cap_messages, st.allowance * share)
             st.caps = np.where(st.active[:, :, None], self.codec.clip_caps(accepted), 0.0)
             value += clone._advance(hold)
         for key in CONTINUATION_KEYS:

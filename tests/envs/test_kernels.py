@@ -15,11 +15,23 @@ from ipwarmup.envs.simulator import Simulator
 from ipwarmup.envs.state import SimState, take
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PERIOD_FIELDS = ("demand", "sent", "accepted", "rejected", "shared", "expired", "accepted_ip")
+PERIOD_FIELDS = (
+    "demand",
+    "sent",
+    "accepted",
+    "rejected",
+    "shared",
+    "expired",
+    "accepted_ip",
+    "blocks",
+    "throttles",
+)
 STATE_FIELDS = (
     "pressure",
     "blocked",
     "blocked_until",
+    "throttled",
+    "throttled_until",
     "reputation",
     "allowance",
     "day_peak",
@@ -64,7 +76,7 @@ def test_a_batch_runs_each_row_as_that_row_alone(
 ) -> None:
     """Rows stop at their own events and resume: the batch equals each row run alone.
 
-    Row 0's open first IP starts far past its thresholds (it blocks after the first
+    Row 0's open first IP starts far past its thresholds (it escalates after the first
     hour), row 1's first IP has blocks that end after hour ``block_ends``, rows 2 and 3
     are as the random pushes left them.
     """
@@ -77,13 +89,12 @@ def test_a_batch_runs_each_row_as_that_row_alone(
     alone = [take(state, np.array([row])) for row in range(sim.n_envs)]
     periods = [_run(one, sim) for one in alone]
     batch_period = _run(state, sim)
-    assert batch_period.blocks[0] >= 1  # the events did happen
+    assert batch_period.blocks[0] + batch_period.throttles[0] >= 1  # the events did happen
     assert not state.blocked[1, 0, :2].any() or batch_period.blocks[1] >= 1
     for row, (one, period) in enumerate(zip(alone, periods, strict=True)):
         for name in PERIOD_FIELDS:
             batch_value = getattr(batch_period, name)[row]
             np.testing.assert_array_equal(batch_value, getattr(period, name)[0])
-        np.testing.assert_array_equal(batch_period.blocks[row], period.blocks[0])
         for name in STATE_FIELDS:
             np.testing.assert_array_equal(getattr(state, name)[row], getattr(one, name)[0])
 
@@ -120,13 +131,6 @@ def test_accept_noise_scales_each_ips_acceptance_in_its_hour(
     # With no noise at all nothing is accepted: the example where the noise must bind.
     if noise == 0.0:
         assert np.all(period.accepted == 0.0)
-
-
-def test_start_day_resets_the_acceptance_noise_to_one() -> None:
-    sim = _pushed("shared", 0, 0, rows=2)
-    sim.state.accept_noise_today[:] = 0.25
-    sim.step(np.zeros((2, sim.codec.size)))  # one daily step: midnight starts a new day
-    np.testing.assert_array_equal(sim.state.accept_noise_today, 1.0)
 
 
 @SETTINGS
@@ -183,19 +187,20 @@ def test_queued_mail_is_retried_once_per_retry_interval() -> None:
     np.testing.assert_array_equal(period.sent, demand + queued * (1.0 / 3.0))
 
 
-def test_a_block_shorter_than_the_period_ends_within_it() -> None:
-    """Blocks that start and end in one period (throttles of a few hours) both happen."""
+def test_a_throttle_shorter_than_the_period_lifts_within_it() -> None:
+    """Escalations that start and end in one period (throttles of a few hours) both happen."""
     config = build_config(scenario="steady_b2c_transactional")  # daily periods
     sim = Simulator(config, 2)
     sim.reset(np.arange(2), [seeding.np_random(3 + i)[0] for i in range(2)])
     state = sim.state
     state.caps[:] = 0.0  # nothing sent: no pressure builds again after the block
-    state.pressure[0, 0] = 1.0e9  # past every threshold: blocked after the first hour
-    state.draw.block_hours[0] = 2.0
+    state.pressure[0, 0] = 1.0e9  # past every threshold: throttled after the first hour
+    state.draw.throttle_hours[0] = 2.0
     period = _run(state, sim)
-    assert period.blocks[0] == sim.n_providers and period.blocks[1] == 0
-    assert not state.blocked.any()  # ended at hour 3 of 24
-    np.testing.assert_array_equal(state.blocked_until[0, 0], state.hour[0] - 24 + 3)
+    assert period.throttles[0] == sim.n_providers and period.throttles[1] == 0
+    assert period.blocks.sum() == 0
+    assert not state.throttled.any()  # lifted at hour 3 (or so: a repeat factor) of 24
+    assert np.all(state.throttled_until[0, 0] < state.hour[0])
 
 
 def test_routing_weights_split_the_pool_by_caps_even_below_one_message() -> None:
