@@ -278,3 +278,19 @@ def test_the_test_suites_queue_scenario_is_the_old_override_pair_as_a_file() -> 
     for plain in (plain_migrated, plain_old):
         del plain["scenario"]["name"], plain["scenario"]["description"]
     assert plain_migrated == plain_old
+
+
+def _readme_scenarios() -> str:
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    start = text.index("### Scenarios")
+    return text[start : text.index("\n### ", start + 1)]
+
+
+def test_the_readme_names_every_scenario_field_and_its_example_loads(tmp_path: Path) -> None:
+    section = _readme_scenarios()
+    missing = [name for name in ScenarioConfig.docs() if f"`{name}`" not in section]
+    assert not missing, f"README's Scenarios section does not name {missing}"
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = build_config(scenario=_write(tmp_path, "readme.yaml", example))
+    assert config.providers["microsoft"].escalation_threshold == (4.0, 8.0)
+    assert config.mta.overflow == "queue"
