@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ class ScenarioFile:
     """A scenario file read and checked: its sender and its env sections as written."""
 
     scenario: ScenarioConfig
-    sections: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, Any]  # as written; only the keys of WORLD_SECTIONS
 
     def lay_over(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Return env config data with this sender and this file's sections laid over it.
@@ -120,16 +120,15 @@ def read_scenario(name_or_path: str | Path) -> ScenarioFile:
     valid = [*field_specs(ScenarioConfig), *WORLD_SECTIONS]
     problems = [unknown_key(where, key, valid) for key in data if key not in valid]
     known = {key: value for key, value in data.items() if key in valid}
-    scenario = None
-    try:
-        scenario = load(ScenarioConfig, known, path=where)
-    except ConfigError as error:
-        problems.extend(error.problems)
     try:
         load(ScenarioWorld, sections, path=where)
     except ConfigError as error:
         problems.extend(error.problems)
-    if problems or scenario is None:
+    try:
+        scenario = load(ScenarioConfig, known, path=where)
+    except ConfigError as error:
+        raise ConfigError([*problems, *error.problems]) from None
+    if problems:
         raise ConfigError(problems)
     return ScenarioFile(scenario, sections)
 

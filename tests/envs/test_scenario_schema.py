@@ -40,12 +40,14 @@ def _scenario(**fields: object) -> ScenarioConfig:
     return load(ScenarioConfig, {**FLAT_SOLO, **fields})
 
 
-def _week(scenario: ScenarioConfig, *, growth_messages: float = 0.0) -> np.ndarray:
+def _week(
+    scenario: ScenarioConfig, *, growth: float = 1.0, growth_messages: float = 0.0
+) -> np.ndarray:
     """Return the daily demand of days 0..6 of a sender starting on a Monday, (7,)."""
     days = 7
     sender = SenderDraw(
         daily_volume=np.full(days, 1000.0),
-        growth=np.ones(days),
+        growth=np.full(days, growth),
         growth_messages=np.full(days, growth_messages),
         bounce_rate=np.zeros(days),
         complaint_rate=np.zeros(days),
@@ -55,6 +57,7 @@ def _week(scenario: ScenarioConfig, *, growth_messages: float = 0.0) -> np.ndarr
         domain_reputation=np.ones((days, 1)),
     )
     uniforms = np.full((days, N_DAILY_UNIFORMS), 0.5)
+    uniforms[:, 3] = 0.1  # the multiplier's uniform, apart from the campaign's (column 2)
     demand = daily_demand(scenario, day_shapes(scenario), sender, np.arange(days), uniforms)
     total: np.ndarray = demand.sum(axis=(1, 2))
     return total
@@ -72,8 +75,9 @@ def test_campaigns_fall_only_on_the_campaign_weekdays() -> None:
 
 
 def test_campaign_probability_still_applies_on_a_campaign_weekday() -> None:
-    # The day's campaign uniform is 0.5: a probability of 0.4 draws none, even on Tuesday.
-    scenario = _scenario(campaign_probability=0.4, campaign_weekdays=["tue"])
+    # The day's campaign uniform is 0.5: a probability of 0.5 draws none (a campaign needs
+    # a uniform below it), even on Tuesday.
+    scenario = _scenario(campaign_probability=0.5, campaign_weekdays=["tue"])
     np.testing.assert_allclose(_week(scenario), [1000] * 7)
 
 
@@ -86,15 +90,22 @@ def test_linear_growth_adds_messages_per_day_and_never_goes_below_zero() -> None
     np.testing.assert_allclose(
         _week(scenario, growth_messages=-400.0), [1000, 600, 200, 0, 0, 0, 0]
     )
+    # The multiplicative kind, for comparison: 1000 x 1.1 ** d.
+    np.testing.assert_allclose(_week(scenario, growth=1.1), 1000 * 1.1 ** np.arange(7))
 
 
 def test_linear_growth_is_drawn_per_episode_from_its_range() -> None:
     scenario = _scenario(growth_messages_per_day=[100.0, 300.0])
-    uniforms = np.full((2, N_SENDER_UNIFORMS), 0.5)
-    uniforms[:, 1] = [0.25, 1.0]  # the growth uniform
+    uniforms = np.full((2, N_SENDER_UNIFORMS), 0.9)
+    uniforms[:, 1] = [0.25, 1.0]  # the growth uniform, apart from the others
     draw = draw_sender(scenario, ("solo",), uniforms, np.ones((2, 1)), np.full((2, 1), 0.5))
     np.testing.assert_allclose(draw.growth_messages, [150.0, 300.0])
     np.testing.assert_allclose(draw.growth, [1.0, 1.0])  # the multiplicative kind stays 1x
+    # The multiplicative kind draws from the same uniform, and the linear one then stays 0.
+    multiplicative = _scenario(growth_per_day=[1.0, 1.2])
+    draw = draw_sender(multiplicative, ("solo",), uniforms, np.ones((2, 1)), np.full((2, 1), 0.5))
+    np.testing.assert_allclose(draw.growth, [1.05, 1.2])
+    np.testing.assert_allclose(draw.growth_messages, [0.0, 0.0])
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -294,3 +305,32 @@ def test_the_readme_names_every_scenario_field_and_its_example_loads(tmp_path: P
     config = build_config(scenario=_write(tmp_path, "readme.yaml", example))
     assert config.providers["microsoft"].escalation_threshold == (4.0, 8.0)
     assert config.mta.overflow == "queue"
+
+
+def test_scenarios_are_found_by_name_or_by_path(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, "mine.yml", "daily_volume_messages: [10.0, 20.0]\n")
+    _write(tmp_path, "plain", "daily_volume_messages: [30.0, 40.0]\n")
+    assert load_scenario("mine.yml").daily_volume_messages == (10.0, 20.0)  # no folder
+    assert load_scenario("plain").name == "plain"  # a file in the cwd, no suffix
+    assert load_scenario("low_volume").name == "low_volume"  # a shipped name
+    with pytest.raises(ConfigError) as error:
+        load_scenario("missing.yaml")  # a suffix makes it a path, even without a file
+    assert error.value.problems == ["missing.yaml: no such file"]
+    with pytest.raises(ConfigError) as error:
+        load_scenario("low_volum")
+    assert error.value.problems == [
+        "scenario: unknown scenario 'low_volum'; did you mean 'low_volume'?"
+    ]
+    with pytest.raises(ConfigError) as error:
+        load_scenario("zzz")
+    assert error.value.problems[0].startswith(
+        "scenario: unknown scenario 'zzz'; expected one of ['b2b_microsoft_heavy', "
+    )
+
+
+def test_a_read_scenario_file_is_frozen(tmp_path: Path) -> None:
+    read = read_scenario(_write(tmp_path, "queued.yaml", "mta: {overflow: queue}\n"))
+    assert read.sections == {"mta": {"overflow": "queue"}}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.sections = {}  # type: ignore[misc]
