@@ -47,6 +47,9 @@ class ScenarioConfig(Config):
         gt=0,
     )
     growth_messages_per_day: tuple[float, float] = setting(
+        # DOMAIN gives no figure for how senders' lists grow; ramps come in both kinds (§1
+        # KumoMTA "roughly linear (+2.5k to +25k/day)"; §6 MailerQ schedules "exponential
+        # or linear"), so a sender may too. Assumption; 0 keeps the sender as it was.
         (0.0, 0.0),
         "Messages added to the mean daily demand per day (linear; negative shrinks, floor 0).",
     )
@@ -73,6 +76,8 @@ class ScenarioConfig(Config):
         0.0, "Chance that a campaign weekday carries a marketing campaign.", ge=0, le=1
     )
     campaign_weekdays: tuple[Weekday, ...] = setting(
+        # §7 SparkPost: senders of "1-2 campaigns/week" are the hard case for auto warmup;
+        # [tue, thu] with probability 1 is one. Every day by default keeps the old draws.
         WEEKDAY_NAMES, "Weekdays (mon..sun) on which campaigns may happen; every day by default."
     )
     campaign_multiplier: tuple[float, float] = setting(
