@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gymnasium.utils import seeding
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ipwarmup.config import load, to_dict
 from ipwarmup.envs import build_config
@@ -92,6 +94,21 @@ def test_linear_growth_adds_messages_per_day_and_never_goes_below_zero() -> None
     )
     # The multiplicative kind, for comparison: 1000 x 1.1 ** d.
     np.testing.assert_allclose(_week(scenario, growth=1.1), 1000 * 1.1 ** np.arange(7))
+
+
+@given(
+    growth_messages=st.floats(-1.0e6, 1.0e6),
+    volume_noise=st.floats(0.0, 2.0),
+    campaign_probability=st.floats(0.0, 1.0),
+)
+def test_demand_is_never_negative_whatever_the_linear_growth(
+    growth_messages: float, volume_noise: float, campaign_probability: float
+) -> None:
+    scenario = _scenario(volume_noise=volume_noise, campaign_probability=campaign_probability)
+    week = _week(scenario, growth_messages=growth_messages)
+    assert np.all(np.isfinite(week)) and np.all(week >= 0.0), week
+    expected = np.maximum(1000.0 + growth_messages * np.arange(7), 0.0)
+    assert np.all((week == 0.0) == (expected == 0.0))  # zero exactly where the mean is
 
 
 def test_linear_growth_is_drawn_per_episode_from_its_range() -> None:
