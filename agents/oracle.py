@@ -35,16 +35,21 @@ def _plans(max_ips: int) -> np.ndarray:
 def track_allowance(
     policy: BasePolicy, view: PrivilegedView, pool_target: np.ndarray, headroom: np.ndarray
 ) -> np.ndarray:
-    """Return actions that send at ``headroom`` of each provider's tightest true allowance."""
+    """Return actions that send at ``headroom`` of each provider's tightest true allowance.
+
+    Caps move by one factor per provider, so the factor is the one that brings the IP
+    nearest its limit (allowance, cut while throttled) to ``headroom`` of it; IPs still
+    ramping on their own (see :func:`~ipwarmup.envs.pool.ramp_warming_ips`) sit below.
+    """
     n_ips = view.n_ips.astype(float)
     actions = np.zeros((len(n_ips), policy.n_providers + 1))
     actions[:, -1] = policy.pool_action(n_ips, pool_target)
     active = np.arange(policy.config.pool.max_ips)[None, :] < n_ips[:, None]
     usable = active[:, :, None] & ~view.blocked
-    tightest = np.where(usable, view.allowance, np.inf).min(axis=1)
-    target = np.where(np.isfinite(tightest), headroom[:, None] * tightest, 0.0)
-    caps = (view.caps * active[:, :, None]).sum(axis=1) / np.maximum(n_ips, 1.0)[:, None]
-    actions[:, :-1] = policy.cap_action(np.maximum(caps, 1e-9), target)
+    room = view.acceptance_limit / np.maximum(view.caps, 1e-9)
+    tightest = np.where(usable, room, np.inf).min(axis=1)  # (B, P)
+    factor = np.where(np.isfinite(tightest), headroom[:, None] * tightest, 0.0)
+    actions[:, :-1] = policy.cap_action(np.ones_like(factor), factor)
     return actions
 
 

@@ -196,8 +196,12 @@ def _telemetry(args: argparse.Namespace) -> int:
 
     _check_period(args.period_hours)
     return telemetry_command(
-        mta=args.mta, log=args.log, sources=args.sources, period_hours=args.period_hours,
-        out=args.out, year=args.year,
+        mta=args.mta,
+        log=args.log,
+        sources=args.sources,
+        period_hours=args.period_hours,
+        out=args.out,
+        year=args.year,
     )
 
 
@@ -211,10 +215,17 @@ def _control(args: argparse.Namespace) -> int:
     if args.runs is not None and args.runs < 1:
         raise IPWarmupError(f"--runs: expected at least 1, got {args.runs}")
     options = ControlOptions(
-        mta=args.mta, log=args.log, sources=load_sources(args.sources), state=args.state,
-        postfix_config=args.postfix_config, postfix_command=args.postfix_command,
-        kumomta_overlay=args.kumomta_overlay, history=args.history,
-        period_seconds=args.period_seconds, volume_scale=args.volume_scale, year=args.year,
+        mta=args.mta,
+        log=args.log,
+        sources=load_sources(args.sources),
+        state=args.state,
+        postfix_config=args.postfix_config,
+        postfix_command=args.postfix_command,
+        kumomta_overlay=args.kumomta_overlay,
+        history=args.history,
+        period_seconds=args.period_seconds,
+        volume_scale=args.volume_scale,
+        year=args.year,
     )
     return control_command(
         options=options, model=args.model, once=args.once, every_hours=args.every, runs=args.runs
@@ -225,8 +236,12 @@ def _shadow(args: argparse.Namespace) -> int:
     from ipwarmup.mta.commands import shadow_command
 
     return shadow_command(
-        mta=args.mta, log=args.log, sources=args.sources, model=args.model,
-        json_out=args.json, year=args.year,
+        mta=args.mta,
+        log=args.log,
+        sources=args.sources,
+        model=args.model,
+        json_out=args.json,
+        year=args.year,
     )
 
 

@@ -64,6 +64,15 @@ class PoolConfig(Config):
     pool_change_min_days: float = setting(
         1.0, "Least time between two changes of the pool size.", ge=0
     )
+    warming_ip_growth_per_day: float = setting(
+        # §1 SendGrid automated warmup: each warming IP follows its own hourly cap keyed on its
+        # warmup age, x1.40 a day, while the account's other IPs keep sending; SES managed
+        # pools add an IP on a sudden rise and warm it beside the others.
+        1.4,
+        "Daily factor by which an IP whose caps are below the pool's leading IP grows on its "
+        "own, up to that IP's caps (1 turns the automatic ramp off).",
+        ge=1,
+    )
     ip_cost_per_day: float = setting(
         # §1 Amazon SES standard dedicated IP $24.95/month (secondary) -> $0.83 a day.
         0.83,
@@ -130,10 +139,13 @@ class MTAConfig(Config):
         le=24 * 7,
     )
     retry_interval_hours: float = setting(
-        # §2 RFC 5321 at least 30 min; SendGrid ~15 min; Postfix backoff up to 4000 s.
+        # §2 RFC 5321 at least 30 min; SendGrid ~15 min; KumoMTA 20 min; Exim 15 min; Postfix
+        # backoff up to 4000 s. The MTA is simulated hour by hour: an interval under an hour
+        # makes every queued message due each hour (a fluid message cannot be retried twice
+        # within the hour that its provider's allowance limits anyway).
         1.0,
         "Mean time between two attempts of a queued message.",
-        ge=1,
+        ge=0.25,
         le=24,
     )
 

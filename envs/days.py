@@ -22,8 +22,9 @@ def start_day(
     uniforms: np.ndarray,
     config: EnvConfig,
     shapes: snd.DayShapes,
+    normals: np.ndarray,
 ) -> None:
-    """Lay out the day's hourly demand of rows ``rows`` and start or end incidents.
+    """Lay out the day's hourly demand of rows ``rows``, its sampling noise, and incidents.
 
     Args:
         state: the simulator state, updated in place.
@@ -31,6 +32,8 @@ def start_day(
         uniforms: (len(rows), N_DAILY_UNIFORMS) the rows' draws for the day.
         config: the env configuration.
         shapes: the scenario's weekday, hour and campaign weights.
+        normals: (len(rows), 2, 24, P) standard normals: each hour's acceptance noise and
+            the complaints reported in a period that starts at that hour.
     """
     u = uniforms
     day = state.hour[rows] // HOURS_PER_DAY
@@ -40,6 +43,11 @@ def start_day(
     complaint = np.minimum(sub.complaint_rate * noise, 1.0)
     state.complaint_rate_today[rows] = complaint
     draw = prov.ProviderDraw(**state.draw.rows(rows))
+    # What the ESP sees is sampled (issue 9): acceptance moves hour to hour around the
+    # allowance, log-normal with mean 1; complaint counts are Poisson-like (see outcomes).
+    sigma = draw.acceptance_noise[:, None, :]
+    state.accept_noise_today[rows] = np.exp(sigma * normals[:, 0] - 0.5 * sigma**2)
+    state.complaint_noise_today[rows] = normals[:, 1]
     state.quality_today[rows] = prov.daily_quality(
         complaint[:, None], sub.bounce_rate[:, None], sub.trap_rate[:, None], draw
     )
@@ -101,9 +109,13 @@ def end_day(state: SimState, hold_utilization: np.ndarray) -> None:
     state.ip_age_days += active[:, :, 0]
     shared_pool.update_share(state)
     total = sent.sum(axis=1) + state.day_shared
+    # The domain is judged on all its mail: shared traffic at the list's quality, each IP's
+    # at its own (spikes and ignored deferrals included), so pushing hurts the domain too.
+    judged = (sent * ip_quality).sum(axis=1) + state.day_shared * quality
+    domain_quality = np.divide(judged, total, out=quality.copy(), where=total > 0)
     state.domain_reputation = prov.update_reputation(
         state.domain_reputation,
-        quality,
+        domain_quality,
         total,
         state.domain_reputation,
         d.reputation_volume,

@@ -4,14 +4,14 @@ Message flow in one hour, per provider (all quantities are fluid message counts)
 
 * demand arrives; in ``queue`` mode the due part of the retry queue joins it;
 * the MTA sends up to the dedicated pool's hourly cap, spread over the IPs by their caps;
-* each IP's provider accepts up to its hidden allowance and defers the rest (4xx); a
-  blocked IP's mail is rejected (5xx) and lost;
+* each IP's provider accepts up to its hidden allowance (a share of it while the IP is
+  throttled) and defers the rest (4xx); a blocked IP's mail is rejected (5xx) and lost;
 * what the caps held back and what was deferred goes to the shared pool (``shared`` mode,
   or when the pool is empty) or back to the retry queue, whose messages expire after
   ``max_age_hours``;
 * sending far above the allowance builds "ignored-deferral pressure"; past the provider's
-  escalation threshold the IP is blocked for days and loses reputation
-  (:mod:`~ipwarmup.envs.escalation`).
+  escalation threshold the IP is throttled for hours to weeks, and if the pressure crosses
+  it again while throttled, blocked for days (:mod:`~ipwarmup.envs.escalation`).
 
 Step functions over a :class:`~ipwarmup.envs.state.SimState`, updating it in place.
 """
@@ -22,7 +22,7 @@ import numpy as np
 
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
-from ipwarmup.envs.escalation import end_blocks, start_blocks
+from ipwarmup.envs.escalation import escalate, lift
 from ipwarmup.envs.state import SimState
 
 
@@ -38,22 +38,25 @@ class Period:
         self.expired = np.zeros((b, p))
         self.accepted_ip = np.zeros((b, k, p))
         self.blocks = np.zeros(b)
+        self.throttles = np.zeros(b)
         self.queue_start = np.zeros(b)  # messages in the retry queue when the period began
 
 
 def routing(state: SimState) -> dict[str, np.ndarray]:
-    """Return what stays fixed within a period unless a block starts or ends."""
+    """Return what stays fixed within a period unless a throttle or block starts or ends."""
     caps = state.caps
     total = caps.sum(axis=1)  # (B, P)
     weight = caps / np.maximum(total, 1e-300)[:, None, :]
     open_ = ~state.blocked
+    share = np.where(state.throttled, state.draw.throttle_acceptance[:, None, :], 1.0)
+    limit = state.allowance * share
     return {
         "total_cap": total,
         "weight": weight,
-        "accept": np.where(open_, state.allowance, 0.0),
-        # Overshoot per message sent: ratio to the allowance (zero for blocked IPs, whose
-        # mail is rejected, not deferred).
-        "per_allowance": np.where(open_, weight / state.allowance, 0.0),
+        "accept": np.where(open_, limit, 0.0),
+        # Overshoot per message sent: ratio to what the provider accepts now (zero for
+        # blocked IPs, whose mail is rejected, not deferred).
+        "per_allowance": np.where(open_, weight / limit, 0.0),
         "reject_share": (weight * state.blocked).sum(axis=1),
     }
 
@@ -71,8 +74,9 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     threshold = d.escalation_threshold[:, None, :]
     route = routing(state)
     to_shared = np.where(state.n_ips == 0, 1.0, 0.0 if queue_mode else 1.0)[:, None]
-    retry = 1.0 / config.mta.retry_interval_hours
+    retry = min(1.0, 1.0 / config.mta.retry_interval_hours)  # share of the queue due each hour
     any_blocked = bool(state.blocked.any())
+    any_timed = any_blocked or bool(state.throttled.any())
     day_peak, day_overshoot, pressure = state.day_peak, state.day_overshoot, state.pressure
     first_hour = state.hour_of_day
     hours = slice(first_hour, first_hour + hours_per_step)
@@ -86,7 +90,8 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
             wanted = demand
         sent = minimum(wanted, route["total_cap"])
         sent_ip = sent[:, None, :]
-        accepted_ip = minimum(mul(sent_ip, route["weight"]), route["accept"])
+        accept = mul(route["accept"], state.accept_noise_today[:, first_hour + h, None, :])
+        accepted_ip = minimum(mul(sent_ip, route["weight"]), accept)
         accepted = add.reduce(accepted_ip, axis=1)
         # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
         minimum(accepted, sent, out=accepted)
@@ -114,15 +119,19 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
         # In shared mode the shared pool takes what dedicated did not: summed below.
         state.ring_clock += 1
         now = state.hour + (h + 1)
-        if any_blocked and end_blocks(state, now):
+        if any_timed and lift(state, now):
             route = routing(state)
             any_blocked = bool(state.blocked.any())
+            any_timed = any_blocked or bool(state.throttled.any())
         escalated = pressure > threshold
         if any_of(escalated, axis=None):
-            period.blocks += start_blocks(state, escalated, now)  # timed from this hour
+            throttles, blocks = escalate(state, escalated, now)  # timed from this hour
+            period.throttles += throttles
+            period.blocks += blocks
             pressure = state.pressure
             route = routing(state)
-            any_blocked = True
+            any_blocked = bool(state.blocked.any())
+            any_timed = True
     state.hour += hours_per_step
     state.hour_of_day = (first_hour + hours_per_step) % HOURS_PER_DAY
     if not queue_mode:

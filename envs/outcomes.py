@@ -39,10 +39,17 @@ def close_period(
     period_day = (state.hour - 1) // HOURS_PER_DAY
     shared_rep = shared_pool.standing(state, period_day)
     base, sens = d.base_inbox_rate, d.placement_sensitivity
+    weight = d.ip_reputation_weight
     ip_inbox = prov.inbox_rate(
-        state.reputation, state.domain_reputation[:, None, :], base[:, None, :], sens[:, None, :]
+        state.reputation,
+        state.domain_reputation[:, None, :],
+        base[:, None, :],
+        sens[:, None, :],
+        ip_weight=weight[:, None, :],
     )
-    shared_inbox = prov.inbox_rate(shared_rep, state.domain_reputation, base, sens)
+    shared_inbox = prov.inbox_rate(
+        shared_rep, state.domain_reputation, base, sens, ip_weight=weight
+    )
     delivered_ip = period.accepted_ip * (1.0 - bounce[:, :, None])
     inbox_dedicated = (delivered_ip * ip_inbox).sum(axis=1)
     delivered_dedicated = delivered_ip.sum(axis=1)
@@ -52,7 +59,12 @@ def close_period(
     delivered = delivered_dedicated + delivered_shared
     transmitted = period.accepted + period.shared
     bounced = transmitted * bounce
-    complaints = inbox * state.complaint_rate_today[:, None]
+    expected = inbox * state.complaint_rate_today[:, None]
+    # A feed reports counts: Poisson-like around the expected number (normal approximation,
+    # the period's draw made at midnight; never negative).
+    start_hour = (state.hour_of_day - hours_per_step) % HOURS_PER_DAY
+    z = state.complaint_noise_today[:, start_hour, :]
+    complaints = np.maximum(expected + np.sqrt(expected) * z, 0.0)
     state.day_sent += period.accepted_ip
     state.day_shared += period.shared
 
@@ -76,6 +88,7 @@ def close_period(
     deferred = np.maximum(period.sent - period.accepted - period.rejected, 0.0)
     acc["deferrals"] += deferred.sum(axis=1)
     acc["block_events"] += period.blocks
+    acc["throttle_events"] += period.throttles
     acc["ip_days"] += ip_days(state, hours_per_step)
 
     state.outcome = {

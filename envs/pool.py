@@ -25,6 +25,8 @@ def add_ip(state: SimState, rows: np.ndarray, pool: PoolConfig) -> None:
     state.pressure[rows, slot] = 0.0
     state.blocked[rows, slot] = False
     state.blocked_until[rows, slot] = 0.0
+    state.throttled[rows, slot] = False
+    state.throttled_until[rows, slot] = -np.inf
     state.recent_volume[rows, slot] = 0.0
     state.previous_day_sent[rows, slot] = 0.0
     state.ip_age_days[rows, slot] = 0.0
@@ -32,11 +34,40 @@ def add_ip(state: SimState, rows: np.ndarray, pool: PoolConfig) -> None:
 
 
 def remove_ip(state: SimState, rows: np.ndarray) -> None:
-    """Drop the newest IP of each env in ``rows`` (row indices); its history is lost."""
+    """Drop the newest IP of each env in ``rows`` (row indices).
+
+    The IP's own record goes with it, but not the sender's: dropping an IP that a provider
+    throttles or blocks costs the domain ``domain_block_penalty`` there (hopping to a fresh
+    IP does not shed the domain's record, DOMAIN §8B: providers key on the netblock and the
+    domains too), and the sender's earlier blocks still lengthen the next ones.
+    """
     slot = state.n_ips[rows] - 1
+    troubled = state.blocked[rows, slot] | state.throttled[rows, slot]  # (R, P)
+    state.domain_reputation[rows] = np.maximum(
+        state.domain_reputation[rows] - state.draw.domain_block_penalty[rows] * troubled, 0.0
+    )
     state.caps[rows, slot] = 0.0
     state.blocked[rows, slot] = False
+    state.throttled[rows, slot] = False
     state.n_ips[rows] -= 1
+
+
+def ramp_warming_ips(state: SimState, growth: float) -> None:
+    """Grow each warming IP's caps by ``growth`` toward the pool's leading IP (at midnight).
+
+    An IP added to a warm pool starts at the new-IP cap, thousands of times below its warm
+    siblings; the caps' common factor would keep that ratio, so the new IP would get a
+    share of the traffic too small to ever earn trust. As SendGrid's automated warmup does
+    (DOMAIN §1: a warming IP follows its own schedule, x1.40 a day, while the others keep
+    sending), the MTA ramps it on its own until its caps reach the leading IP's, per
+    provider. The agent's action scales every IP on top of this.
+    """
+    if growth <= 1.0:
+        return
+    leader = state.caps.max(axis=1, keepdims=True)  # (B, 1, P); empty slots hold 0
+    warming = state.active[:, :, None] & (state.caps < leader)
+    if warming.any():
+        state.caps = np.where(warming, np.minimum(state.caps * growth, leader), state.caps)
 
 
 def apply_actions(

@@ -49,6 +49,14 @@ class PrivilegedView:
         return self._sim.state.blocked.copy()
 
     @property
+    def acceptance_limit(self) -> np.ndarray:
+        """Hourly messages each IP has accepted now: its allowance, cut while throttled."""
+        st = self._sim.state
+        share = np.where(st.throttled, st.draw.throttle_acceptance[:, None, :], 1.0)
+        limit: np.ndarray = st.allowance * share
+        return limit
+
+    @property
     def reputation(self) -> np.ndarray:
         """Hidden reputation per IP slot and provider, (B, K, P)."""
         return self._sim.state.reputation.copy()
@@ -83,9 +91,14 @@ class PrivilegedView:
             dom[:, None, :],
             d.base_inbox_rate[:, None, :],
             d.placement_sensitivity[:, None, :],
+            ip_weight=d.ip_reputation_weight[:, None, :],
         )
         shared = prov.inbox_rate(
-            self.shared_reputation, dom, d.base_inbox_rate, d.placement_sensitivity
+            self.shared_reputation,
+            dom,
+            d.base_inbox_rate,
+            d.placement_sensitivity,
+            ip_weight=d.ip_reputation_weight,
         )
         return dedicated, shared
 

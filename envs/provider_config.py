@@ -13,6 +13,13 @@ from __future__ import annotations
 
 from ipwarmup.config import Config, configclass, setting
 
+# A provider's overshoot counter saturates so one terrible hour cannot outweigh a day; the
+# ignored-deferral pressure therefore never exceeds MAX_OVERSHOOT_PER_HOUR / (1 - decay).
+MAX_OVERSHOOT_PER_HOUR = 5.0
+# An escalation threshold must be crossed by a sender that ignores every 4xx for a day:
+# at most this share of the pressure's ceiling (0.9^22 < 0.1, so a saturated day gets there).
+REACHABLE_SHARE_OF_CEILING = 0.9
+
 
 @configclass
 class ProviderConfig(Config):
@@ -62,8 +69,11 @@ class ProviderConfig(Config):
         lt=1,
     )
     escalation_threshold: tuple[float, float] = setting(
-        (25.0, 60.0),
-        "Accumulated ignored-deferral pressure at which the provider blocks the IP (5xx).",
+        # Below 0.9 of the pressure's ceiling (50 at decay 0.9): a sender that pushes through
+        # every 4xx is throttled, then blocked, whatever the draw (see _check).
+        (25.0, 45.0),
+        "Accumulated ignored-deferral pressure at which the provider escalates: a throttle "
+        "(4xx) first, a block (5xx) if the pressure crosses it again while throttled.",
         gt=0,
     )
     pressure_decay_per_hour: float = setting(
@@ -74,10 +84,55 @@ class ProviderConfig(Config):
         ge=0,
         lt=1,
     )
-    block_duration_days: tuple[float, float] = setting(
-        (1.0, 2.0),
-        "How long a block lasts.",
+    throttle_duration_hours: tuple[float, float] = setting(
+        # §2/§8B Gmail 421 4.7.28 "temporarily rate limited": practitioners report 24-48 h,
+        # and it lifts with no request once behaviour changes.
+        (24.0, 48.0),
+        "How long a rate limit (4xx throttle) lasts once the provider imposes it.",
         gt=0,
+    )
+    probation_hours: float = setting(
+        # §2 Adobe: soft bounces >30% "not resolved within 24 h" escalate; Yahoo: act if
+        # deferrals last 48 h. An assumption: a day after a throttle lifts, the provider still
+        # remembers it, and a new escalation then is a block.
+        24.0,
+        "Hours after a throttle lifts during which a new escalation blocks the IP.",
+        ge=0,
+    )
+    acceptance_noise: float = setting(
+        # Assumption, no public number: acceptance varies hour to hour with the provider's
+        # load (§2 Apple: 451 4.7.1 at top-of-hour peaks; EOP's "server busy"), so what an
+        # ESP sees accepted is a sample, not the hidden allowance itself.
+        0.1,
+        "Log-normal spread of the hourly acceptance around the allowance (0: exact).",
+        ge=0,
+        le=2,
+    )
+    throttle_acceptance: float = setting(
+        # Assumption, no public number: a rate-limited IP still gets some mail through (Braze:
+        # 5,000 of a 100,000 send accepted in a cold IP's first hour, §2 Gmail).
+        0.2,
+        "Share of its allowance a throttled IP still has accepted; the rest is deferred.",
+        gt=0,
+        le=1,
+    )
+    block_duration_days: tuple[float, float] = setting(
+        # §8B Gmail: the permanent forms (550 5.7.28, 550 5.7.1) need the sender to change;
+        # no published duration, an assumption of a few days.
+        (1.0, 3.0),
+        "How long a block (5xx, mail rejected and lost) lasts at a first offence.",
+        gt=0,
+    )
+    repeat_offence_factor: float = setting(
+        # §8B "Repeat offenders: not found" for the big providers; BlueTie blocks 12 h on a
+        # first offence and longer after. An assumption, configurable: each earlier block of
+        # this sender at this provider doubles the next throttle's and block's duration.
+        2.0,
+        "Factor on throttle and block durations per earlier block of the sender here.",
+        ge=1,
+    )
+    max_repeat_factor: float = setting(
+        8.0, "Cap on the repeat-offence factor (a block never lasts more than 8x).", ge=1
     )
     block_reputation_penalty: float = setting(
         0.25,
@@ -89,6 +144,23 @@ class ProviderConfig(Config):
         (25.0, 35.0),
         "Time constant of the reputation's moving average.",
         gt=0,
+    )
+    domain_block_penalty: float = setting(
+        # §8B Gmail 4.7.28 keys on the IP, SPF and DKIM domains: a block of one IP is also a
+        # mark against the sending domain. Assumption of size, no public number.
+        0.05,
+        "Domain reputation lost at a block, and when a throttled or blocked IP is dropped "
+        "(IP hopping does not shed the domain's record).",
+        ge=0,
+        le=1,
+    )
+    ip_reputation_weight: float = setting(
+        # §2 Gmail keys limits on IP and domains; Microsoft's SNDS and S3150 are per IP.
+        # Assumption of the split, no public number.
+        0.6,
+        "Share of the placement decision resting on the IP's reputation; the rest on the domain's.",
+        ge=0,
+        le=1,
     )
     cold_reputation: tuple[float, float] = setting(
         (0.45, 0.55),
@@ -122,6 +194,15 @@ class ProviderConfig(Config):
 
     def _check(self) -> list[str]:
         problems = []
+        ceiling = MAX_OVERSHOOT_PER_HOUR / (1.0 - self.pressure_decay_per_hour)
+        reachable = REACHABLE_SHARE_OF_CEILING * ceiling
+        if self.escalation_threshold[1] > reachable:
+            problems.append(
+                f"escalation_threshold: expected at most {reachable:g} (0.9 of the pressure's "
+                f"ceiling {ceiling:g} at pressure_decay_per_hour {self.pressure_decay_per_hour}), "
+                f"so that a sender ignoring every 4xx is blocked; got "
+                f"{list(self.escalation_threshold)}"
+            )
         if self.cold_hourly_allowance_messages[1] > self.full_trust_hourly_allowance_messages[0]:
             problems.append(
                 "cold_hourly_allowance_messages: expected below full_trust_hourly_allowance_"
@@ -132,21 +213,27 @@ class ProviderConfig(Config):
 
 
 def _gmail() -> ProviderConfig:
-    # §2 Gmail: 4.7.28 rate limits "typically 24-48 hours" -> block 1-2 days; 4xx is the
-    # usual answer, blocks are rarer than at Microsoft/Yahoo (high escalation threshold).
+    # §2/§8B Gmail: 4.7.28 rate limits (4xx, mail deferred and retried) "typically 24-48
+    # hours"; the permanent 550 5.7.28 if the sender keeps pushing; 4xx is the usual answer,
+    # blocks are rarer than at Microsoft/Yahoo (high escalation threshold). 4.7.28 keys on
+    # the SPF and DKIM domains too -> a block marks the domain most here, and placement
+    # rests on the domain more than elsewhere.
     # §3 Gmail spam rate: keep below 0.1%, never reach 0.3% -> complaint threshold 0.1-0.3%.
     # §3 Validity 2026: Gmail inbox placement 89.8%.
     # §3 Postmaster shows data above ~250/day; Mandrill >= 5,000/day -> trust needs 1-3k/day.
     # Per-IP allowances are unpublished ("Not found"); KumoMTA's Google shaping (5
     # connections x 50 msgs/conn, §7) is the proxy for the full-trust order of magnitude.
-    return ProviderConfig()
+    return ProviderConfig(domain_block_penalty=0.1, ip_reputation_weight=0.5)
 
 
 def _microsoft() -> ProviderConfig:
     # §2 Microsoft: "especially sensitive to fluctuations in volume", new senders "guilty
     # until proven innocent" -> lower cold allowance and reputation, slower trust growth.
     # §2 "S3150 is what you get when you don't slow down after seeing 4xx" -> low
-    # escalation threshold; S3150 blocks persist (delisting portal) -> 3-7 days.
+    # escalation threshold; 451 4.7.650 (S775) rate limits and EOP's 4.7.500 clear in 1-4 h;
+    # S3150 lasts until a delisting request succeeds: answers within 12-24 h, first requests
+    # often refused, then "conditionally mitigated" (§8B) -> days to two weeks. SNDS and
+    # S3150 are per IP -> placement rests on the IP more than elsewhere.
     # §3 Validity 2026: Microsoft inbox 77.4%; §3 SNDS: spam verdicts swing 10-90% -> high
     # placement sensitivity. §7 KumoMTA Outlook: 5 connections, 50 msgs/conn.
     return ProviderConfig(
@@ -156,7 +243,10 @@ def _microsoft() -> ProviderConfig:
         spike_tolerance=(1.5, 2.0),
         complaint_threshold=(0.001, 0.003),
         escalation_threshold=(6.0, 12.0),
-        block_duration_days=(3.0, 7.0),
+        throttle_duration_hours=(1.0, 4.0),
+        block_duration_days=(2.0, 14.0),
+        domain_block_penalty=0.03,
+        ip_reputation_weight=0.7,
         cold_reputation=(0.35, 0.45),
         base_inbox_rate=0.774,
         placement_sensitivity=1.5,
@@ -165,7 +255,9 @@ def _microsoft() -> ProviderConfig:
 
 def _yahoo() -> ProviderConfig:
     # §2 Yahoo: TSS04 deferrals on "unexpected volume"; TSS09 "permanently deferred" blocks;
-    # "escalate if it lasts >48 hours" and deferrals "can persist for weeks" -> 2-5 days.
+    # TSS04 deferrals: resend after 4 h, escalate if they last >48 h, and they "can persist
+    # for weeks" after the cause is removed (§2, §8B) -> a throttle of 1-14 days; TSS09
+    # "permanently deferred, retrying will NOT succeed" needs contact with Yahoo -> 3-10 days.
     # §3 Yahoo publishes no complaint threshold; harm at ~1% invalid addresses -> lower bounce
     # threshold. §3 Validity 2026: Yahoo inbox 87.3%. §7 KumoMTA Yahoo: 20 msgs/conn.
     return ProviderConfig(
@@ -175,7 +267,8 @@ def _yahoo() -> ProviderConfig:
         spike_tolerance=(1.8, 2.5),
         bounce_threshold=(0.01, 0.03),
         escalation_threshold=(6.0, 12.0),
-        block_duration_days=(2.0, 5.0),
+        throttle_duration_hours=(24.0, 336.0),
+        block_duration_days=(3.0, 10.0),
         base_inbox_rate=0.873,
         placement_sensitivity=1.2,
     )
@@ -183,7 +276,9 @@ def _yahoo() -> ProviderConfig:
 
 def _apple() -> ProviderConfig:
     # §2 Apple iCloud: 421 "deferred due to excessive volume", limits "usually clear within
-    # a few hours" -> short blocks; Apple has no FBL -> no complaint feed.
+    # a few hours" -> throttles of 2-6 h; 550 5.7.1 [CS01] policy rejections for a sender
+    # that keeps pushing -> blocks of a day or two (no published duration, an assumption);
+    # Apple has no FBL -> no complaint feed.
     # §3 Validity 2026: Apple inbox 82%. §7 KumoMTA Apple: 10 connections, 5 msgs/conn, the
     # lowest per-connection figure -> the smallest full-trust allowance.
     return ProviderConfig(
@@ -191,7 +286,8 @@ def _apple() -> ProviderConfig:
         full_trust_hourly_allowance_messages=(2_000.0, 8_000.0),
         trust_growth_per_day=(1.45, 1.8),
         escalation_threshold=(15.0, 30.0),
-        block_duration_days=(0.25, 1.0),
+        throttle_duration_hours=(2.0, 6.0),
+        block_duration_days=(1.0, 2.0),
         base_inbox_rate=0.82,
         complaint_feedback=False,
     )
@@ -203,6 +299,7 @@ def _other() -> ProviderConfig:
     return ProviderConfig(
         full_trust_hourly_allowance_messages=(10_000.0, 30_000.0),
         escalation_threshold=(20.0, 40.0),
+        throttle_duration_hours=(1.0, 24.0),
         block_duration_days=(1.0, 3.0),
         base_inbox_rate=0.872,
     )

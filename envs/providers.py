@@ -12,6 +12,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from ipwarmup.envs.config import ProviderConfig
+from ipwarmup.envs.provider_config import MAX_OVERSHOOT_PER_HOUR
+
+__all__ = ["MAX_OVERSHOOT_PER_HOUR"]  # re-exported: the hour loop and the MTA emulator use it
 
 # Reputation at which a provider places mail at its published average inbox rate
 # (Validity's 2026 per-provider figures, DOMAIN §3, are averages over senders in good standing).
@@ -24,11 +27,6 @@ QUALITY_PENALTY_EXPONENT = 2.0
 # Spam-trap hits per transmitted message at which a provider treats the list as harvested
 # (§3 spam traps: one hit can list quickly; an assumption of scale, no public number).
 SPAM_TRAP_RATE_LIMIT = 1e-4
-# Share of the placement decision that rests on the IP; the rest rests on the domain.
-# Providers weigh both (DOMAIN §2: Gmail 4.7.28 keys on IP, SPF and DKIM domain).
-IP_REPUTATION_WEIGHT = 0.6
-# A provider's overshoot counter saturates so one terrible hour cannot outweigh a day.
-MAX_OVERSHOOT_PER_HOUR = 5.0
 
 
 @dataclass
@@ -44,8 +42,16 @@ class ProviderDraw:
     bounce_threshold: np.ndarray
     escalation_threshold: np.ndarray
     pressure_decay: np.ndarray
+    throttle_hours: np.ndarray
+    throttle_acceptance: np.ndarray
+    acceptance_noise: np.ndarray
+    probation_hours: np.ndarray
     block_hours: np.ndarray
     block_penalty: np.ndarray
+    repeat_offence_factor: np.ndarray
+    max_repeat_factor: np.ndarray
+    domain_block_penalty: np.ndarray
+    ip_reputation_weight: np.ndarray
     memory_days: np.ndarray
     cold_reputation: np.ndarray
     reputation_volume: np.ndarray
@@ -70,6 +76,7 @@ _RANGED = (
     "reputation_memory_days",
     "cold_reputation",
     "reputation_volume_messages",
+    "throttle_duration_hours",
 )
 N_PROVIDER_UNIFORMS = len(_RANGED)
 
@@ -100,8 +107,16 @@ def draw_providers(providers: list[ProviderConfig], uniforms: np.ndarray) -> Pro
         bounce_threshold=v[:, 6],
         escalation_threshold=v[:, 7],
         pressure_decay=const("pressure_decay_per_hour"),
+        throttle_hours=v[:, 12],
+        throttle_acceptance=const("throttle_acceptance"),
+        acceptance_noise=const("acceptance_noise"),
+        probation_hours=const("probation_hours"),
         block_hours=v[:, 8] * 24.0,
         block_penalty=const("block_reputation_penalty"),
+        repeat_offence_factor=const("repeat_offence_factor"),
+        max_repeat_factor=const("max_repeat_factor"),
+        domain_block_penalty=const("domain_block_penalty"),
+        ip_reputation_weight=const("ip_reputation_weight"),
         memory_days=v[:, 9],
         cold_reputation=v[:, 10],
         reputation_volume=v[:, 11],
@@ -115,15 +130,19 @@ def inbox_rate(
     domain_reputation: np.ndarray,
     base_inbox_rate: np.ndarray,
     sensitivity: np.ndarray,
+    *,
+    ip_weight: np.ndarray,
 ) -> np.ndarray:
     """Share of delivered mail placed in the inbox rather than the spam folder.
 
     At good reputation (0.8) a provider places mail at its published average (DOMAIN §3
     Validity 2026: Gmail 89.8%, Yahoo 87.3%, Microsoft 77.4%, Apple 82%); every 0.1 of
     reputation below moves placement by ``0.1 * sensitivity``. Postmaster's LOW tier
-    ("likely be marked as spam") sits near reputation 0.3.
+    ("likely be marked as spam") sits near reputation 0.3. The judgement weighs the IP's
+    reputation by ``ip_weight`` and the domain's by the rest, per provider (DOMAIN §2:
+    Gmail 4.7.28 keys on the IP and the SPF and DKIM domains; Microsoft's SNDS is per IP).
     """
-    combined = IP_REPUTATION_WEIGHT * reputation + (1 - IP_REPUTATION_WEIGHT) * domain_reputation
+    combined = ip_weight * reputation + (1 - ip_weight) * domain_reputation
     rate: np.ndarray = np.clip(
         base_inbox_rate + sensitivity * (combined - GOOD_REPUTATION), 0.02, 0.99
     )

@@ -32,7 +32,7 @@ from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.days import end_day, start_day
 from ipwarmup.envs.mta import Period, run_hours
 from ipwarmup.envs.outcomes import close_period, ip_days, refresh_pool_telemetry
-from ipwarmup.envs.pool import add_ip, apply_actions
+from ipwarmup.envs.pool import add_ip, apply_actions, ramp_warming_ips
 from ipwarmup.envs.reward import period_reward
 from ipwarmup.envs.state import (
     ACCOUNTING_KEYS,
@@ -181,6 +181,9 @@ class Simulator:
         # the initial IP before it sends a message).
         st.last_pool_change_hour[idx] = -np.inf
         st.blocked[idx] = False
+        st.throttled[idx] = False
+        st.throttled_until[idx] = -np.inf
+        st.offences[idx] = 0.0
         st.pressure[idx] = 0.0
         st.caps[idx] = 0.0
         for _ in range(cfg.pool.initial_ips):
@@ -203,7 +206,9 @@ class Simulator:
 
     def _start_day(self, idx: np.ndarray) -> None:
         uniforms = np.array([self.generators[i].random(snd.N_DAILY_UNIFORMS) for i in idx])
-        start_day(self.state, idx, uniforms, self.config, self._day_shapes)
+        shape = (2, HOURS_PER_DAY, self.n_providers)
+        normals = np.array([self.generators[i].standard_normal(shape) for i in idx])
+        start_day(self.state, idx, uniforms, self.config, self._day_shapes, normals)
 
     # ------------------------------------------------------------------ steps
     def step(self, actions: np.ndarray) -> StepResult:
@@ -254,6 +259,7 @@ class Simulator:
         )
         if st.hour_of_day == 0:
             end_day(st, self._hold)
+            ramp_warming_ips(st, cfg.pool.warming_ip_growth_per_day)
             self._start_day(np.arange(self.n_envs))
         return reward
 
@@ -285,7 +291,8 @@ class Simulator:
         pool = self.config.pool
         for _ in range(steps):
             st = clone.state
-            accepted = np.where(st.blocked, pool.min_hourly_cap_messages, st.allowance)
+            share = np.where(st.throttled, st.draw.throttle_acceptance[:, None, :], 1.0)
+            accepted = np.where(st.blocked, pool.min_hourly_cap_messages, st.allowance * share)
             st.caps = np.where(st.active[:, :, None], self.codec.clip_caps(accepted), 0.0)
             value += clone._advance(hold)
         for key in CONTINUATION_KEYS:

@@ -34,11 +34,12 @@ ACCOUNTING_KEYS = (
 )
 """Cumulative counts reported in ``info["accounting"]``; see the env docstring."""
 
-EXTRA_ACCOUNTING_KEYS = ("block_events", "ip_days", "accepted_dedicated")
+EXTRA_ACCOUNTING_KEYS = ("block_events", "throttle_events", "ip_days", "accepted_dedicated")
 CONTINUATION_KEYS = ("demand", "delivered_inbox", "accepted_dedicated", "rejected", "expired")
 """Counts of the continuation after the horizon (``SimState.continuation``)."""
 OUTCOME_KEYS = ("inbox_dedicated", "inbox_shared", "delivered_dedicated", "delivered_shared")
 """Per-provider outcomes of the last period that the ESP cannot see (for reports)."""
+
 
 @dataclass
 class SimState:
@@ -63,16 +64,21 @@ class SimState:
     pressure: np.ndarray  # (B, K, P) ignored-deferral pressure
     blocked: np.ndarray  # (B, K, P) bool
     blocked_until: np.ndarray  # (B, K, P) hour the block ends
+    throttled: np.ndarray  # (B, K, P) bool: rate limited (4xx), a share of the allowance left
+    throttled_until: np.ndarray  # (B, K, P) hour the last throttle lifts (-inf: none yet)
     recent_volume: np.ndarray  # (B, K, P) ~7-day average of daily volume
     previous_day_sent: np.ndarray  # (B, K, P) accepted the day before
     # Per provider.
     domain_reputation: np.ndarray  # (B, P) hidden
+    offences: np.ndarray  # (B, P) blocks of this sender at each provider, over all its IPs
     queue_total: np.ndarray  # (B, P) messages in the retry queue
     queue_cohorts: np.ndarray  # (B, P, A) queued messages by hour of arrival, over scale
     queue_scale: np.ndarray  # (B, P) lazy common factor of the cohorts
     complaint_history: np.ndarray  # (B, L + 1, P) complaints of the last periods
     # Today.
     demand_today: np.ndarray  # (B, 24, P) messages per hour
+    accept_noise_today: np.ndarray  # (B, 24, P) factor on each hour's acceptance (mean 1)
+    complaint_noise_today: np.ndarray  # (B, 24, P) standard normals: reported complaints
     complaint_rate_today: np.ndarray  # (B,)
     quality_today: np.ndarray  # (B, P) the list's daily quality score at each provider
     day_sent: np.ndarray  # (B, K, P) accepted per IP today
@@ -136,14 +142,19 @@ def allocate(
         pressure=np.zeros((b, k, p)),
         blocked=np.zeros((b, k, p), dtype=bool),
         blocked_until=np.zeros((b, k, p)),
+        throttled=np.zeros((b, k, p), dtype=bool),
+        throttled_until=np.full((b, k, p), -np.inf),  # never throttled
         recent_volume=np.zeros((b, k, p)),
         previous_day_sent=np.zeros((b, k, p)),
         domain_reputation=np.zeros((b, p)),
+        offences=np.zeros((b, p)),
         queue_total=np.zeros((b, p)),
         queue_cohorts=np.zeros((b, p, queue_hours)),
         queue_scale=np.ones((b, p)),
         complaint_history=np.zeros((b, complaint_lag + 1, p)),
         demand_today=np.zeros((b, HOURS_PER_DAY, p)),
+        accept_noise_today=np.ones((b, HOURS_PER_DAY, p)),
+        complaint_noise_today=np.zeros((b, HOURS_PER_DAY, p)),
         complaint_rate_today=np.zeros(b),
         quality_today=np.zeros((b, p)),
         day_sent=np.zeros((b, k, p)),

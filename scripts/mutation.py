@@ -705,8 +705,13 @@ def main(argv: list[str]) -> int:
                     outcome = {"passed": "survived", "failed": "killed"}.get(status, status)
                 print(f"#{i:<4d} {outcome:8s} {shown_path}:{m.line}: {m.description}", flush=True)
                 results.append(
-                    {"id": i, "line": m.line, "kind": m.kind, "change": m.description,
-                     "outcome": outcome}
+                    {
+                        "id": i,
+                        "line": m.line,
+                        "kind": m.kind,
+                        "change": m.description,
+                        "outcome": outcome,
+                    }
                 )
         finally:
             guard.restore()

@@ -53,9 +53,7 @@ class Ramp:
         return final
 
 
-def clean_ramp(
-    scenario: str, *, seeds: int, ips: int = 1, overrides: Sequence[str] = ()
-) -> Ramp:
+def clean_ramp(scenario: str, *, seeds: int, ips: int = 1, overrides: Sequence[str] = ()) -> Ramp:
     """Run a clean ramp on ``ips`` IPs for ``seeds`` seeds and record the daily gaps."""
     config = build_config(scenario=scenario, overrides=[f"pool.initial_ips={ips}", *overrides])
     sim = Simulator(config, seeds)
@@ -75,7 +73,11 @@ def clean_ramp(
         per_ip = (dedicated * active).sum(axis=1) / np.maximum(active.sum(axis=1), 1)
         normal = shared_pool.standing(state, state.hour // HOURS_PER_DAY, incidents=False)
         shared = prov.inbox_rate(
-            normal, state.domain_reputation, d.base_inbox_rate, d.placement_sensitivity
+            normal,
+            state.domain_reputation,
+            d.base_inbox_rate,
+            d.placement_sensitivity,
+            ip_weight=d.ip_reputation_weight,
         )
         gaps.append(((per_ip - shared) * state.sender.mix).sum(axis=1))
     return Ramp(np.array(gaps))

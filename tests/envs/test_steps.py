@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ipwarmup.envs import build_config
 from ipwarmup.envs.config import RewardConfig
 from ipwarmup.envs.days import end_day
-from ipwarmup.envs.escalation import end_blocks, start_blocks
+from ipwarmup.envs.escalation import escalate, lift, repeat_factor
 from ipwarmup.envs.mta import Period, run_hours
 from ipwarmup.envs.pool import apply_actions
 from ipwarmup.envs.reward import period_reward
@@ -105,38 +105,72 @@ def test_run_hours_conserves_every_message_of_the_period(sim: Simulator) -> None
 
 @SETTINGS
 @given(sim=states, data=st.data())
-def test_start_blocks_counts_new_blocks_and_costs_reputation_and_allowance(
+def test_escalate_throttles_open_ips_and_blocks_throttled_ones(
     sim: Simulator, data: st.DataObject
 ) -> None:
     state = sim.state
     seed = data.draw(st.integers(0, 2**31))
-    escalated = np.random.default_rng(seed).random(state.blocked.shape) < 0.3
-    before = take(state, np.arange(ROWS))
+    rng = np.random.default_rng(seed)
+    escalated = rng.random(state.blocked.shape) < 0.3
+    state.throttled = rng.random(state.blocked.shape) < 0.3
+    state.offences = rng.integers(0, 5, state.offences.shape).astype(float)
     now = state.hour + 1
-    blocks = start_blocks(state, escalated, now)
-    new = escalated & ~before.blocked
-    np.testing.assert_array_equal(blocks, new.sum(axis=(1, 2)))
-    np.testing.assert_array_equal(state.blocked, before.blocked | escalated)
+    # A throttle lifted less than a day ago (the probation) still counts: pushing on blocks.
+    state.throttled_until = np.where(
+        rng.random(state.blocked.shape) < 0.5,
+        -np.inf,
+        now[:, None, None] - rng.uniform(0, 48, state.blocked.shape),
+    )
+    before = take(state, np.arange(ROWS))
+    throttles, blocks = escalate(state, escalated, now)
+    open_ = escalated & ~before.blocked
+    lifted_lately = now[:, None, None] < before.throttled_until + 24.0
+    new_block = open_ & (before.throttled | lifted_lately)
+    new_throttle = open_ & ~(before.throttled | lifted_lately)
+    np.testing.assert_array_equal(blocks, new_block.sum(axis=(1, 2)))
+    np.testing.assert_array_equal(throttles, new_throttle.sum(axis=(1, 2)))
+    np.testing.assert_array_equal(state.blocked, before.blocked | new_block)
+    np.testing.assert_array_equal(state.throttled, (before.throttled | new_throttle) & ~new_block)
     assert np.all(state.pressure[escalated] == 0.0)
     np.testing.assert_array_equal(state.pressure[~escalated], before.pressure[~escalated])
     d = state.draw
-    penalty = np.broadcast_to(d.block_penalty[:, None, :], new.shape)
-    cold = np.broadcast_to(d.cold_allowance[:, None, :], new.shape)
-    until = now[:, None, None] + np.broadcast_to(d.block_hours[:, None, :], new.shape)
+    shape = new_block.shape
+    penalty = np.broadcast_to(d.block_penalty[:, None, :], shape)
+    cold = np.broadcast_to(d.cold_allowance[:, None, :], shape)
+    # Each earlier block of the sender at a provider doubles the durations, up to 8x.
+    factor = np.minimum(2.0**before.offences, 8.0)[:, None, :]
+    np.testing.assert_array_equal(repeat_factor(before), factor[:, 0, :])
+    start = np.broadcast_to(now[:, None, None], shape)
+    block_until = start + d.block_hours[:, None, :] * factor
+    throttle_until = start + d.throttle_hours[:, None, :] * factor
     np.testing.assert_array_equal(
-        state.reputation[new], np.maximum(before.reputation[new] - penalty[new], 0.0)
+        state.reputation[new_block],
+        np.maximum(before.reputation[new_block] - penalty[new_block], 0),
     )
     np.testing.assert_array_equal(
-        state.allowance[new], np.maximum(before.allowance[new] * 0.5, cold[new])
+        state.allowance[new_block], np.maximum(before.allowance[new_block] * 0.5, cold[new_block])
     )
-    np.testing.assert_array_equal(state.blocked_until[new], until[new])
-    np.testing.assert_array_equal(state.reputation[~new], before.reputation[~new])
-    # Blocks end exactly when their time is up, not an hour before.
-    state.blocked_until[new] = 10.0
-    assert not end_blocks(state, np.full(ROWS, 9)) or not new.any()
-    if new.any():
-        assert end_blocks(state, np.full(ROWS, 10))
-        assert not state.blocked[new].any()
+    np.testing.assert_allclose(state.blocked_until[new_block], block_until[new_block])
+    np.testing.assert_allclose(state.throttled_until[new_throttle], throttle_until[new_throttle])
+    np.testing.assert_array_equal(state.reputation[~new_block], before.reputation[~new_block])
+    np.testing.assert_array_equal(state.allowance[~new_block], before.allowance[~new_block])
+    # The sender's record: offences and domain reputation move by the new blocks only.
+    per_provider = new_block.sum(axis=1)
+    np.testing.assert_array_equal(state.offences, before.offences + per_provider)
+    np.testing.assert_allclose(
+        state.domain_reputation,
+        np.maximum(before.domain_reputation - d.domain_block_penalty * per_provider, 0.0),
+    )
+    # Blocks and throttles end exactly when their time is up, not an hour before.
+    timed = new_block | new_throttle
+    state.blocked_until[new_block] = 10.0
+    state.throttled_until[new_throttle] = 10.0
+    state.blocked &= new_block
+    state.throttled &= new_throttle
+    assert lift(state, np.full(ROWS, 9)) is False
+    assert (state.blocked | state.throttled)[timed].all()
+    assert lift(state, np.full(ROWS, 10)) is bool(timed.any())
+    assert not (state.blocked | state.throttled).any()
 
 
 @SETTINGS

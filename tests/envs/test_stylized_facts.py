@@ -24,9 +24,13 @@ def test_a_sendgrid_schedule_on_a_100k_b2c_sender_is_rarely_deferred(seed):
     env = IPWarmupEnv(scenario="steady_b2c_transactional")
     trace = run_episode(env, make_baseline("fixed-sendgrid", env.config), seed)
     acc = trace.accounting
-    assert acc["sent_dedicated"] > 0.5 * acc["demand"]  # the schedule really moved the mail
-    assert acc["deferrals"] / acc["sent_dedicated"] < 0.02
+    # The schedule really moves the mail: from 20/h at x1.4 a day it covers 100k a day from
+    # about day 13, so about 70% of the 45 days' demand goes dedicated, not all of it.
+    assert 0.6 < acc["sent_dedicated"] / acc["demand"] < 0.8
+    # Rarely deferred: only the odd hour when sampled acceptance dips under the schedule.
+    assert 0.0 < acc["deferrals"] / acc["sent_dedicated"] < 0.01
     assert acc["block_events"] == 0
+    assert acc["throttle_events"] == 0
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -58,7 +62,7 @@ def _single_provider_env(cap_per_hour: float) -> IPWarmupEnv:
             "providers": {
                 "gmail": {
                     "cold_hourly_allowance_messages": [100.0, 100.0],
-                    "escalation_threshold": [50.0, 50.0],
+                    "escalation_threshold": [40.0, 40.0],
                 },
                 "microsoft": None,
                 "yahoo": None,
@@ -85,11 +89,13 @@ def _deferral_rates(env: IPWarmupEnv, actions: list[float], seed: int) -> list[f
 def test_c_holding_after_deferrals_recovers_and_pushing_does_not(seed):
     env = _single_provider_env(cap_per_hour=200.0)  # twice the cold allowance
     held = _deferral_rates(env, [0.0] * 6, seed)
-    assert held[0] > 0.3
-    assert held[-1] < 0.02
+    assert 0.3 < held[0] < 0.7  # twice the allowance: about half deferred
+    assert held[-1] < 0.02  # the allowance grew into the held cap
     assert env.simulator.accounting["block_events"][0] == 0
+    assert env.simulator.accounting["throttle_events"][0] == 0
     pushed = _deferral_rates(env, [1.0] * 6, seed)  # doubling the cap every day
-    assert pushed[-1] > 0.3 or env.simulator.accounting["block_events"][0] > 0
+    # Pushing never catches up: a third or more still deferred over the last three days.
+    assert np.mean(pushed[-3:]) > 0.3, pushed
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -142,11 +148,12 @@ def test_e_a_dedicated_ip_at_very_low_volume_places_worse_than_the_shared_pool(s
     shared = IPWarmupEnv(scenario="low_volume", overrides=[*quiet, "pool.initial_ips=0"])
     on_dedicated = _final_week_inbox_rate(dedicated, seed, "dedicated")
     on_shared = _final_week_inbox_rate(shared, seed, "shared")
-    assert on_dedicated < on_shared - 0.02
+    # Worse by a margin an IP reputation near cold explains (0.5 against the pool's ~0.8
+    # at weight 0.6 and sensitivity 1-1.5), not a collapse to the spam folder.
+    assert 0.02 < on_shared - on_dedicated < 0.25
     # At a real volume the dedicated IP does earn its standing: the fact is about volume.
-    busy = IPWarmupEnv(scenario="steady_b2c_transactional", overrides=quiet)
-    trace = run_episode(busy, make_baseline("fixed-sendgrid", busy.config), seed)
-    assert trace.accounting["sent_dedicated"] > 0
+    # tests/envs/test_economics.py checks that side: a clean ramp of a 100k/day sender
+    # overtakes the shared pool between day 14 and 42 and ends 2-20 points above it.
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -171,4 +178,6 @@ def test_f_noisy_neighbour_incidents_hurt_only_shared_pool_traffic(seed):
     calm, stormy = outcomes(0.0), outcomes(1.0)
     assert stormy["inbox_dedicated"] == pytest.approx(calm["inbox_dedicated"], rel=1e-12)
     assert stormy["delivered_shared"] == pytest.approx(calm["delivered_shared"], rel=1e-12)
-    assert stormy["inbox_shared"] < calm["inbox_shared"] * 0.97
+    # An incident every day (the pool loses 0.15-0.35 of reputation meanwhile) costs the
+    # shared traffic about a fifth of its inbox placements, not all of them.
+    assert 0.7 * calm["inbox_shared"] < stormy["inbox_shared"] < 0.9 * calm["inbox_shared"]

@@ -81,7 +81,7 @@ def test_every_operator_kind_is_made_on_the_right_line(mutation):
 def test_utf8_columns_are_byte_offsets(mutation):
     source = 'def g(a):\n    s = "é" if a else "ü"\n    return len(s) > 1\n'.encode()
     mutated = [m.apply(source).decode() for m in mutation.Mutator(source).collect()]
-    assert '    return len(s) >= 1\n' in "".join(mutated)
+    assert "    return len(s) >= 1\n" in "".join(mutated)
 
 
 def test_the_guard_restores_bytes_and_time_even_on_error(mutation, tmp_path, monkeypatch):

@@ -66,7 +66,10 @@ WORLD = (
     "providers={gmail: null, microsoft: null, yahoo: null, apple: null, other: null, "
     "solo: {cold_hourly_allowance_messages: [100.0, 100.0], "
     "full_trust_hourly_allowance_messages: [100.0, 100.0], "
-    "escalation_threshold: [1.0e+6, 1.0e+6], cold_reputation: [0.5, 0.5], "
+    # Pressure that barely decays may sit under a threshold no one reaches in 4 days.
+    "escalation_threshold: [1.0e+6, 1.0e+6], pressure_decay_per_hour: 0.999999, "
+    "acceptance_noise: 0.0, "
+    "cold_reputation: [0.5, 0.5], "
     "reputation_volume_messages: [1.0, 1.0], reputation_memory_days: [2.0, 2.0], "
     "base_inbox_rate: 0.9, placement_sensitivity: 0.0}}",
     "pool.initial_ips=1",
@@ -143,7 +146,8 @@ def test_days_to_warm_waits_for_every_provider():
     slow = (
         "providers.slow={cold_hourly_allowance_messages: [10.0, 10.0], "
         "full_trust_hourly_allowance_messages: [10.0, 10.0], "
-        "escalation_threshold: [1.0e+6, 1.0e+6]}"
+        "escalation_threshold: [1.0e+6, 1.0e+6], pressure_decay_per_hour: 0.999999, "
+        "acceptance_noise: 0.0}"
     )
     config = build_config(
         scenario=SCENARIO,
@@ -343,7 +347,8 @@ def test_a_provider_with_less_than_a_message_a_day_still_has_to_be_warm():
     tiny = (
         "providers.tiny={cold_hourly_allowance_messages: [0.1, 0.1], "
         "full_trust_hourly_allowance_messages: [0.1, 0.1], "
-        "escalation_threshold: [1.0e+6, 1.0e+6]}"
+        "escalation_threshold: [1.0e+6, 1.0e+6], pressure_decay_per_hour: 0.999999, "
+        "acceptance_noise: 0.0}"
     )
     config = build_config(
         scenario=SCENARIO,

@@ -60,6 +60,7 @@ def test_probability_of_improvement_counts_ties_half_and_respects_direction():
 
 # --- against scipy (issue 15, item 4) ------------------------------------------------------
 
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 16, 31, 64, 101])
 def test_iqm_equals_scipy_trim_mean_on_unsorted_input(n):
     # A shuffled, skewed sample with outliers: a missing sort or ceil for floor shows.
@@ -120,9 +121,7 @@ def test_stratified_bootstrap_matches_scipy_bootstrap(means, spreads, seeds):
 def test_bootstrap_defaults_are_2000_resamples_at_95_percent():
     scores = np.random.default_rng(3).normal(0.0, 1.0, (2, 10))
     default = stratified_bootstrap(scores, np.random.default_rng(4))
-    explicit = stratified_bootstrap(
-        scores, np.random.default_rng(4), samples=2000, confidence=0.95
-    )
+    explicit = stratified_bootstrap(scores, np.random.default_rng(4), samples=2000, confidence=0.95)
     assert default == explicit
     assert default != stratified_bootstrap(scores, np.random.default_rng(4), samples=1999)
 
