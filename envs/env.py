@@ -12,7 +12,7 @@ import numpy as np
 from ipwarmup.actions import ENV_ID, ENV_VERSION
 from ipwarmup.config import apply_overrides, load, to_dict
 from ipwarmup.envs.config import EnvConfig, ScenarioConfig
-from ipwarmup.envs.scenarios import load_scenario
+from ipwarmup.envs.scenarios import read_scenario
 from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
 from ipwarmup.observation import Telemetry, feature_bounds, feature_names
 
@@ -79,15 +79,18 @@ def build_config(
 
     Args:
         scenario: a shipped scenario name, a path to a scenario YAML, or a
-            :class:`ScenarioConfig`; replaces the config's scenario when given.
+            :class:`ScenarioConfig`; replaces the config's scenario when given. A file's
+            ``providers`` and ``mta`` sections are merged over the config's.
         config: an :class:`EnvConfig`, plain data for one (as read from YAML), or None for
             the defaults.
         overrides: ``dotted.key=value`` strings applied on top, checked like the file.
     """
     data = to_dict(config) if isinstance(config, EnvConfig) else dict(config or {})
-    if scenario is not None:
-        chosen = scenario if isinstance(scenario, ScenarioConfig) else load_scenario(scenario)
-        data["scenario"] = to_dict(chosen)
+    if isinstance(scenario, ScenarioConfig):
+        data["scenario"] = to_dict(scenario)
+    elif scenario is not None:
+        # A scenario file's providers and mta sections refine the config's.
+        data = read_scenario(scenario).lay_over(data)
     # Overrides come last, so `scenario.x=...` refines the chosen scenario.
     return load(EnvConfig, apply_overrides(data, overrides), path="env")
 

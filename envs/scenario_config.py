@@ -7,9 +7,14 @@ policy has to adapt to the provider it meets rather than memorise one.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from ipwarmup.config import Config, configclass, setting, setting_factory
 
 HOURS_PER_DAY = 24
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAY_NAMES: tuple[Weekday, ...] = get_args(Weekday)  # Monday first, as weekly_shape
 
 
 def _b2c_mix() -> dict[str, float]:
@@ -37,7 +42,16 @@ class ScenarioConfig(Config):
         gt=0,
     )
     growth_per_day: tuple[float, float] = setting(
-        (1.0, 1.0), "Multiplicative growth of the mean daily demand per day.", gt=0
+        (1.0, 1.0),
+        "Multiplicative growth of the mean daily demand per day (exclusive with linear).",
+        gt=0,
+    )
+    growth_messages_per_day: tuple[float, float] = setting(
+        # DOMAIN gives no figure for how senders' lists grow; ramps come in both kinds (§1
+        # KumoMTA "roughly linear (+2.5k to +25k/day)"; §6 MailerQ schedules "exponential
+        # or linear"), so a sender may too. Assumption; 0 keeps the sender as it was.
+        (0.0, 0.0),
+        "Messages added to the mean daily demand per day (linear; negative shrinks, floor 0).",
     )
     provider_mix: dict[str, float] = setting_factory(
         _b2c_mix, "Share of recipients at each provider (normalised to sum 1).", ge=0
@@ -59,7 +73,12 @@ class ScenarioConfig(Config):
         0.1, "Standard deviation of the daily log-normal volume noise.", ge=0, le=2
     )
     campaign_probability: float = setting(
-        0.0, "Chance that a day carries a marketing campaign.", ge=0, le=1
+        0.0, "Chance that a campaign weekday carries a marketing campaign.", ge=0, le=1
+    )
+    campaign_weekdays: tuple[Weekday, ...] = setting(
+        # §7 SparkPost: senders of "1-2 campaigns/week" are the hard case for auto warmup;
+        # [tue, thu] with probability 1 is one. Every day by default keeps the old draws.
+        WEEKDAY_NAMES, "Weekdays (mon..sun) on which campaigns may happen; every day by default."
     )
     campaign_multiplier: tuple[float, float] = setting(
         (3.0, 5.0), "A campaign day's volume as a multiple of a normal day.", ge=1
@@ -103,6 +122,21 @@ class ScenarioConfig(Config):
             problems.append(
                 "hourly_shape: expected 24 weights with a positive sum, "
                 f"got {len(self.hourly_shape)} weights"
+            )
+        days = self.campaign_weekdays
+        if not days or len(set(days)) != len(days):
+            problems.append(
+                "campaign_weekdays: expected distinct weekday names (mon..sun), at least one, "
+                f"got {list(self.campaign_weekdays)}"
+            )
+        if self.growth_per_day != (1.0, 1.0) and self.growth_messages_per_day != (0.0, 0.0):
+            # One uniform draws the episode's growth; two kinds at once would be one
+            # correlated draw that no real sender's plan describes.
+            problems.append(
+                "growth_messages_per_day: expected [0.0, 0.0] when growth_per_day is set "
+                "(linear and multiplicative growth are exclusive), got "
+                f"{list(self.growth_messages_per_day)} with growth_per_day "
+                f"{list(self.growth_per_day)}"
             )
         if sum(self.provider_mix.values()) <= 0:
             problems.append(

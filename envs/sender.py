@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ipwarmup.envs.config import HOURS_PER_DAY, ScenarioConfig
+from ipwarmup.envs.scenario_config import WEEKDAY_NAMES
 
 # Uniforms each env draws per episode for the sender (besides the mix's gamma draws).
 N_SENDER_UNIFORMS = 7
@@ -24,7 +25,8 @@ class SenderDraw:
     """Per-episode sender parameters, each of shape (B,) unless noted."""
 
     daily_volume: np.ndarray
-    growth: np.ndarray
+    growth: np.ndarray  # multiplicative, per day
+    growth_messages: np.ndarray  # linear, messages per day
     bounce_rate: np.ndarray
     complaint_rate: np.ndarray
     trap_rate: np.ndarray
@@ -46,6 +48,10 @@ def draw_sender(
 ) -> SenderDraw:
     """Draw the sender of each env from uniforms (B, N_SENDER_UNIFORMS).
 
+    Both kinds of growth come from the same uniform: a scenario sets one of them (the other
+    stays at its identity, 1x or 0 messages), so one draw suffices and episodes drawn
+    before linear growth existed are drawn the same.
+
     ``mix_gammas`` (B, P) are standard-gamma draws with shape ``concentration * share``; they
     jitter the provider mix per episode (a Dirichlet draw). ``domain_uniforms`` is (B, P).
     """
@@ -60,6 +66,7 @@ def draw_sender(
     return SenderDraw(
         daily_volume=_span(scenario.daily_volume_messages, u[:, 0]),
         growth=_span(scenario.growth_per_day, u[:, 1]),
+        growth_messages=_span(scenario.growth_messages_per_day, u[:, 1]),
         bounce_rate=_span(scenario.bounce_rate, u[:, 2]),
         complaint_rate=_span(scenario.complaint_rate, u[:, 3]),
         trap_rate=_span(scenario.trap_rate, u[:, 4]),
@@ -90,6 +97,7 @@ class DayShapes:
     weekly: np.ndarray  # (7,) mean 1
     hourly: np.ndarray  # (24,) sum 1
     campaign_window: np.ndarray  # (24,) sum 1
+    campaign_days: np.ndarray  # (7,) bool, Monday first: weekdays that may carry a campaign
 
 
 def day_shapes(scenario: ScenarioConfig) -> DayShapes:
@@ -99,7 +107,8 @@ def day_shapes(scenario: ScenarioConfig) -> DayShapes:
     window = np.zeros(HOURS_PER_DAY)
     hours = np.arange(scenario.campaign_duration_hours) + scenario.campaign_start_hour
     window[hours % HOURS_PER_DAY] = 1.0 / scenario.campaign_duration_hours
-    return DayShapes(weekly / weekly.mean(), hourly / hourly.sum(), window)
+    campaign_days = np.isin(WEEKDAY_NAMES, scenario.campaign_weekdays)
+    return DayShapes(weekly / weekly.mean(), hourly / hourly.sum(), window, campaign_days)
 
 
 def daily_demand(
@@ -111,18 +120,23 @@ def daily_demand(
 ) -> np.ndarray:
     """Return the demand of day ``day`` as messages per hour and provider, shape (B, 24, P).
 
-    A day's volume is the episode's mean volume grown by ``growth`` per day, shaped by the
-    weekday, log-normal noise, a campaign blast on campaign days (sent in
-    ``campaign_duration_hours`` from ``campaign_start_hour``) and a seasonal spike.
+    A day's mean volume is the episode's start volume times ``growth ** day`` plus
+    ``growth_messages * day`` (never below 0), shaped by the weekday, log-normal noise, a
+    campaign blast (sent in ``campaign_duration_hours`` from ``campaign_start_hour``) on a
+    campaign weekday that draws one with ``campaign_probability``, and a seasonal spike.
     """
     weekday = (sender.start_weekday + day) % 7
     noise = np.exp(scenario.volume_noise * normals(daily_uniforms[:, 0], daily_uniforms[:, 1]))
-    base = sender.daily_volume * sender.growth**day * shapes.weekly[weekday] * noise
+    mean = np.maximum(sender.daily_volume * sender.growth**day + sender.growth_messages * day, 0.0)
+    base = mean * shapes.weekly[weekday] * noise
     spike = scenario.spike_start_day
     if spike is not None:
         in_spike = (spike <= day) & (day < spike + scenario.spike_duration_days)
         base = np.where(in_spike, base * scenario.spike_multiplier, base)
-    campaign = daily_uniforms[:, 2] < scenario.campaign_probability
+    # Every day draws its campaign uniform, campaign weekday or not, so the draws of later
+    # days do not depend on the calendar.
+    drawn = daily_uniforms[:, 2] < scenario.campaign_probability
+    campaign = drawn & shapes.campaign_days[weekday]
     multiple = _span(scenario.campaign_multiplier, daily_uniforms[:, 3])
     extra = np.where(campaign, base * (multiple - 1.0), 0.0)
     per_hour = base[:, None] * shapes.hourly[None, :] + extra[:, None] * shapes.campaign_window

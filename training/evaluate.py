@@ -37,7 +37,7 @@ class SuiteEntry:
     """One scenario of a suite, with env overrides of its own."""
 
     name: str
-    scenario: str
+    scenario: str  # a shipped scenario name, or a file path resolved against the suite's folder
     overrides: tuple[str, ...] = ()
 
 
@@ -55,7 +55,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
 
     text = str(name_or_path)
     path = Path(text)
-    if not (text.endswith((".yaml", ".yml")) or "/" in text):
+    if not _is_path(text):
         path = Path(str(resources.files("ipwarmup.configs"))) / "suites" / f"{text}.yaml"
         if not path.is_file():
             raise ConfigError(f"suite: unknown suite '{text}'; expected validation, test or a path")
@@ -78,14 +78,39 @@ def load_suite(name_or_path: str | Path) -> Suite:
         if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
             problems.append(f"{where}.overrides: expected a list of 'key=value' strings")
             overrides = []
-        name = str(item.get("name", item["scenario"]))
-        entries.append(SuiteEntry(name, item["scenario"], tuple(overrides)))
+        scenario = _suite_scenario(item["scenario"], path.parent)
+        if scenario is None:
+            problems.append(
+                f"{where}.scenario: expected a scenario file, relative to the suite's folder, "
+                f"got {item['scenario']!r} (no file {path.parent.resolve() / item['scenario']})"
+            )
+            continue
+        name = str(item.get("name", Path(scenario).stem if _is_path(scenario) else scenario))
+        entries.append(SuiteEntry(name, scenario, tuple(overrides)))
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         problems.append(f"suite.scenarios: names must be unique, got {names}")
     if problems:
         raise ConfigError([f"{path}: {p}" for p in problems])
     return Suite(str(data.get("name", path.stem)), tuple(entries))
+
+
+def _is_path(scenario: str) -> bool:
+    """Return whether a suite's scenario is a file path rather than a shipped name."""
+    return scenario.endswith((".yaml", ".yml")) or "/" in scenario
+
+
+def _suite_scenario(scenario: str, folder: Path) -> str | None:
+    """Resolve a suite entry's scenario: a shipped name as is, a path against ``folder``.
+
+    A suite names its scenario files relative to itself, so it runs from any working
+    directory; the path is made absolute for the same reason. Returns None for a path with
+    no file there.
+    """
+    if not _is_path(scenario):
+        return scenario
+    path = (folder / Path(scenario).expanduser()).resolve()  # an absolute path stays itself
+    return str(path) if path.is_file() else None
 
 
 @dataclass

@@ -100,7 +100,8 @@ def test_load_suite_rejects_bad_entries(tmp_path):
         load_suite("validaton")
 
 
-def test_shipped_suites_load_and_build():
+def test_shipped_suites_load_and_build(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # scenario paths resolve against the suite, not the cwd
     for name in ("validation", "test"):
         suite = load_suite(name)
         for entry in suite.entries:
@@ -169,6 +170,38 @@ def test_load_suite_takes_a_relative_file_and_names_entries(tmp_path, monkeypatc
         suite.name = "other"
     with pytest.raises(dataclasses.FrozenInstanceError):
         suite.entries[0].scenario = "other"
+
+
+def test_a_suites_scenario_paths_resolve_against_the_suites_folder(tmp_path, monkeypatch):
+    suites = tmp_path / "suites"
+    (suites / "mine").mkdir(parents=True)
+    scenario = suites / "mine" / "queued.yaml"
+    scenario.write_text("daily_volume_messages: [5000.0, 6000.0]\nmta: {overflow: queue}\n")
+    (suites / "s.yaml").write_text(
+        "scenarios:\n  - scenario: mine/queued.yaml\n  - scenario: low_volume\n"
+        "  - {name: again, scenario: ../suites/mine/queued.yaml}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for given in (suites / "s.yaml", "../suites/s.yaml"):
+        suite = load_suite(given)
+        assert suite.entries == (
+            SuiteEntry("queued", str(scenario.resolve()), ()),  # named after the file
+            SuiteEntry("low_volume", "low_volume", ()),  # a shipped name stays a name
+            SuiteEntry("again", str(scenario.resolve()), ()),
+        )
+    config = build_config(scenario=suite.entries[0].scenario)
+    assert config.mta.overflow == "queue"
+    assert config.scenario.daily_volume_messages == (5000.0, 6000.0)
+    (suites / "bad.yaml").write_text("scenarios:\n  - scenario: mine/missing.yaml\n")
+    with pytest.raises(ConfigError) as error:
+        load_suite(suites / "bad.yaml")
+    assert error.value.problems == [
+        f"{suites / 'bad.yaml'}: suite.scenarios[0].scenario: expected a scenario file, "
+        "relative to the suite's folder, got 'mine/missing.yaml' "
+        f"(no file {suites.resolve() / 'mine/missing.yaml'})"
+    ]
 
 
 @pytest.mark.parametrize(
