@@ -30,6 +30,7 @@ index  name                    bounds       meaning
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,6 +143,91 @@ def encode(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> np.ndarr
     low, high = _bounds(per_provider.shape[1])
     clipped: np.ndarray = np.minimum(np.maximum(obs, low), high).astype(np.float32)
     return clipped
+
+
+# cos and sin of each weekday's angle, by the very numpy expression ``encode`` evaluates.
+_WEEKDAY_ANGLE = (2.0 * np.pi / 7.0) * np.arange(7.0)
+_WEEKDAY_SIN: tuple[float, ...] = tuple(np.sin(_WEEKDAY_ANGLE).tolist())
+_WEEKDAY_COS: tuple[float, ...] = tuple(np.cos(_WEEKDAY_ANGLE).tolist())
+_RATE_SCALES: tuple[float, ...] = tuple(_RATE_SCALE.tolist())
+_LOG_SCALES: tuple[float, ...] = tuple(_LOG_SCALE.tolist())
+
+
+def encode_one(
+    providers: Sequence[Sequence[float]],
+    *,
+    period_hours: float,
+    n_ips: float,
+    mean_ip_age_days: float,
+    day: float,
+    weekday: int,
+    hour: float,
+    horizon_days: int,
+    max_ips: int,
+) -> np.ndarray:
+    """Encode one period's telemetry into a float32 observation of shape (1, 9P + 6).
+
+    The same numbers as :func:`encode` on a batch of one, bit for bit (the tests check it
+    on many records), for serving's single decision, where ``encode``'s ~25 numpy calls
+    on tiny arrays cost more than their arithmetic: here the rates and features are Python
+    floats (the same IEEE operations in the same order), and only ``log10`` runs in numpy,
+    once, since numpy's vectorised ``log10`` may differ from libm's in the last bit.
+
+    Args:
+        providers: per provider, in the configured order, its counts in the order
+            ``demand, cap_per_hour, sent_dedicated, accepted, deferred, rejected, bounced,
+            complaints, queued, sent_shared`` (the serving record's count fields); the
+            derived quantities follow as for the simulator (``transmitted = accepted +
+            sent_shared``, ``delivered = transmitted - bounced``).
+        period_hours: hours in the period (``demand_per_hour = demand / period_hours``).
+        n_ips: dedicated IPs.
+        mean_ip_age_days: their mean age.
+        day: days since the warmup started.
+        weekday: 0 (Monday) to 6.
+        hour: hour of day of the next decision.
+        horizon_days: as for :func:`encode`.
+        max_ips: as for :func:`encode`.
+    """
+    rs = _RATE_SCALES
+    logs_in: list[float] = []
+    rates: list[float] = []
+    for demand, cap, sent, accepted, deferred, rejected, bounced, complaints, queued, shared in (
+        providers
+    ):
+        transmitted = accepted + shared
+        delivered = transmitted - bounced
+        logs_in += (1.0 + demand / period_hours, 1.0 + cap, 1.0 + queued)
+        rates += (
+            sent / max(demand, 1.0) * rs[0],
+            accepted / max(sent, 1.0) * rs[1],
+            deferred / max(sent, 1.0) * rs[2],
+            rejected / max(sent, 1.0) * rs[3],
+            bounced / max(transmitted, 1.0) * rs[4],
+            complaints / max(delivered, 1.0) * rs[5],
+        )
+    logs = np.log10(logs_in).tolist()
+    low, high = _bounds_lists(len(providers))
+    features: list[float] = []
+    for j in range(len(providers)):
+        demand_log, cap_log, queue_log = logs[3 * j : 3 * j + 3]
+        features += (demand_log * _LOG_SCALES[0], cap_log * _LOG_SCALES[1],
+                     *rates[6 * j : 6 * j + 6], queue_log * _LOG_SCALES[2])  # fmt: skip
+    features += (
+        n_ips / max_ips,
+        mean_ip_age_days / AGE_SCALE_DAYS,
+        day / horizon_days,
+        _WEEKDAY_SIN[weekday],
+        _WEEKDAY_COS[weekday],
+        hour / 24.0,
+    )
+    clipped = [min(max(x, lo), hi) for x, lo, hi in zip(features, low, high, strict=True)]
+    return np.array([clipped], dtype=np.float32)
+
+
+@functools.cache
+def _bounds_lists(n_providers: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    low, high = _bounds(n_providers)
+    return tuple(low.tolist()), tuple(high.tolist())
 
 
 @dataclass
