@@ -75,9 +75,9 @@ from _common import write_json  # noqa: E402  # the script's own folder
 from _serving_http import batch_run, fairness, single_run, worst_case_body  # noqa: E402
 
 import ipwarmup  # noqa: E402
-from ipwarmup.observation import encode  # noqa: E402
+from ipwarmup.observation import encode, encode_one  # noqa: E402
 from ipwarmup.serving.policy import ServedPolicy, load_policy  # noqa: E402
-from ipwarmup.serving.telemetry import to_telemetry, validate  # noqa: E402
+from ipwarmup.serving.telemetry import COUNT_FIELDS, to_telemetry, validate  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "telemetry.json"
 SCENARIO = "steady_b2c_transactional"
@@ -368,15 +368,28 @@ def main(argv: list[str] | None = None) -> int:
         decide_batch = throughput(
             f"bundle decide_batch, {FLEET} records", lambda: policy.decide_batch(fleet), FLEET
         )
-        # Where decide's time goes: its first steps, alone, as decide runs them.
+        # Where decide's time goes: its first steps, alone, as decide runs them; and the
+        # shared batch encoder on one record, which decide_batch runs (and decide did).
         clean = validate(record, policy.providers, max_ips=policy.max_ips)
+        counts = [[clean["providers"][p][f] for f in COUNT_FIELDS] for p in policy.providers]
         parts = [
             latency(
                 "  of which validate(record)",
                 lambda: validate(record, policy.providers, max_ips=policy.max_ips),
             ),
             latency(
-                "  of which encode(validated record)",
+                "  of which encode_one(validated record)",
+                lambda: encode_one(
+                    counts, period_hours=clean["period_hours"],
+                    n_ips=clean["pool"]["dedicated_ips"],
+                    mean_ip_age_days=clean["pool"]["mean_ip_age_days"],
+                    day=clean["time"]["day"], weekday=clean["time"]["weekday"],
+                    hour=clean["time"]["hour"], horizon_days=policy.horizon_days,
+                    max_ips=policy.max_ips,
+                ),
+            ),
+            latency(
+                "  shared encode(), one record",
                 lambda: encode(
                     to_telemetry(clean, policy.providers),
                     horizon_days=policy.horizon_days,
@@ -387,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, Any] = {
             "decide": decide,
             "decide_validate": parts[0],
-            "decide_encode": parts[1],
+            "decide_encode_one": parts[1],
+            "shared_encode_one_record": parts[2],
             "predict": predict,
             "forward": forward,
             "decide_batch": decide_batch,
@@ -449,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  one worst-case record: p50 {hostile['p50_us']:,.0f} µs, statuses {hostile['statuses']}"
     )
+    print(f"\nload average now {os.getloadavg()[0]:.2f} (at the start it is on the first line)")
     print("\ntargets (informational)")
     met = "met" if decide.p50_us < DECIDE_TARGET_US else "missed"
     print(f"  decide p50 {decide.p50_us:.1f} µs < {DECIDE_TARGET_US:.0f} µs: {met}")
