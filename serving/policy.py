@@ -9,9 +9,11 @@ action's meaning is ``ipwarmup.actions``' codec, shared with the simulator.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -161,18 +163,19 @@ class ServedPolicy:
             TelemetryError: some record is invalid; its problems are prefixed with its index
                 (``[3] telemetry.pool...``) and nothing is decided.
         """
-        clean: list[dict[str, Any]] = []
-        problems: list[str] = []
-        for i, record in enumerate(records):
-            try:
-                clean.append(self._validate(record))
-            except TelemetryError as error:
-                problems += [f"[{i}] {line}" for line in error.problems]
-                if len(problems) >= 50:
-                    break
-        if problems:
-            raise TelemetryError(problems[:50])
-        return self._decide_records(clean) if clean else []
+        with gc_paused():
+            clean: list[dict[str, Any]] = []
+            problems: list[str] = []
+            for i, record in enumerate(records):
+                try:
+                    clean.append(self._validate(record))
+                except TelemetryError as error:
+                    problems += [f"[{i}] {line}" for line in error.problems]
+                    if len(problems) >= 50:
+                        break
+            if problems:
+                raise TelemetryError(problems[:50])
+            return self._decide_records(clean) if clean else []
 
     def _decide_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         counts, scalars = record_arrays(records, self.providers)
@@ -421,6 +424,27 @@ class ServedPolicy:
             "guardrails": fired,
             "fallback": "the network's output is not finite" if fallback else None,
         }  # fmt: skip
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a fleet's batch, then restore it as it was.
+
+    A batch allocates ~25 containers per record (validated records, decisions), acyclic
+    and freed by reference counting. With the collector on, its passes over them, and the
+    full collections of the caller's whole heap that their promotion triggers, took as
+    long as the deciding (a model server with torch loaded: 1.1 s of GC in 15 batches of
+    1,000). Paused, nothing is promoted and nothing leaks: no cycle is made here.
+    Thread-safe in effect: the collector is re-enabled by whoever disabled it.
+    """
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _pool_hold_reason(where: list[str]) -> str:

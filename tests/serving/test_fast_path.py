@@ -221,3 +221,38 @@ def test_a_network_that_overflows_still_falls_back_in_the_fast_path(tmp_path: Pa
     decision = policy.decide(copy.deepcopy(EXAMPLE))
     assert decision == _reference(policy, [EXAMPLE])[0]
     assert decision["fallback"] == "the network's output is not finite"
+
+
+def test_a_batch_pauses_the_collector_and_restores_it_as_it_was(
+    policies: list[ServedPolicy],
+) -> None:
+    import gc
+
+    from ipwarmup.errors import TelemetryError
+    from ipwarmup.serving.policy import gc_paused
+
+    policy = policies[0]
+    seen: list[bool] = []
+    original = policy._decide_records
+
+    def spy(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen.append(gc.isenabled())
+        return original(records)
+
+    policy._decide_records = spy  # type: ignore[method-assign]
+    try:
+        assert gc.isenabled()
+        policy.decide_batch([EXAMPLE])
+        assert seen == [False] and gc.isenabled()
+        with pytest.raises(TelemetryError):
+            policy.decide_batch([{}])
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            with gc_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # left off, as the caller had it
+        finally:
+            gc.enable()
+    finally:
+        del policy._decide_records
