@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -98,8 +99,10 @@ def test_a_repeated_key_that_hides_a_missing_one_is_still_refused() -> None:
 
 
 def test_the_render_refuses_nan_and_writes_what_orjson_cannot() -> None:
-    with pytest.raises(ValueError, match="NaN or infinity"):
-        _render(200, {"a": [1.0, {"b": math.inf}]})
+    for bad in ({"a": [1.0, {"b": math.inf}]}, [(-math.inf,)], {"a": np.float64("nan")}):
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            _render(200, bad)
+    assert _render(200, {"a": [True, 3, None, "x", 2.5, (1.0,)]})[0] == 200
     assert json.loads(_render(200, {"key": "\ud800"})[1]) == {"key": "\ud800"}
     assert _render(200, {"a": 1.5, "b": None})[1] == b'{"a":1.5,"b":null}'
 
