@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
+import operator
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -36,6 +37,8 @@ DECISION_VERSION = 2
 _POOL_ACTIONS = {GROW: "grow", SHRINK: "shrink", 0: "hold"}
 _NO_IPS = "no dedicated IPs: nothing to cap; mail goes through the shared pool"
 _EMPTY = "the pool is already empty"
+_COUNTS_OF = operator.itemgetter(*COUNT_FIELDS)
+"""A provider entry's counts in ``COUNT_FIELDS`` order, in one C call."""
 
 
 class ServedPolicy:
@@ -288,7 +291,7 @@ class ServedPolicy:
         is not finite goes to :meth:`_decide_records`, whose fallback decides it.
         """
         entries, pool_in, when = record["providers"], record["pool"], record["time"]
-        counts = [[entries[name][field] for field in COUNT_FIELDS] for name in self.providers]
+        counts = [_COUNTS_OF(entries[name]) for name in self.providers]
         n: int = pool_in["dedicated_ips"]
         obs = encode_one(
             counts, period_hours=record["period_hours"], n_ips=n,
