@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -34,9 +35,15 @@ def free_port() -> int:
         return port
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) a process has used, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def running_server(bundle: Path) -> Iterator[int]:
-    """Run ``serve`` on a free loopback port; yield the port; stop it."""
+def running_server(bundle: Path) -> Iterator[tuple[int, int]]:
+    """Run ``serve`` on a free loopback port; yield the port and its pid; stop it."""
     port = free_port()
     code = f"from ipwarmup.serving.server import serve; serve({str(bundle)!r}, '127.0.0.1', {port})"
     server = subprocess.Popen(
@@ -52,7 +59,7 @@ def running_server(bundle: Path) -> Iterator[int]:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("the server did not start") from None
                 time.sleep(0.05)
-        yield port
+        yield port, server.pid
     finally:
         if server.poll() is None:
             server.terminate()
@@ -131,7 +138,7 @@ def fairness(bundle: Path, body: bytes, worst: bytes, seconds: float = 5.0) -> d
     The hostile clients are small ``python -c`` processes importing only ``http.client``:
     their start-up must not compete for the CPU while the normal client is measured.
     """
-    with tempfile.TemporaryDirectory() as scratch, running_server(bundle) as port:
+    with tempfile.TemporaryDirectory() as scratch, running_server(bundle) as (port, _):
         path = Path(scratch) / "worst.json"
         path.write_bytes(worst)
         alone = client_run(port, "/v1/decide", body, seconds)
@@ -162,14 +169,27 @@ def fairness(bundle: Path, body: bytes, worst: bytes, seconds: float = 5.0) -> d
 
 
 def batch_run(bundle: Path, records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    """One client posting ``records`` to /v1/decide/batch: decisions/s."""
+    """One client posting ``records`` to /v1/decide/batch: decisions/s.
+
+    Per second of the wall clock, and per second of the server's CPU time: what a core of
+    its own would give, whatever else the machine runs.
+    """
     body = json.dumps(records).encode()
-    with running_server(bundle) as port:
+    with running_server(bundle) as (port, pid):
+        before = cpu_seconds(pid)
         run = client_run(port, "/v1/decide/batch", body, seconds, warmup=3)
-    return {**run, "records": len(records), "decisions_per_s": run["requests_per_s"] * len(records)}
+        server_cpu = cpu_seconds(pid) - before
+    decisions = run["requests"] * len(records)
+    return {
+        **run,
+        "records": len(records),
+        "decisions_per_s": run["requests_per_s"] * len(records),
+        "server_cpu_seconds": server_cpu,
+        "decisions_per_cpu_s": decisions / server_cpu if server_cpu > 0 else float("nan"),
+    }
 
 
 def single_run(bundle: Path, body: bytes, seconds: float) -> dict[str, Any]:
     """One keep-alive client posting one record at a time."""
-    with running_server(bundle) as port:
+    with running_server(bundle) as (port, _):
         return client_run(port, "/v1/decide", body, seconds)

@@ -36,7 +36,11 @@ What is measured, all in this one process (the HTTP server excepted):
 
 Method: ``time.perf_counter_ns`` around each call (latency) or around a loop of calls run
 for at least a second (throughput), after a warm-up; the garbage collector stays on, as in
-a server. One 2 MB array is allocated and freed before anything is measured: until glibc's
+a server. Beside each wall-clock figure, the same from this process's CPU time
+(``time.process_time_ns``; for the batch endpoint, the server's from /proc): on a machine
+that others load, wall-clock figures fall with the load, while CPU-time figures say what a
+core of its own would give (cache and memory contention still slow them a little).
+One 2 MB array is allocated and freed before anything is measured: until glibc's
 malloc has freed such a block once, it serves the 512 KB temporaries of a batch-1,024
 forward with fresh pages from the kernel each time (its dynamic mmap threshold), which makes
 numpy's batch figure ~2.5x worse and depend on what ran before. Every thread pool is
@@ -75,9 +79,9 @@ from _common import write_json  # noqa: E402  # the script's own folder
 from _serving_http import batch_run, fairness, single_run, worst_case_body  # noqa: E402
 
 import ipwarmup  # noqa: E402
-from ipwarmup.observation import encode  # noqa: E402
+from ipwarmup.observation import encode, encode_one  # noqa: E402
 from ipwarmup.serving.policy import ServedPolicy, load_policy  # noqa: E402
-from ipwarmup.serving.telemetry import to_telemetry, validate  # noqa: E402
+from ipwarmup.serving.telemetry import COUNT_FIELDS, to_telemetry, validate  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "telemetry.json"
 SCENARIO = "steady_b2c_transactional"
@@ -94,12 +98,13 @@ FLEET = 1_000
 
 @dataclass(frozen=True)
 class Latency:
-    """Per-call latency of one thing, in microseconds."""
+    """Per-call latency of one thing, in microseconds (wall clock, and this process's CPU)."""
 
     name: str
     calls: int
     p50_us: float
     p99_us: float
+    cpu_p50_us: float
 
 
 @dataclass(frozen=True)
@@ -111,19 +116,22 @@ class Throughput:
     batches: int
     decisions_per_s: float
     batch_p50_us: float
+    decisions_per_cpu_s: float
 
 
 def latency(name: str, call: Callable[[], object], calls: int = SINGLE_CALLS) -> Latency:
     for _ in range(max(calls // 10, 50)):
         call()
     times = np.empty(calls, dtype=np.int64)
-    clock = time.perf_counter_ns
+    cpu_times = np.empty(calls, dtype=np.int64)
+    clock, cpu = time.perf_counter_ns, time.process_time_ns
     for i in range(calls):
-        start = clock()
+        start, cpu_start = clock(), cpu()
         call()
         times[i] = clock() - start
+        cpu_times[i] = cpu() - cpu_start
     p50, p99 = np.percentile(times, [50, 99]) / 1e3
-    return Latency(name, calls, float(p50), float(p99))
+    return Latency(name, calls, float(p50), float(p99), float(np.percentile(cpu_times, 50)) / 1e3)
 
 
 def throughput(
@@ -132,15 +140,17 @@ def throughput(
     for _ in range(5):
         call()
     times: list[int] = []
-    clock = time.perf_counter_ns
-    began = clock()
+    clock, cpu = time.perf_counter_ns, time.process_time_ns
+    began, cpu_began = clock(), cpu()
     while clock() - began < min_seconds * 1e9 or len(times) < 10:
         start = clock()
         call()
         times.append(clock() - start)
+    cpu_seconds = (cpu() - cpu_began) / 1e9
     seconds = sum(times) / 1e9
     p50 = float(np.percentile(times, 50)) / 1e3
-    return Throughput(name, batch, len(times), batch * len(times) / seconds, p50)
+    return Throughput(name, batch, len(times), batch * len(times) / seconds, p50,
+                      batch * len(times) / cpu_seconds)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the model
@@ -324,10 +334,11 @@ def onnx_peer(
 
 def _row(item: Latency | Throughput) -> str:
     if isinstance(item, Latency):
-        return f"  {item.name:<38} p50 {item.p50_us:9.1f} µs   p99 {item.p99_us:9.1f} µs"
+        return (f"  {item.name:<38} p50 {item.p50_us:9.1f} µs   p99 {item.p99_us:9.1f} µs   "
+                f"CPU p50 {item.cpu_p50_us:7.1f} µs")  # fmt: skip
     return (
         f"  {item.name:<38} {item.decisions_per_s:>12,.0f} decisions/s   "
-        f"(batch p50 {item.batch_p50_us:,.0f} µs)"
+        f"(batch p50 {item.batch_p50_us:,.0f} µs; {item.decisions_per_cpu_s:,.0f} per CPU-s)"
     )
 
 
@@ -368,15 +379,28 @@ def main(argv: list[str] | None = None) -> int:
         decide_batch = throughput(
             f"bundle decide_batch, {FLEET} records", lambda: policy.decide_batch(fleet), FLEET
         )
-        # Where decide's time goes: its first steps, alone, as decide runs them.
+        # Where decide's time goes: its first steps, alone, as decide runs them; and the
+        # shared batch encoder on one record, which decide_batch runs (and decide did).
         clean = validate(record, policy.providers, max_ips=policy.max_ips)
+        counts = [[clean["providers"][p][f] for f in COUNT_FIELDS] for p in policy.providers]
         parts = [
             latency(
                 "  of which validate(record)",
                 lambda: validate(record, policy.providers, max_ips=policy.max_ips),
             ),
             latency(
-                "  of which encode(validated record)",
+                "  of which encode_one(validated record)",
+                lambda: encode_one(
+                    counts, period_hours=clean["period_hours"],
+                    n_ips=clean["pool"]["dedicated_ips"],
+                    mean_ip_age_days=clean["pool"]["mean_ip_age_days"],
+                    day=clean["time"]["day"], weekday=clean["time"]["weekday"],
+                    hour=clean["time"]["hour"], horizon_days=policy.horizon_days,
+                    max_ips=policy.max_ips,
+                ),
+            ),
+            latency(
+                "  shared encode(), one record",
                 lambda: encode(
                     to_telemetry(clean, policy.providers),
                     horizon_days=policy.horizon_days,
@@ -387,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, Any] = {
             "decide": decide,
             "decide_validate": parts[0],
-            "decide_encode": parts[1],
+            "decide_encode_one": parts[1],
+            "shared_encode_one_record": parts[2],
             "predict": predict,
             "forward": forward,
             "decide_batch": decide_batch,
@@ -437,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{run['requests_per_s']:,.0f} req/s, p50 {run['p50_us']:,.0f} µs, "
             f"p99 {run['p99_us']:,.0f} µs, statuses {run['statuses']}"
         )
-    print(f"  batch endpoint: {web_batch['decisions_per_s']:,.0f} decisions/s")
+    print(f"  batch endpoint: {web_batch['decisions_per_s']:,.0f} decisions/s; "
+          f"{web_batch['decisions_per_cpu_s']:,.0f} per second of the server's CPU time")
     alone, loaded = fair["alone"], fair["under_attack"]
     print(
         f"  fairness: a normal client alone {alone['requests_per_s']:,.0f} req/s "
@@ -449,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  one worst-case record: p50 {hostile['p50_us']:,.0f} µs, statuses {hostile['statuses']}"
     )
+    print(f"\nload average now {os.getloadavg()[0]:.2f} (at the start it is on the first line)")
     print("\ntargets (informational)")
     met = "met" if decide.p50_us < DECIDE_TARGET_US else "missed"
     print(f"  decide p50 {decide.p50_us:.1f} µs < {DECIDE_TARGET_US:.0f} µs: {met}")

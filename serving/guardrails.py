@@ -247,19 +247,23 @@ def _rate(numerator: np.ndarray, denominator: np.ndarray, floor: float) -> np.nd
     return rate
 
 
+def growth_limit(g: GuardrailSettings, period_hours: int) -> float:
+    """Return the largest cap factor in one period: ``max_growth_per_day``, prorated."""
+    limit: float = g.max_growth_per_day ** (period_hours / 24)
+    return limit
+
+
 def growth_bound(g: GuardrailSettings, factors: np.ndarray, period_hours: int) -> Hits:
     """Bound a cap's growth to ``max_growth_per_day``, prorated to the period."""
-    limit: float = g.max_growth_per_day ** (period_hours / 24)
+    limit = growth_limit(g, period_hours)
     return Hits("growth_bound", factors > limit, limit,
-                lambda i, j: f"guardrail growth_bound: x{factors[i, j]:.3f} capped at "
-                f"x{limit:.3f} per {period_hours} h")  # fmt: skip
+                lambda i, j: growth_reason(float(factors[i, j]), limit, period_hours))  # fmt: skip
 
 
 def block(g: GuardrailSettings, c: Counts) -> Hits:
     """Cut after a block: ``block_min_rejected`` or more 5xx rejections in the period."""
     return Hits("block", c.rejected >= g.block_min_rejected, g.block_cut,
-                lambda i, j: f"guardrail block: {c.rejected[i, j]:.0f} rejected (5xx); cap at "
-                f"most x{g.block_cut:.2f}")  # fmt: skip
+                lambda i, j: block_reason(g, float(c.rejected[i, j])))  # fmt: skip
 
 
 def deferrals(g: GuardrailSettings, c: Counts) -> Hits:
@@ -267,8 +271,7 @@ def deferrals(g: GuardrailSettings, c: Counts) -> Hits:
     rate = _rate(c.deferred, c.sent_dedicated, 1e-300)  # no attempts: no rate
     mask = (c.sent_dedicated > 0) & (rate >= g.deferral_rate)
     return Hits("deferrals", mask, g.deferral_cut,
-                lambda i, j: f"guardrail deferrals: rate {rate[i, j]:.2%} at or over "
-                f"{g.deferral_rate:.2%}; cap at most x{g.deferral_cut:.2f}")  # fmt: skip
+                lambda i, j: deferrals_reason(g, float(rate[i, j])))  # fmt: skip
 
 
 def bounces(g: GuardrailSettings, c: Counts) -> Hits:
@@ -276,8 +279,7 @@ def bounces(g: GuardrailSettings, c: Counts) -> Hits:
     rate = _rate(c.bounced, c.transmitted, 1e-300)
     mask = (c.transmitted > 0) & (rate >= g.bounce_rate)
     return Hits("bounces", mask, g.bounce_cut,
-                lambda i, j: f"guardrail bounces: rate {rate[i, j]:.2%} at or over "
-                f"{g.bounce_rate:.2%}; cap at most x{g.bounce_cut:.2f}")  # fmt: skip
+                lambda i, j: bounces_reason(g, float(rate[i, j])))  # fmt: skip
 
 
 def complaints(g: GuardrailSettings, c: Counts, providers: tuple[str, ...]) -> Hits:
@@ -291,26 +293,99 @@ def complaints(g: GuardrailSettings, c: Counts, providers: tuple[str, ...]) -> H
     delivered = c.transmitted - c.bounced
     rate = _rate(c.complaints, delivered, 1.0)
     mask = (delivered >= 1.0) & (rate >= threshold)
-    return Hits("complaints", mask, g.complaint_cut,
-                lambda i, j: f"guardrail complaints: rate {rate[i, j]:.4%} at or over "
-                f"{threshold[j]:.2%}; cap at most x{g.complaint_cut:.2f}")  # fmt: skip
+    return Hits(
+        "complaints", mask, g.complaint_cut,
+        lambda i, j: complaints_reason(g, float(rate[i, j]), float(threshold[j])),
+    )  # fmt: skip
 
 
 def cap_bounds(per_ip: np.ndarray, minimum: float, maximum: float) -> tuple[np.ndarray, Hits]:
     """Clamp per-IP caps into the bundle's ``[min, max]`` hourly caps, saying so."""
     clamped = np.clip(per_ip, minimum, maximum)
-
-    def reason(i: int, j: int) -> str:
-        word = "clamped to the maximum" if per_ip[i, j] > maximum else "raised to the minimum"
-        return (f"guardrail cap_bounds: {per_ip[i, j]:.6g}/h per IP {word} "
-                f"{clamped[i, j]:.6g}/h")  # fmt: skip
-
-    return clamped, Hits("cap_bounds", clamped != per_ip, clamped, reason)
+    return clamped, Hits(
+        "cap_bounds", clamped != per_ip, clamped,
+        lambda i, j: cap_bounds_reason(float(per_ip[i, j]), float(clamped[i, j]), maximum),
+    )  # fmt: skip
 
 
 def low_volume(g: GuardrailSettings, monthly_messages: np.ndarray) -> Hits:
     """Keep a sender below ``min_monthly_messages`` a month (B,) on the shared pool."""
     return Hits("low_volume", monthly_messages < g.min_monthly_messages, 0.0,
-                lambda i, _: f"guardrail low_volume: {monthly_messages[i]:,.0f} a month is "
-                f"below the {g.min_monthly_messages:,.0f} a dedicated IP needs; stay on the "
-                "shared pool")  # fmt: skip
+                lambda i, _: low_volume_reason(g, float(monthly_messages[i])))  # fmt: skip
+
+
+# ----------------------------------------------------------------- one record at a time
+# The same guardrails over one record's Python floats, for a single decision, where the
+# vectorised functions' fixed numpy cost would be the whole cost. The conditions are the
+# vectorised ones written for scalars (the tests check that both decide alike on many
+# records); the reasons come from the same functions below, used by both.
+
+
+def cuts_one(
+    g: GuardrailSettings, complaint_threshold: float, rejected: float, deferred: float,
+    sent_dedicated: float, bounced: float, transmitted: float, complaints: float,
+) -> list[tuple[str, float, str]]:  # fmt: skip
+    """Return the cutting guardrails that fire at one provider: (name, cut, reason) each.
+
+    In the order :func:`block`, :func:`deferrals`, :func:`bounces`, :func:`complaints`, with
+    the same conditions; ``complaint_threshold`` is ``inf`` for a provider without one.
+    """
+    fired: list[tuple[str, float, str]] = []
+    if rejected >= g.block_min_rejected:
+        fired.append(("block", g.block_cut, block_reason(g, rejected)))
+    if sent_dedicated > 0:
+        rate = deferred / sent_dedicated if sent_dedicated >= 1e-300 else 0.0
+        if rate >= g.deferral_rate:
+            fired.append(("deferrals", g.deferral_cut, deferrals_reason(g, rate)))
+    if transmitted > 0:
+        rate = bounced / transmitted if transmitted >= 1e-300 else 0.0
+        if rate >= g.bounce_rate:
+            fired.append(("bounces", g.bounce_cut, bounces_reason(g, rate)))
+    delivered = transmitted - bounced
+    if delivered >= 1.0:
+        rate = complaints / delivered
+        if rate >= complaint_threshold:
+            fired.append(("complaints", g.complaint_cut,
+                          complaints_reason(g, rate, complaint_threshold)))  # fmt: skip
+    return fired
+
+
+def growth_reason(factor: float, limit: float, period_hours: int) -> str:
+    """Say that a cap factor was bounded by :func:`growth_bound`."""
+    return f"guardrail growth_bound: x{factor:.3f} capped at x{limit:.3f} per {period_hours} h"
+
+
+def block_reason(g: GuardrailSettings, rejected: float) -> str:
+    """Say that :func:`block` cut a cap."""
+    return f"guardrail block: {rejected:.0f} rejected (5xx); cap at most x{g.block_cut:.2f}"
+
+
+def deferrals_reason(g: GuardrailSettings, rate: float) -> str:
+    """Say that :func:`deferrals` cut a cap."""
+    return (f"guardrail deferrals: rate {rate:.2%} at or over {g.deferral_rate:.2%}; cap at "
+            f"most x{g.deferral_cut:.2f}")  # fmt: skip
+
+
+def bounces_reason(g: GuardrailSettings, rate: float) -> str:
+    """Say that :func:`bounces` cut a cap."""
+    return (f"guardrail bounces: rate {rate:.2%} at or over {g.bounce_rate:.2%}; cap at most "
+            f"x{g.bounce_cut:.2f}")  # fmt: skip
+
+
+def complaints_reason(g: GuardrailSettings, rate: float, threshold: float) -> str:
+    """Say that :func:`complaints` cut a cap."""
+    return (f"guardrail complaints: rate {rate:.4%} at or over {threshold:.2%}; cap at most "
+            f"x{g.complaint_cut:.2f}")  # fmt: skip
+
+
+def cap_bounds_reason(per_ip: float, clamped: float, maximum: float) -> str:
+    """Say that :func:`cap_bounds` moved a per-IP cap into the bounds."""
+    word = "clamped to the maximum" if per_ip > maximum else "raised to the minimum"
+    return f"guardrail cap_bounds: {per_ip:.6g}/h per IP {word} {clamped:.6g}/h"
+
+
+def low_volume_reason(g: GuardrailSettings, monthly_messages: float) -> str:
+    """Say that :func:`low_volume` keeps the sender on the shared pool."""
+    return (f"guardrail low_volume: {monthly_messages:,.0f} a month is below the "
+            f"{g.min_monthly_messages:,.0f} a dedicated IP needs; stay on the shared "
+            "pool")  # fmt: skip

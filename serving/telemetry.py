@@ -32,6 +32,7 @@ module imports numpy and pydantic (a production control plane loads it), never t
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -124,17 +125,23 @@ def record_arrays(
     Counts are (B, P, 10) in ``COUNT_FIELDS`` order; scalars (B, 6) are ``period_hours,
     dedicated_ips, mean_ip_age_days, day, weekday, hour``.
     """
-    # One array per call: at a batch of one, a numpy call's fixed cost is the cost.
-    counts = np.array(
-        [[[entry[p][name] for name in COUNT_FIELDS] for p in providers]
-         for entry in (row["providers"] for row in records)],
-        dtype=np.float64,
-    ).reshape(len(records), len(providers), len(COUNT_FIELDS))  # fmt: skip
-    scalars = np.array(
-        [[row["period_hours"], row["pool"]["dedicated_ips"], row["pool"]["mean_ip_age_days"],
-          row["time"]["day"], row["time"]["weekday"], row["time"]["hour"]] for row in records],
-        dtype=np.float64,
-    ).reshape(len(records), 6)  # fmt: skip
+    # Flat lists into one array each: numpy reads a flat list of floats ~5x faster than a
+    # nested one, and itemgetter reads a provider's ten counts in one C call.
+    counts_of = operator.itemgetter(*COUNT_FIELDS)
+    flat: list[float] = []
+    for row in records:
+        entries = row["providers"]
+        for name in providers:
+            flat += counts_of(entries[name])
+    counts = np.array(flat, dtype=np.float64).reshape(
+        len(records), len(providers), len(COUNT_FIELDS)
+    )
+    firsts: list[float] = []
+    for row in records:
+        pool, when = row["pool"], row["time"]
+        firsts += (row["period_hours"], pool["dedicated_ips"], pool["mean_ip_age_days"],
+                   when["day"], when["weekday"], when["hour"])  # fmt: skip
+    scalars = np.array(firsts, dtype=np.float64).reshape(len(records), 6)
     return counts, scalars
 
 

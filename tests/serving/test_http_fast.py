@@ -1,0 +1,139 @@
+"""The HTTP fast path (orjson) answers every body exactly as the strict path does.
+
+Valid records are read with orjson, which keeps the last of repeated keys silently; the
+endpoint trusts that read only when the body's colons number exactly the keys of valid
+records and the records validate. These tests post bodies built to slip past that check
+(repeated keys with valid records around them, colons in strings, NaN, huge integers)
+and compare each answer, status and JSON, with the strict path's.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ipwarmup.serving import load_policy
+from ipwarmup.serving.http import BATCH_PATH, DECIDE_PATH, _Endpoint, _render, record_keys
+from ipwarmup.serving.policy import ServedPolicy
+from tests.serving.shipped import default_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
+POLICY: ServedPolicy = load_policy(default_bundle())
+
+
+def _endpoints(batch: bool) -> tuple[_Endpoint, _Endpoint]:
+    """The endpoint as served, and the same with the fast path turned off."""
+
+    def work(payload: Any) -> Any:
+        return {"decisions": POLICY.decide_batch(payload)} if batch else POLICY.decide(payload)
+
+    def make() -> _Endpoint:
+        return _Endpoint(
+            BATCH_PATH if batch else DECIDE_PATH, work, max_body_bytes=1 << 20,
+            body_timeout=1.0, limiter=anyio.CapacityLimiter(1),
+            keys=record_keys(POLICY.providers), batch=batch,
+        )  # fmt: skip
+
+    strict = make()
+    strict._fast_payload = lambda body: None  # type: ignore[method-assign]
+    return make(), strict
+
+
+ONE, ONE_STRICT = _endpoints(batch=False)
+MANY, MANY_STRICT = _endpoints(batch=True)
+
+
+def _both(body: bytes, batch: bool) -> tuple[tuple[int, Any], tuple[int, Any]]:
+    fast, strict = (MANY, MANY_STRICT) if batch else (ONE, ONE_STRICT)
+    (s1, b1), (s2, b2) = fast._answer(body), strict._answer(body)
+    return (s1, json.loads(b1)), (s2, json.loads(b2))
+
+
+def test_record_keys_counts_a_valid_record() -> None:
+    text = json.dumps(EXAMPLE)
+    assert record_keys(POLICY.providers) == text.count(":") == 65
+
+
+def test_a_valid_record_takes_the_fast_path_and_decides_the_same() -> None:
+    body = json.dumps(EXAMPLE).encode()
+    assert ONE._fast_payload(body) == EXAMPLE
+    fast, strict = _both(body, batch=False)
+    assert fast == strict == (200, POLICY.decide(copy.deepcopy(EXAMPLE)))
+    fleet = f"[{body.decode()}, {body.decode()}]".encode()
+    assert MANY._fast_payload(fleet) == [EXAMPLE, EXAMPLE]
+    assert _both(fleet, batch=True)[0] == (200, {"decisions": POLICY.decide_batch([EXAMPLE] * 2)})
+
+
+def test_a_repeated_key_in_a_valid_record_is_still_refused() -> None:
+    text = json.dumps(EXAMPLE)
+    # The second "demand" wins in orjson; the record stays valid, only the colons tell.
+    body = text.replace('"demand": 41071', '"demand": 41071, "demand": 5', 1).encode()
+    fast, strict = _both(body, batch=False)
+    assert fast == strict
+    assert fast[0] == 400
+    assert fast[1]["problems"] == [
+        "telemetry.providers.gmail.demand: repeated key; send each key once"
+    ]
+    batch = f"[{json.dumps(EXAMPLE)}, {body.decode()}]".encode()
+    fast, strict = _both(batch, batch=True)
+    assert fast == strict and fast[0] == 400
+
+
+def test_a_repeated_key_that_hides_a_missing_one_is_still_refused() -> None:
+    record = copy.deepcopy(EXAMPLE)
+    del record["providers"]["gmail"]["queued"]  # one key fewer, one repeated: same colons
+    text = json.dumps(record).replace('"demand": 41071', '"demand": 41071, "demand": 41071', 1)
+    assert text.count(":") == record_keys(POLICY.providers)
+    fast, strict = _both(text.encode(), batch=False)
+    assert fast == strict and fast[0] == 400
+
+
+def test_the_render_refuses_nan_and_writes_what_orjson_cannot() -> None:
+    for bad in ({"a": [1.0, {"b": math.inf}]}, [(-math.inf,)], {"a": np.float64("nan")}):
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            _render(200, bad)
+    assert _render(200, {"a": [True, 3, None, "x", 2.5, (1.0,)]})[0] == 200
+    assert json.loads(_render(200, {"key": "\ud800"})[1]) == {"key": "\ud800"}
+    assert _render(200, {"a": 1.5, "b": None})[1] == b'{"a":1.5,"b":null}'
+
+
+_EDITS = [
+    ("41071", "NaN"),
+    ("41071", "1e400"),
+    ("41071", "100000000000000000000000000000000"),
+    ("41071", "-3"),
+    ('"queued": 0', '"queued": 0, "a:b": 1'),
+    ('"queued": 0', '"que:ued": 0'),
+    ('"day": 10.0', '"day": 10.0, "day": 11.0'),
+    ('"schema_version": 1', '"schema_version": 1.0'),
+    ('"weekday": 0', '"weekday": 0.5'),
+    ('"providers": {', '"providers": {"x": 1, '),
+    ("{", "[", ),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    edits=st.lists(st.sampled_from(_EDITS), max_size=3),
+    batch=st.booleans(),
+    size=st.integers(0, 3),
+)
+def test_any_edited_body_gets_the_strict_paths_answer(
+    edits: list[tuple[str, str]], batch: bool, size: int
+) -> None:
+    text = json.dumps(EXAMPLE)
+    for old, new in edits:
+        text = text.replace(old, new, 1)
+    body = (f"[{', '.join([text] * size)}]" if batch else text).encode()
+    fast, strict = _both(body, batch=batch)
+    assert fast == strict
