@@ -462,8 +462,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{run['requests_per_s']:,.0f} req/s, p50 {run['p50_us']:,.0f} µs, "
             f"p99 {run['p99_us']:,.0f} µs, statuses {run['statuses']}"
         )
-    print(f"  batch endpoint: {web_batch['decisions_per_s']:,.0f} decisions/s; "
-          f"{web_batch['decisions_per_cpu_s']:,.0f} per second of the server's CPU time")
+    print(
+        f"  batch endpoint: {web_batch['decisions_per_s']:,.0f} decisions/s; "
+        f"{web_batch['decisions_per_cpu_s']:,.0f} per second of the server's CPU time"
+    )
     alone, loaded = fair["alone"], fair["under_attack"]
     print(
         f"  fairness: a normal client alone {alone['requests_per_s']:,.0f} req/s "

@@ -78,7 +78,8 @@ class ScenarioConfig(Config):
     campaign_weekdays: tuple[Weekday, ...] = setting(
         # §7 SparkPost: senders of "1-2 campaigns/week" are the hard case for auto warmup;
         # [tue, thu] with probability 1 is one. Every day by default keeps the old draws.
-        WEEKDAY_NAMES, "Weekdays (mon..sun) on which campaigns may happen; every day by default."
+        WEEKDAY_NAMES,
+        "Weekdays (mon..sun) on which campaigns may happen; every day by default.",
     )
     campaign_multiplier: tuple[float, float] = setting(
         (3.0, 5.0), "A campaign day's volume as a multiple of a normal day.", ge=1

@@ -118,7 +118,10 @@ _EDITS = [
     ('"schema_version": 1', '"schema_version": 1.0'),
     ('"weekday": 0', '"weekday": 0.5'),
     ('"providers": {', '"providers": {"x": 1, '),
-    ("{", "[", ),
+    (
+        "{",
+        "[",
+    ),
 ]
 
 
