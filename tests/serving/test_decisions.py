@@ -236,9 +236,13 @@ def test_a_cut_holds_the_pool_and_names_only_the_providers_cut(tmp_path: Path) -
 def test_a_cut_in_one_record_of_a_batch_holds_only_that_record(grow: ServedPolicy) -> None:
     blocked = _record()
     blocked["providers"]["gmail"].update(rejected=1.0, sent_dedicated=5388.0)
-    decisions = grow.decide_batch([blocked, _record()])
-    assert [d["pool"]["action"] for d in decisions] == ["hold", "grow"]
-    assert [d["guardrails"] for d in decisions] == [["block:gmail", "pool_hold"], []]
+    complained = _record()
+    complained["providers"]["yahoo"]["complaints"] = 16.0  # 0.1004% of delivered mail
+    decisions = grow.decide_batch([blocked, complained, _record()])
+    assert [d["pool"]["action"] for d in decisions] == ["hold", "hold", "grow"]
+    assert [d["guardrails"] for d in decisions] == [
+        ["block:gmail", "pool_hold"], ["complaints:yahoo", "pool_hold"], [],
+    ]  # fmt: skip
 
 
 def test_low_volume_shrinks_a_pool_and_keeps_an_empty_one_empty(grow: ServedPolicy) -> None:
@@ -340,8 +344,12 @@ def test_a_row_whose_output_is_not_finite_falls_back_alone(tmp_path: Path) -> No
     assert alone[0]["fallback"] is None
     assert alone[0]["pool"]["reasons"] == ["policy: hold (+0.00)"]
     assert alone[1]["fallback"] == "the network's output is not finite"
+    # AIMD: demand exceeded every cap in the example, so every cap grows (the growth bound
+    # may cut it to x1.6); 4 IPs are far below its per-IP ceiling, so the pool holds.
     for entry in alone[1]["providers"].values():
         assert entry["reasons"][0].startswith("aimd: x")
-    assert alone[1]["pool"]["reasons"][0].startswith("aimd: ")
+        assert 1.0 < entry["change"] <= 1.6 + 1e-12
+    assert alone[1]["pool"]["reasons"] == ["aimd: hold (+0.00)"]
+    assert alone[1]["pool"]["action"] == "hold"
     assert policy.decide_batch([fine, broken]) == alone
     assert policy.decide_batch([broken, fine]) == alone[::-1]
