@@ -125,6 +125,16 @@ def test_a_batch_of_bad_records_reports_fifty_problems_and_an_empty_batch_nothin
     assert len(error.value.problems) == 50
     assert error.value.problems[0].startswith("[0] telemetry.period_hours")
     assert error.value.problems[-1].startswith("[49] telemetry.period_hours")
+    # Two records of 30 problems each: the second's are cut at 50 lines in all.
+    thirty = _record()
+    thirty.update({f"x{i}": 0 for i in range(30)})
+    with pytest.raises(TelemetryError) as error:
+        policy.decide_batch([thirty, thirty])
+    assert len(error.value.problems) == 50
+    assert error.value.problems[29] == "[0] telemetry.x29: unknown key; expected one of " + str(
+        ["schema_version", "period_hours", "time", "pool", "providers"]
+    )
+    assert error.value.problems[-1].startswith("[1] telemetry.x")
     assert policy.decide_batch([]) == []
     assert policy.decide_batch(iter([])) == []
 
@@ -308,48 +318,59 @@ def test_without_ips_every_provider_says_so_and_the_pool_may_grow(grow: ServedPo
 # --------------------------------------------------------------------------- fallback
 
 
-def _overflows_with_more_ips(tmp_path: Path) -> ServedPolicy:
-    """A network whose pool output is 0 at 1 IP and +inf at 4 IPs; its caps stay 0.
+def _overflows_on(tmp_path: Path, fine: dict[str, Any], broken: dict[str, Any]) -> ServedPolicy:
+    """A network whose pool output is 0 on ``fine`` and +inf on ``broken``; caps stay 0.
 
     Layer 0 is relu over the one feature that differs most between the two records
-    (normalised by mean 0, variance 1), shifted so that the 1-IP record gives 0 and the
-    4-IP record 4; layer 1 passes that unit on; layer 2 multiplies it by 1e308 into the
-    pool action only.
+    (normalised by mean 0, variance 1), scaled and shifted so that ``fine`` gives a
+    little below 0 and ``broken`` a little below 4; layer 1 passes that unit on; layer 2
+    multiplies it by 1e308 into the pool action only.
     """
-    obs = [
-        encode_record(_record(dedicated_ips=n), PROVIDERS, horizon_days=45, max_ips=8)
-        for n in (1, 4)
-    ]
+    obs = [encode_record(r, PROVIDERS, horizon_days=45, max_ips=8) for r in (fine, broken)]
     feature = int(np.argmax(np.abs(obs[1] - obs[0])))
     low, high = float(obs[0][feature]), float(obs[1][feature])
     arrays = {name: np.zeros_like(array) for name, array in _arrays().items()}
     arrays["layer0.weight"][0, feature] = 4.0 / (high - low)
-    arrays["layer0.bias"][0] = -4.0 * low / (high - low)
+    arrays["layer0.bias"][0] = -4.0 * low / (high - low) - 0.04
     arrays["layer1.weight"][0, 0] = 1.0
     arrays["layer2.weight"][5, 0] = 1e308
 
     def edit(manifest: dict[str, Any]) -> None:
         manifest["network"]["layers"][0]["activation"] = "relu"
         manifest["network"]["layers"][1]["activation"] = "identity"
-        norm = manifest["normalization"]
-        norm["mean"][feature], norm["var"][feature], norm["epsilon"] = 0.0, 1.0, 0.0
+        manifest["normalization"]["mean"][feature] = 0.0
+        manifest["normalization"]["var"][feature] = 1.0
 
-    return _bundle(tmp_path, "overflow", arrays, edit)
+    return _bundle(tmp_path, f"overflow{feature}", arrays, edit)
 
 
 def test_a_row_whose_output_is_not_finite_falls_back_alone(tmp_path: Path) -> None:
-    policy = _overflows_with_more_ips(tmp_path)
     fine, broken = _record(dedicated_ips=1), _record(dedicated_ips=4)
+    broken["providers"]["gmail"]["dedicated_cap_per_hour"] = 8000.0  # 2,000 per IP
+    policy = _overflows_on(tmp_path, fine, broken)
     alone = [policy.decide(fine), policy.decide(broken)]
     assert alone[0]["fallback"] is None
     assert alone[0]["pool"]["reasons"] == ["policy: hold (+0.00)"]
     assert alone[1]["fallback"] == "the network's output is not finite"
-    # AIMD: demand exceeded every cap in the example, so every cap grows (the growth bound
-    # may cut it to x1.6); 4 IPs are far below its per-IP ceiling, so the pool holds.
+    # AIMD: demand exceeded gmail's cap, so it adds 500/h a day times gmail's share of
+    # demand, 41,071 / 75,572: (2000 + 500 * 0.54346) / 2000 = 1.13587. 4 IPs are far
+    # below its per-IP ceiling, so the pool holds.
+    gmail = alone[1]["providers"]["gmail"]
+    assert gmail["change"] == pytest.approx((2000 + 500 * 41_071 / 75_572) / 2000, rel=1e-4)
+    assert gmail["reasons"] == [f"aimd: x{gmail['change']:.3f}"]
     for entry in alone[1]["providers"].values():
         assert entry["reasons"][0].startswith("aimd: x")
-        assert 1.0 < entry["change"] <= 1.6 + 1e-12
     assert alone[1]["pool"]["reasons"] == ["aimd: hold (+0.00)"]
     assert alone[1]["pool"]["action"] == "hold"
     assert policy.decide_batch([fine, broken]) == alone
     assert policy.decide_batch([broken, fine]) == alone[::-1]
+
+
+def test_the_fallback_starts_an_empty_pool(tmp_path: Path) -> None:
+    empty = _record(dedicated_ips=0)
+    policy = _overflows_on(tmp_path, _record(), empty)
+    decision = policy.decide(empty)
+    assert decision["fallback"] == "the network's output is not finite"
+    assert decision["pool"] == {
+        "action": "grow", "dedicated_ips": 1, "reasons": ["aimd: grow (+1.00)"],
+    }  # fmt: skip
