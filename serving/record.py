@@ -253,7 +253,7 @@ def _message(item: Any, max_ips: int, providers: tuple[str, ...]) -> list[str]:
         return [f"unknown key; expected one of {list(known)}"]
     if kind == "consistency":
         return list(item["ctx"]["problems"])
-    if kind in ("dict_type", "typed_dict_type"):
+    if kind in ("dict_type", "typed_dict_type", "mapping_type"):  # a Mapping that fails too
         return [f"expected a JSON object, got {type(value).__name__}"]
     expected, what, maximum = _what(loc, max_ips)
     if what is None:

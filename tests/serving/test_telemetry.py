@@ -6,7 +6,7 @@ import copy
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -547,3 +547,57 @@ def test_at_most_fifty_problems_say_how_many_were_left_out() -> None:
     problems = problems_of(record)
     assert len(problems) == 50
     assert problems[-1] == "telemetry: 21 more problems not listed"
+
+
+class _Unreadable(Mapping[str, Any]):
+    """A mapping with the example's keys whose values raise when read."""
+
+    def __init__(self, error: type[Exception]) -> None:
+        self.keys_of = example()
+        self.error = error
+
+    def __getitem__(self, key: str) -> Any:
+        raise self.error(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys_of)
+
+    def __len__(self) -> int:
+        return len(self.keys_of)
+
+
+class _Endless(Mapping[str, Any]):
+    """A mapping whose every value is computed from itself: nested past any limit."""
+
+    def __getitem__(self, key: str) -> Any:
+        return self[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TOP_KEYS)
+
+    def __len__(self) -> int:
+        return len(TOP_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("record", "kind"),
+    [
+        (_Unreadable(ValueError), "ValueError"),
+        (_Unreadable(TypeError), "TypeError"),
+        (_Unreadable(OverflowError), "OverflowError"),
+        # Last: a RecursionError inside a line tracer (coverage, scripts/mutation) stops it.
+        (_Endless(), "RecursionError"),
+    ],
+)
+def test_a_record_that_cannot_be_read_gets_one_line(record: object, kind: str) -> None:
+    assert problems_of(record) == [f"telemetry: cannot be validated ({kind})"]
+
+
+def test_a_mapping_that_fails_to_read_is_named_not_a_crash() -> None:
+    # pydantic reports a mapping whose reads raise KeyError as ``mapping_type`` at the root.
+    assert problems_of(_Unreadable(KeyError)) == [
+        "telemetry: expected a JSON object, got _Unreadable"
+    ]
+    record = example()
+    record["time"] = _Unreadable(KeyError)
+    assert problems_of(record) == ["telemetry.time: expected a JSON object, got _Unreadable"]
