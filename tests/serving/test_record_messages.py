@@ -127,6 +127,20 @@ def test_consistency_allows_a_millionth_of_the_larger_side_or_of_one_message() -
     assert _problems(gmail(bounced=0.5, sent_shared=0.25)) == [
         "telemetry.providers.gmail: bounced (0.5) exceeds accepted + sent_shared (0.25)"
     ]
+    # The same slack on the attempts side, where deferred and rejected count with accepted.
+    validate(gmail(accepted=1e-6, bounced=0.0), PROVIDERS, max_ips=8)
+    assert _problems(gmail(accepted=1.5e-6, bounced=0.0)) == [
+        "telemetry.providers.gmail: accepted + deferred + rejected (1.5e-06) exceeds "
+        "sent_dedicated (0)"
+    ]
+    assert _problems(gmail(accepted=10.0, rejected=5.0, sent_dedicated=10.0, bounced=0.0)) == [
+        "telemetry.providers.gmail: accepted + deferred + rejected (15) exceeds sent_dedicated (10)"
+    ]
+    validate(
+        gmail(accepted=10.0, deferred=3.0, rejected=5.0, sent_dedicated=18.0, bounced=0.0),
+        PROVIDERS,
+        max_ips=8,
+    )
 
 
 def test_a_misspelt_count_gets_a_suggestion_and_many_unknown_counts_a_short_list() -> None:
