@@ -27,6 +27,17 @@ import numpy as np
 from ipwarmup.envs.state import SimState
 
 
+def acceptance_limit(state: SimState) -> np.ndarray:
+    """Return what each IP's provider accepts an hour now, (B, K, P).
+
+    The allowance, cut to ``throttle_acceptance`` of it while throttled; a blocked IP's
+    limit is not zeroed here (its callers treat blocks their own way).
+    """
+    share = np.where(state.throttled, state.draw.throttle_acceptance[:, None, :], 1.0)
+    limit: np.ndarray = state.allowance * share
+    return limit
+
+
 def repeat_factor(state: SimState) -> np.ndarray:
     """Return the duration factor each provider applies to this sender now, (B, P)."""
     d = state.draw

@@ -22,7 +22,7 @@ import numpy as np
 
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
-from ipwarmup.envs.escalation import escalate, lift
+from ipwarmup.envs.escalation import acceptance_limit, escalate, lift
 from ipwarmup.envs.hour_kernel import run_until_event, sum_axis1
 from ipwarmup.envs.state import SimState
 
@@ -53,8 +53,7 @@ def routing(state: SimState) -> dict[str, np.ndarray]:
 
     weight = caps / np.maximum(total, 1e-300)[:, None, :]
     open_ = ~state.blocked
-    share = np.where(state.throttled, state.draw.throttle_acceptance[:, None, :], 1.0)
-    limit = state.allowance * share
+    limit = acceptance_limit(state)
     return {
         "total_cap": total,
         "weight": weight,

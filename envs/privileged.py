@@ -13,6 +13,7 @@ import numpy as np
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY
+from ipwarmup.envs.escalation import acceptance_limit
 
 if TYPE_CHECKING:
     from ipwarmup.envs.simulator import Simulator
@@ -51,10 +52,7 @@ class PrivilegedView:
     @property
     def acceptance_limit(self) -> np.ndarray:
         """Hourly messages each IP has accepted now: its allowance, cut while throttled."""
-        st = self._sim.state
-        share = np.where(st.throttled, st.draw.throttle_acceptance[:, None, :], 1.0)
-        limit: np.ndarray = st.allowance * share
-        return limit
+        return acceptance_limit(self._sim.state)
 
     @property
     def reputation(self) -> np.ndarray:

@@ -29,6 +29,7 @@ from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.days import end_day, start_day
+from ipwarmup.envs.escalation import acceptance_limit
 from ipwarmup.envs.mta import Period, run_hours
 from ipwarmup.envs.outcomes import close_period, ip_days, refresh_pool_telemetry
 from ipwarmup.envs.pool import add_ip, apply_actions, ramp_warming_ips
@@ -306,8 +307,8 @@ class Simulator:
         pool = self.config.pool
         for _ in range(steps):
             st = clone.state
-            share = np.where(st.throttled, st.draw.throttle_acceptance[:, None, :], 1.0)
-            accepted = np.where(st.blocked, pool.min_hourly_cap_messages, st.allowance * share)
+            limit = acceptance_limit(st)
+            accepted = np.where(st.blocked, pool.min_hourly_cap_messages, limit)
             st.caps = np.where(st.active[:, :, None], self.codec.clip_caps(accepted), 0.0)
             value += clone._advance(hold)
         for key in CONTINUATION_KEYS:
