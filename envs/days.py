@@ -79,6 +79,22 @@ def start_day(
     state.day_shared[rows] = 0.0
 
 
+def held_peak(state: SimState) -> np.ndarray:
+    """Record today's busiest hours; return each IP's busiest of its providers' memory.
+
+    ``state.peak_history`` is a ring of days (the batch's day count modulo its length);
+    provider ``p`` remembers its last ``peak_memory_days[p]`` days, today included.
+    """
+    history = state.peak_history
+    window = history.shape[-1]
+    today = (state.ring_clock // HOURS_PER_DAY) % window
+    history[..., today] = state.day_peak
+    age = (today - np.arange(window)) % window  # (W,) days since each slot was written
+    remembered = age < state.draw.peak_memory_days[:, None, :, None]  # (B, 1, P, W)
+    held: np.ndarray = np.where(remembered, history, 0.0).max(axis=-1)
+    return held
+
+
 def end_day(state: SimState, hold_utilization: np.ndarray) -> None:
     """Move allowance, reputation and domain reputation after a full day (all rows).
 
@@ -108,7 +124,12 @@ def end_day(state: SimState, hold_utilization: np.ndarray) -> None:
     )
     draw_k = prov.ProviderDraw(**{name: v[:, None, :] for name, v in vars(d).items()})
     allowance = prov.update_allowance(
-        state.allowance, state.day_peak, hold_utilization, draw_k, reputation
+        state.allowance,
+        state.day_peak,
+        hold_utilization,
+        draw_k,
+        reputation,
+        held_peak=held_peak(state),
     )
     state.reputation = np.where(active, np.clip(reputation, 0.0, 1.0), state.reputation)
     state.allowance = np.where(active, allowance, state.allowance)

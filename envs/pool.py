@@ -29,6 +29,7 @@ def add_ip(state: SimState, rows: np.ndarray, pool: PoolConfig) -> None:
     state.throttled_until[rows, slot] = -np.inf
     state.recent_volume[rows, slot] = 0.0
     state.previous_day_sent[rows, slot] = 0.0
+    state.peak_history[rows, slot] = 0.0
     state.ip_age_days[rows, slot] = 0.0
     state.n_ips[rows] += 1
 

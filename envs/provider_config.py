@@ -46,6 +46,15 @@ class ProviderConfig(Config):
         gt=0,
         lt=1,
     )
+    peak_memory_days: int = setting(
+        # An assumption, no public number: Google asks for a consistent rate, not the same
+        # volume every day, and ISPs keep reputation data about 30 days (DOMAIN §3), so a
+        # weekly newsletter's campaign hour keeps its allowance across the quiet days
+        # between sends. Cooling still reaches cold in `cooling_days` of silence.
+        7,
+        "Days a busy hour keeps the allowance from shrinking (the busiest of these counts).",
+        ge=1,
+    )
     cooling_days: tuple[float, float] = setting(
         (20.0, 30.0),
         "Idle days after which a fully trusted IP's allowance is back to cold.",
@@ -202,6 +211,12 @@ class ProviderConfig(Config):
                 f"ceiling {ceiling:g} at pressure_decay_per_hour {self.pressure_decay_per_hour}), "
                 f"so that a sender ignoring every 4xx is blocked; got "
                 f"{list(self.escalation_threshold)}"
+            )
+        if self.cooling_days[0] <= self.peak_memory_days:
+            problems.append(
+                f"cooling_days: expected above peak_memory_days ({self.peak_memory_days}), "
+                "since an idle IP holds its allowance that long before it cools; got "
+                f"{list(self.cooling_days)}"
             )
         if self.cold_hourly_allowance_messages[1] > self.full_trust_hourly_allowance_messages[0]:
             problems.append(

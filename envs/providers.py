@@ -37,6 +37,7 @@ class ProviderDraw:
     full_allowance: np.ndarray
     trust_growth: np.ndarray
     cooling_factor: np.ndarray
+    peak_memory_days: np.ndarray
     spike_tolerance: np.ndarray
     complaint_threshold: np.ndarray
     bounce_threshold: np.ndarray
@@ -100,8 +101,10 @@ def draw_providers(providers: list[ProviderConfig], uniforms: np.ndarray) -> Pro
         full_allowance=full,
         trust_growth=v[:, 2],
         # An idle IP falls from full trust to cold in `cooling_days` (DOMAIN §3: most ISPs
-        # keep reputation data 30 days; SendGrid re-warms after 30 idle days).
-        cooling_factor=(cold / full) ** (1.0 / cooling_days),
+        # keep reputation data 30 days; SendGrid re-warms after 30 idle days): it holds for
+        # `peak_memory_days` on its last busy hour (see update_allowance), then shrinks.
+        cooling_factor=(cold / full) ** (1.0 / (cooling_days - const("peak_memory_days"))),
+        peak_memory_days=const("peak_memory_days"),
         spike_tolerance=v[:, 4],
         complaint_threshold=v[:, 5],
         bounce_threshold=v[:, 6],
@@ -212,19 +215,26 @@ def update_allowance(
     hold_utilization: float | np.ndarray,
     draw: ProviderDraw,
     reputation: np.ndarray,
+    *,
+    held_peak: np.ndarray | None = None,
 ) -> np.ndarray:
     """Grow or shrink an IP's earned hourly allowance after one day.
 
-    Using the allowance fully grows it by ``trust_growth`` (DOMAIN §1: SendGrid's 1.40x a
-    day must run clean for a typical sender); using less than ``hold_utilization`` of it
-    shrinks it, down to cold after ``cooling_days`` of silence (SES adaptive warmup: "when
-    volume to an ISP drops, that ISP's warm-up percentage drops too"). The result stays
-    between the cold allowance and the full-trust allowance scaled by reputation.
+    Using the allowance fully today grows it by ``trust_growth`` (DOMAIN §1: SendGrid's
+    1.40x a day must run clean for a typical sender). It shrinks only when ``held_peak``,
+    the busiest hour of the last ``peak_memory_days`` (see end_day; today's peak when
+    None), used less than ``hold_utilization`` of it, down to cold after ``cooling_days``
+    of silence (SES adaptive warmup: "when volume to an ISP drops, that ISP's warm-up
+    percentage drops too"). So a weekly campaign keeps the allowance it earned across the
+    quiet days between sends, and only growth needs today's use. The result stays between
+    the cold allowance and the full-trust allowance scaled by reputation.
     """
     use = np.clip(peak_hour_sent / allowance, 0.0, 1.0)
+    held = use if held_peak is None else np.clip(held_peak / allowance, 0.0, 1.0)
+    held = np.maximum(held, use)
     grow = (use - hold_utilization) / (1.0 - hold_utilization) * np.log(draw.trust_growth)
-    shrink = (hold_utilization - use) / hold_utilization * np.log(draw.cooling_factor)
-    step = np.where(use >= hold_utilization, grow, shrink)
+    shrink = (hold_utilization - held) / hold_utilization * np.log(draw.cooling_factor)
+    step = np.where(use >= hold_utilization, grow, np.minimum(shrink, 0.0))
     ceiling = np.maximum(draw.full_allowance * trust_ceiling(reputation), draw.cold_allowance)
     updated: np.ndarray = np.clip(allowance * np.exp(step), draw.cold_allowance, ceiling)
     return updated

@@ -68,6 +68,7 @@ class SimState:
     throttled_until: np.ndarray  # (B, K, P) hour the last throttle lifts (-inf: none yet)
     recent_volume: np.ndarray  # (B, K, P) ~7-day average of daily volume
     previous_day_sent: np.ndarray  # (B, K, P) accepted the day before
+    peak_history: np.ndarray  # (B, K, P, W) each recent day's busiest hour, a ring by day
     # Per provider.
     domain_reputation: np.ndarray  # (B, P) hidden
     offences: np.ndarray  # (B, P) blocks of this sender at each provider, over all its IPs
@@ -120,6 +121,7 @@ def allocate(
 ) -> SimState:
     """Return a state of zeros for ``n_envs`` rows (placeholders until each row is reset)."""
     b, k, p = n_envs, max_ips, n_providers
+    peak_days = int(draw.peak_memory_days.max())  # the longest memory of any provider
     telemetry_fields = Telemetry.__dataclass_fields__
     per_env = {"n_ips", "mean_ip_age_days", "day", "weekday", "hour"}
     telemetry = Telemetry(
@@ -146,6 +148,7 @@ def allocate(
         throttled_until=np.full((b, k, p), -np.inf),  # never throttled
         recent_volume=np.zeros((b, k, p)),
         previous_day_sent=np.zeros((b, k, p)),
+        peak_history=np.zeros((b, k, p, peak_days)),
         domain_reputation=np.zeros((b, p)),
         offences=np.zeros((b, p)),
         queue_total=np.zeros((b, p)),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+from ipwarmup.envs import days
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs.provider_config import default_providers
 
@@ -18,8 +21,10 @@ def _draw(uniform: float = 0.0) -> prov.ProviderDraw:
 def test_an_idle_ip_falls_from_full_trust_to_cold_in_cooling_days() -> None:
     d = _draw(0.0)  # every range at its low end: gmail cold 40, full 15,000, 20 days
     assert d.cold_allowance[0, 0] == 40.0 and d.full_allowance[0, 0] == 15_000.0
-    np.testing.assert_allclose(d.cooling_factor[0, 0], (40.0 / 15_000.0) ** (1.0 / 20.0))
-    np.testing.assert_allclose(d.cooling_factor**20.0 * d.full_allowance, d.cold_allowance)
+    # It holds for the 7 days of peak memory, then shrinks over the 13 left.
+    np.testing.assert_array_equal(d.peak_memory_days, 7.0)
+    np.testing.assert_allclose(d.cooling_factor[0, 0], (40.0 / 15_000.0) ** (1.0 / 13.0))
+    np.testing.assert_allclose(d.cooling_factor**13.0 * d.full_allowance, d.cold_allowance)
 
 
 @pytest.mark.parametrize(
@@ -103,6 +108,47 @@ def test_update_allowance_by_hand(peak: float, expected: float) -> None:
         np.array([[1000.0]]), np.array([[peak]]), 0.3, _one_provider(), np.array([[0.8]])
     )
     np.testing.assert_allclose(got, [[expected]], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("peak", "held", "expected"),
+    [
+        (0.0, 300.0, 1000.0),  # idle today, a busy hour this week at the hold line: holds
+        (0.0, 900.0, 1000.0),  # idle today, a campaign hour this week: holds
+        (0.0, 150.0, 1000.0 * 0.8**0.5),  # the week's busiest hour at half the line
+        (0.0, 0.0, 800.0),  # idle all week: x cooling factor 0.8
+        (100.0, 150.0, 1000.0 * 0.8**0.5),  # the week's busiest, not today's, sets the shrink
+        (1000.0, 1000.0, 1500.0),  # growth needs today's use
+        (650.0, 2000.0, 1000.0 * 1.5**0.5),  # ... and only today's: a past peak adds none
+        (150.0, 0.0, 1000.0 * 0.8**0.5),  # a history below today's peak counts as today's
+    ],
+)
+def test_update_allowance_holds_on_the_weeks_busiest_hour(
+    peak: float, held: float, expected: float
+) -> None:
+    got = prov.update_allowance(
+        np.array([[1000.0]]),
+        np.array([[peak]]),
+        0.3,
+        _one_provider(),
+        np.array([[0.8]]),
+        held_peak=np.array([[held]]),
+    )
+    np.testing.assert_allclose(got, [[expected]], rtol=1e-12)
+
+
+def test_held_peak_is_the_busiest_hour_of_each_providers_memory() -> None:
+    # One row, one IP, two providers remembering 3 and 2 days; a ring of 3 days.
+    history = np.zeros((1, 1, 2, 3))
+    draw = SimpleNamespace(peak_memory_days=np.array([[3.0, 2.0]]))
+    state = SimpleNamespace(peak_history=history, ring_clock=0, draw=draw)
+    held = []
+    for day, peak in enumerate([50.0, 10.0, 20.0, 5.0, 1.0]):
+        state.ring_clock = (day + 1) * 24  # end_day runs after the day's 24 hours
+        state.day_peak = np.array([[[peak, peak]]])
+        held.append(days.held_peak(state)[0, 0].tolist())
+    # Provider 0 keeps the busiest of 3 days (today and two before), provider 1 of 2.
+    assert held == [[50, 50], [50, 50], [50, 20], [20, 20], [20, 5]]
 
 
 def test_update_allowance_stays_between_cold_and_the_reputations_ceiling() -> None:

@@ -129,6 +129,43 @@ def test_d_an_ip_idle_for_30_days_is_cold_again(seed):
     assert refused / t.sent_dedicated[0].sum() > 0.8
 
 
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_d_a_week_between_campaigns_keeps_the_allowance_and_a_longer_gap_does_not(seed):
+    # A weekly sender's quiet days cost nothing (peak_memory_days 7): the allowance holds
+    # while a day whose busiest hour used 30% of it or more is under 7 days old, and
+    # shrinks the midnight that day is forgotten.
+    env = IPWarmupEnv(
+        scenario="steady_b2c_transactional",
+        overrides=["horizon_days=60", "pool.max_cap_change_per_day=1.0e+9"],
+    )
+    policy = make_baseline("fixed-sendgrid", env.config)
+    obs, _ = env.reset(seed=seed)
+    state = None
+    for day in range(30):
+        action, state = policy.predict(obs, state, np.array([day == 0]))
+        obs, *_ = env.step(action)
+    st = env.simulator.state
+    history = st.peak_history[0, 0]  # (P, 7)
+    today = (st.ring_clock // 24) % 7
+    age = (today - np.arange(7)) % 7
+    busy = history / st.allowance[0, 0][:, None] >= 0.3
+    assert busy.any(axis=1).all()  # fixed-sendgrid used every allowance this week
+    last_busy = np.where(busy, age, 7).min(axis=1)  # (P,) days since the last busy day
+    idle = np.zeros(env.action_space.shape, dtype=np.float32)
+    idle[:-1] = -1.0
+    allowance = [st.allowance[0, 0].copy()]
+    for _ in range(8):
+        env.step(idle)
+        allowance.append(env.simulator.state.allowance[0, 0].copy())
+    allowance = np.array(allowance)  # (9, P): before and after each idle midnight
+    for p, a in enumerate(last_busy):
+        held = 7 - a  # idle midnights after which the busy day is still remembered: 6 - a
+        np.testing.assert_array_equal(allowance[:held, p], allowance[0, p])
+        assert allowance[held, p] < allowance[0, p], (p, allowance[:, p])
+    # A week after the last warm day nothing busy is remembered: a full day's cooling.
+    assert np.all(allowance[8] < 0.8 * allowance[0]), allowance[8] / allowance[0]
+
+
 def _final_week_inbox_rate(env: IPWarmupEnv, seed: int, pool: str) -> float:
     env.reset(seed=seed)
     inbox = delivered = 0.0
