@@ -98,8 +98,8 @@ def test_c_holding_after_deferrals_recovers_and_pushing_does_not(seed):
     assert np.mean(pushed[-3:]) > 0.3, pushed
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_d_an_ip_idle_for_30_days_is_cold_again(seed):
+def _warmed_then_idle(seed: int, days: int) -> tuple[IPWarmupEnv, np.ndarray]:
+    """Return an env after ``days`` of fixed-sendgrid, and the action that idles its IP."""
     # Caps may jump straight to a target, so the IP can go idle in one decision.
     env = IPWarmupEnv(
         scenario="steady_b2c_transactional",
@@ -108,15 +108,21 @@ def test_d_an_ip_idle_for_30_days_is_cold_again(seed):
     policy = make_baseline("fixed-sendgrid", env.config)
     obs, _ = env.reset(seed=seed)
     state = None
-    for day in range(35):
+    for day in range(days):
         action, state = policy.predict(obs, state, np.array([day == 0]))
         obs, *_ = env.step(action)
+    idle = np.zeros(env.action_space.shape, dtype=np.float32)
+    idle[:-1] = -1.0  # caps to the 1 message/hour floor
+    return env, idle
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_d_an_ip_idle_for_30_days_is_cold_again(seed):
+    env, idle = _warmed_then_idle(seed, 35)
     sim = env.simulator
     cold = sim.state.draw.cold_allowance[0]
     warm = sim.state.allowance[0, 0].copy()
     assert np.all(warm > 5 * cold)
-    idle = np.zeros(env.action_space.shape, dtype=np.float32)
-    idle[:-1] = -1.0  # caps to the 1 message/hour floor
     for _ in range(31):
         env.step(idle)
     assert np.all(sim.state.allowance[0, 0] < 1.5 * cold)
@@ -134,16 +140,7 @@ def test_d_a_week_between_campaigns_keeps_the_allowance_and_a_longer_gap_does_no
     # A weekly sender's quiet days cost nothing (peak_memory_days 7): the allowance holds
     # while a day whose busiest hour used 30% of it or more is under 7 days old, and
     # shrinks the midnight that day is forgotten.
-    env = IPWarmupEnv(
-        scenario="steady_b2c_transactional",
-        overrides=["horizon_days=60", "pool.max_cap_change_per_day=1.0e+9"],
-    )
-    policy = make_baseline("fixed-sendgrid", env.config)
-    obs, _ = env.reset(seed=seed)
-    state = None
-    for day in range(30):
-        action, state = policy.predict(obs, state, np.array([day == 0]))
-        obs, *_ = env.step(action)
+    env, idle = _warmed_then_idle(seed, 30)
     st = env.simulator.state
     history = st.peak_history[0, 0]  # (P, 7)
     today = (st.ring_clock // 24) % 7
@@ -151,8 +148,6 @@ def test_d_a_week_between_campaigns_keeps_the_allowance_and_a_longer_gap_does_no
     busy = history / st.allowance[0, 0][:, None] >= 0.3
     assert busy.any(axis=1).all()  # fixed-sendgrid used every allowance this week
     last_busy = np.where(busy, age, 7).min(axis=1)  # (P,) days since the last busy day
-    idle = np.zeros(env.action_space.shape, dtype=np.float32)
-    idle[:-1] = -1.0
     allowance = [st.allowance[0, 0].copy()]
     for _ in range(8):
         env.step(idle)
