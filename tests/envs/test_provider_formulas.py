@@ -143,12 +143,13 @@ def test_held_peak_is_the_busiest_hour_of_each_providers_memory() -> None:
     draw = SimpleNamespace(peak_memory_days=np.array([[3.0, 2.0]]))
     state = SimpleNamespace(peak_history=history, ring_clock=0, draw=draw)
     held = []
-    for day, peak in enumerate([50.0, 10.0, 20.0, 5.0, 1.0]):
+    for day, peak in enumerate([50.0, 10.0, 20.0, 5.0, 1.0, 0.0, 0.0, 0.0]):
         state.ring_clock = (day + 1) * 24  # end_day runs after the day's 24 hours
         state.day_peak = np.array([[[peak, peak]]])
         held.append(days.held_peak(state)[0, 0].tolist())
     # Provider 0 keeps the busiest of 3 days (today and two before), provider 1 of 2.
-    assert held == [[50, 50], [50, 50], [50, 20], [20, 20], [20, 5]]
+    # Then silence: what is forgotten counts for nothing, not even one message.
+    assert held == [[50, 50], [50, 50], [50, 20], [20, 20], [20, 5], [5, 1], [1, 0], [0, 0]]
 
 
 def test_update_allowance_stays_between_cold_and_the_reputations_ceiling() -> None:
