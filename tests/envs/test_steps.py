@@ -23,10 +23,18 @@ SCENARIOS = ("steady_b2c_transactional", "bursty_b2c_marketing", "b2b_microsoft_
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _simulator(scenario: str, overflow: str, seed: int, steps: int, push: float) -> Simulator:
+def _simulator(
+    scenario: str, overflow: str, seed: int, steps: int, push: float, retry: float = 1.0
+) -> Simulator:
     """A batch stepped ``steps`` times with caps pushed by ``push`` (blocks happen at 1)."""
     config = build_config(
-        scenario=scenario, overrides=[f"mta.overflow={overflow}", "decision_interval_hours=6"]
+        scenario=scenario,
+        overrides=[
+            f"mta.overflow={overflow}",
+            "decision_interval_hours=6",
+            f"mta.retry_interval_hours={retry}",
+            "mta.max_age_hours=4",  # a 5-hour retry expires first
+        ],
     )
     sim = Simulator(config, ROWS)
     sim.reset(np.arange(ROWS), [seeding.np_random(seed + i)[0] for i in range(ROWS)])
@@ -45,6 +53,7 @@ states = st.builds(
     seed=st.integers(0, 10_000),
     steps=st.integers(0, 30),
     push=st.floats(0.0, 1.0),
+    retry=st.sampled_from([0.25, 1.0, 2.5, 5.0]),
 )
 
 
