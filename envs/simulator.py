@@ -203,7 +203,8 @@ class Simulator:
         st.queue_cohorts[idx] = 0.0
         st.queue_scale[idx] = 1.0
         st.complaint_history[idx] = 0.0
-        for values in (*st.accounting.values(), *st.continuation.values()):
+        # The last period's outcomes too: a new episode has had no period yet.
+        for values in (*st.accounting.values(), *st.continuation.values(), *st.outcome.values()):
             values[idx] = 0.0
         self._start_day(idx)
         t = st.telemetry
