@@ -44,10 +44,9 @@ class Period:
         self.shared = per_provider[4]
         self.expired = per_provider[5]
         self.accepted_ip = np.zeros((b, k, p))
-        per_row = np.zeros((3, b))
+        per_row = np.zeros((2, b))
         self.blocks = per_row[0]
         self.throttles = per_row[1]
-        self.queue_start = per_row[2]  # messages in the retry queue when the period began
 
 
 def routing(state: SimState) -> dict[str, np.ndarray]:

@@ -257,7 +257,6 @@ class Simulator:
         st, cfg = self.state, self.config
         apply_actions(st, actions, self.codec, cfg.pool)
         period = Period(self.n_envs, self.max_ips, self.n_providers)
-        period.queue_start = np.add.reduce(st.queue_total, axis=1)
         run_hours(st, period, cfg)
         close_period(
             st,

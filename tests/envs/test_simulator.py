@@ -60,7 +60,12 @@ def test_a_used_batch_resets_rows_to_what_a_fresh_batch_starts_with(overflow: st
     """
     config = build_config(
         scenario="bursty_b2c_marketing",
-        overrides=[f"mta.overflow={overflow}", "reward.continuation_days=0"],
+        overrides=[
+            f"mta.overflow={overflow}",
+            "reward.continuation_days=0",
+            # A noisy-neighbour incident starts on every idle day, day 0 of an episode too.
+            "shared_pool.incident_probability_per_day=1.0",
+        ],
     )
     used = _pushed(config, 3, 20)
     assert used.state.accounting["block_events"].sum() + used.state.offences.sum() > 0
@@ -75,6 +80,15 @@ def test_a_used_batch_resets_rows_to_what_a_fresh_batch_starts_with(overflow: st
         mine, theirs = _fields(used.state, used_row), _fields(fresh.state, fresh_row)
         for name, value in theirs.items():
             np.testing.assert_array_equal(mine[name], value, err_msg=name)
+        # No slot, empty or not, keeps a block, a throttle or pressure from the last
+        # episode: the privileged view (for reports and the oracle) shows every slot.
+        st = used.state
+        assert not used.privileged().blocked[used_row].any()
+        assert not st.throttled[used_row].any()
+        np.testing.assert_array_equal(st.throttled_until[used_row], -np.inf)
+        np.testing.assert_array_equal(st.pressure[used_row], 0.0)
+        np.testing.assert_array_equal(st.caps[used_row, st.n_ips[used_row] :], 0.0)
+    assert fresh.state.incident_until_day.min() > 1.0  # an incident started on day 0
     for name, value in _fields(used.state, 1).items():
         np.testing.assert_array_equal(value, row1[name], err_msg=name)
     rng = np.random.default_rng(2)
@@ -111,6 +125,9 @@ def test_a_batch_needs_a_row_and_actions_for_each_of_its_rows() -> None:
     with pytest.raises(ValueError, match=rf"expected \(2, {size}\)"):
         sim.step(np.zeros((1, size)))
     assert Simulator(config, 1).n_envs == 1  # one row is a batch
+    # Each reset row needs its own generator: one short is refused, not silently skipped.
+    with pytest.raises(ValueError, match="zip"):
+        sim.reset(np.arange(2), [seeding.np_random(5)[0]])
 
 
 @pytest.mark.parametrize(("interval", "gmail_lag", "other_lag"), [(24, 2, 1), (6, 5, 4)])
@@ -161,3 +178,28 @@ def test_a_replica_meets_the_same_future_as_its_original() -> None:
         np.testing.assert_array_equal(theirs.reward, np.repeat(ours.reward, 3))
     for key, values in sim.accounting.items():
         np.testing.assert_array_equal(clone.accounting[key], np.repeat(values, 3), err_msg=key)
+
+
+def test_a_row_that_ends_its_horizon_alone_gets_its_continuation() -> None:
+    """Row 1 restarts a day later than row 0, so row 0 ends its horizon alone.
+
+    Its last reward counts a one-day continuation (the shortest there is); row 1's does
+    not, until it ends a day later.
+    """
+    config = build_config(
+        scenario="steady_b2c_transactional",
+        overrides=["horizon_days=2", "reward.continuation_days=1"],
+    )
+    sim = Simulator(config, 2)
+    sim.reset(np.arange(2), [seeding.np_random(i)[0] for i in range(2)])
+    hold = np.zeros((2, sim.codec.size))
+    sim.step(hold)
+    sim.reset(np.array([1]), [seeding.np_random(7)[0]])  # at midnight: allowed
+    first = sim.step(hold)
+    np.testing.assert_array_equal(first.truncated, [True, False])
+    assert first.continuation_reward[0] > 0.0 and first.continuation_reward[1] == 0.0
+    assert sim.state.continuation["demand"][0] > 0.0
+    sim.reset(np.array([0]), [seeding.np_random(8)[0]])
+    second = sim.step(hold)
+    np.testing.assert_array_equal(second.truncated, [False, True])
+    assert second.continuation_reward[1] > 0.0 and second.continuation_reward[0] == 0.0

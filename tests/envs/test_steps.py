@@ -99,7 +99,6 @@ def test_apply_actions_scales_caps_and_moves_the_pool_by_at_most_one(
 def test_run_hours_conserves_every_message_of_the_period(sim: Simulator) -> None:
     state, config = sim.state, sim.config
     period = Period(ROWS, sim.max_ips, sim.n_providers)
-    period.queue_start = state.queue_total.sum(axis=1)
     queue_before = state.queue_total.copy()
     hour_before = state.hour.copy()
     run_hours(state, period, config)
@@ -225,7 +224,6 @@ def test_reward_formula_by_hand() -> None:
     )
     period = Period(1, 2, 2)
     period.demand = np.array([[600.0, 300.0]])
-    period.queue_start = np.array([100.0])
     period.rejected = np.array([[10.0, 0.0]])
     period.expired = np.array([[0.0, 40.0]])
     period.blocks = np.array([1.0])
