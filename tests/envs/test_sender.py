@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -77,6 +78,16 @@ def test_a_jittered_mix_is_the_gamma_draws_of_the_providers_that_get_mail() -> N
     # Apple and other have no share: their draws are dropped, the rest normalised.
     np.testing.assert_allclose(draw.mix[0], [1 / 6, 2 / 6, 3 / 6, 0.0, 0.0], rtol=1e-15)
     np.testing.assert_array_equal(draw.mix[1], [1.0, 0.0, 0.0, 0.0, 0.0])
+    # Gamma draws can underflow to 0 at small shapes: then no share, but no 0/0 either.
+    none = snd.draw_sender(
+        scenario, NAMES, np.zeros((1, 7)), np.array([[0.0, 0.0, 0.0, 5.0, 5.0]]), np.zeros((1, 5))
+    )
+    np.testing.assert_array_equal(none.mix, [[0.0] * 5])
+    # Any positive concentration jitters, a weak one (below 1) too.
+    weak = snd.draw_sender(
+        _scenario(mix_concentration=0.5), NAMES, np.zeros((2, 7)), gammas, np.zeros((2, 5))
+    )
+    np.testing.assert_array_equal(weak.mix, draw.mix)
 
 
 def test_gamma_shapes_are_the_concentration_times_each_share_at_least_once() -> None:
@@ -121,6 +132,9 @@ def test_day_shapes_normalise_weekdays_hours_and_a_campaign_window_past_midnight
     np.testing.assert_array_equal(
         shapes.campaign_days, [False, True, False, True, False, False, False]
     )
+    # One value serves every day of a simulator: it cannot be changed in place.
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        shapes.weekly = np.ones(7)  # type: ignore[misc]
     halved = snd.day_shapes(_scenario(weekly_shape=(2.0,) * 7, hourly_shape=(3.0,) * 24))
     np.testing.assert_array_equal(halved.weekly, [1.0] * 7)
     np.testing.assert_allclose(halved.hourly, [1 / 24] * 24, rtol=1e-15)
