@@ -127,9 +127,12 @@ class MTAConfig(Config):
 
     overflow: Literal["shared", "queue"] = setting(
         # §1 SendGrid (older docs), Mailgun, SparkPost and SES early warmup: excess goes to
-        # the shared pool. "queue" is SendGrid's current behaviour: retry, expire at 72 h.
+        # the shared pool; deferred mail goes there at its retry, a retry interval later
+        # (§2 RFC 5321). "queue" is SendGrid's current behaviour: retry, expire at 72 h.
         "shared",
-        "Where traffic above the dedicated caps and deferred traffic goes.",
+        "Where traffic above the dedicated caps and deferred traffic goes: 'shared' sends "
+        "what the caps hold back to the shared pool at once and deferred mail at its retry; "
+        "'queue' retries both on the dedicated IPs.",
     )
     max_age_hours: int = setting(
         # §2 SendGrid retries deferrals for 72 hours.
@@ -142,9 +145,12 @@ class MTAConfig(Config):
         # §2 RFC 5321 at least 30 min; SendGrid ~15 min; KumoMTA 20 min; Exim 15 min; Postfix
         # backoff up to 4000 s. The MTA is simulated hour by hour: an interval under an hour
         # makes every queued message due each hour (a fluid message cannot be retried twice
-        # within the hour that its provider's allowance limits anyway).
+        # within the hour that its provider's allowance limits anyway). In shared mode a
+        # deferred message's one retry goes to the shared pool ceil(interval) hours after
+        # the hour it was deferred in (envs/mta.py hold_hours).
         1.0,
-        "Mean time between two attempts of a queued message.",
+        "Mean time between two attempts of a queued message (queue mode); in shared mode, "
+        "the wait before deferred mail is retried on the shared pool, rounded up to hours.",
         ge=0.25,
         le=24,
     )

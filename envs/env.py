@@ -103,7 +103,8 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     deferrals; a sender that keeps pushing through deferrals gets a 5xx block. Each step the
     agent moves every provider's dedicated hourly cap and may grow or shrink the pool; the
     simulated MTA enforces the plan hour by hour, sending what the caps hold back through
-    the shared pool (or a retry queue, ``mta.overflow="queue"``). Every provider's
+    the shared pool and deferred mail there at its retry, ``mta.retry_interval_hours``
+    later (or both to a retry queue, ``mta.overflow="queue"``). Every provider's
     tolerance is hidden and drawn per episode, so the agent must read the replies.
 
     ## Action Space
@@ -192,7 +193,8 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ``info["accounting"]`` holds cumulative message counts since reset: ``demand``,
     ``delivered_inbox``, ``delivered_spam``, ``bounced``, ``rejected``, ``expired``,
-    ``queued`` (now in the retry queue), ``sent_dedicated`` (attempts on dedicated IPs),
+    ``queued`` (now in the MTA's queue: awaiting a retry), ``sent_dedicated`` (attempts on
+    dedicated IPs),
     ``sent_shared``, ``deferrals`` (4xx answers), plus ``block_events`` and ``ip_days``.
     At every step ``demand = delivered_inbox + delivered_spam + bounced + rejected +
     expired + queued``. At the last step ``info["continuation"]`` holds the continuation's

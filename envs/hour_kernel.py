@@ -10,6 +10,11 @@ records how far each row got; the caller handles the events with
 routing, so they stay in Python. Rows do not interact within a period, so each row runs
 its hours on its own (its few hundred values stay in cache) and stops at its own events.
 
+The retry queue is the other timed state, and it is not an event: its retries and
+expiries (and in shared mode the release of held mail to the shared pool) happen inside
+each hour here, whichever call runs that hour, and change no routing. A state that only
+Python can move at its time would have to be one.
+
 Each operation is the one the numpy version of this loop did, in the same order and on
 the same operands (no fused multiply-add: numba compiles without ``fastmath``), so the
 simulator's golden trajectories hold bit for bit. Sums over IPs add the active slots in
@@ -46,6 +51,7 @@ def _run_until_event(
     reject_share: np.ndarray,
     to_shared: np.ndarray,
     retry: float,
+    hold_hours: int,
     queue_mode: bool,
     max_overshoot: float,
     decay: np.ndarray,
@@ -89,9 +95,13 @@ def _run_until_event(
         accept: (B, K, P) each IP's hourly acceptance (0 when blocked).
         per_allowance: (B, K, P) overshoot per message sent (0 when blocked).
         reject_share: (B, P) share of the mail sent to blocked IPs.
-        to_shared: (B,) 1 where leftover mail goes to the shared pool, 0 to the queue.
-        retry: share of the queue due each hour.
-        queue_mode: whether leftover mail can go to the retry queue.
+        to_shared: (B,) 1 where leftover mail goes to the shared pool, 0 to the queue
+            (queue mode only).
+        retry: share of the queue due each hour (queue mode).
+        hold_hours: hours deferred mail waits before its retry on the shared pool (shared
+            mode; at least 1). Past ``A`` it expires first, at age ``A``.
+        queue_mode: whether leftover mail goes to the retry queue (else what the caps held
+            back goes to the shared pool at once and deferred mail after ``hold_hours``).
         max_overshoot: cap on one hour's overshoot.
         decay: (B, P) hourly pressure decay.
         threshold: (B, P) pressure past which the provider blocks.
@@ -103,13 +113,14 @@ def _run_until_event(
         day_peak: (B, K, P) the day's busiest hour's acceptance, updated.
         day_overshoot: (B, K, P) the day's summed overshoot, updated.
         queue_total: (B, P) messages in the retry queue, updated.
-        queue_cohorts: (B, P, A) queued messages by hour of arrival over scale, updated.
-        queue_scale: (B, P) the cohorts' lazy common factor, updated.
+        queue_cohorts: (B, P, A) queued messages by hour of arrival over scale, updated
+            (in shared mode: deferred mail held, by hour of deferral, scale 1).
+        queue_scale: (B, P) the cohorts' lazy common factor, updated (queue mode).
         demand_total: (B, P) the period's demand, updated.
         sent_total: (B, P) the period's mail sent on dedicated IPs, updated.
         accepted_total: (B, P) the period's accepted mail, updated.
         rejected_total: (B, P) the period's rejected mail, updated.
-        shared_total: (B, P) the period's mail sent to the shared pool (queue mode), updated.
+        shared_total: (B, P) the period's mail sent to the shared pool, updated.
         expired_total: (B, P) the period's expired mail, updated.
         accepted_ip_total: (B, K, P) the period's accepted mail per IP, updated.
 
@@ -120,6 +131,7 @@ def _run_until_event(
     n_rows, n_providers = total_cap.shape
     ages = queue_cohorts.shape[2]
     keep_share = min(retry, 1.0)
+    live = min(hold_hours, ages)  # shared mode: cohorts still held after an hour's release
     any_event = False
     for b in range(n_rows):
         n = n_ips[b]
@@ -180,6 +192,29 @@ def _run_until_event(
                     queue_cohorts[b, p, slot] = joined / scale
                     queue_total[b, p] = max(queue_total[b, p] * keep - expired + joined, 0.0)
                     expired_total[b, p] += expired
+                else:
+                    # Shared mode: what the caps held back goes to the shared pool this
+                    # hour; deferred mail waits in the queue for its retry, which goes to
+                    # the shared pool `hold_hours` later (a ring of cohorts by hour of
+                    # deferral), or expires first if that is past its maximum age.
+                    deferred = max(sent - accepted - rejected, 0.0)
+                    if hold_hours <= ages:
+                        due = (slot + ages - hold_hours) % ages
+                        released = queue_cohorts[b, p, due]
+                        queue_cohorts[b, p, due] = 0.0
+                        expired = 0.0
+                    else:
+                        released = 0.0
+                        expired = queue_cohorts[b, p, slot]
+                    queue_cohorts[b, p, slot] = deferred
+                    shared_total[b, p] += (demand - sent) + released
+                    expired_total[b, p] += expired
+                    # The queue is the live cohorts' sum, not a running total: exact (0
+                    # once everything held has gone), one term at the default interval.
+                    held = deferred
+                    for i in range(1, live):
+                        held += queue_cohorts[b, p, (slot + ages - i) % ages]
+                    queue_total[b, p] = held
             done[b] = h + 1
             if event:
                 any_event = True

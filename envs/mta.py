@@ -6,8 +6,10 @@ Message flow in one hour, per provider (all quantities are fluid message counts)
 * the MTA sends up to the dedicated pool's hourly cap, spread over the IPs by their caps;
 * each IP's provider accepts up to its hidden allowance (a share of it while the IP is
   throttled) and defers the rest (4xx); a blocked IP's mail is rejected (5xx) and lost;
-* what the caps held back and what was deferred goes to the shared pool (``shared`` mode,
-  or when the pool is empty) or back to the retry queue, whose messages expire after
+* in ``shared`` mode what the caps held back goes to the shared pool at once, and what was
+  deferred waits in the MTA's queue for the retry interval and is then retried on the
+  shared pool (see :func:`hold_hours`); in ``queue`` mode both go back to the retry queue
+  (to the shared pool when the pool is empty); queued messages expire after
   ``max_age_hours``;
 * sending far above the allowance builds "ignored-deferral pressure"; past the provider's
   escalation threshold the IP is throttled for hours to weeks, and if the pressure crosses
@@ -17,6 +19,8 @@ Step functions over a :class:`~ipwarmup.envs.state.SimState`, updating it in pla
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -40,10 +44,9 @@ class Period:
         self.shared = per_provider[4]
         self.expired = per_provider[5]
         self.accepted_ip = np.zeros((b, k, p))
-        per_row = np.zeros((3, b))
+        per_row = np.zeros((2, b))
         self.blocks = per_row[0]
         self.throttles = per_row[1]
-        self.queue_start = per_row[2]  # messages in the retry queue when the period began
 
 
 def routing(state: SimState) -> dict[str, np.ndarray]:
@@ -65,6 +68,20 @@ def routing(state: SimState) -> dict[str, np.ndarray]:
     }
 
 
+def hold_hours(retry_interval_hours: float) -> int:
+    """Return how many hours shared mode holds deferred mail before retrying it on the pool.
+
+    A deferral ends in the MTA's queue, and the retry comes a retry interval later (DOMAIN
+    §2: RFC 5321 at least 30 minutes; KumoMTA 20 minutes; SendGrid about 15): an ESP that
+    overflows to its shared pool sends the message there at that retry, not at once. The
+    simulated MTA attempts each hour's mail as one batch at the hour's start, so mail
+    deferred in hour ``h`` is retried with the first batch at or after ``h + interval``:
+    hour ``h + ceil(interval)``, the next hour for any interval up to one hour (as the
+    queue mode's retry), never before the interval has passed.
+    """
+    return max(1, math.ceil(retry_interval_hours))
+
+
 def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     """Simulate the period's ``decision_interval_hours`` hours, filling ``period``.
 
@@ -80,9 +97,10 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     threshold = np.ascontiguousarray(state.draw.escalation_threshold)
     route = routing(state)
     # Queue mode's leftover goes back to the queue, unless the pool is empty (shared mode
-    # sums its shared pool after the hours and reads no such flag).
+    # reads no such flag: deferred mail waits, the rest goes to the shared pool).
     to_shared = np.where(state.n_ips == 0, 1.0, 0.0)
     retry = min(1.0, 1.0 / config.mta.retry_interval_hours)  # share of the queue due each hour
+    hold = hold_hours(config.mta.retry_interval_hours)
     any_of = np.logical_or.reduce
     any_timed = bool(any_of(state.blocked, axis=None) or any_of(state.throttled, axis=None))
     first_hour = state.hour_of_day
@@ -104,6 +122,7 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
             route["reject_share"],
             to_shared,
             retry,
+            hold,
             queue_mode,
             prov.MAX_OVERSHOOT_PER_HOUR,
             decay,
@@ -144,7 +163,3 @@ def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     state.ring_clock += hours_per_step
     state.hour += hours_per_step
     state.hour_of_day = (first_hour + hours_per_step) % HOURS_PER_DAY
-    if not queue_mode:
-        # In shared mode the shared pool takes what dedicated did not.
-        shared = period.demand - period.accepted - period.rejected
-        period.shared = np.maximum(shared, 0.0)

@@ -203,7 +203,8 @@ class Simulator:
         st.queue_cohorts[idx] = 0.0
         st.queue_scale[idx] = 1.0
         st.complaint_history[idx] = 0.0
-        for values in (*st.accounting.values(), *st.continuation.values()):
+        # The last period's outcomes too: a new episode has had no period yet.
+        for values in (*st.accounting.values(), *st.continuation.values(), *st.outcome.values()):
             values[idx] = 0.0
         self._start_day(idx)
         t = st.telemetry
@@ -256,7 +257,6 @@ class Simulator:
         st, cfg = self.state, self.config
         apply_actions(st, actions, self.codec, cfg.pool)
         period = Period(self.n_envs, self.max_ips, self.n_providers)
-        period.queue_start = np.add.reduce(st.queue_total, axis=1)
         run_hours(st, period, cfg)
         close_period(
             st,

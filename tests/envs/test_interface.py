@@ -364,6 +364,7 @@ def _config_overrides() -> st.SearchStrategy[list[str]]:
             f"mta.overflow={draw(st.sampled_from(['shared', 'queue']))}",
             f"decision_interval_hours={draw(st.sampled_from([1, 6, 24]))}",
             f"mta.max_age_hours={draw(st.sampled_from([4, 24, 72]))}",
+            f"mta.retry_interval_hours={draw(st.sampled_from([0.25, 1.0, 2.5, 24.0]))}",
             f"pool.initial_ips={initial_ips}",
             f"pool.max_ips={max_ips}",
             f"horizon_days={draw(st.integers(2, 6))}",

@@ -23,10 +23,18 @@ SCENARIOS = ("steady_b2c_transactional", "bursty_b2c_marketing", "b2b_microsoft_
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _simulator(scenario: str, overflow: str, seed: int, steps: int, push: float) -> Simulator:
+def _simulator(
+    scenario: str, overflow: str, seed: int, steps: int, push: float, retry: float = 1.0
+) -> Simulator:
     """A batch stepped ``steps`` times with caps pushed by ``push`` (blocks happen at 1)."""
     config = build_config(
-        scenario=scenario, overrides=[f"mta.overflow={overflow}", "decision_interval_hours=6"]
+        scenario=scenario,
+        overrides=[
+            f"mta.overflow={overflow}",
+            "decision_interval_hours=6",
+            f"mta.retry_interval_hours={retry}",
+            "mta.max_age_hours=4",  # a 5-hour retry expires first
+        ],
     )
     sim = Simulator(config, ROWS)
     sim.reset(np.arange(ROWS), [seeding.np_random(seed + i)[0] for i in range(ROWS)])
@@ -45,6 +53,7 @@ states = st.builds(
     seed=st.integers(0, 10_000),
     steps=st.integers(0, 30),
     push=st.floats(0.0, 1.0),
+    retry=st.sampled_from([0.25, 1.0, 2.5, 5.0]),
 )
 
 
@@ -90,7 +99,6 @@ def test_apply_actions_scales_caps_and_moves_the_pool_by_at_most_one(
 def test_run_hours_conserves_every_message_of_the_period(sim: Simulator) -> None:
     state, config = sim.state, sim.config
     period = Period(ROWS, sim.max_ips, sim.n_providers)
-    period.queue_start = state.queue_total.sum(axis=1)
     queue_before = state.queue_total.copy()
     hour_before = state.hour.copy()
     run_hours(state, period, config)
@@ -216,7 +224,6 @@ def test_reward_formula_by_hand() -> None:
     )
     period = Period(1, 2, 2)
     period.demand = np.array([[600.0, 300.0]])
-    period.queue_start = np.array([100.0])
     period.rejected = np.array([[10.0, 0.0]])
     period.expired = np.array([[0.0, 40.0]])
     period.blocks = np.array([1.0])

@@ -8,7 +8,9 @@ the reputation (placement sensitivity 0). The pool is one IP with a 150/h cap th
 `hold` policy never changes. No noise anywhere, so every seed gives the same numbers.
 
 Shared overflow: only hour 0 carries mail. The cap sends min(demand, 150), the provider
-accepts min(sent, 100), the rest (defers and what the cap held back) goes to the shared pool:
+accepts min(sent, 100), what the cap held back goes to the shared pool at once and the
+deferred 50 at their retry an hour later (the 1-hour retry interval), still the same day,
+so each day's figures are what they were when deferrals went to the shared pool at once:
 
     day  demand  sent  accepted  deferred  shared
     0    2400    150   100       50        2300
