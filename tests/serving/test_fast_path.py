@@ -1,16 +1,19 @@
-"""The single decision's fast path decides exactly as the shared vectorised path.
+"""The single decision's compiled path decides as the shared vectorised path.
 
-``decide`` encodes one record with :func:`ipwarmup.observation.encode_one` and applies the
-guardrails in Python floats; ``decide_batch`` (and the reference here) runs the shared
-encoder :func:`ipwarmup.observation.encode` and the vectorised guardrails. Both must give
-the same decision, float for float and reason for reason, on realistic records, on
-records where every guardrail fires, and on the shipped example.
+``decide`` runs :mod:`ipwarmup.serving.single`'s kernel (encoder, network and guardrails
+compiled by numba); ``decide_batch`` (and the reference here) runs the shared encoder
+:func:`ipwarmup.observation.encode`, numpy's network and the vectorised guardrails. The
+observation must be the same bit for bit; the decisions the same reason for reason, with
+every number within 1e-12 (relative: the kernel sums the network in index order and uses
+libm's ``tanh`` and ``exp`` where numpy uses BLAS and its own), on realistic records, on
+records where every guardrail fires, on the shipped example, and under a ReLU network.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipwarmup.observation import encode, encode_one
-from ipwarmup.serving import load_policy
+from ipwarmup.serving import load_policy, single
 from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.telemetry import COUNT_FIELDS, to_telemetry, validate
 from ipwarmup.training.export import write_bundle
@@ -35,7 +38,8 @@ MAX_IPS = 8
 
 @pytest.fixture(scope="module")
 def policies(tmp_path_factory: pytest.TempPathFactory) -> list[ServedPolicy]:
-    """The shipped bundle, and the same with a bold last layer (growth and pool moves)."""
+    """The shipped bundle; the same with a bold last layer (growth and pool moves); and a
+    bold ReLU network (its hidden layers' activation changed) with 3-hour periods."""
     manifest = json.loads((DEFAULT / "manifest.json").read_text())
     with np.load(DEFAULT / "weights.npz") as archive:
         arrays = {name: archive[name] for name in archive.files}
@@ -43,13 +47,44 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> list[ServedPolicy]:
     arrays["layer2.weight"] = arrays["layer2.weight"] * 20.0
     arrays["layer2.bias"] = arrays["layer2.bias"] * 20.0
     bold = write_bundle(tmp_path_factory.mktemp("bold") / "bold", manifest, arrays)
-    return [load_policy(DEFAULT), load_policy(bold)]
+    relu = copy.deepcopy(manifest)
+    for layer in relu["network"]["layers"][:2]:
+        layer["activation"] = "relu"
+    relu["env"]["decision_interval_hours"] = 3
+    relu_bundle = write_bundle(tmp_path_factory.mktemp("relu") / "relu", relu, arrays)
+    return [load_policy(DEFAULT), load_policy(bold), load_policy(relu_bundle)]
 
 
 def _reference(policy: ServedPolicy, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Decide through the shared encoder and the vectorised guardrails."""
-    clean = [validate(r, policy.providers, max_ips=policy.max_ips) for r in records]
+    clean = [validate(_period(r, policy), policy.providers, max_ips=policy.max_ips)
+             for r in records]  # fmt: skip
     return policy._decide_records(clean)
+
+
+def _period(record: dict[str, Any], policy: ServedPolicy) -> dict[str, Any]:
+    """The record with the policy's ``period_hours``."""
+    return {**record, "period_hours": policy.period_hours}
+
+
+def alike(ours: object, reference: object, where: str = "decision") -> None:
+    """Assert two decisions are the same: equal but for floats, which are within 1e-12."""
+    assert type(ours) is type(reference), f"{where}: {ours!r} != {reference!r}"
+    if isinstance(ours, dict):
+        assert isinstance(reference, dict) and list(ours) == list(reference), where
+        for key in ours:
+            alike(ours[key], reference[key], f"{where}.{key}")
+    elif isinstance(ours, list):
+        assert isinstance(reference, list) and len(ours) == len(reference), where
+        for i, (a, b) in enumerate(zip(ours, reference, strict=True)):
+            alike(a, b, f"{where}[{i}]")
+    elif isinstance(ours, float):
+        assert isinstance(reference, float)
+        assert math.isclose(ours, reference, rel_tol=1e-12, abs_tol=0.0), (
+            f"{where}: {ours!r} != {reference!r}"
+        )
+    else:
+        assert ours == reference, f"{where}: {ours!r} != {reference!r}"
 
 
 _COUNT = st.one_of(
@@ -140,11 +175,61 @@ def test_encode_one_is_encode_bit_for_bit(record: dict[str, Any]) -> None:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(record=realistic_records())
-def test_decide_is_the_vectorised_decision_exactly(
+def test_decide_is_the_vectorised_decision(
     policies: list[ServedPolicy], record: dict[str, Any]
 ) -> None:
     for policy in policies:
-        assert policy.decide(record) == _reference(policy, [record])[0]
+        alike(policy.decide(_period(record, policy)), _reference(policy, [record])[0])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(record=realistic_records())
+def test_the_kernels_observation_is_encode_bit_for_bit(
+    policies: list[ServedPolicy], record: dict[str, Any]
+) -> None:
+    """The compiled encoder and its plain Python form, against the shared encoder."""
+    for policy in policies:
+        clean = validate(_period(record, policy), PROVIDERS, max_ips=MAX_IPS)
+        shared = encode(to_telemetry(clean, PROVIDERS), horizon_days=policy.horizon_days,
+                        max_ips=MAX_IPS)[0]  # fmt: skip
+        values = np.array(
+            [clean["providers"][p][f] for p in PROVIDERS for f in COUNT_FIELDS]
+            + [clean["pool"]["dedicated_ips"], clean["pool"]["mean_ip_age_days"],
+               clean["time"]["day"], clean["time"]["weekday"], clean["time"]["hour"]]
+        )  # fmt: skip
+        consts = policy._single._consts
+        for log_inputs, encode_into in (
+            (single._log_inputs, single._encode),
+            (single._log_inputs_compiled, single._encode_compiled),
+        ):
+            logs = np.empty(3 * len(PROVIDERS))
+            log_inputs(values, consts, logs)
+            obs = np.empty(len(shared), dtype=np.float32)
+            encode_into(values, np.log10(logs), consts, obs)
+            assert obs.tobytes() == shared.tobytes()
+
+
+def test_the_plain_python_kernel_decides_as_the_reference(policies: list[ServedPolicy]) -> None:
+    """The kernel's source, run by Python (where coverage and mutation testing see it)."""
+    records = [*_seeded_records(60, seed=5), copy.deepcopy(EXAMPLE)]
+    kernels = (single._log_inputs, single._decide)
+    for policy in policies:
+        for record in records:
+            parts = policy._single.decide(validate(_period(record, policy), PROVIDERS,
+                                                   max_ips=MAX_IPS), kernels)  # fmt: skip
+            assert parts is not None
+            alike(policy._decision(*parts), _reference(policy, [record])[0])
+
+
+@pytest.mark.parametrize("size", [*range(0, 20), 33, 64])
+def test_the_monthly_volume_sums_as_the_batch_path(size: int) -> None:
+    """``single._sum`` against the batch path's sum over a provider column."""
+    rng = np.random.default_rng(size)
+    for _ in range(50):
+        counts = np.zeros((1, size, 10))
+        counts[0, :, 0] = 10 ** rng.uniform(-3, 12, size=size)
+        reference = counts[:, :, 0].sum(axis=1)[0]
+        assert single._sum(counts[0, :, 0].tolist()) == reference
 
 
 def _seeded_records(count: int, seed: int) -> list[dict[str, Any]]:
@@ -181,14 +266,14 @@ def _seeded_records(count: int, seed: int) -> list[dict[str, Any]]:
 
 def test_every_guardrail_and_pool_rule_is_compared(policies: list[ServedPolicy]) -> None:
     """On seeded records where every rule fires somewhere, both paths decide alike."""
-    records = _seeded_records(400, seed=11)
     fired: set[str] = set()
     for policy in policies:
+        records = [_period(r, policy) for r in _seeded_records(400, seed=11)]
         reference = _reference(policy, records)
         assert policy.decide_batch(records) == reference
         # One at a time against the reference for one: BLAS may round a row of a batch
         # (gemm) differently from a single row (gemv) in the last bit.
-        assert [policy.decide(r) for r in records] == [_reference(policy, [r])[0] for r in records]
+        alike([policy.decide(r) for r in records], [_reference(policy, [r])[0] for r in records])
         for decision in reference:
             fired |= {name.partition(":")[0] for name in decision["guardrails"]}
             fired |= {decision["pool"]["action"]}
@@ -203,12 +288,12 @@ def test_every_guardrail_and_pool_rule_is_compared(policies: list[ServedPolicy])
 def test_decide_and_decide_batch_agree_with_the_reference_on_simulated_fleets(
     policies: list[ServedPolicy],
 ) -> None:
-    records = [*_simulated_records(), copy.deepcopy(EXAMPLE)]
     for policy in policies:
+        records = [_period(r, policy) for r in [*_simulated_records(), copy.deepcopy(EXAMPLE)]]
         reference = _reference(policy, records)
         assert policy.decide_batch(records) == reference
         # One at a time: one row through the network, as in the reference for one record.
-        assert [policy.decide(r) for r in records] == [_reference(policy, [r])[0] for r in records]
+        alike([policy.decide(r) for r in records], [_reference(policy, [r])[0] for r in records])
 
 
 def test_a_network_that_overflows_still_falls_back_in_the_fast_path(tmp_path: Path) -> None:
@@ -217,7 +302,6 @@ def test_a_network_that_overflows_still_falls_back_in_the_fast_path(tmp_path: Pa
         arrays = {name: archive[name] for name in archive.files}
     arrays["layer2.weight"] = np.full_like(arrays["layer2.weight"], 1e308)
     policy = load_policy(write_bundle(tmp_path / "broken", manifest, arrays))
-    assert not policy._overflow_free
     decision = policy.decide(copy.deepcopy(EXAMPLE))
     assert decision == _reference(policy, [EXAMPLE])[0]
     assert decision["fallback"] == "the network's output is not finite"
