@@ -89,6 +89,7 @@ class ServedPolicy:
         self.guardrail_notes = list(notes)
         run_id = manifest.mlflow.get("run_id")
         self._model = {"name": manifest.name, "run_id": run_id if isinstance(run_id, str) else None}
+        self._no_hits: list[list[tuple[str, str]]] = [[] for _ in self.providers]
         self._single = OneRecord(
             providers=self.providers, mean=self._mean, inv_std=self._inv_std,
             clip_obs=self._clip_obs, layers=self._layers, low=self._low, high=self._high,
@@ -313,14 +314,13 @@ class ServedPolicy:
                                    "change": None, "reasons": [_NO_IPS]}  # fmt: skip
         else:
             # One pass over plain lists: this loop is most of a fleet's per-record cost.
-            for j, (name, grown, cap, change) in enumerate(
-                zip(self.providers, factor, next_cap, ratio, strict=True)
+            for name, grown, cap, change, here in zip(
+                self.providers, factor, next_cap, ratio, hits or self._no_hits, strict=True
             ):
                 reasons = [f"{source}: x{grown:.3f}"]
-                if hits is not None:
-                    for hit, reason in hits[j]:
-                        reasons.append(reason)
-                        fired.append(f"{hit}:{name}")
+                for hit, reason in here:
+                    reasons.append(reason)
+                    fired.append(f"{hit}:{name}")
                 providers[name] = {
                     "dedicated_cap_per_hour": cap * n,
                     "cap_per_ip_per_hour": cap,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import operator
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -132,10 +133,11 @@ def _encode(values: np.ndarray, logs: np.ndarray, consts: np.ndarray, obs: np.nd
 
 def _decide(
     values: np.ndarray, logs: np.ndarray, consts: np.ndarray, layout: np.ndarray, out: np.ndarray
-) -> bool:
-    """Decide one record's caps into ``out``; False when the network's output is not finite.
+) -> int:
+    """Decide one record's caps into ``out``; return every provider's guardrail flags OR-ed.
 
-    ``out`` holds per provider (P values each) the policy's cap factor, the next per-IP cap,
+    Returns 0 when no guardrail fired, -1 when the network's output is not finite. ``out``
+    holds per provider (P values each) the policy's cap factor, the next per-IP cap,
     its ratio to the current one (NaN below 1e-6 messages an hour), the guardrail flags,
     the per-IP cap before the bounds, and the deferral, bounce and complaint rates; then
     the pool's action value. With no IPs only the factors and the pool value are written.
@@ -156,15 +158,17 @@ def _decide(
     for k in range(layout[_L_LAYERS]):
         at = _L_LAYERS + 1 + _LAYER * k
         n_in, n_out, activation = layout[at], layout[at + 1], layout[at + 2]
-        w, b = layout[at + 3], layout[at + 4]
+        # A 2-D view: indexing the flat array by a computed offset kept the inner loop from
+        # vectorising (numba's negative-index check), and took twice as long.
+        weight = consts[layout[at + 3] : layout[at + 3] + n_in * n_out].reshape((n_in, n_out))
+        bias = consts[layout[at + 4] : layout[at + 4] + n_out]
         y = np.zeros(n_out)
         for i in range(n_in):  # x @ weight.T, each sum in index order
             xi = x[i]
-            row = w + i * n_out
             for j in range(n_out):
-                y[j] += xi * consts[row + j]
+                y[j] += xi * weight[i, j]
         for j in range(n_out):
-            z = y[j] + consts[b + j]
+            z = y[j] + bias[j]
             if activation == 1:
                 z = math.tanh(z)
             elif activation == 2:
@@ -173,7 +177,7 @@ def _decide(
         x = y
     for j in range(x.size):
         if not math.isfinite(x[j]):
-            return False
+            return -1
     act_low, act_high = consts[layout[_L_ACT_LOW] :], consts[layout[_L_ACT_HIGH] :]
     for j in range(x.size):  # the action clip, max(min(x, high), low)
         z = act_high[j] if act_high[j] < x[j] else x[j]
@@ -182,6 +186,7 @@ def _decide(
     out[_BLOCKS * p] = x[p]
     n = values[10 * p]
     thresholds = consts[layout[_L_THRESHOLDS] :]
+    fired = 0
     for j in range(p):
         a = x[j]
         a = -1.0 if a < -1.0 else a
@@ -234,13 +239,14 @@ def _decide(
         out[_RATIO * p + j] = next_cap / per_ip_now if per_ip_now >= 1e-6 else math.nan
         out[_FLAGS * p + j] = flags
         out[_PER_IP * p + j] = per_ip
-    return True
+        fired |= flags
+    return fired
 
 
 # The plain functions stay importable, so tests can run them where a tracer sees them.
 _log_inputs_compiled: Callable[..., None] = numba.njit(cache=True, nogil=True)(_log_inputs)
 _encode_compiled: Callable[..., None] = numba.njit(cache=True, nogil=True)(_encode)
-_decide_compiled: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_decide)
+_decide_compiled: Callable[..., int] = numba.njit(cache=True, nogil=True)(_decide)
 
 
 def pool_max_reason(max_ips: int) -> str:
@@ -328,34 +334,18 @@ class OneRecord:
         self._consts = np.concatenate(parts)
         self._layout = np.array(offsets, dtype=np.int64)
         self._size = _BLOCKS * p + 1
+        self._n_logs = 3 * p
+        # One record's values as float64 bytes: packing and viewing them as an array takes
+        # half as long as np.array on the list.
+        self._pack = struct.Struct(f"{10 * p + 5}d").pack
         self._warm_up()
 
     def _warm_up(self) -> None:
         """Compile (or load) the kernels now, on a record of zeros."""
-        p = len(self.providers)
-        values = np.zeros(10 * p + 5)
-        logs = np.empty(3 * p)
-        _log_inputs_compiled(values, self._consts, logs)
-        _decide_compiled(values, np.log10(logs), self._consts, self._layout, np.empty(self._size))
-
-    def numbers(
-        self, values: np.ndarray, kernels: tuple[Callable[..., Any], ...] | None = None
-    ) -> list[float] | None:
-        """Run the kernel on one record's values; None when the network's output is not finite.
-
-        ``kernels`` replaces the compiled ``(_log_inputs, _decide)`` (the tests pass the
-        plain functions).
-        """
-        log_inputs, decide = kernels or (_log_inputs_compiled, _decide_compiled)
-        logs = np.empty(3 * len(self.providers))
-        log_inputs(values, self._consts, logs)
-        # numpy's log10, as encode's: libm's may differ in the last bit (module docstring).
-        np.log10(logs, out=logs)
-        out = np.empty(self._size)
-        if not decide(values, logs, self._consts, self._layout, out):
-            return None
-        result: list[float] = out.tolist()
-        return result
+        zeros = dict.fromkeys(COUNT_FIELDS, 0.0)
+        self.decide({"providers": dict.fromkeys(self.providers, zeros),
+                     "pool": {"dedicated_ips": 0, "mean_ip_age_days": 0.0},
+                     "time": {"day": 0.0, "weekday": 0, "hour": 0}})  # fmt: skip
 
     def decide(
         self, record: dict[str, Any], kernels: tuple[Callable[..., Any], ...] | None = None
@@ -363,6 +353,8 @@ class OneRecord:
         """Decide one validated record: ``ServedPolicy._decision``'s arguments, or None.
 
         None when the network's output is not finite: the caller's fallback decides then.
+        ``kernels`` replaces the compiled ``(_log_inputs, _decide)`` (the tests pass the
+        plain functions).
         """
         entries, pool_in, when = record["providers"], record["pool"], record["time"]
         flat: list[float] = []
@@ -370,20 +362,29 @@ class OneRecord:
             flat += _COUNTS_OF(entries[name])
         n: int = pool_in["dedicated_ips"]
         flat += (n, pool_in["mean_ip_age_days"], when["day"], when["weekday"], when["hour"])
-        o = self.numbers(np.array(flat, dtype=np.float64), kernels)
-        if o is None:
+        values = np.frombuffer(self._pack(*flat))
+        log_inputs, kernel = kernels or (_log_inputs_compiled, _decide_compiled)
+        logs = np.empty(self._n_logs)
+        log_inputs(values, self._consts, logs)
+        # numpy's log10, as encode's: libm's may differ in the last bit (module docstring).
+        np.log10(logs, out=logs)
+        out = np.empty(self._size)
+        fired: int = kernel(values, logs, self._consts, self._layout, out)
+        if fired < 0:
             return None
+        o: list[float] = out.tolist()
         p = len(self.providers)
-        factors = o[:p]
+        factors = o[_FACTOR * p : _FACTOR * p + p]
         pool_value = o[-1]
         proposal = (GROW if pool_value > POOL_THRESHOLD
                     else SHRINK if pool_value < -POOL_THRESHOLD else HOLD)  # fmt: skip
         hits: list[list[tuple[str, str]]] | None = None
         cut_at: list[str] = []
         if n > 0:
-            next_caps, ratios = o[p : 2 * p], o[2 * p : 3 * p]
-            flags = [int(f) for f in o[3 * p : 4 * p]]
-            if any(flags):
+            next_caps = o[_NEXT_CAP * p : _NEXT_CAP * p + p]
+            ratios = o[_RATIO * p : _RATIO * p + p]
+            if fired:
+                flags = [int(f) for f in o[_FLAGS * p : _FLAGS * p + p]]
                 hits = [self._reasons(o, j, f, flat) if f else [] for j, f in enumerate(flags)]
                 cut_at = [name for name, f in zip(self.providers, flags, strict=True) if f & _CUTS]
         else:
