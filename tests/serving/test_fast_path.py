@@ -1,12 +1,13 @@
 """The single decision's compiled path decides as the shared vectorised path.
 
-``decide`` runs :mod:`ipwarmup.serving.single`'s kernel (encoder, network and guardrails
-compiled by numba); ``decide_batch`` (and the reference here) runs the shared encoder
-:func:`ipwarmup.observation.encode`, numpy's network and the vectorised guardrails. The
-observation must be the same bit for bit; the decisions the same reason for reason, with
-every number within 1e-12 (relative: the kernel sums the network in index order and uses
-libm's ``tanh`` and ``exp`` where numpy uses BLAS and its own), on realistic records, on
-records where every guardrail fires, on the shipped example, and under a ReLU network.
+``decide`` runs :mod:`ipwarmup.serving.kernel` through :mod:`ipwarmup.serving.single`
+(encoder, network and guardrails compiled by numba); ``decide_batch`` (and the reference
+here) runs the shared encoder :func:`ipwarmup.observation.encode`, numpy's network and
+the vectorised guardrails. The observation must be the same bit for bit; the decisions
+the same reason for reason, with every number within 1e-12 (relative: the kernel sums the
+network in index order and uses libm's ``tanh`` and ``exp`` where numpy uses BLAS and its
+own), on realistic records, on records where every guardrail fires, on the shipped
+example, and under a ReLU network.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipwarmup.observation import encode, encode_one
-from ipwarmup.serving import load_policy, single
+from ipwarmup.serving import kernel, load_policy, single
 from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.telemetry import COUNT_FIELDS, to_telemetry, validate
 from ipwarmup.training.export import write_bundle
@@ -85,6 +86,54 @@ def alike(ours: object, reference: object, where: str = "decision") -> None:
         )
     else:
         assert ours == reference, f"{where}: {ours!r} != {reference!r}"
+
+
+def test_the_plain_python_kernel_decides_as_the_reference(policies: list[ServedPolicy]) -> None:
+    """The kernel's source, run by Python (where coverage and mutation testing see it).
+
+    First in the file, so a mutation run's killed mutants stop here (``-x``).
+    """
+    records = [*_seeded_records(60, seed=5), copy.deepcopy(EXAMPLE)]
+    kernels = (kernel._log_inputs, kernel._decide)
+    for policy in policies:
+        for record in records:
+            parts = policy._single.decide(validate(_period(record, policy), PROVIDERS,
+                                                   max_ips=MAX_IPS), kernels)  # fmt: skip
+            assert parts is not None
+            alike(policy._decision(*parts), _reference(policy, [record])[0])
+
+
+def _values(clean: dict[str, Any]) -> np.ndarray:
+    """A validated record's values as the kernel reads them."""
+    return np.array(
+        [clean["providers"][p][f] for p in PROVIDERS for f in COUNT_FIELDS]
+        + [clean["pool"]["dedicated_ips"], clean["pool"]["mean_ip_age_days"],
+           clean["time"]["day"], clean["time"]["weekday"], clean["time"]["hour"]]
+    )  # fmt: skip
+
+
+def _kernel_observation(
+    policy: ServedPolicy, clean: dict[str, Any], kernels: tuple[Any, Any]
+) -> np.ndarray:
+    log_inputs, encode_into = kernels
+    values, consts = _values(clean), policy._single._consts
+    logs = np.empty(3 * len(PROVIDERS))
+    log_inputs(values, consts, logs)
+    obs = np.empty(9 * len(PROVIDERS) + 6, dtype=np.float32)
+    encode_into(values, np.log10(logs), consts, obs)
+    return obs
+
+
+def test_the_plain_python_encoder_is_encode_bit_for_bit(policies: list[ServedPolicy]) -> None:
+    records = [*_seeded_records(60, seed=3), copy.deepcopy(EXAMPLE)]
+    records[0]["time"].update(weekday=6, hour=23)
+    for policy in policies:
+        for record in records:
+            clean = validate(_period(record, policy), PROVIDERS, max_ips=MAX_IPS)
+            shared = encode(to_telemetry(clean, PROVIDERS), horizon_days=policy.horizon_days,
+                            max_ips=MAX_IPS)[0]  # fmt: skip
+            obs = _kernel_observation(policy, clean, (kernel._log_inputs, kernel._encode))
+            assert obs.tobytes() == shared.tobytes()
 
 
 _COUNT = st.one_of(
@@ -187,38 +236,13 @@ def test_decide_is_the_vectorised_decision(
 def test_the_kernels_observation_is_encode_bit_for_bit(
     policies: list[ServedPolicy], record: dict[str, Any]
 ) -> None:
-    """The compiled encoder and its plain Python form, against the shared encoder."""
+    """The compiled encoder against the shared encoder."""
     for policy in policies:
         clean = validate(_period(record, policy), PROVIDERS, max_ips=MAX_IPS)
         shared = encode(to_telemetry(clean, PROVIDERS), horizon_days=policy.horizon_days,
                         max_ips=MAX_IPS)[0]  # fmt: skip
-        values = np.array(
-            [clean["providers"][p][f] for p in PROVIDERS for f in COUNT_FIELDS]
-            + [clean["pool"]["dedicated_ips"], clean["pool"]["mean_ip_age_days"],
-               clean["time"]["day"], clean["time"]["weekday"], clean["time"]["hour"]]
-        )  # fmt: skip
-        consts = policy._single._consts
-        for log_inputs, encode_into in (
-            (single._log_inputs, single._encode),
-            (single._log_inputs_compiled, single._encode_compiled),
-        ):
-            logs = np.empty(3 * len(PROVIDERS))
-            log_inputs(values, consts, logs)
-            obs = np.empty(len(shared), dtype=np.float32)
-            encode_into(values, np.log10(logs), consts, obs)
-            assert obs.tobytes() == shared.tobytes()
-
-
-def test_the_plain_python_kernel_decides_as_the_reference(policies: list[ServedPolicy]) -> None:
-    """The kernel's source, run by Python (where coverage and mutation testing see it)."""
-    records = [*_seeded_records(60, seed=5), copy.deepcopy(EXAMPLE)]
-    kernels = (single._log_inputs, single._decide)
-    for policy in policies:
-        for record in records:
-            parts = policy._single.decide(validate(_period(record, policy), PROVIDERS,
-                                                   max_ips=MAX_IPS), kernels)  # fmt: skip
-            assert parts is not None
-            alike(policy._decision(*parts), _reference(policy, [record])[0])
+        compiled = (kernel.log_inputs, kernel.encode)
+        assert _kernel_observation(policy, clean, compiled).tobytes() == shared.tobytes()
 
 
 @pytest.mark.parametrize("size", [*range(0, 20), 33, 64])
@@ -301,8 +325,10 @@ def test_a_network_that_overflows_still_falls_back_in_the_fast_path(tmp_path: Pa
     with np.load(DEFAULT / "weights.npz") as archive:
         arrays = {name: archive[name] for name in archive.files}
     arrays["layer2.weight"] = np.full_like(arrays["layer2.weight"], 1e308)
-    policy = load_policy(write_bundle(tmp_path / "broken", manifest, arrays))
-    decision = policy.decide(copy.deepcopy(EXAMPLE))
+    # numpy warns of the overflow when the kernel runs as Python (NUMBA_DISABLE_JIT=1).
+    with np.errstate(over="ignore", invalid="ignore"):
+        policy = load_policy(write_bundle(tmp_path / "broken", manifest, arrays))
+        decision = policy.decide(copy.deepcopy(EXAMPLE))
     assert decision == _reference(policy, [EXAMPLE])[0]
     assert decision["fallback"] == "the network's output is not finite"
 
