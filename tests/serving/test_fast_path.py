@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from ipwarmup.observation import encode, encode_one
 from ipwarmup.serving import kernel, load_policy, single
-from ipwarmup.serving.policy import ServedPolicy
+from ipwarmup.serving.policy import _NO_IPS, ServedPolicy
 from ipwarmup.serving.telemetry import COUNT_FIELDS, to_telemetry, validate
 from ipwarmup.training.export import write_bundle
 from tests.serving.shipped import default_bundle
@@ -303,10 +303,52 @@ def test_every_guardrail_and_pool_rule_is_compared(policies: list[ServedPolicy])
             fired |= {decision["pool"]["action"]}
             if decision["pool"]["reasons"][-1] == "the pool is already empty":
                 fired.add("empty")
+            if decision["pool"]["dedicated_ips"] == 0:
+                fired.add("no IPs")
+            if len(decision["guardrails"]) >= 3:
+                fired.add("three at once")
     assert fired >= {
         "growth_bound", "block", "deferrals", "bounces", "complaints", "cap_bounds",
-        "low_volume", "pool_max", "pool_hold", "grow", "hold", "shrink", "empty",
+        "low_volume", "pool_max", "pool_hold", "grow", "hold", "shrink", "empty", "no IPs",
+        "three at once",
     }  # fmt: skip
+
+
+def test_edge_records_decide_alike(policies: list[ServedPolicy]) -> None:
+    """0 IPs, a pool at max_ips, nothing sent, every count at its limit, every guardrail at
+    once: the compiled path and the reference decide alike, and say what they did."""
+    quiet = copy.deepcopy(EXAMPLE)
+    for entry in quiet["providers"].values():
+        entry.update(dict.fromkeys(COUNT_FIELDS, 0.0))
+    loud = copy.deepcopy(EXAMPLE)
+    for entry in loud["providers"].values():
+        entry.update(demand=1e12, dedicated_cap_per_hour=1e12, sent_dedicated=1e12,
+                     accepted=0.0, deferred=5e11, rejected=5e11, bounced=1e12,
+                     complaints=0.0, queued=1e12, sent_shared=1e12)  # fmt: skip
+    burning = copy.deepcopy(EXAMPLE)  # block, deferrals, bounces and complaints at once
+    for entry in burning["providers"].values():
+        entry.update(sent_dedicated=1000.0, accepted=800.0, deferred=100.0, rejected=100.0,
+                     bounced=100.0, complaints=50.0, sent_shared=0.0)  # fmt: skip
+    records = []
+    for base in (quiet, loud, burning, copy.deepcopy(EXAMPLE)):
+        for ips in (0, 1, MAX_IPS):
+            record = copy.deepcopy(base)
+            record["pool"]["dedicated_ips"] = ips
+            records.append(record)
+    for policy in policies:
+        for record in records:
+            record = _period(record, policy)
+            ours = policy.decide(record)
+            alike(ours, _reference(policy, [record])[0])
+            ips = record["pool"]["dedicated_ips"]
+            if ips == 0:
+                assert all(p["reasons"] == [_NO_IPS] for p in ours["providers"].values())
+            if record["providers"]["gmail"]["demand"] == 0.0:
+                assert "low_volume" in ours["guardrails"]
+            if record["providers"]["gmail"]["complaints"] == 50.0 and ips > 0:
+                expected = {f"{rule}:gmail" for rule in ("block", "deferrals", "bounces",
+                                                         "complaints")}  # fmt: skip
+                assert expected <= set(ours["guardrails"])
 
 
 def test_decide_and_decide_batch_agree_with_the_reference_on_simulated_fleets(
