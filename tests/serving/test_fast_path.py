@@ -408,3 +408,28 @@ def test_a_batch_pauses_the_collector_and_restores_it_as_it_was(
             gc.enable()
     finally:
         del policy._decide_records
+
+
+def test_a_rate_exactly_at_its_threshold_fires_on_both_paths(
+    policies: list[ServedPolicy],
+) -> None:
+    """Each guardrail fires at, not only above, its threshold (the shipped settings: one
+    rejection, 5% deferrals, 5% bounces, 0.1% complaints at gmail)."""
+    at_limits = {
+        "block": {"sent_dedicated": 1000.0, "accepted": 999.0, "deferred": 0.0, "rejected": 1.0},
+        "deferrals": {"sent_dedicated": 1000.0, "accepted": 950.0, "deferred": 50.0},
+        "bounces": {"accepted": 1000.0, "bounced": 52.5, "sent_shared": 50.0},
+        "complaints": {"accepted": 1000.0, "bounced": 0.0, "sent_shared": 0.0,
+                       "complaints": 1.0},
+    }  # fmt: skip
+    for rule, counts in at_limits.items():
+        record = copy.deepcopy(EXAMPLE)
+        gmail = record["providers"]["gmail"]
+        gmail.update(sent_dedicated=1000.0, accepted=1000.0, deferred=0.0, rejected=0.0,
+                     bounced=0.0, complaints=0.0, sent_shared=0.0)  # fmt: skip
+        gmail.update(counts)
+        record["pool"]["dedicated_ips"] = 1
+        for policy in policies[:2]:  # the shipped guardrails, 24-hour periods
+            ours = policy.decide(record)
+            alike(ours, _reference(policy, [record])[0])
+            assert ours["guardrails"].count(f"{rule}:gmail") == 1, (rule, ours["guardrails"])
