@@ -329,8 +329,12 @@ def test_edge_records_decide_alike(policies: list[ServedPolicy]) -> None:
     for entry in burning["providers"].values():
         entry.update(sent_dedicated=1000.0, accepted=800.0, deferred=100.0, rejected=100.0,
                      bounced=100.0, complaints=50.0, sent_shared=0.0)  # fmt: skip
+    tiny = copy.deepcopy(EXAMPLE)  # subnormal counts: below the rates' 1e-300 floor
+    for entry in tiny["providers"].values():
+        entry.update(dict.fromkeys(COUNT_FIELDS, 1e-310))
+        entry.update(accepted=2e-310, deferred=2e-310, rejected=0.0, sent_dedicated=5e-310)
     records = []
-    for base in (quiet, loud, burning, copy.deepcopy(EXAMPLE)):
+    for base in (quiet, loud, burning, tiny, copy.deepcopy(EXAMPLE)):
         for ips in (0, 1, MAX_IPS):
             record = copy.deepcopy(base)
             record["pool"]["dedicated_ips"] = ips
