@@ -437,3 +437,20 @@ def test_a_rate_exactly_at_its_threshold_fires_on_both_paths(
             ours = policy.decide(record)
             alike(ours, _reference(policy, [record])[0])
             assert ours["guardrails"].count(f"{rule}:gmail") == 1, (rule, ours["guardrails"])
+
+
+def test_a_pool_value_exactly_at_its_threshold_holds(tmp_path: Path) -> None:
+    """The pool moves only beyond +-1/3 (``POOL_THRESHOLD``): at it, it holds."""
+    manifest = json.loads((DEFAULT / "manifest.json").read_text())
+    with np.load(DEFAULT / "weights.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["layer2.weight"] = np.zeros_like(arrays["layer2.weight"])  # outputs = the bias
+    record = copy.deepcopy(EXAMPLE)
+    record["pool"]["dedicated_ips"] = 2
+    for pool, action in ((1 / 3, "hold"), (-1 / 3, "hold"), (0.3333334, "grow"),
+                         (-0.3333334, "shrink")):  # fmt: skip
+        arrays["layer2.bias"] = np.array([0.0] * 5 + [pool])
+        policy = load_policy(write_bundle(tmp_path / f"pool{pool}", manifest, arrays))
+        ours = policy.decide(record)
+        alike(ours, _reference(policy, [record])[0])
+        assert ours["pool"]["action"] == action, (pool, ours["pool"])
