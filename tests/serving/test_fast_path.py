@@ -454,3 +454,18 @@ def test_a_pool_value_exactly_at_its_threshold_holds(tmp_path: Path) -> None:
         ours = policy.decide(record)
         alike(ours, _reference(policy, [record])[0])
         assert ours["pool"]["action"] == action, (pool, ours["pool"])
+
+
+def test_a_month_exactly_at_the_volume_floor_is_not_low_volume() -> None:
+    """Low volume fires below ``min_monthly_messages``, not at it (3,000 a day x 30)."""
+    from ipwarmup.serving.guardrails import OperatorGuardrails
+
+    floor = OperatorGuardrails.model_validate({"min_monthly_messages": 90_000})
+    policy = load_policy(DEFAULT, guardrails=floor)
+    for gmail, fired in ((3000.0, False), (2999.0, True)):
+        record = copy.deepcopy(EXAMPLE)
+        for name, entry in record["providers"].items():
+            entry["demand"] = gmail if name == "gmail" else 0.0
+        ours = policy.decide(record)
+        alike(ours, _reference(policy, [record])[0])
+        assert ("low_volume" in ours["guardrails"]) is fired
