@@ -14,8 +14,10 @@ then skipped with a note.
 What is measured, all in this one process (the HTTP server excepted):
 
 1. ``ServedPolicy.decide(record)`` on ``examples/telemetry.json`` (validation, encoding,
-   network, guardrails), one call at a time: p50/p99 over 5,000 calls; and the network
-   alone, ``ServedPolicy.predict(obs)`` on one observation (normalisation included).
+   network, guardrails), one call at a time: p50/p99 over 5,000 calls; its parts alone
+   (validation, the compiled kernel of ``ipwarmup.serving.single`` with the Python that
+   gathers its input, writing the decision); and the network alone,
+   ``ServedPolicy.predict(obs)`` on one observation (numpy, normalisation included).
 2. ``ServedPolicy.forward(batch)`` on 1,024 observations: decisions/s.
 3. The peers on the same weights: SB3 ``model.predict(normalize(obs), deterministic=True)``
    (``PPO.load``; the VecNormalize statistics applied in numpy inside the timed call, as
@@ -79,9 +81,9 @@ from _common import write_json  # noqa: E402  # the script's own folder
 from _serving_http import batch_run, fairness, single_run, worst_case_body  # noqa: E402
 
 import ipwarmup  # noqa: E402
-from ipwarmup.observation import encode, encode_one  # noqa: E402
+from ipwarmup.observation import encode  # noqa: E402
 from ipwarmup.serving.policy import ServedPolicy, load_policy  # noqa: E402
-from ipwarmup.serving.telemetry import COUNT_FIELDS, to_telemetry, validate  # noqa: E402
+from ipwarmup.serving.telemetry import to_telemetry, validate  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "telemetry.json"
 SCENARIO = "steady_b2c_transactional"
@@ -379,26 +381,21 @@ def main(argv: list[str] | None = None) -> int:
         decide_batch = throughput(
             f"bundle decide_batch, {FLEET} records", lambda: policy.decide_batch(fleet), FLEET
         )
-        # Where decide's time goes: its first steps, alone, as decide runs them; and the
-        # shared batch encoder on one record, which decide_batch runs (and decide did).
+        # Where decide's time goes: its steps, alone, as decide runs them; and the shared
+        # batch encoder on one record, which decide_batch runs (and decide once did).
         clean = validate(record, policy.providers, max_ips=policy.max_ips)
-        counts = [[clean["providers"][p][f] for f in COUNT_FIELDS] for p in policy.providers]
+        numbers = policy._single.decide(clean)
+        assert numbers is not None  # the example's network output is finite
         parts = [
             latency(
                 "  of which validate(record)",
                 lambda: validate(record, policy.providers, max_ips=policy.max_ips),
             ),
             latency(
-                "  of which encode_one(validated record)",
-                lambda: encode_one(
-                    counts, period_hours=clean["period_hours"],
-                    n_ips=clean["pool"]["dedicated_ips"],
-                    mean_ip_age_days=clean["pool"]["mean_ip_age_days"],
-                    day=clean["time"]["day"], weekday=clean["time"]["weekday"],
-                    hour=clean["time"]["hour"], horizon_days=policy.horizon_days,
-                    max_ips=policy.max_ips,
-                ),
+                "  of which the kernel (encode, net, guards)",
+                lambda: policy._single.decide(clean),
             ),
+            latency("  of which writing the decision", lambda: policy._decision(*numbers)),
             latency(
                 "  shared encode(), one record",
                 lambda: encode(
@@ -411,8 +408,9 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, Any] = {
             "decide": decide,
             "decide_validate": parts[0],
-            "decide_encode_one": parts[1],
-            "shared_encode_one_record": parts[2],
+            "decide_kernel": parts[1],
+            "decide_write": parts[2],
+            "shared_encode_one_record": parts[3],
             "predict": predict,
             "forward": forward,
             "decide_batch": decide_batch,

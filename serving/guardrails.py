@@ -314,40 +314,10 @@ def low_volume(g: GuardrailSettings, monthly_messages: np.ndarray) -> Hits:
                 lambda i, _: low_volume_reason(g, float(monthly_messages[i])))  # fmt: skip
 
 
-# ----------------------------------------------------------------- one record at a time
-# The same guardrails over one record's Python floats, for a single decision, where the
-# vectorised functions' fixed numpy cost would be the whole cost. The conditions are the
-# vectorised ones written for scalars (the tests check that both decide alike on many
-# records); the reasons come from the same functions below, used by both.
-
-
-def cuts_one(
-    g: GuardrailSettings, complaint_threshold: float, rejected: float, deferred: float,
-    sent_dedicated: float, bounced: float, transmitted: float, complaints: float,
-) -> list[tuple[str, float, str]]:  # fmt: skip
-    """Return the cutting guardrails that fire at one provider: (name, cut, reason) each.
-
-    In the order :func:`block`, :func:`deferrals`, :func:`bounces`, :func:`complaints`, with
-    the same conditions; ``complaint_threshold`` is ``inf`` for a provider without one.
-    """
-    fired: list[tuple[str, float, str]] = []
-    if rejected >= g.block_min_rejected:
-        fired.append(("block", g.block_cut, block_reason(g, rejected)))
-    if sent_dedicated > 0:
-        rate = deferred / sent_dedicated if sent_dedicated >= 1e-300 else 0.0
-        if rate >= g.deferral_rate:
-            fired.append(("deferrals", g.deferral_cut, deferrals_reason(g, rate)))
-    if transmitted > 0:
-        rate = bounced / transmitted if transmitted >= 1e-300 else 0.0
-        if rate >= g.bounce_rate:
-            fired.append(("bounces", g.bounce_cut, bounces_reason(g, rate)))
-    delivered = transmitted - bounced
-    if delivered >= 1.0:
-        rate = complaints / delivered
-        if rate >= complaint_threshold:
-            fired.append(("complaints", g.complaint_cut,
-                          complaints_reason(g, rate, complaint_threshold)))  # fmt: skip
-    return fired
+# ----------------------------------------------------------------- the reasons
+# Shared by the vectorised guardrails above and by the one-record path
+# (:mod:`ipwarmup.serving.kernel` decides there with these conditions written for scalars;
+# the tests check that both decide alike on many records).
 
 
 def growth_reason(factor: float, limit: float, period_hours: int) -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
-import operator
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -20,14 +18,15 @@ from typing import Any
 import numpy as np
 
 from ipwarmup import rules
-from ipwarmup.actions import GROW, HOLD, POOL_THRESHOLD, SHRINK, ActionCodec
+from ipwarmup.actions import GROW, SHRINK, ActionCodec
 from ipwarmup.errors import TelemetryError
-from ipwarmup.observation import encode, encode_one, feature_bounds, read
+from ipwarmup.observation import encode, read
 from ipwarmup.policy import PolicyState, check_observation_shape
 from ipwarmup.serving import guardrails as gr
 from ipwarmup.serving.bundle import PublicKey, read_bundle
 from ipwarmup.serving.manifest import FORMAT_VERSION, MANIFEST, WEIGHTS, Manifest
 from ipwarmup.serving.record import COUNT_FIELDS
+from ipwarmup.serving.single import EMPTY, OneRecord, pool_hold_reason, pool_max_reason
 from ipwarmup.serving.telemetry import record_arrays, telemetry_from_arrays, validate
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "WEIGHTS", "ServedPolicy", "load_policy"]
@@ -36,9 +35,6 @@ DECISION_VERSION = 2
 """2: guardrails fire on their condition (not only when they cut), 0 IPs hold no cap."""
 _POOL_ACTIONS = {GROW: "grow", SHRINK: "shrink", 0: "hold"}
 _NO_IPS = "no dedicated IPs: nothing to cap; mail goes through the shared pool"
-_EMPTY = "the pool is already empty"
-_COUNTS_OF = operator.itemgetter(*COUNT_FIELDS)
-"""A provider entry's counts in ``COUNT_FIELDS`` order, in one C call."""
 
 
 class ServedPolicy:
@@ -81,9 +77,6 @@ class ServedPolicy:
         self._low = np.asarray(action.low, dtype=np.float64)
         self._high = np.asarray(action.high, dtype=np.float64)
         self._bounds = list(zip(self._low.tolist(), self._high.tolist(), strict=True))
-        self._overflow_free = _overflow_free(
-            self._mean, self._inv_std, self._clip_obs, self._layers
-        )
         self.codec = ActionCodec(
             n_providers=len(self.providers),
             max_cap_change_per_day=action.max_cap_change_per_day,
@@ -96,6 +89,13 @@ class ServedPolicy:
         self.guardrail_notes = list(notes)
         run_id = manifest.mlflow.get("run_id")
         self._model = {"name": manifest.name, "run_id": run_id if isinstance(run_id, str) else None}
+        self._no_hits: list[list[tuple[str, str]]] = [[] for _ in self.providers]
+        self._single = OneRecord(
+            providers=self.providers, mean=self._mean, inv_std=self._inv_std,
+            clip_obs=self._clip_obs, layers=self._layers, low=self._low, high=self._high,
+            codec=self.codec, guardrails=self.guardrails, horizon_days=self.horizon_days,
+            max_ips=self.max_ips,
+        )  # fmt: skip
 
     @property
     def name(self) -> str:
@@ -270,113 +270,30 @@ class ServedPolicy:
             notes: list[tuple[str | None, str]] = []
             if special[i]:
                 if at_max[i]:
-                    notes.append(("pool_max", self._pool_max_reason()))
+                    notes.append(("pool_max", pool_max_reason(self.max_ips)))
                 if held[i]:
                     where = [p for j, p in enumerate(self.providers) if masks[1:-1, i, j].any()]
-                    notes.append(("pool_hold", _pool_hold_reason(where)))
+                    notes.append(("pool_hold", pool_hold_reason(where)))
                 if low.mask[i]:
                     notes.append(("low_volume", low.reason(i, 0)))
                 if empty[i]:
-                    notes.append((None, _EMPTY))
+                    notes.append((None, EMPTY))
             decisions.append(self._decision(n, fallback, factor, next_cap, ratio, hits,
                                             pool_value, proposal, action, notes))  # fmt: skip
         return decisions
 
     def _decide_one(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Decide for one validated record in Python floats: :meth:`_decide_records`' result.
+        """Decide for one validated record: :meth:`_decide_records`' decision, compiled.
 
-        The encoder's one-record form, the network on a (1, obs_dim) array (as
-        :meth:`_decide_records` runs it for one record, so the BLAS kernel is the same), and
-        the guardrails of :func:`ipwarmup.serving.guardrails.cuts_one`; a network output that
-        is not finite goes to :meth:`_decide_records`, whose fallback decides it.
+        :class:`ipwarmup.serving.single.OneRecord` runs the encoder, the network and the
+        guardrails in one kernel (equal to the batch path's within a few units in the last
+        place); a network output that is not finite goes to :meth:`_decide_records`, whose
+        fallback decides it.
         """
-        entries, pool_in, when = record["providers"], record["pool"], record["time"]
-        counts = [_COUNTS_OF(entries[name]) for name in self.providers]
-        n: int = pool_in["dedicated_ips"]
-        obs = encode_one(
-            counts, period_hours=record["period_hours"], n_ips=n,
-            mean_ip_age_days=pool_in["mean_ip_age_days"], day=when["day"],
-            weekday=when["weekday"], hour=when["hour"], horizon_days=self.horizon_days,
-            max_ips=self.max_ips,
-        )  # fmt: skip
-        if self._overflow_free:
-            output = self._network(obs)[0].tolist()
-        else:
-            with np.errstate(all="ignore"):
-                output = self._network(obs)[0].tolist()
-        if not all(map(math.isfinite, output)):
+        parts = self._single.decide(record)
+        if parts is None:
             return self._decide_records([record])[0]
-        bounds = zip(output, self._bounds, strict=True)
-        actions = [max(min(x, high), low) for x, (low, high) in bounds]
-        # ActionCodec.cap_factors on one row; numpy's exp, which may differ from libm's.
-        step, n_providers = self._log_step, len(self.providers)
-        factors: list[float] = np.exp(
-            [min(max(a, -1.0), 1.0) * step for a in actions[:n_providers]]
-        ).tolist()
-        pool_value = actions[-1]
-        proposal = (GROW if pool_value > POOL_THRESHOLD
-                    else SHRINK if pool_value < -POOL_THRESHOLD else HOLD)  # fmt: skip
-        g = self.guardrails
-        next_caps: list[float] = []
-        ratios: list[float] = []
-        hits: list[list[tuple[str, str]]] | None = None
-        cut_at: list[str] = []
-        if n > 0:
-            limit = gr.growth_limit(g, self.period_hours)
-            low_cap = self.codec.min_hourly_cap_messages
-            high_cap = self.codec.max_hourly_cap_messages
-            thresholds = g.complaint_thresholds
-            hits = []
-            for name, factor, row in zip(self.providers, factors, counts, strict=True):
-                _, cap, sent, accepted, deferred, rejected, bounced, complaints, _, shared = row
-                fired: list[tuple[str, str]] = []
-                allowed = factor
-                if factor > limit:
-                    allowed = min(allowed, limit)
-                    reason = gr.growth_reason(factor, limit, self.period_hours)
-                    fired.append(("growth_bound", reason))
-                cuts = gr.cuts_one(g, thresholds.get(name, math.inf), rejected, deferred, sent,
-                                   bounced, accepted + shared, complaints)  # fmt: skip
-                for hit, cut, reason in cuts:
-                    allowed = min(allowed, cut)
-                    fired.append((hit, reason))
-                if cuts:
-                    cut_at.append(name)
-                per_ip_now = cap / n
-                per_ip = per_ip_now * allowed
-                # np.clip's min(max(x, low), high), written out (builtins.min is a slow call).
-                next_cap = low_cap if low_cap > per_ip else per_ip
-                next_cap = high_cap if high_cap < next_cap else next_cap
-                if next_cap != per_ip:
-                    fired.append(("cap_bounds", gr.cap_bounds_reason(per_ip, next_cap, high_cap)))
-                next_caps.append(next_cap)
-                # Below a millionth of a message an hour there was no cap: no ratio.
-                ratios.append(next_cap / per_ip_now if per_ip_now >= 1e-6 else math.nan)
-                hits.append(fired)
-        else:
-            next_caps = [0.0] * n_providers
-            ratios = [math.nan] * n_providers
-        # The pool: the policy's change, then its bounds and guardrails, in this order.
-        notes: list[tuple[str | None, str]] = []
-        action = proposal
-        if action == GROW and n >= self.max_ips:
-            action = HOLD
-            notes.append(("pool_max", self._pool_max_reason()))
-        if action == GROW and cut_at:
-            action = HOLD
-            notes.append(("pool_hold", _pool_hold_reason(cut_at)))
-        monthly = _sum([row[0] for row in counts]) * (24 / self.period_hours) * 30
-        if monthly < g.min_monthly_messages:
-            action = SHRINK if n > 0 else HOLD
-            notes.append(("low_volume", gr.low_volume_reason(g, monthly)))
-        if action == SHRINK and n == 0:
-            action = HOLD
-            notes.append((None, _EMPTY))
-        return self._decision(n, False, factors, next_caps, ratios, hits, pool_value, proposal,
-                              action, notes)  # fmt: skip
-
-    def _pool_max_reason(self) -> str:
-        return f"guardrail pool_max: already at max_ips ({self.max_ips})"
+        return self._decision(*parts)
 
     def _decision(
         self, n: int, fallback: bool, factor: list[float], next_cap: list[float],
@@ -397,14 +314,13 @@ class ServedPolicy:
                                    "change": None, "reasons": [_NO_IPS]}  # fmt: skip
         else:
             # One pass over plain lists: this loop is most of a fleet's per-record cost.
-            for j, (name, grown, cap, change) in enumerate(
-                zip(self.providers, factor, next_cap, ratio, strict=True)
+            for name, grown, cap, change, here in zip(
+                self.providers, factor, next_cap, ratio, hits or self._no_hits, strict=True
             ):
                 reasons = [f"{source}: x{grown:.3f}"]
-                if hits is not None:
-                    for hit, reason in hits[j]:
-                        reasons.append(reason)
-                        fired.append(f"{hit}:{name}")
+                for hit, reason in here:
+                    reasons.append(reason)
+                    fired.append(f"{hit}:{name}")
                 providers[name] = {
                     "dedicated_cap_per_hour": cap * n,
                     "cap_per_ip_per_hour": cap,
@@ -448,47 +364,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _pool_hold_reason(where: list[str]) -> str:
-    return f"guardrail pool_hold: no new IP while caps are cut at {', '.join(where)}"
-
-
-def _sum(terms: list[float]) -> float:
-    """Sum as numpy's ``sum`` over a row does, to the last bit.
-
-    Below 8 terms numpy adds in order from 0.0, as ``sum`` does; from 8 on it sums
-    pairwise, so longer rows go to numpy.
-    """
-    if len(terms) < 8:
-        return sum(terms, 0.0)
-    return float(np.add.reduce(np.array(terms)))
-
-
-def _overflow_free(
-    mean: np.ndarray, inv_std: np.ndarray, clip_obs: float,
-    layers: Sequence[tuple[np.ndarray, np.ndarray, str]],
-) -> bool:  # fmt: skip
-    """Say whether no observation in the encoder's bounds can overflow the network.
-
-    Propagates a bound on every entry's magnitude through the normalisation and layers:
-    when every bound is finite, no floating-point error can occur and the single decision
-    skips ``np.errstate`` (a few microseconds of a call's ~30).
-    """
-    with np.errstate(all="ignore"):
-        n_providers = (len(mean) - 6) // 9
-        low, high = (np.asarray(b, dtype=np.float64) for b in feature_bounds(n_providers))
-        worst = np.maximum(np.abs(low - mean), np.abs(high - mean)) * inv_std
-        if not np.all(np.isfinite(worst)):
-            return False
-        bound = np.minimum(worst, clip_obs)
-        for weight_t, bias, activation in layers:
-            bound = np.abs(weight_t).T @ bound + np.abs(bias)
-            if not np.all(np.isfinite(bound)) or np.max(bound) > 1e300:
-                return False
-            if activation == "tanh":
-                bound = np.minimum(bound, 1.0)
-        return True
 
 
 def load_policy(

@@ -1,0 +1,220 @@
+"""The one-record kernel: the encoder, the network and the guardrails, compiled by numba.
+
+:class:`ipwarmup.serving.single.OneRecord` lays a policy's constants out in one float64
+array (``consts``, the encoder's block first) and an int64 ``layout`` of offsets and layer
+shapes, and calls :func:`log_inputs`, numpy's ``log10``, then :func:`decide` (which runs
+:func:`encode`). Each step is the batch path's operation on the same operands, in the same
+order, written for one record (see :mod:`ipwarmup.serving.single` for what is exact).
+
+The plain functions stay importable beside their compiled forms, so tests run them where
+a line tracer (coverage, ``scripts/mutation``) sees them; ``NUMBA_DISABLE_JIT=1`` makes
+the compiled forms plain Python too. Compiled with ``cache=True``: machine code is written
+beside this file; every kernel is in this one module, since numba's cache does not notice
+a change to a function that a cached one calls from another module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+_ACTIVATIONS = {"identity": 0, "tanh": 1, "relu": 2}
+
+# The constants array: the encoder's block, then the network's and guardrails' scalars.
+# Encoder block (index: meaning); the weekday tables and feature bounds follow it.
+_PERIOD, _MAX_IPS, _HORIZON, _AGE_SCALE = 0, 1, 2, 3
+_RATE_SCALE = 4  # 6 values: the rate features' scales, as in ``encode``
+_LOG_SCALE = 10  # 3 values: demand, cap, queue
+_SIN, _COS = 13, 20  # 7 values each
+_ENCODER = 27  # then the feature bounds: low (D), high (D)
+# Scalars of the network and the guardrails, at layout[_L_SCALARS].
+_CLIP_OBS, _LOG_STEP, _LIMIT, _MIN_CAP, _MAX_CAP = 0, 1, 2, 3, 4
+_BLOCK_MIN, _BLOCK_CUT, _DEFERRAL_RATE, _DEFERRAL_CUT = 5, 6, 7, 8
+_BOUNCE_RATE, _BOUNCE_CUT, _COMPLAINT_CUT = 9, 10, 11
+_N_SCALARS = 12
+# The layout array: offsets into the constants, the number of layers, then per layer
+# (inputs, outputs, activation, weight offset, bias offset).
+_L_MEAN, _L_INV_STD, _L_SCALARS, _L_ACT_LOW, _L_ACT_HIGH, _L_THRESHOLDS, _L_LAYERS = range(7)
+_LAYER = 5
+# Guardrail flags per provider, in the order their reasons are listed.
+_GROWTH, _BLOCK, _DEFERRALS, _BOUNCES, _COMPLAINTS, _CAP_BOUNDS = 1, 2, 4, 8, 16, 32
+_CUTS = _BLOCK | _DEFERRALS | _BOUNCES | _COMPLAINTS
+# The output: per provider, eight blocks of P values, then the pool's action value.
+_FACTOR, _NEXT_CAP, _RATIO, _FLAGS, _PER_IP, _DEFERRAL, _BOUNCE, _COMPLAINT = range(8)
+_BLOCKS = 8
+
+
+def _log_inputs(values: np.ndarray, consts: np.ndarray, logs: np.ndarray) -> None:
+    """Write the arguments of the encoder's ``log10``: 1 + demand/hour, 1 + cap, 1 + queue."""
+    period = consts[_PERIOD]
+    for j in range(logs.size // 3):
+        logs[3 * j] = 1.0 + values[10 * j] / period
+        logs[3 * j + 1] = 1.0 + values[10 * j + 1]
+        logs[3 * j + 2] = 1.0 + values[10 * j + 8]
+
+
+def _encode(values: np.ndarray, logs: np.ndarray, consts: np.ndarray, obs: np.ndarray) -> None:
+    """Write the float32 observation of one record: ``encode``'s arithmetic, per feature.
+
+    ``values``: each provider's ten counts (``COUNT_FIELDS`` order), then ``n_ips,
+    mean_ip_age_days, day, weekday, hour``; ``logs``: ``log10`` of :func:`_log_inputs`.
+    """
+    n_providers = logs.size // 3
+    size = obs.size
+    r = consts[_RATE_SCALE : _RATE_SCALE + 6]
+    demand_scale, cap_scale = consts[_LOG_SCALE], consts[_LOG_SCALE + 1]
+    queue_scale = consts[_LOG_SCALE + 2]
+    features = np.empty(size)
+    for j in range(n_providers):
+        c = 10 * j
+        demand, sent, accepted = values[c], values[c + 2], values[c + 3]
+        transmitted = accepted + values[c + 9]
+        delivered = transmitted - values[c + 6]
+        per_sent = 1.0 if sent < 1.0 else sent
+        f = 9 * j
+        features[f] = logs[3 * j] * demand_scale
+        features[f + 1] = logs[3 * j + 1] * cap_scale
+        features[f + 2] = sent / (1.0 if demand < 1.0 else demand) * r[0]
+        features[f + 3] = accepted / per_sent * r[1]
+        features[f + 4] = values[c + 4] / per_sent * r[2]
+        features[f + 5] = values[c + 5] / per_sent * r[3]
+        features[f + 6] = values[c + 6] / (1.0 if transmitted < 1.0 else transmitted) * r[4]
+        features[f + 7] = values[c + 7] / (1.0 if delivered < 1.0 else delivered) * r[5]
+        features[f + 8] = logs[3 * j + 2] * queue_scale
+    g, v = 9 * n_providers, 10 * n_providers
+    weekday = int(values[v + 3])
+    features[g] = values[v] / consts[_MAX_IPS]
+    features[g + 1] = values[v + 1] / consts[_AGE_SCALE]
+    features[g + 2] = values[v + 2] / consts[_HORIZON]
+    features[g + 3] = consts[_SIN + weekday]
+    features[g + 4] = consts[_COS + weekday]
+    features[g + 5] = values[v + 4] / 24.0
+    for i in range(size):
+        # np.minimum(np.maximum(x, low), high), then the cast to float32.
+        x = features[i]
+        low, high = consts[_ENCODER + i], consts[_ENCODER + size + i]
+        x = low if low > x else x
+        obs[i] = high if high < x else x
+
+
+def _decide(
+    values: np.ndarray, logs: np.ndarray, consts: np.ndarray, layout: np.ndarray, out: np.ndarray
+) -> int:
+    """Decide one record's caps into ``out``; return every provider's guardrail flags OR-ed.
+
+    Returns 0 when no guardrail fired, -1 when the network's output is not finite. ``out``
+    holds per provider (P values each) the policy's cap factor, the next per-IP cap,
+    its ratio to the current one (NaN below 1e-6 messages an hour), the guardrail flags,
+    the per-IP cap before the bounds, and the deferral, bounce and complaint rates; then
+    the pool's action value. With no IPs only the factors and the pool value are written.
+    """
+    n_providers = logs.size // 3
+    size = 9 * n_providers + 6
+    obs = np.empty(size, dtype=np.float32)
+    encode(values, logs, consts, obs)
+    mean, inv_std = consts[layout[_L_MEAN] :], consts[layout[_L_INV_STD] :]
+    s = consts[layout[_L_SCALARS] : layout[_L_SCALARS] + _N_SCALARS]
+    clip = s[_CLIP_OBS]
+    x = np.empty(size)
+    for i in range(size):
+        # (obs - mean) * inv_std, then np.minimum(x, clip) and np.maximum(x, -clip).
+        z = (np.float64(obs[i]) - mean[i]) * inv_std[i]
+        z = clip if clip < z else z
+        x[i] = -clip if -clip > z else z
+    for k in range(layout[_L_LAYERS]):
+        at = _L_LAYERS + 1 + _LAYER * k
+        n_in, n_out, activation = layout[at], layout[at + 1], layout[at + 2]
+        # A 2-D view: indexing the flat array by a computed offset kept the inner loop from
+        # vectorising (numba's negative-index check), and took twice as long.
+        weight = consts[layout[at + 3] : layout[at + 3] + n_in * n_out].reshape((n_in, n_out))
+        bias = consts[layout[at + 4] : layout[at + 4] + n_out]
+        y = np.zeros(n_out)
+        for i in range(n_in):  # x @ weight.T, each sum in index order
+            xi = x[i]
+            for j in range(n_out):
+                y[j] += xi * weight[i, j]
+        for j in range(n_out):
+            z = y[j] + bias[j]
+            if activation == 1:
+                z = math.tanh(z)
+            elif activation == 2:
+                z = 0.0 if z < 0.0 else z  # np.maximum(z, 0.0): NaN stays NaN
+            y[j] = z
+        x = y
+    for j in range(x.size):
+        if not math.isfinite(x[j]):
+            return -1
+    act_low, act_high = consts[layout[_L_ACT_LOW] :], consts[layout[_L_ACT_HIGH] :]
+    for j in range(x.size):  # the action clip, max(min(x, high), low)
+        z = act_high[j] if act_high[j] < x[j] else x[j]
+        x[j] = act_low[j] if act_low[j] > z else z
+    p = n_providers
+    out[_BLOCKS * p] = x[p]
+    n = values[10 * p]
+    thresholds = consts[layout[_L_THRESHOLDS] :]
+    fired = 0
+    for j in range(p):
+        a = x[j]
+        a = -1.0 if a < -1.0 else a
+        a = 1.0 if a > 1.0 else a
+        factor = math.exp(a * s[_LOG_STEP])
+        out[_FACTOR * p + j] = factor
+        if n == 0.0:
+            continue
+        c = 10 * j
+        sent, accepted, bounced = values[c + 2], values[c + 3], values[c + 6]
+        transmitted = accepted + values[c + 9]
+        flags = 0
+        allowed = factor
+        if factor > s[_LIMIT]:
+            allowed = s[_LIMIT]
+            flags |= _GROWTH
+        if values[c + 5] >= s[_BLOCK_MIN]:
+            allowed = s[_BLOCK_CUT] if s[_BLOCK_CUT] < allowed else allowed
+            flags |= _BLOCK
+        rate = 0.0
+        if sent > 0.0:
+            rate = values[c + 4] / sent if sent >= 1e-300 else 0.0
+            if rate >= s[_DEFERRAL_RATE]:
+                allowed = s[_DEFERRAL_CUT] if s[_DEFERRAL_CUT] < allowed else allowed
+                flags |= _DEFERRALS
+        out[_DEFERRAL * p + j] = rate
+        rate = 0.0
+        if transmitted > 0.0:
+            rate = bounced / transmitted if transmitted >= 1e-300 else 0.0
+            if rate >= s[_BOUNCE_RATE]:
+                allowed = s[_BOUNCE_CUT] if s[_BOUNCE_CUT] < allowed else allowed
+                flags |= _BOUNCES
+        out[_BOUNCE * p + j] = rate
+        delivered = transmitted - bounced
+        rate = 0.0
+        if delivered >= 1.0:
+            rate = values[c + 7] / delivered
+            if rate >= thresholds[j]:
+                allowed = s[_COMPLAINT_CUT] if s[_COMPLAINT_CUT] < allowed else allowed
+                flags |= _COMPLAINTS
+        out[_COMPLAINT * p + j] = rate
+        per_ip_now = values[c + 1] / n
+        per_ip = per_ip_now * allowed
+        next_cap = s[_MIN_CAP] if s[_MIN_CAP] > per_ip else per_ip
+        next_cap = s[_MAX_CAP] if s[_MAX_CAP] < next_cap else next_cap
+        if next_cap != per_ip:
+            flags |= _CAP_BOUNDS
+        out[_NEXT_CAP * p + j] = next_cap
+        # Below a millionth of a message an hour there was no cap: no ratio.
+        out[_RATIO * p + j] = next_cap / per_ip_now if per_ip_now >= 1e-6 else math.nan
+        out[_FLAGS * p + j] = flags
+        out[_PER_IP * p + j] = per_ip
+        fired |= flags
+    return fired
+
+
+log_inputs: Callable[..., None] = numba.njit(cache=True, nogil=True)(_log_inputs)
+"""The compiled :func:`_log_inputs`."""
+encode: Callable[..., None] = numba.njit(cache=True, nogil=True)(_encode)
+"""The compiled :func:`_encode`."""
+decide: Callable[..., int] = numba.njit(cache=True, nogil=True)(_decide)
+"""The compiled :func:`_decide`."""

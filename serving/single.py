@@ -1,0 +1,259 @@
+"""One record's decision: its numbers through the compiled kernel, its reasons in Python.
+
+:meth:`ServedPolicy.decide <ipwarmup.serving.policy.ServedPolicy.decide>` runs here. At
+one record, numpy's fixed cost per call (~0.5 µs, some 40 calls for the encoder, the
+network and the guardrails) was most of a decision; :mod:`ipwarmup.serving.kernel` does
+the same arithmetic in one compiled call, and Python only gathers the record's numbers,
+words the guardrails that fired and moves the pool; ``ServedPolicy._decision`` (shared
+with the batch path) writes the decision.
+
+What is exact and what is not, against the batch path (:meth:`ServedPolicy._decide_records`):
+
+- the observation is bit for bit :func:`ipwarmup.observation.encode`'s: the same IEEE
+  operations in the same order, ``log10`` run by numpy (its vectorised ``log10`` may differ
+  from libm's in the last bit, and the float32 cast could turn that into ~1e-7), the clip
+  and the float32 cast as ``encode`` does them;
+- the network's sums run in index order and ``tanh`` and the cap factor's ``exp`` are
+  libm's, where the batch path uses BLAS (whose summation order is its own) and numpy's
+  ``tanh`` and ``exp``: actions, caps and ratios agree to a few units in the last place
+  (the tests hold them within 1e-12, relative);
+- the guardrails' conditions and the caps' arithmetic are :mod:`ipwarmup.serving.guardrails`'
+  vectorised ones written for scalars; the reasons come from the same functions there.
+
+A network output that is not finite (overflow) is reported, and the caller decides that
+record through the batch path, whose fallback rule handles it.
+
+:class:`OneRecord` runs the kernel once when built, so a server compiles it (or loads it
+from numba's cache) at start, not on its first request.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ipwarmup.actions import GROW, HOLD, POOL_THRESHOLD, SHRINK, ActionCodec
+from ipwarmup.observation import (  # the encoder's own constants, so both read the same
+    _LOG_SCALES,
+    _RATE_SCALES,
+    _WEEKDAY_COS,
+    _WEEKDAY_SIN,
+    AGE_SCALE_DAYS,
+    feature_bounds,
+)
+from ipwarmup.serving import guardrails as gr
+from ipwarmup.serving import kernel
+from ipwarmup.serving.kernel import (
+    _ACTIVATIONS,
+    _BLOCK,
+    _BLOCKS,
+    _BOUNCE,
+    _BOUNCES,
+    _CAP_BOUNDS,
+    _COMPLAINT,
+    _COMPLAINTS,
+    _CUTS,
+    _DEFERRAL,
+    _DEFERRALS,
+    _FACTOR,
+    _FLAGS,
+    _GROWTH,
+    _NEXT_CAP,
+    _PER_IP,
+    _RATIO,
+)
+from ipwarmup.serving.record import COUNT_FIELDS
+
+_COUNTS_OF = operator.itemgetter(*COUNT_FIELDS)
+"""A provider entry's counts in ``COUNT_FIELDS`` order, in one C call."""
+EMPTY = "the pool is already empty"
+
+
+def pool_max_reason(max_ips: int) -> str:
+    """Say that the pool may not grow past ``max_ips``."""
+    return f"guardrail pool_max: already at max_ips ({max_ips})"
+
+
+def pool_hold_reason(where: list[str]) -> str:
+    """Say that the pool holds while caps are cut at these providers."""
+    return f"guardrail pool_hold: no new IP while caps are cut at {', '.join(where)}"
+
+
+def _sum(terms: list[float]) -> float:
+    """Sum as numpy's ``sum`` over a row does, to the last bit.
+
+    Below 8 terms numpy adds in order from 0.0, as ``sum`` does; from 8 on it sums
+    pairwise, so longer rows go to numpy.
+    """
+    if len(terms) < 8:
+        return sum(terms, 0.0)
+    return float(np.add.reduce(np.array(terms)))
+
+
+Decision = tuple[
+    int, bool, list[float], list[float], list[float], list[list[tuple[str, str]]] | None,
+    float, int, int, list[tuple[str | None, str]],
+]  # fmt: skip
+"""The arguments of ``ServedPolicy._decision`` for one record."""
+
+
+class OneRecord:
+    """A policy's constants laid out for the kernel, and the one-record decision around it.
+
+    Args:
+        providers: the provider names, in the policy's order.
+        mean: the normalisation's mean, (D,).
+        inv_std: ``1 / sqrt(var + eps)``, (D,).
+        clip_obs: the normalised observation's bound.
+        layers: per layer the transposed weight (inputs, outputs), the bias and the
+            activation's name.
+        low: the action's lower bounds, (P + 1,).
+        high: the action's upper bounds, (P + 1,).
+        codec: the action codec (cap bounds and the log step).
+        guardrails: the guardrail settings in force.
+        horizon_days: the encoder's horizon.
+        max_ips: the largest pool.
+    """
+
+    def __init__(
+        self, *, providers: Sequence[str], mean: np.ndarray, inv_std: np.ndarray,
+        clip_obs: float, layers: Sequence[tuple[np.ndarray, np.ndarray, str]],
+        low: np.ndarray, high: np.ndarray, codec: ActionCodec,
+        guardrails: gr.GuardrailSettings, horizon_days: int, max_ips: int,
+    ) -> None:  # fmt: skip
+        self.providers = tuple(providers)
+        self.guardrails = g = guardrails
+        self.period_hours = period = codec.decision_interval_hours
+        self.max_ips = max_ips
+        self._max_cap = codec.max_hourly_cap_messages
+        p = len(self.providers)
+        feature_low, feature_high = feature_bounds(p)
+        encoder = [float(period), float(max_ips), float(horizon_days), AGE_SCALE_DAYS,
+                   *_RATE_SCALES, *_LOG_SCALES, *_WEEKDAY_SIN, *_WEEKDAY_COS]  # fmt: skip
+        self.thresholds = [g.complaint_thresholds.get(name, math.inf) for name in self.providers]
+        scalars = [clip_obs, codec.log_step, gr.growth_limit(g, period),
+                   codec.min_hourly_cap_messages, codec.max_hourly_cap_messages,
+                   g.block_min_rejected, g.block_cut, g.deferral_rate, g.deferral_cut,
+                   g.bounce_rate, g.bounce_cut, g.complaint_cut]  # fmt: skip
+        parts: list[np.ndarray] = []
+        offsets: list[int] = []
+        used = 0
+        for part in (encoder, feature_low, feature_high, mean, inv_std, scalars, low, high,
+                     self.thresholds):  # fmt: skip
+            offsets.append(used)
+            parts.append(np.asarray(part, dtype=np.float64).ravel())
+            used += parts[-1].size
+        offsets = offsets[3:]  # the feature bounds follow the encoder's block (_ENCODER)
+        offsets.append(len(layers))
+        for weight_t, bias, activation in layers:
+            offsets += [weight_t.shape[0], weight_t.shape[1], _ACTIVATIONS[activation],
+                        used, used + weight_t.size]  # fmt: skip
+            parts += [np.asarray(weight_t, dtype=np.float64).ravel(),
+                      np.asarray(bias, dtype=np.float64).ravel()]  # fmt: skip
+            used += weight_t.size + bias.size
+        self._consts = np.concatenate(parts)
+        self._layout = np.array(offsets, dtype=np.int64)
+        self._size = _BLOCKS * p + 1
+        self._n_logs = 3 * p
+        # One record's values as float64 bytes: packing and viewing them as an array takes
+        # half as long as np.array on the list.
+        self._pack = struct.Struct(f"{10 * p + 5}d").pack
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Compile (or load) the kernels now, on a record of zeros."""
+        zeros = dict.fromkeys(COUNT_FIELDS, 0.0)
+        self.decide({"providers": dict.fromkeys(self.providers, zeros),
+                     "pool": {"dedicated_ips": 0, "mean_ip_age_days": 0.0},
+                     "time": {"day": 0.0, "weekday": 0, "hour": 0}})  # fmt: skip
+
+    def decide(
+        self, record: dict[str, Any], kernels: tuple[Callable[..., Any], ...] | None = None
+    ) -> Decision | None:
+        """Decide one validated record: ``ServedPolicy._decision``'s arguments, or None.
+
+        None when the network's output is not finite: the caller's fallback decides then.
+        ``kernels`` replaces the compiled ``(_log_inputs, _decide)`` (the tests pass the
+        plain functions).
+        """
+        entries, pool_in, when = record["providers"], record["pool"], record["time"]
+        flat: list[float] = []
+        for name in self.providers:
+            flat += _COUNTS_OF(entries[name])
+        n: int = pool_in["dedicated_ips"]
+        flat += (n, pool_in["mean_ip_age_days"], when["day"], when["weekday"], when["hour"])
+        values = np.frombuffer(self._pack(*flat))
+        log_inputs, decide = kernels or (kernel.log_inputs, kernel.decide)
+        logs = np.empty(self._n_logs)
+        log_inputs(values, self._consts, logs)
+        # numpy's log10, as encode's: libm's may differ in the last bit (module docstring).
+        np.log10(logs, out=logs)
+        out = np.empty(self._size)
+        fired: int = decide(values, logs, self._consts, self._layout, out)
+        if fired < 0:
+            return None
+        o: list[float] = out.tolist()
+        p = len(self.providers)
+        factors = o[_FACTOR * p : _FACTOR * p + p]
+        pool_value = o[-1]
+        proposal = (GROW if pool_value > POOL_THRESHOLD
+                    else SHRINK if pool_value < -POOL_THRESHOLD else HOLD)  # fmt: skip
+        hits: list[list[tuple[str, str]]] | None = None
+        cut_at: list[str] = []
+        if n > 0:
+            next_caps = o[_NEXT_CAP * p : _NEXT_CAP * p + p]
+            ratios = o[_RATIO * p : _RATIO * p + p]
+            if fired:
+                flags = [int(f) for f in o[_FLAGS * p : _FLAGS * p + p]]
+                hits = [self._reasons(o, j, f, flat) if f else [] for j, f in enumerate(flags)]
+                cut_at = [name for name, f in zip(self.providers, flags, strict=True) if f & _CUTS]
+        else:
+            next_caps, ratios = [0.0] * p, [math.nan] * p
+        # The pool: the policy's change, then its bounds and guardrails, in this order.
+        g = self.guardrails
+        notes: list[tuple[str | None, str]] = []
+        action = proposal
+        if action == GROW and n >= self.max_ips:
+            action = HOLD
+            notes.append(("pool_max", pool_max_reason(self.max_ips)))
+        if action == GROW and cut_at:
+            action = HOLD
+            notes.append(("pool_hold", pool_hold_reason(cut_at)))
+        monthly = _sum(flat[0 : 10 * p : 10]) * (24 / self.period_hours) * 30
+        if monthly < g.min_monthly_messages:
+            action = SHRINK if n > 0 else HOLD
+            notes.append(("low_volume", gr.low_volume_reason(g, monthly)))
+        if action == SHRINK and n == 0:
+            action = HOLD
+            notes.append((None, EMPTY))
+        return (n, False, factors, next_caps, ratios, hits, pool_value, proposal, action,
+                notes)  # fmt: skip
+
+    def _reasons(
+        self, o: list[float], j: int, flags: int, flat: list[float]
+    ) -> list[tuple[str, str]]:
+        """The (guardrail, reason) pairs of provider ``j``'s flags, in the batch path's order."""
+        p, g = len(self.providers), self.guardrails
+        fired: list[tuple[str, str]] = []
+        if flags & _GROWTH:
+            limit = gr.growth_limit(g, self.period_hours)
+            fired.append(("growth_bound", gr.growth_reason(o[j], limit, self.period_hours)))
+        if flags & _BLOCK:
+            fired.append(("block", gr.block_reason(g, flat[10 * j + 5])))
+        if flags & _DEFERRALS:
+            fired.append(("deferrals", gr.deferrals_reason(g, o[_DEFERRAL * p + j])))
+        if flags & _BOUNCES:
+            fired.append(("bounces", gr.bounces_reason(g, o[_BOUNCE * p + j])))
+        if flags & _COMPLAINTS:
+            reason = gr.complaints_reason(g, o[_COMPLAINT * p + j], self.thresholds[j])
+            fired.append(("complaints", reason))
+        if flags & _CAP_BOUNDS:
+            reason = gr.cap_bounds_reason(o[_PER_IP * p + j], o[_NEXT_CAP * p + j],
+                                          self._max_cap)  # fmt: skip
+            fired.append(("cap_bounds", reason))
+        return fired
