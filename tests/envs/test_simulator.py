@@ -18,7 +18,7 @@ from ipwarmup.envs.state import SimState
 PER_SLOT = {
     "ip_age_days", "caps", "allowance", "reputation", "pressure", "blocked",
     "blocked_until", "throttled", "throttled_until", "recent_volume", "previous_day_sent",
-    "day_sent", "day_peak", "day_overshoot",
+    "day_sent", "day_peak", "day_overshoot", "peak_history",
 }  # fmt: skip
 
 
