@@ -219,3 +219,44 @@ def test_eight_providers_volume_is_numpys_sum_to_the_last_bit(
         (decision,) = _both(policy, [record])
         assert decision["pool"]["action"] == ("shrink" if low else "hold")
         assert decision["guardrails"] == (["low_volume"] if low else [])
+
+
+# --------------------------------------------------------------------------- rate floors
+
+
+def _gmail_only(record: dict[str, Any], **gmail: float) -> dict[str, Any]:
+    """``record`` with every gmail count 0 but the ones given."""
+    entry = record["providers"]["gmail"]
+    entry.update(sent_dedicated=0.0, accepted=0.0, deferred=0.0, rejected=0.0, bounced=0.0,
+                 complaints=0.0, sent_shared=0.0)  # fmt: skip
+    entry.update(gmail)
+    return record
+
+
+def test_a_complaint_rate_starts_at_one_delivered_message(tmp_path: Path) -> None:
+    # gmail's threshold is 0.1% of delivered mail. One message delivered with 0.001
+    # complaints is exactly at it; just under one message delivered there is no rate.
+    policy = load_policy(_constant_bundle(tmp_path, cap=0.0, pool=0.0))
+    one = _gmail_only(_record(), sent_dedicated=1.0, accepted=1.0, complaints=0.001)
+    under = math.nextafter(1.0, 0.0)
+    less = _gmail_only(_record(), sent_dedicated=under, accepted=under, complaints=0.001)
+    decisions = _both(policy, [one, less])
+    assert [d["guardrails"] for d in decisions] == [["complaints:gmail"], []]
+    assert decisions[0]["providers"]["gmail"]["reasons"][1] == (
+        "guardrail complaints: rate 0.1000% at or over 0.10%; cap at most x0.50"
+    )
+    assert decisions[0]["providers"]["gmail"]["cap_per_ip_per_hour"] == 224.5 * 0.5
+
+
+def test_a_bounce_rate_starts_at_1e_300_transmitted(tmp_path: Path) -> None:
+    # Every message transmitted bounced: 100% >= 5%. Below 1e-300 transmitted (a
+    # subnormal count) there is no rate, as with no mail at all.
+    policy = load_policy(_constant_bundle(tmp_path, cap=0.0, pool=0.0))
+    at = _gmail_only(_record(), sent_dedicated=1e-300, accepted=1e-300, bounced=1e-300)
+    tiny = math.nextafter(1e-300, 0.0)
+    below = _gmail_only(_record(), sent_dedicated=tiny, accepted=tiny, bounced=tiny)
+    decisions = _both(policy, [at, below])
+    assert [d["guardrails"] for d in decisions] == [["bounces:gmail"], []]
+    assert decisions[0]["providers"]["gmail"]["reasons"][1] == (
+        "guardrail bounces: rate 100.00% at or over 5.00%; cap at most x0.67"
+    )
