@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 from ipwarmup.actions import POOL_THRESHOLD
+from ipwarmup.errors import TelemetryError
 from ipwarmup.observation import GLOBAL_FEATURES, PROVIDER_FEATURES, feature_bounds, feature_names
 from ipwarmup.serving import load_policy
 from ipwarmup.serving.guardrails import OperatorGuardrails
@@ -260,3 +262,23 @@ def test_a_bounce_rate_starts_at_1e_300_transmitted(tmp_path: Path) -> None:
     assert decisions[0]["providers"]["gmail"]["reasons"][1] == (
         "guardrail bounces: rate 100.00% at or over 5.00%; cap at most x0.67"
     )
+
+
+def test_a_batch_stops_reading_at_its_fiftieth_problem() -> None:
+    # decide_batch takes any iterable (a fleet's stream): once 50 problems are found it
+    # reads no further, so a long (or endless) stream of bad records fails at once.
+    policy = load_policy(DEFAULT)
+    bad = _record()
+    bad["period_hours"] = 6
+    read: list[int] = []
+
+    def stream() -> Iterator[dict[str, Any]]:
+        for i in range(1000):
+            read.append(i)
+            yield copy.deepcopy(bad)
+
+    with pytest.raises(TelemetryError) as error:
+        policy.decide_batch(stream())
+    assert len(error.value.problems) == 50
+    assert error.value.problems[-1].startswith("[49] telemetry.period_hours")
+    assert read == list(range(50))
