@@ -332,7 +332,8 @@ def problems(error: ValidationError, providers: tuple[str, ...], max_ips: int) -
         lines += [f"{where}: {text}" for text in _message(item, max_ips, providers)]
         if len(lines) >= MAX_PROBLEMS:
             break
-    total = len(items)
+    # Counted in lines, as listed: a doubly inconsistent entry gives two (see _message).
+    total = sum(len(i["ctx"]["problems"]) if i["type"] == "consistency" else 1 for i in items)
     if total > len(lines) or len(lines) > MAX_PROBLEMS:
         lines = lines[: MAX_PROBLEMS - 1]
         lines.append(f"telemetry: {total - len(lines)} more problems not listed")

@@ -141,6 +141,14 @@ def test_consistency_allows_a_millionth_of_the_larger_side_or_of_one_message() -
         PROVIDERS,
         max_ips=8,
     )
+    # With one side over, the message names only that side: the other, at the very edge of
+    # its slack (a millionth of one message; a millionth of 1,000,001), is consistent.
+    over = (
+        "telemetry.providers.gmail: accepted + deferred + rejected (10) exceeds sent_dedicated (0)"
+    )
+    assert _problems(gmail(deferred=10.0, bounced=1e-6)) == [over]
+    edge = gmail(deferred=10.0, bounced=1_000_001.0, sent_shared=1_000_000.0)
+    assert _problems(edge) == [over]
 
 
 def test_a_misspelt_count_gets_a_suggestion_and_many_unknown_counts_a_short_list() -> None:

@@ -549,6 +549,25 @@ def test_at_most_fifty_problems_say_how_many_were_left_out() -> None:
     assert problems[-1] == "telemetry: 21 more problems not listed"
 
 
+def test_a_problem_cut_after_an_entry_of_two_lines_is_still_counted() -> None:
+    # gmail's entry is inconsistent twice (two lines), then 49 unknown keys: 51 lines in
+    # all, from 50 problems. 49 are listed and the line after them counts the other two.
+    record = example()
+    gmail = {"accepted": 10.0, "deferred": 0.0, "rejected": 0.0, "sent_dedicated": 0.0}
+    record["providers"]["gmail"].update(gmail, bounced=100.0, sent_shared=0.0)
+    keys = [(p, f"x{i}") for p in ("microsoft", "yahoo", "apple", "other") for i in range(13)]
+    for provider, key in keys[:49]:
+        record["providers"][provider][key] = 0
+    problems = problems_of(record)
+    assert len(problems) == 50
+    assert problems[:2] == [
+        "telemetry.providers.gmail: accepted + deferred + rejected (10) exceeds sent_dedicated (0)",
+        "telemetry.providers.gmail: bounced (100) exceeds accepted + sent_shared (10)",
+    ]
+    assert problems[-2].startswith("telemetry.providers.other.x7: unknown key")
+    assert problems[-1] == "telemetry: 2 more problems not listed"
+
+
 class _Unreadable(Mapping[str, Any]):
     """A mapping with the example's keys whose values raise when read."""
 

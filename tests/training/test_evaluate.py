@@ -217,6 +217,15 @@ def test_a_suites_scenario_paths_resolve_against_the_suites_folder(tmp_path, mon
             "scenarios:\n  - scenario: low_volume\n    overrides: [3]\n",
             "suite.scenarios[0].overrides: expected a list of 'key=value' strings",
         ),
+        # Not a sequence at all (a number, or an empty value): named like the others.
+        (
+            "scenarios:\n  - scenario: low_volume\n    overrides: 3\n",
+            "suite.scenarios[0].overrides: expected a list of 'key=value' strings",
+        ),
+        (
+            "scenarios:\n  - scenario: low_volume\n    overrides:\n",
+            "suite.scenarios[0].overrides: expected a list of 'key=value' strings",
+        ),
         (
             "scenarios:\n  - scenario: low_volume\n  - scenario: low_volume\n",
             "suite.scenarios: names must be unique, got ['low_volume', 'low_volume']",
