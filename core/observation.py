@@ -30,7 +30,6 @@ index  name                    bounds       meaning
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,86 +150,6 @@ _WEEKDAY_SIN: tuple[float, ...] = tuple(np.sin(_WEEKDAY_ANGLE).tolist())
 _WEEKDAY_COS: tuple[float, ...] = tuple(np.cos(_WEEKDAY_ANGLE).tolist())
 _RATE_SCALES: tuple[float, ...] = tuple(_RATE_SCALE.tolist())
 _LOG_SCALES: tuple[float, ...] = tuple(_LOG_SCALE.tolist())
-
-
-def encode_one(
-    providers: Sequence[Sequence[float]],
-    *,
-    period_hours: float,
-    n_ips: float,
-    mean_ip_age_days: float,
-    day: float,
-    weekday: int,
-    hour: float,
-    horizon_days: int,
-    max_ips: int,
-) -> np.ndarray:
-    """Encode one period's telemetry into a float32 observation of shape (1, 9P + 6).
-
-    The same numbers as :func:`encode` on a batch of one, bit for bit (the tests check it
-    on many records), for serving's single decision, where ``encode``'s ~25 numpy calls
-    on tiny arrays cost more than their arithmetic: here the rates and features are Python
-    floats (the same IEEE operations in the same order); ``log10`` runs in numpy, once,
-    since numpy's vectorised ``log10`` may differ from libm's in the last bit, and so do
-    the clip to the bounds and the cast to float32, as in :func:`encode`.
-
-    Args:
-        providers: per provider, in the configured order, its counts in the order
-            ``demand, cap_per_hour, sent_dedicated, accepted, deferred, rejected, bounced,
-            complaints, queued, sent_shared`` (the serving record's count fields); the
-            derived quantities follow as for the simulator (``transmitted = accepted +
-            sent_shared``, ``delivered = transmitted - bounced``).
-        period_hours: hours in the period (``demand_per_hour = demand / period_hours``).
-        n_ips: dedicated IPs.
-        mean_ip_age_days: their mean age.
-        day: days since the warmup started.
-        weekday: 0 (Monday) to 6.
-        hour: hour of day of the next decision.
-        horizon_days: as for :func:`encode`.
-        max_ips: as for :func:`encode`.
-    """
-    # max(x, 1.0) as numpy's maximum reads it, written out: builtins.max is a slow call.
-    r0, r1, r2, r3, r4, r5 = _RATE_SCALES
-    logs_in: list[float] = []
-    features: list[float] = []
-    for row in providers:
-        demand, cap, sent, accepted, deferred, rejected, bounced, complaints, queued, shared = row
-        transmitted = accepted + shared
-        delivered = transmitted - bounced
-        per_sent = 1.0 if sent < 1.0 else sent
-        logs_in += (1.0 + demand / period_hours, 1.0 + cap, 1.0 + queued)
-        features += (
-            0.0,  # the logs, filled in below
-            0.0,
-            sent / (1.0 if demand < 1.0 else demand) * r0,
-            accepted / per_sent * r1,
-            deferred / per_sent * r2,
-            rejected / per_sent * r3,
-            bounced / (1.0 if transmitted < 1.0 else transmitted) * r4,
-            complaints / (1.0 if delivered < 1.0 else delivered) * r5,
-            0.0,
-        )
-    logs = np.log10(logs_in).tolist()
-    demand_scale, cap_scale, queue_scale = _LOG_SCALES
-    for j in range(len(providers)):
-        features[9 * j] = logs[3 * j] * demand_scale
-        features[9 * j + 1] = logs[3 * j + 1] * cap_scale
-        features[9 * j + 8] = logs[3 * j + 2] * queue_scale
-    features += (
-        n_ips / max_ips,
-        mean_ip_age_days / AGE_SCALE_DAYS,
-        day / horizon_days,
-        _WEEKDAY_SIN[weekday],
-        _WEEKDAY_COS[weekday],
-        hour / 24.0,
-    )
-    obs = np.array([features])
-    # The clip and the cast exactly as in encode.
-    low, high = _bounds(len(providers))
-    np.maximum(obs, low, out=obs)
-    np.minimum(obs, high, out=obs)
-    encoded: np.ndarray = obs.astype(np.float32)
-    return encoded
 
 
 @dataclass

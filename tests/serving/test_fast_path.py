@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipwarmup.observation import encode, encode_one
+from ipwarmup.observation import encode
 from ipwarmup.serving import kernel, load_policy, single
 from ipwarmup.serving.policy import _NO_IPS, ServedPolicy
 from ipwarmup.serving.telemetry import COUNT_FIELDS, to_telemetry, validate
@@ -204,22 +204,6 @@ def _simulated_records() -> list[dict[str, Any]]:
             env.step(rng.uniform(-1.0, 1.0, size=env.action_space.shape).astype(np.float32))
         env.close()
     return records
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(record=realistic_records())
-def test_encode_one_is_encode_bit_for_bit(record: dict[str, Any]) -> None:
-    clean = validate(record, PROVIDERS, max_ips=MAX_IPS)
-    shared = encode(to_telemetry(clean, PROVIDERS), horizon_days=45, max_ips=MAX_IPS)
-    counts = [[clean["providers"][p][f] for f in COUNT_FIELDS] for p in PROVIDERS]
-    one = encode_one(
-        counts, period_hours=clean["period_hours"], n_ips=clean["pool"]["dedicated_ips"],
-        mean_ip_age_days=clean["pool"]["mean_ip_age_days"], day=clean["time"]["day"],
-        weekday=clean["time"]["weekday"], hour=clean["time"]["hour"], horizon_days=45,
-        max_ips=MAX_IPS,
-    )  # fmt: skip
-    assert one.dtype == shared.dtype and one.shape == shared.shape
-    assert one.tobytes() == shared.tobytes()
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
