@@ -13,7 +13,7 @@ from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
-from ipwarmup.envs.hour_kernel import sum_axis1
+from ipwarmup.envs.hour_kernel import sum_axis1, window_max
 from ipwarmup.envs.state import SimState
 
 
@@ -86,13 +86,9 @@ def held_peak(state: SimState) -> np.ndarray:
     provider ``p`` remembers its last ``peak_memory_days[p]`` days, today included.
     """
     history = state.peak_history
-    window = history.shape[-1]
-    today = (state.ring_clock // HOURS_PER_DAY) % window
+    today = (state.ring_clock // HOURS_PER_DAY) % history.shape[-1]
     history[..., today] = state.day_peak
-    age = (today - np.arange(window)) % window  # (W,) days since each slot was written
-    remembered = age < state.draw.peak_memory_days[:, None, :, None]  # (B, 1, P, W)
-    held: np.ndarray = np.where(remembered, history, 0.0).max(axis=-1)
-    return held
+    return window_max(history, today, state.draw.peak_memory_days)
 
 
 def end_day(state: SimState, hold_utilization: np.ndarray) -> None:

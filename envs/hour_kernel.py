@@ -247,3 +247,33 @@ def _sum_axis1(values: np.ndarray) -> np.ndarray:
 
 sum_axis1: Callable[[np.ndarray], np.ndarray] = numba.njit(cache=True, nogil=True)(_sum_axis1)
 """The compiled :func:`_sum_axis1`."""
+
+
+def _window_max(history: np.ndarray, today: int, memory_days: np.ndarray) -> np.ndarray:
+    """Return each (row, IP, provider)'s largest value of its last ``memory_days`` days.
+
+    ``history`` is (B, K, P, W), a ring of days whose slot ``today`` was written last;
+    provider ``p`` of row ``b`` remembers ``memory_days[b, p]`` days, today included (at
+    most ``W``). The values are busiest hours, never negative, so a provider that
+    remembers nothing gets 0. numpy's ``np.where(mask, history, 0).max(axis=-1)`` gives the
+    same, but its reduction over a 7-wide last axis cost a tenth of a day's step at 256 rows.
+    """
+    n_rows, n_ips, n_providers, window = history.shape
+    out = np.zeros((n_rows, n_ips, n_providers))
+    for b in range(n_rows):
+        for p in range(n_providers):
+            days = min(int(memory_days[b, p]), window)
+            for k in range(n_ips):
+                best = 0.0
+                for age in range(days):
+                    value = history[b, k, p, (today - age) % window]
+                    if value > best:
+                        best = value
+                out[b, k, p] = best
+    return out
+
+
+window_max: Callable[[np.ndarray, int, np.ndarray], np.ndarray] = numba.njit(
+    cache=True, nogil=True
+)(_window_max)
+"""The compiled :func:`_window_max`."""

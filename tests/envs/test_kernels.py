@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from gymnasium.utils import seeding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ipwarmup.envs import build_config
-from ipwarmup.envs.hour_kernel import sum_axis1
+from ipwarmup.envs.hour_kernel import _window_max, sum_axis1, window_max
 from ipwarmup.envs.mta import Period, routing, run_hours
 from ipwarmup.envs.simulator import Simulator
 from ipwarmup.envs.state import SimState, take
@@ -220,3 +221,16 @@ def test_routing_weights_split_the_pool_by_caps_even_below_one_message() -> None
     np.testing.assert_allclose(route["total_cap"], 0.5, rtol=1e-15)
     np.testing.assert_allclose(route["weight"][:, 0], 0.4, rtol=1e-15)
     np.testing.assert_allclose(route["weight"][:, 1], 0.6, rtol=1e-15)
+
+
+@pytest.mark.parametrize("today", [0, 3, 6])
+def test_window_max_is_numpys_masked_max(today: int) -> None:
+    # Memories from 1 day to past the ring's 7: numpy's masked max, in the compiled kernel
+    # and in its plain form, for each slot the ring may have written last.
+    rng = np.random.default_rng(today)
+    history = rng.random((3, 4, 5, 7)) * 1000.0
+    memory = rng.integers(1, 10, size=(3, 5)).astype(float)
+    age = (today - np.arange(7)) % 7
+    expected = np.where(age < memory[:, None, :, None], history, 0.0).max(axis=-1)
+    np.testing.assert_array_equal(window_max(history, today, memory), expected)
+    np.testing.assert_array_equal(_window_max(history, today, memory), expected)
