@@ -76,7 +76,6 @@ class ServedPolicy:
         action = manifest.action
         self._low = np.asarray(action.low, dtype=np.float64)
         self._high = np.asarray(action.high, dtype=np.float64)
-        self._bounds = list(zip(self._low.tolist(), self._high.tolist(), strict=True))
         self.codec = ActionCodec(
             n_providers=len(self.providers),
             max_cap_change_per_day=action.max_cap_change_per_day,
@@ -84,7 +83,6 @@ class ServedPolicy:
             min_hourly_cap_messages=action.min_hourly_cap_messages,
             max_hourly_cap_messages=action.max_hourly_cap_messages,
         )
-        self._log_step = self.codec.log_step
         self.guardrails = guardrails if guardrails is not None else manifest.guardrails
         self.guardrail_notes = list(notes)
         run_id = manifest.mlflow.get("run_id")
