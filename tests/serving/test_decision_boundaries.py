@@ -27,6 +27,7 @@ from ipwarmup.serving.guardrails import OperatorGuardrails
 from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.training.export import write_bundle
 from tests.serving.shipped import default_bundle
+from tests.serving.test_decisions import _quiet
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = default_bundle()
@@ -37,15 +38,6 @@ LOW_VOLUME = "a dedicated IP needs; stay on the shared pool"
 def _record(**pool: float) -> dict[str, Any]:
     record = copy.deepcopy(EXAMPLE)
     record["pool"].update(pool)
-    return record
-
-
-def _quiet(record: dict[str, Any], gmail_demand: float) -> dict[str, Any]:
-    """No traffic anywhere but ``gmail_demand`` new messages at gmail."""
-    for entry in record["providers"].values():
-        entry.update(demand=0.0, sent_dedicated=0.0, accepted=0.0, deferred=0.0,
-                     rejected=0.0, bounced=0.0, complaints=0.0, sent_shared=0.0)  # fmt: skip
-    record["providers"]["gmail"]["demand"] = gmail_demand
     return record
 
 
