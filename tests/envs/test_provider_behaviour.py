@@ -115,6 +115,17 @@ def test_an_escalation_threshold_above_what_pressure_can_reach_is_refused():
     _solo("gmail", escalation_threshold=[25.0, 45.0])  # the bound itself is allowed
 
 
+def test_cooling_no_longer_than_the_peak_memory_is_refused():
+    # An idle IP holds its allowance for peak_memory_days (7), then cools over what is left
+    # of cooling_days: 7 days would leave none (a division by zero in the cooling factor).
+    with pytest.raises(ConfigError, match=r"cooling_days: expected above peak_memory_days \(7\)"):
+        _solo("gmail", cooling_days=[7.0, 30.0])
+    _solo("gmail", cooling_days=[7.5, 30.0])  # just above it is allowed
+    with pytest.raises(ConfigError, match=r"cooling_days: expected above peak_memory_days \(3\)"):
+        _solo("gmail", cooling_days=[3.0, 30.0], peak_memory_days=3)
+    _solo("gmail", cooling_days=[3.0, 30.0], peak_memory_days=2)
+
+
 DURATIONS = {
     # provider: (throttle hours, block days) from DOMAIN §2/§8B, see provider_config.py
     "gmail": ((24.0, 48.0), (1.0, 3.0)),
