@@ -22,6 +22,9 @@ the sender backs off, then a 5xx block lasting days if pressure continues"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numba
 import numpy as np
 
 from ipwarmup.envs.state import SimState
@@ -38,11 +41,83 @@ def acceptance_limit(state: SimState) -> np.ndarray:
     return limit
 
 
+def _limit_one(allowance: float, throttled: bool, throttle_acceptance: float) -> float:
+    """Return :func:`acceptance_limit` of one IP at one provider (the compiled period's)."""
+    return allowance * (throttle_acceptance if throttled else 1.0)
+
+
+limit_one: Callable[[float, bool, float], float] = numba.njit(cache=True)(_limit_one)
+
+
 def repeat_factor(state: SimState) -> np.ndarray:
     """Return the duration factor each provider applies to this sender now, (B, P)."""
     d = state.draw
     factor: np.ndarray = np.minimum(d.repeat_offence_factor**state.offences, d.max_repeat_factor)
     return factor
+
+
+def _escalate_arrays(
+    escalated: np.ndarray,
+    now: np.ndarray,
+    pressure: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
+    reputation: np.ndarray,
+    allowance: np.ndarray,
+    offences: np.ndarray,
+    domain_reputation: np.ndarray,
+    probation_hours: np.ndarray,
+    throttle_hours: np.ndarray,
+    block_hours: np.ndarray,
+    block_penalty: np.ndarray,
+    cold_allowance: np.ndarray,
+    repeat_offence_factor: np.ndarray,
+    max_repeat_factor: np.ndarray,
+    domain_block_penalty: np.ndarray,
+    throttles: np.ndarray,
+    blocks: np.ndarray,
+) -> None:
+    """Run :func:`escalate` on the state's arrays, updated in place (B, K, P unless noted).
+
+    ``offences``, ``domain_reputation`` and the draws are (B, P); ``now`` (B,) the hour;
+    ``throttles`` and ``blocks`` (B,) get each row's new throttles and blocks added.
+    Every provider's duration factor is read before any offence of this call counts.
+    """
+    n_rows, n_slots, n_providers = escalated.shape
+    for b in range(n_rows):
+        start = now[b]
+        for p in range(n_providers):
+            factor = min(repeat_offence_factor[b, p] ** offences[b, p], max_repeat_factor[b, p])
+            new_blocks = 0
+            for k in range(n_slots):
+                if not escalated[b, k, p]:
+                    continue
+                pressure[b, k, p] = 0.0
+                if blocked[b, k, p]:
+                    continue
+                if throttled[b, k, p] or start < throttled_until[b, k, p] + probation_hours[b, p]:
+                    throttled[b, k, p] = False
+                    blocked[b, k, p] = True
+                    blocked_until[b, k, p] = start + block_hours[b, p] * factor
+                    reputation[b, k, p] = max(reputation[b, k, p] - block_penalty[b, p], 0.0)
+                    allowance[b, k, p] = max(allowance[b, k, p] * 0.5, cold_allowance[b, p])
+                    new_blocks += 1
+                else:
+                    throttled[b, k, p] = True
+                    throttled_until[b, k, p] = start + throttle_hours[b, p] * factor
+                    throttles[b] += 1
+            if new_blocks:
+                offences[b, p] += new_blocks
+                domain_reputation[b, p] = max(
+                    domain_reputation[b, p] - domain_block_penalty[b, p] * new_blocks, 0.0
+                )
+                blocks[b] += new_blocks
+
+
+escalate_arrays: Callable[..., None] = numba.njit(cache=True)(_escalate_arrays)
+"""The compiled :func:`_escalate_arrays` (the plain function stays importable for tracing)."""
 
 
 def escalate(
@@ -62,47 +137,69 @@ def escalate(
         New throttles and new blocks per row, each (B,).
     """
     d = state.draw
-    state.pressure[escalated] = 0.0
-    open_ = escalated & ~state.blocked
-    start = now[:, None, None]
-    on_probation = state.throttled | (start < state.throttled_until + d.probation_hours[:, None, :])
-    new_block = open_ & on_probation
-    new_throttle = open_ & ~on_probation
-    factor = repeat_factor(state)[:, None, :]
-    if new_throttle.any():
-        state.throttled |= new_throttle
-        until = start + d.throttle_hours[:, None, :] * factor
-        state.throttled_until = np.where(new_throttle, until, state.throttled_until)
-    if new_block.any():
-        state.throttled &= ~new_block
-        state.blocked |= new_block
-        until = start + d.block_hours[:, None, :] * factor
-        state.blocked_until = np.where(new_block, until, state.blocked_until)
-        penalty = d.block_penalty[:, None, :]
-        state.reputation = np.where(
-            new_block, np.maximum(state.reputation - penalty, 0.0), state.reputation
-        )
-        cold = d.cold_allowance[:, None, :]
-        state.allowance = np.where(
-            new_block, np.maximum(state.allowance * 0.5, cold), state.allowance
-        )
-        per_provider = new_block.sum(axis=1)  # (B, P)
-        state.offences += per_provider
-        state.domain_reputation = np.maximum(
-            state.domain_reputation - d.domain_block_penalty * per_provider, 0.0
-        )
-    throttles: np.ndarray = new_throttle.sum(axis=(1, 2))
-    blocks: np.ndarray = new_block.sum(axis=(1, 2))
+    throttles = np.zeros(state.n_envs, dtype=np.int64)
+    blocks = np.zeros(state.n_envs, dtype=np.int64)
+    escalate_arrays(
+        np.ascontiguousarray(escalated, dtype=bool),
+        np.asarray(now, dtype=np.int64),
+        state.pressure,
+        state.blocked,
+        state.blocked_until,
+        state.throttled,
+        state.throttled_until,
+        state.reputation,
+        state.allowance,
+        state.offences,
+        state.domain_reputation,
+        d.probation_hours,
+        d.throttle_hours,
+        d.block_hours,
+        d.block_penalty,
+        d.cold_allowance,
+        d.repeat_offence_factor,
+        d.max_repeat_factor,
+        d.domain_block_penalty,
+        throttles,
+        blocks,
+    )
     return throttles, blocks
+
+
+def _lift_arrays(
+    now: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
+) -> bool:
+    """Run :func:`lift` on the state's arrays (B, K, P), updated in place; return if any."""
+    n_rows, n_slots, n_providers = blocked.shape
+    lifted = False
+    for b in range(n_rows):
+        t = now[b]
+        for k in range(n_slots):
+            for p in range(n_providers):
+                if blocked[b, k, p] and blocked_until[b, k, p] <= t:
+                    blocked[b, k, p] = False
+                    lifted = True
+                if throttled[b, k, p] and throttled_until[b, k, p] <= t:
+                    throttled[b, k, p] = False
+                    lifted = True
+    return lifted
+
+
+lift_arrays: Callable[..., bool] = numba.njit(cache=True)(_lift_arrays)
+"""The compiled :func:`_lift_arrays`."""
 
 
 def lift(state: SimState, now: np.ndarray) -> bool:
     """Lift the throttles and blocks whose time is up at hour ``now`` (B,); return if any."""
-    t = now[:, None, None]
-    ended_block = state.blocked & (state.blocked_until <= t)
-    ended_throttle = state.throttled & (state.throttled_until <= t)
-    if not (ended_block.any() or ended_throttle.any()):
-        return False
-    state.blocked &= ~ended_block
-    state.throttled &= ~ended_throttle
-    return True
+    return bool(
+        lift_arrays(
+            np.asarray(now, dtype=np.int64),
+            state.blocked,
+            state.blocked_until,
+            state.throttled,
+            state.throttled_until,
+        )
+    )

@@ -7,8 +7,11 @@ providers. Numbers come from ``envs/config.py``, which cites DOMAIN.md for each.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
+import numba
 import numpy as np
 
 from ipwarmup.envs.config import ProviderConfig
@@ -128,6 +131,100 @@ def draw_providers(providers: list[ProviderConfig], uniforms: np.ndarray) -> Pro
     )
 
 
+_F8 = "float64"
+
+
+def _ufunc(n_args: int, formula: Callable[..., float]) -> Callable[..., Any]:
+    """Compile ``formula`` of ``n_args`` float64 arguments into a cached numba ufunc."""
+    signature = f"{_F8}({', '.join([_F8] * n_args)})"
+    ufunc: Callable[..., Any] = numba.vectorize([signature], cache=True)(formula)  # type: ignore[no-untyped-call]  # numba is untyped
+    return ufunc
+
+
+# Each formula is a numba ufunc, written once for one element: numpy arrays broadcast
+# through it from Python, and the compiled period (``envs/period_kernel.py``) calls it on
+# scalars. ``np.clip(x, lo, hi)`` is ``min(max(x, lo), hi)`` for the finite values here.
+def _inbox_rate(
+    reputation: float, domain_reputation: float, base: float, sensitivity: float, weight: float
+) -> float:
+    combined = weight * reputation + (1 - weight) * domain_reputation
+    return min(max(base + sensitivity * (combined - GOOD_REPUTATION), 0.02), 0.99)
+
+
+def _trust_ceiling(reputation: float) -> float:
+    return min(max((reputation - 0.2) / (GOOD_REPUTATION - 0.2), 0.02), 1.0)
+
+
+def _daily_quality(
+    complaint_rate: float,
+    bounce_rate: float,
+    trap_rate: float,
+    complaint_threshold: float,
+    bounce_threshold: float,
+) -> float:
+    k = QUALITY_PENALTY_EXPONENT
+    penalty = (
+        0.5 * min(max(complaint_rate / complaint_threshold, 0.0), 2.0) ** k
+        + 0.3 * min(max(bounce_rate / bounce_threshold, 0.0), 2.0) ** k
+        + 0.3 * min(max(trap_rate / SPAM_TRAP_RATE_LIMIT, 0.0), 2.0) ** k
+    )
+    return float(min(max(QUALITY_CEILING - penalty, 0.0), 1.0))
+
+
+def _update_reputation(
+    reputation: float,
+    quality: float,
+    volume: float,
+    cold_reputation: float,
+    reputation_volume: float,
+    memory_days: float,
+) -> float:
+    confidence = min(max(volume / reputation_volume, 0.0), 1.0)
+    target = confidence * quality + (1.0 - confidence) * cold_reputation
+    return reputation + (target - reputation) / memory_days
+
+
+def _update_allowance(
+    allowance: float,
+    peak_hour_sent: float,
+    held_peak: float,
+    hold_utilization: float,
+    trust_growth: float,
+    cooling_factor: float,
+    full_allowance: float,
+    cold_allowance: float,
+    reputation: float,
+) -> float:
+    use = min(max(peak_hour_sent / allowance, 0.0), 1.0)
+    held = max(min(max(held_peak / allowance, 0.0), 1.0), use)
+    grow = (use - hold_utilization) / (1.0 - hold_utilization) * np.log(trust_growth)
+    shrink = (hold_utilization - held) / hold_utilization * np.log(cooling_factor)
+    step = grow if use >= hold_utilization else min(shrink, 0.0)
+    ceiling = max(full_allowance * trust_ceiling_one(reputation), cold_allowance)
+    return float(min(max(allowance * np.exp(step), cold_allowance), ceiling))
+
+
+def _spike_penalty(volume: float, reference_volume: float, tolerance: float) -> float:
+    ratio = volume / max(reference_volume, 1.0)
+    excess = np.log(max(ratio / tolerance, 1.0)) / np.log(2.0)
+    return float(0.2 * min(max(excess, 0.0), 1.0))
+
+
+inbox_rate_one: Callable[..., Any] = _ufunc(5, _inbox_rate)
+"""The ufunc of :func:`inbox_rate` (its arguments in order, ``ip_weight`` last)."""
+trust_ceiling_one: Callable[..., Any] = _ufunc(1, _trust_ceiling)
+"""The ufunc of :func:`trust_ceiling`."""
+daily_quality_one: Callable[..., Any] = _ufunc(5, _daily_quality)
+"""The ufunc of :func:`daily_quality`, the two thresholds last."""
+update_reputation_one: Callable[..., Any] = _ufunc(6, _update_reputation)
+"""The ufunc of :func:`update_reputation`."""
+update_allowance_one: Callable[..., Any] = _ufunc(9, _update_allowance)
+"""The ufunc of :func:`update_allowance`: ``held_peak`` third, then ``hold_utilization``,
+the draw's ``trust_growth, cooling_factor, full_allowance, cold_allowance``, ``reputation``."""
+spike_penalty_one: Callable[..., Any] = _ufunc(3, _spike_penalty)
+"""The ufunc of :func:`spike_penalty`."""
+
+
 def inbox_rate(
     reputation: np.ndarray,
     domain_reputation: np.ndarray,
@@ -145,16 +242,15 @@ def inbox_rate(
     reputation by ``ip_weight`` and the domain's by the rest, per provider (DOMAIN §2:
     Gmail 4.7.28 keys on the IP and the SPF and DKIM domains; Microsoft's SNDS is per IP).
     """
-    combined = ip_weight * reputation + (1 - ip_weight) * domain_reputation
-    rate: np.ndarray = np.clip(
-        base_inbox_rate + sensitivity * (combined - GOOD_REPUTATION), 0.02, 0.99
+    rate: np.ndarray = inbox_rate_one(
+        reputation, domain_reputation, base_inbox_rate, sensitivity, ip_weight
     )
     return rate
 
 
 def trust_ceiling(reputation: np.ndarray) -> np.ndarray:
     """Share of the full-trust allowance a provider grants at this reputation."""
-    ceiling: np.ndarray = np.clip((reputation - 0.2) / (GOOD_REPUTATION - 0.2), 0.02, 1.0)
+    ceiling: np.ndarray = trust_ceiling_one(reputation)
     return ceiling
 
 
@@ -178,13 +274,9 @@ def daily_quality(
     threshold (a clean B2C sender) lose a fifth of its standing and never overtake the
     shared pool.
     """
-    k = QUALITY_PENALTY_EXPONENT
-    penalty = (
-        0.5 * np.clip(complaint_rate / draw.complaint_threshold, 0.0, 2.0) ** k
-        + 0.3 * np.clip(bounce_rate / draw.bounce_threshold, 0.0, 2.0) ** k
-        + 0.3 * np.clip(trap_rate / SPAM_TRAP_RATE_LIMIT, 0.0, 2.0) ** k
+    quality: np.ndarray = daily_quality_one(
+        complaint_rate, bounce_rate, trap_rate, draw.complaint_threshold, draw.bounce_threshold
     )
-    quality: np.ndarray = np.clip(QUALITY_CEILING - penalty, 0.0, 1.0)
     return quality
 
 
@@ -203,9 +295,9 @@ def update_reputation(
     5,000/day). What it does not trust drifts back to the neutral judgement of an unknown
     IP, so a low-volume dedicated IP never earns the shared pool's standing.
     """
-    confidence = np.clip(volume / reputation_volume, 0.0, 1.0)
-    target = confidence * quality + (1.0 - confidence) * cold_reputation
-    updated: np.ndarray = reputation + (target - reputation) / memory_days
+    updated: np.ndarray = update_reputation_one(
+        reputation, quality, volume, cold_reputation, reputation_volume, memory_days
+    )
     return updated
 
 
@@ -229,14 +321,21 @@ def update_allowance(
     quiet days between sends, and only growth needs today's use. The result stays between
     the cold allowance and the full-trust allowance scaled by reputation.
     """
-    use = np.clip(peak_hour_sent / allowance, 0.0, 1.0)
-    held = use if held_peak is None else np.clip(held_peak / allowance, 0.0, 1.0)
-    held = np.maximum(held, use)
-    grow = (use - hold_utilization) / (1.0 - hold_utilization) * np.log(draw.trust_growth)
-    shrink = (hold_utilization - held) / hold_utilization * np.log(draw.cooling_factor)
-    step = np.where(use >= hold_utilization, grow, np.minimum(shrink, 0.0))
-    ceiling = np.maximum(draw.full_allowance * trust_ceiling(reputation), draw.cold_allowance)
-    updated: np.ndarray = np.clip(allowance * np.exp(step), draw.cold_allowance, ceiling)
+    held = peak_hour_sent if held_peak is None else held_peak
+    # numba's ufunc loop can leave a spurious divide-by-zero flag (no element divides by
+    # zero, checked one by one): numpy would turn it into a warning.
+    with np.errstate(divide="ignore"):
+        updated: np.ndarray = update_allowance_one(
+            allowance,
+            peak_hour_sent,
+            held,
+            hold_utilization,
+            draw.trust_growth,
+            draw.cooling_factor,
+            draw.full_allowance,
+            draw.cold_allowance,
+            reputation,
+        )
     return updated
 
 
@@ -250,7 +349,5 @@ def spike_penalty(
     reference is the larger of the recent average and the day before (see end_day): a ramp
     at the provider's own trust growth is not a spike, a jump over a quiet week is.
     """
-    ratio = volume / np.maximum(reference_volume, 1.0)
-    excess = np.log(np.maximum(ratio / tolerance, 1.0)) / np.log(2.0)
-    penalty: np.ndarray = 0.2 * np.clip(excess, 0.0, 1.0)
+    penalty: np.ndarray = spike_penalty_one(volume, reference_volume, tolerance)
     return penalty
