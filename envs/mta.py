@@ -21,13 +21,15 @@ Step functions over a :class:`~ipwarmup.envs.state.SimState`, updating it in pla
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import numba
 import numpy as np
 
-from ipwarmup.envs import providers as prov
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
-from ipwarmup.envs.escalation import acceptance_limit, escalate, lift
-from ipwarmup.envs.hour_kernel import run_until_event, sum_axis1
+from ipwarmup.envs.escalation import escalate_arrays, lift_arrays, limit_one
+from ipwarmup.envs.hour_kernel import run_until_event
+from ipwarmup.envs.provider_config import MAX_OVERSHOOT_PER_HOUR
 from ipwarmup.envs.state import SimState
 
 
@@ -49,26 +51,67 @@ class Period:
         self.throttles = per_row[1]
 
 
+def _route(
+    caps: np.ndarray,
+    allowance: np.ndarray,
+    blocked: np.ndarray,
+    throttled: np.ndarray,
+    throttle_acceptance: np.ndarray,
+    total_cap: np.ndarray,
+    weight: np.ndarray,
+    accept: np.ndarray,
+    per_allowance: np.ndarray,
+    reject_share: np.ndarray,
+) -> None:
+    """Write :func:`routing`'s arrays (the last five arguments) from the state's."""
+    n_rows, n_slots, n_providers = caps.shape
+    for b in range(n_rows):
+        for p in range(n_providers):
+            total = caps[b, 0, p]
+            for k in range(1, n_slots):
+                total += caps[b, k, p]
+            total_cap[b, p] = total
+            share = 0.0
+            for k in range(n_slots):
+                w = caps[b, k, p] / max(total, 1e-300)
+                weight[b, k, p] = w
+                limit = limit_one(allowance[b, k, p], throttled[b, k, p], throttle_acceptance[b, p])
+                is_blocked = blocked[b, k, p]
+                accept[b, k, p] = 0.0 if is_blocked else limit
+                # Overshoot per message sent: ratio to what the provider accepts now (zero
+                # for blocked IPs, whose mail is rejected, not deferred).
+                per_allowance[b, k, p] = 0.0 if is_blocked else w / limit
+                blocked_weight = w if is_blocked else 0.0
+                share = blocked_weight if k == 0 else share + blocked_weight
+            reject_share[b, p] = share
+
+
+route: Callable[..., None] = numba.njit(cache=True)(_route)
+"""The compiled :func:`_route`."""
+
+
 def routing(state: SimState) -> dict[str, np.ndarray]:
     """Return what stays fixed within a period unless a throttle or block starts or ends."""
-    caps = state.caps
-    total = sum_axis1(caps)  # (B, P); numpy's reduction over this axis is slow
-
-    weight = caps / np.maximum(total, 1e-300)[:, None, :]
-    open_ = ~state.blocked
-    limit = acceptance_limit(state)
-    return {
-        "total_cap": total,
-        "weight": weight,
-        "accept": np.where(open_, limit, 0.0),
-        # Overshoot per message sent: ratio to what the provider accepts now (zero for
-        # blocked IPs, whose mail is rejected, not deferred).
-        "per_allowance": np.where(open_, weight / limit, 0.0),
-        "reject_share": sum_axis1(weight * state.blocked),
+    b, k, p = state.caps.shape
+    out = {
+        "total_cap": np.empty((b, p)),
+        "weight": np.empty((b, k, p)),
+        "accept": np.empty((b, k, p)),
+        "per_allowance": np.empty((b, k, p)),
+        "reject_share": np.empty((b, p)),
     }
+    route(
+        state.caps,
+        state.allowance,
+        state.blocked,
+        state.throttled,
+        state.draw.throttle_acceptance,
+        *out.values(),
+    )
+    return out
 
 
-def hold_hours(retry_interval_hours: float) -> int:
+def _hold_hours(retry_interval_hours: float) -> int:
     """Return how many hours shared mode holds deferred mail before retrying it on the pool.
 
     A deferral ends in the MTA's queue, and the retry comes a retry interval later (DOMAIN
@@ -82,84 +125,145 @@ def hold_hours(retry_interval_hours: float) -> int:
     return max(1, math.ceil(retry_interval_hours))
 
 
+hold_hours: Callable[[float], int] = numba.njit(cache=True)(_hold_hours)
+"""The compiled :func:`_hold_hours`."""
+
+
+def _run_period_hours(
+    hours_per_step: int,
+    hour_of_day: int,
+    ring_clock: int,
+    queue_mode: bool,
+    retry_interval_hours: float,
+    hour: np.ndarray,
+    n_ips: np.ndarray,
+    demand_today: np.ndarray,
+    accept_noise_today: np.ndarray,
+    caps: np.ndarray,
+    allowance: np.ndarray,
+    reputation: np.ndarray,
+    pressure: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
+    day_peak: np.ndarray,
+    day_overshoot: np.ndarray,
+    offences: np.ndarray,
+    domain_reputation: np.ndarray,
+    queue_total: np.ndarray,
+    queue_cohorts: np.ndarray,
+    queue_scale: np.ndarray,
+    pressure_decay: np.ndarray,
+    escalation_threshold: np.ndarray,
+    throttle_acceptance: np.ndarray,
+    probation_hours: np.ndarray,
+    throttle_hours: np.ndarray,
+    block_hours: np.ndarray,
+    block_penalty: np.ndarray,
+    cold_allowance: np.ndarray,
+    repeat_offence_factor: np.ndarray,
+    max_repeat_factor: np.ndarray,
+    domain_block_penalty: np.ndarray,
+    period_demand: np.ndarray,
+    period_sent: np.ndarray,
+    period_accepted: np.ndarray,
+    period_rejected: np.ndarray,
+    period_shared: np.ndarray,
+    period_expired: np.ndarray,
+    period_accepted_ip: np.ndarray,
+    period_blocks: np.ndarray,
+    period_throttles: np.ndarray,
+) -> None:
+    """Run :func:`run_hours` on the state's and the period's arrays, updated in place.
+
+    Advances ``hour`` (B,) by the period; the batch's clock integers are the caller's.
+    """
+    n_rows, n_slots, n_providers = caps.shape
+    total_cap = np.empty((n_rows, n_providers))
+    weight = np.empty((n_rows, n_slots, n_providers))
+    accept = np.empty((n_rows, n_slots, n_providers))
+    per_allowance = np.empty((n_rows, n_slots, n_providers))
+    reject_share = np.empty((n_rows, n_providers))
+    route(caps, allowance, blocked, throttled, throttle_acceptance, total_cap, weight, accept,
+          per_allowance, reject_share)  # fmt: skip
+    # Queue mode's leftover goes back to the queue, unless the pool is empty (shared mode
+    # reads no such flag: deferred mail waits, the rest goes to the shared pool).
+    to_shared = np.empty(n_rows)
+    for b in range(n_rows):
+        to_shared[b] = 1.0 if n_ips[b] == 0 else 0.0
+    retry = min(1.0, 1.0 / retry_interval_hours)  # share of the queue due each hour
+    hold = hold_hours(retry_interval_hours)
+    any_timed = blocked.any() or throttled.any()
+    done = np.zeros(n_rows, dtype=np.int64)  # hours of the period each row has run
+    now = np.empty(n_rows, dtype=np.int64)
+    escalated = np.empty(blocked.shape, dtype=np.bool_)
+    while run_until_event(
+        done, hours_per_step, hour_of_day, ring_clock, hour, n_ips, demand_today,
+        accept_noise_today, total_cap, weight, accept, per_allowance, reject_share, to_shared,
+        retry, hold, queue_mode, MAX_OVERSHOOT_PER_HOUR, pressure_decay, escalation_threshold,
+        blocked, blocked_until, throttled, throttled_until, pressure, day_peak, day_overshoot,
+        queue_total, queue_cohorts, queue_scale, period_demand, period_sent, period_accepted,
+        period_rejected, period_shared, period_expired, period_accepted_ip,
+    ):  # fmt: skip
+        # Rows that stopped at an event are at their hour; the others ended the period, and
+        # the kernel found no block ending and no pressure past its threshold there.
+        for b in range(n_rows):
+            now[b] = hour[b] + done[b]
+        rerouted = False
+        if any_timed and lift_arrays(now, blocked, blocked_until, throttled, throttled_until):
+            rerouted = True
+            any_timed = blocked.any() or throttled.any()
+        any_escalated = False
+        for b in range(n_rows):
+            for k in range(n_slots):
+                for p in range(n_providers):
+                    over = pressure[b, k, p] > escalation_threshold[b, p]
+                    escalated[b, k, p] = over
+                    any_escalated = any_escalated or over
+        if any_escalated:
+            escalate_arrays(
+                escalated, now, pressure, blocked, blocked_until, throttled, throttled_until,
+                reputation, allowance, offences, domain_reputation, probation_hours,
+                throttle_hours, block_hours, block_penalty, cold_allowance,
+                repeat_offence_factor, max_repeat_factor, domain_block_penalty,
+                period_throttles, period_blocks,
+            )  # fmt: skip
+            rerouted = True
+            any_timed = True
+        if rerouted:
+            route(caps, allowance, blocked, throttled, throttle_acceptance, total_cap, weight,
+                  accept, per_allowance, reject_share)  # fmt: skip
+    for b in range(n_rows):
+        hour[b] += hours_per_step
+
+
+run_period_hours: Callable[..., None] = numba.njit(cache=True)(_run_period_hours)
+"""The compiled :func:`_run_period_hours`."""
+
+
 def run_hours(state: SimState, period: Period, config: EnvConfig) -> None:
     """Simulate the period's ``decision_interval_hours`` hours, filling ``period``.
 
     The hours run in :func:`~ipwarmup.envs.hour_kernel.run_until_event`; at an event (a
     throttle's or block's time is up, or an IP's pressure crossed its threshold) they lift
-    and escalate here (:mod:`~ipwarmup.envs.escalation`), in that order, the routing
-    follows, and the hours resume.
+    and escalate (:mod:`~ipwarmup.envs.escalation`), in that order, the routing follows,
+    and the hours resume; all of it compiled (:func:`_run_period_hours`).
     """
-    queue_mode = config.mta.overflow == "queue"
+    d = state.draw
     hours_per_step = config.decision_interval_hours
-    # Contiguous like every other operand: one compiled specialisation of the kernel.
-    decay = np.ascontiguousarray(state.draw.pressure_decay)
-    threshold = np.ascontiguousarray(state.draw.escalation_threshold)
-    route = routing(state)
-    # Queue mode's leftover goes back to the queue, unless the pool is empty (shared mode
-    # reads no such flag: deferred mail waits, the rest goes to the shared pool).
-    to_shared = np.where(state.n_ips == 0, 1.0, 0.0)
-    retry = min(1.0, 1.0 / config.mta.retry_interval_hours)  # share of the queue due each hour
-    hold = hold_hours(config.mta.retry_interval_hours)
-    any_of = np.logical_or.reduce
-    any_timed = bool(any_of(state.blocked, axis=None) or any_of(state.throttled, axis=None))
-    first_hour = state.hour_of_day
-    done = np.zeros(state.n_envs, dtype=np.int64)  # hours of the period each row has run
-    while True:
-        event = run_until_event(
-            done,
-            hours_per_step,
-            first_hour,
-            state.ring_clock,
-            state.hour,
-            state.n_ips,
-            state.demand_today,
-            state.accept_noise_today,
-            route["total_cap"],
-            route["weight"],
-            route["accept"],
-            route["per_allowance"],
-            route["reject_share"],
-            to_shared,
-            retry,
-            hold,
-            queue_mode,
-            prov.MAX_OVERSHOOT_PER_HOUR,
-            decay,
-            threshold,
-            state.blocked,
-            state.blocked_until,
-            state.throttled,
-            state.throttled_until,
-            state.pressure,
-            state.day_peak,
-            state.day_overshoot,
-            state.queue_total,
-            state.queue_cohorts,
-            state.queue_scale,
-            period.demand,
-            period.sent,
-            period.accepted,
-            period.rejected,
-            period.shared,
-            period.expired,
-            period.accepted_ip,
-        )
-        if not event:
-            break
-        # Rows that stopped at an event are at their hour; the others ended the period, and
-        # the kernel found no block ending and no pressure past its threshold there.
-        now = state.hour + done
-        if any_timed and lift(state, now):
-            route = routing(state)
-            any_timed = bool(any_of(state.blocked, axis=None) or any_of(state.throttled, axis=None))
-        escalated = state.pressure > threshold[:, None, :]
-        if escalated.any():
-            throttles, blocks = escalate(state, escalated, now)  # timed from this hour
-            period.throttles += throttles
-            period.blocks += blocks
-            route = routing(state)
-            any_timed = True
+    run_period_hours(
+        hours_per_step, state.hour_of_day, state.ring_clock, config.mta.overflow == "queue",
+        config.mta.retry_interval_hours, state.hour, state.n_ips, state.demand_today,
+        state.accept_noise_today, state.caps, state.allowance, state.reputation,
+        state.pressure, state.blocked, state.blocked_until, state.throttled,
+        state.throttled_until, state.day_peak, state.day_overshoot, state.offences,
+        state.domain_reputation, state.queue_total, state.queue_cohorts, state.queue_scale,
+        d.pressure_decay, d.escalation_threshold, d.throttle_acceptance, d.probation_hours,
+        d.throttle_hours, d.block_hours, d.block_penalty, d.cold_allowance,
+        d.repeat_offence_factor, d.max_repeat_factor, d.domain_block_penalty, period.demand,
+        period.sent, period.accepted, period.rejected, period.shared, period.expired,
+        period.accepted_ip, period.blocks, period.throttles,
+    )  # fmt: skip
     state.ring_clock += hours_per_step
-    state.hour += hours_per_step
-    state.hour_of_day = (first_hour + hours_per_step) % HOURS_PER_DAY
+    state.hour_of_day = (state.hour_of_day + hours_per_step) % HOURS_PER_DAY
