@@ -194,7 +194,7 @@ def _run_period_hours(
         to_shared[b] = 1.0 if n_ips[b] == 0 else 0.0
     retry = min(1.0, 1.0 / retry_interval_hours)  # share of the queue due each hour
     hold = hold_hours(retry_interval_hours)
-    any_timed = blocked.any() or throttled.any()
+    any_timed = bool(blocked.any() or throttled.any())
     done = np.zeros(n_rows, dtype=np.int64)  # hours of the period each row has run
     now = np.empty(n_rows, dtype=np.int64)
     escalated = np.empty(blocked.shape, dtype=np.bool_)
@@ -213,7 +213,7 @@ def _run_period_hours(
         rerouted = False
         if any_timed and lift_arrays(now, blocked, blocked_until, throttled, throttled_until):
             rerouted = True
-            any_timed = blocked.any() or throttled.any()
+            any_timed = bool(blocked.any() or throttled.any())
         any_escalated = False
         for b in range(n_rows):
             for k in range(n_slots):
