@@ -6,9 +6,12 @@ randomness; they update the state's arrays in place (a copy per hour would domin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numba
 import numpy as np
 
-from ipwarmup.actions import GROW, SHRINK, ActionCodec
+from ipwarmup.actions import POOL_THRESHOLD, ActionCodec
 from ipwarmup.envs.config import HOURS_PER_DAY, PoolConfig
 from ipwarmup.envs.state import SimState
 
@@ -71,26 +74,105 @@ def ramp_warming_ips(state: SimState, growth: float) -> None:
         state.caps = np.where(warming, np.minimum(state.caps * growth, leader), state.caps)
 
 
+def _apply_actions_arrays(
+    actions: np.ndarray,
+    log_step: float,
+    min_cap: float,
+    max_cap: float,
+    pool_change_min_hours: float,
+    max_ips: int,
+    initial_cap: float,
+    hour: np.ndarray,
+    n_ips: np.ndarray,
+    last_pool_change_hour: np.ndarray,
+    caps: np.ndarray,
+    allowance: np.ndarray,
+    reputation: np.ndarray,
+    pressure: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
+    recent_volume: np.ndarray,
+    previous_day_sent: np.ndarray,
+    peak_history: np.ndarray,
+    ip_age_days: np.ndarray,
+    domain_reputation: np.ndarray,
+    mix: np.ndarray,
+    cold_allowance: np.ndarray,
+    cold_reputation: np.ndarray,
+    domain_block_penalty: np.ndarray,
+) -> None:
+    """Run :func:`apply_actions` on the state's arrays, updated in place.
+
+    ``log_step`` is the codec's; ``pool_change_min_hours`` the pool's least time between
+    two changes; the rest as in :func:`add_ip` and :func:`remove_ip` (one row at a time).
+    """
+    n_rows, n_slots, n_providers = caps.shape
+    for b in range(n_rows):
+        n = n_ips[b]
+        for p in range(n_providers):
+            factor = np.exp(min(max(actions[b, p], -1.0), 1.0) * log_step)
+            for k in range(n_slots):
+                scaled = min(max(caps[b, k, p] * factor, min_cap), max_cap)
+                caps[b, k, p] = scaled if k < n else 0.0
+        pool = actions[b, n_providers]
+        if hour[b] - last_pool_change_hour[b] < pool_change_min_hours:
+            continue
+        if pool > POOL_THRESHOLD and n < max_ips:
+            # add_ip: a cold IP whose caps split the new-IP cap by the sender's mix.
+            for p in range(n_providers):
+                caps[b, n, p] = max(initial_cap * mix[b, p], min_cap)
+                allowance[b, n, p] = cold_allowance[b, p]
+                reputation[b, n, p] = cold_reputation[b, p]
+                pressure[b, n, p] = 0.0
+                blocked[b, n, p] = False
+                blocked_until[b, n, p] = 0.0
+                throttled[b, n, p] = False
+                throttled_until[b, n, p] = -np.inf
+                recent_volume[b, n, p] = 0.0
+                previous_day_sent[b, n, p] = 0.0
+                peak_history[b, n, p, :] = 0.0
+            ip_age_days[b, n] = 0.0
+            n_ips[b] = n + 1
+            last_pool_change_hour[b] = hour[b]
+        elif pool < -POOL_THRESHOLD and n > 0:
+            # remove_ip: the domain pays for hopping off a troubled IP.
+            slot = n - 1
+            for p in range(n_providers):
+                troubled = 1.0 if blocked[b, slot, p] or throttled[b, slot, p] else 0.0
+                domain_reputation[b, p] = max(
+                    domain_reputation[b, p] - domain_block_penalty[b, p] * troubled, 0.0
+                )
+                caps[b, slot, p] = 0.0
+                blocked[b, slot, p] = False
+                throttled[b, slot, p] = False
+            n_ips[b] = slot
+            last_pool_change_hour[b] = hour[b]
+
+
+apply_actions_arrays: Callable[..., None] = numba.njit(cache=True)(_apply_actions_arrays)
+"""The compiled :func:`_apply_actions_arrays`."""
+
+
 def apply_actions(
     state: SimState, actions: np.ndarray, codec: ActionCodec, pool: PoolConfig
 ) -> None:
     """Scale every active IP's caps and grow, hold or shrink the pool (see ipwarmup.actions).
 
     ``actions`` are checked and clipped to [-1, 1] already, shape (B, P + 1). The pool
-    changes at most once per ``pool_change_min_days``.
+    changes at most once per ``pool_change_min_days``. Runs compiled
+    (:func:`_apply_actions_arrays`).
     """
-    factor = codec.cap_factors(actions)
-    active = state.active
-    caps = codec.clip_caps(state.caps * factor[:, None, :])
-    state.caps = np.where(active[:, :, None], caps, 0.0)
-    since = state.hour - state.last_pool_change_hour
-    may_change = since >= pool.pool_change_min_days * HOURS_PER_DAY
-    change = codec.pool_change(actions)
-    grow = may_change & (change == GROW) & (state.n_ips < pool.max_ips)
-    shrink = may_change & (change == SHRINK) & (state.n_ips > 0)
-    if grow.any():
-        add_ip(state, np.flatnonzero(grow), pool)
-    if shrink.any():
-        remove_ip(state, np.flatnonzero(shrink))
-    changed = grow | shrink
-    state.last_pool_change_hour = np.where(changed, state.hour, state.last_pool_change_hour)
+    d = state.draw
+    apply_actions_arrays(
+        np.ascontiguousarray(actions, dtype=np.float64), codec.log_step,
+        codec.min_hourly_cap_messages, codec.max_hourly_cap_messages,
+        pool.pool_change_min_days * HOURS_PER_DAY, pool.max_ips,
+        pool.initial_hourly_cap_messages, state.hour, state.n_ips,
+        state.last_pool_change_hour, state.caps, state.allowance, state.reputation,
+        state.pressure, state.blocked, state.blocked_until, state.throttled,
+        state.throttled_until, state.recent_volume, state.previous_day_sent,
+        state.peak_history, state.ip_age_days, state.domain_reputation, state.sender.mix,
+        d.cold_allowance, d.cold_reputation, d.domain_block_penalty,
+    )  # fmt: skip
