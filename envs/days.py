@@ -7,14 +7,112 @@ stays identical to single envs seeded alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numba
 import numpy as np
 
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
-from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
-from ipwarmup.envs.hour_kernel import sum_axis1, window_max
+from ipwarmup.envs.hour_kernel import window_max
+from ipwarmup.envs.shared_pool import OTHER_TENANTS_DAILY_MESSAGES, share_one
 from ipwarmup.envs.state import SimState
+
+
+def _start_day_arrays(
+    rows: np.ndarray,
+    uniforms: np.ndarray,
+    normals: np.ndarray,
+    demand_parameters: np.ndarray,
+    weekly: np.ndarray,
+    hourly: np.ndarray,
+    campaign_window: np.ndarray,
+    campaign_days: np.ndarray,
+    incident_parameters: np.ndarray,
+    hour: np.ndarray,
+    daily_volume: np.ndarray,
+    growth: np.ndarray,
+    growth_messages: np.ndarray,
+    start_weekday: np.ndarray,
+    mix: np.ndarray,
+    complaint_rate: np.ndarray,
+    bounce_rate: np.ndarray,
+    trap_rate: np.ndarray,
+    acceptance_noise: np.ndarray,
+    complaint_threshold: np.ndarray,
+    bounce_threshold: np.ndarray,
+    demand_today: np.ndarray,
+    complaint_rate_today: np.ndarray,
+    accept_noise_today: np.ndarray,
+    complaint_noise_today: np.ndarray,
+    quality_today: np.ndarray,
+    incident_until_day: np.ndarray,
+    incident_severity: np.ndarray,
+    day_sent: np.ndarray,
+    day_peak: np.ndarray,
+    day_overshoot: np.ndarray,
+    day_shared: np.ndarray,
+) -> None:
+    """Run :func:`start_day` on the state's arrays for rows ``rows``, updated in place.
+
+    ``incident_parameters`` is (probability per day, duration low, high, severity low,
+    high); ``demand_parameters`` and the shapes as :func:`~ipwarmup.envs.sender.demand_row`
+    reads them.
+    """
+    probability, duration_low, duration_high, severity_low, severity_high = (
+        incident_parameters[0], incident_parameters[1], incident_parameters[2],
+        incident_parameters[3], incident_parameters[4],
+    )  # fmt: skip
+    n_providers = mix.shape[1]
+    for r in range(rows.shape[0]):
+        b = rows[r]
+        u = uniforms[r]
+        day = hour[b] // HOURS_PER_DAY
+        snd.demand_row(
+            demand_parameters, weekly, hourly, campaign_window, campaign_days,
+            daily_volume[b], growth[b], growth_messages[b], start_weekday[b], mix[b], day, u,
+            demand_today[b],
+        )  # fmt: skip
+        noise = np.exp(0.3 * snd.normal_one(u[4], u[5]))
+        complaint = min(complaint_rate[b] * noise, 1.0)
+        complaint_rate_today[b] = complaint
+        for p in range(n_providers):
+            # What the ESP sees is sampled (issue 9): acceptance moves hour to hour around
+            # the allowance, log-normal with mean 1; complaint counts are Poisson-like
+            # (see outcomes).
+            sigma = acceptance_noise[b, p]
+            for h in range(HOURS_PER_DAY):
+                accept_noise_today[b, h, p] = np.exp(sigma * normals[r, 0, h, p] - 0.5 * sigma**2)
+                complaint_noise_today[b, h, p] = normals[r, 1, h, p]
+            quality_today[b, p] = prov.daily_quality_one(
+                complaint, bounce_rate[b], trap_rate[b], complaint_threshold[b, p],
+                bounce_threshold[b, p],
+            )  # fmt: skip
+        # Noisy neighbours (DESIGN: incidents lower the shared pool's placement for days).
+        idle = incident_until_day[b] <= day
+        if idle and u[6] < probability:
+            incident_until_day[b] = day + duration_low + (duration_high - duration_low) * u[7]
+            incident_severity[b] = severity_low + (severity_high - severity_low) * u[8]
+        elif idle:
+            incident_severity[b] = 0.0
+        day_sent[b] = 0.0
+        day_peak[b] = 0.0
+        day_overshoot[b] = 0.0
+        day_shared[b] = 0.0
+
+
+start_day_arrays: Callable[..., None] = numba.njit(cache=True)(_start_day_arrays)
+"""The compiled :func:`_start_day_arrays`."""
+
+
+def incident_parameters(config: EnvConfig) -> np.ndarray:
+    """Return the shared pool's incident numbers as :func:`_start_day_arrays` reads them."""
+    shared = config.shared_pool
+    return np.array(
+        [shared.incident_probability_per_day, *shared.incident_duration_days,
+         *shared.incident_severity]
+    )  # fmt: skip
 
 
 def start_day(
@@ -36,47 +134,18 @@ def start_day(
         normals: (len(rows), 2, 24, P) standard normals: each hour's acceptance noise and
             the complaints reported in a period that starts at that hour.
     """
-    u = uniforms
-    day = state.hour[rows] // HOURS_PER_DAY
-    # At the batch's midnight every row starts a day: read the draws whole, not gathered
-    # field by field (dozens of copies a day, the bulk of this function at small batches).
-    every = len(rows) == state.n_envs and bool((rows == np.arange(len(rows))).all())
-    sub = (
-        state.sender
-        if every
-        else snd.SenderDraw(
-            **{name: getattr(state.sender, name)[rows] for name in vars(state.sender)}
-        )
-    )
-    state.demand_today[rows] = snd.daily_demand(config.scenario, shapes, sub, day, u)
-    noise = np.exp(0.3 * snd.normals(u[:, 4], u[:, 5]))
-    complaint = np.minimum(sub.complaint_rate * noise, 1.0)
-    state.complaint_rate_today[rows] = complaint
-    draw = state.draw if every else prov.ProviderDraw(**state.draw.rows(rows))
-    # What the ESP sees is sampled (issue 9): acceptance moves hour to hour around the
-    # allowance, log-normal with mean 1; complaint counts are Poisson-like (see outcomes).
-    sigma = draw.acceptance_noise[:, None, :]
-    state.accept_noise_today[rows] = np.exp(sigma * normals[:, 0] - 0.5 * sigma**2)
-    state.complaint_noise_today[rows] = normals[:, 1]
-    state.quality_today[rows] = prov.daily_quality(
-        complaint[:, None], sub.bounce_rate[:, None], sub.trap_rate[:, None], draw
-    )
-    # Noisy neighbours (DESIGN: incidents lower the shared pool's placement for days).
-    shared = config.shared_pool
-    idle = state.incident_until_day[rows] <= day
-    start = idle & (u[:, 6] < shared.incident_probability_per_day)
-    lo, hi = shared.incident_duration_days
-    until = day + lo + (hi - lo) * u[:, 7]
-    lo, hi = shared.incident_severity
-    severity = lo + (hi - lo) * u[:, 8]
-    state.incident_until_day[rows] = np.where(start, until, state.incident_until_day[rows])
-    state.incident_severity[rows] = np.where(
-        start, severity, np.where(idle, 0.0, state.incident_severity[rows])
-    )
-    state.day_sent[rows] = 0.0
-    state.day_peak[rows] = 0.0
-    state.day_overshoot[rows] = 0.0
-    state.day_shared[rows] = 0.0
+    s, d = state.sender, state.draw
+    start_day_arrays(
+        np.asarray(rows, dtype=np.int64), uniforms, normals,
+        snd.scenario_demand_parameters(config.scenario), shapes.weekly, shapes.hourly,
+        shapes.campaign_window, shapes.campaign_days, incident_parameters(config), state.hour,
+        s.daily_volume, s.growth, s.growth_messages, s.start_weekday, s.mix,
+        s.complaint_rate, s.bounce_rate, s.trap_rate, d.acceptance_noise,
+        d.complaint_threshold, d.bounce_threshold, state.demand_today,
+        state.complaint_rate_today, state.accept_noise_today, state.complaint_noise_today,
+        state.quality_today, state.incident_until_day, state.incident_severity,
+        state.day_sent, state.day_peak, state.day_overshoot, state.day_shared,
+    )  # fmt: skip
 
 
 def held_peak(state: SimState) -> np.ndarray:
@@ -91,6 +160,97 @@ def held_peak(state: SimState) -> np.ndarray:
     return window_max(history, today, state.draw.peak_memory_days)
 
 
+def _end_day_arrays(
+    ring_clock: int,
+    hold_utilization: np.ndarray,
+    n_ips: np.ndarray,
+    mix: np.ndarray,
+    quality_today: np.ndarray,
+    day_sent: np.ndarray,
+    day_peak: np.ndarray,
+    day_overshoot: np.ndarray,
+    day_shared: np.ndarray,
+    peak_history: np.ndarray,
+    recent_volume: np.ndarray,
+    previous_day_sent: np.ndarray,
+    reputation: np.ndarray,
+    allowance: np.ndarray,
+    ip_age_days: np.ndarray,
+    shared_share: np.ndarray,
+    domain_reputation: np.ndarray,
+    cold_allowance: np.ndarray,
+    full_allowance: np.ndarray,
+    trust_growth: np.ndarray,
+    cooling_factor: np.ndarray,
+    peak_memory_days: np.ndarray,
+    spike_tolerance: np.ndarray,
+    cold_reputation: np.ndarray,
+    reputation_volume: np.ndarray,
+    memory_days: np.ndarray,
+) -> None:
+    """Run :func:`end_day` on the state's arrays, updated in place.
+
+    ``ring_clock`` is at the day's end, as :func:`held_peak` reads it.
+    """
+    n_rows, n_slots, n_providers = day_sent.shape
+    window = peak_history.shape[-1]
+    today = (ring_clock // HOURS_PER_DAY) % window
+    peak_history[:, :, :, today] = day_peak
+    held = window_max(peak_history, today, peak_memory_days)
+    for b in range(n_rows):
+        n = n_ips[b]
+        for p in range(n_providers):
+            quality = quality_today[b, p]
+            floor = cold_allowance[b, p] * HOURS_PER_DAY
+            total = 0.0
+            judged = 0.0
+            for k in range(n_slots):
+                sent = day_sent[b, k, p]
+                reference = max(max(recent_volume[b, k, p], previous_day_sent[b, k, p]), floor)
+                overshoot = min(max(day_overshoot[b, k, p] / HOURS_PER_DAY, 0.0), 1.0)
+                ip_quality = (
+                    quality
+                    - 0.3 * overshoot
+                    - prov.spike_penalty_one(sent, reference, spike_tolerance[b, p])
+                )
+                ip_quality = min(max(ip_quality, 0.0), 1.0)
+                # Sums over every slot, in slot order (the domain is judged on all its mail).
+                total = sent if k == 0 else total + sent
+                judged = sent * ip_quality if k == 0 else judged + sent * ip_quality
+                if k >= n:
+                    continue
+                updated = prov.update_reputation_one(
+                    reputation[b, k, p], ip_quality, sent, cold_reputation[b, p],
+                    reputation_volume[b, p], memory_days[b, p],
+                )  # fmt: skip
+                allowance[b, k, p] = prov.update_allowance_one(
+                    allowance[b, k, p], day_peak[b, k, p], held[b, k, p], hold_utilization[p],
+                    trust_growth[b, p], cooling_factor[b, p], full_allowance[b, p],
+                    cold_allowance[b, p], updated,
+                )  # fmt: skip
+                reputation[b, k, p] = min(max(updated, 0.0), 1.0)
+                recent_volume[b, k, p] += (sent - recent_volume[b, k, p]) / 7.0
+                previous_day_sent[b, k, p] = sent
+            shared = day_shared[b, p]
+            others = OTHER_TENANTS_DAILY_MESSAGES * mix[b, p]
+            shared_share[b, p] = share_one(shared_share[b, p], shared, others, memory_days[b, p])
+            # Shared traffic at the list's quality, each IP's at its own (spikes and ignored
+            # deferrals included), so pushing hurts the domain too.
+            total = total + shared
+            judged = judged + shared * quality
+            domain_quality = judged / total if total > 0 else quality
+            dom = domain_reputation[b, p]
+            domain_reputation[b, p] = prov.update_reputation_one(
+                dom, domain_quality, total, dom, reputation_volume[b, p], memory_days[b, p]
+            )
+        for k in range(n):
+            ip_age_days[b, k] += 1.0
+
+
+end_day_arrays: Callable[..., None] = numba.njit(cache=True)(_end_day_arrays)
+"""The compiled :func:`_end_day_arrays`."""
+
+
 def end_day(state: SimState, hold_utilization: np.ndarray) -> None:
     """Move allowance, reputation and domain reputation after a full day (all rows).
 
@@ -99,52 +259,12 @@ def end_day(state: SimState, hold_utilization: np.ndarray) -> None:
         hold_utilization: (P,) each provider's use of the allowance below which it shrinks.
     """
     d = state.draw
-    sent = state.day_sent  # accepted per IP and provider today
-    active = state.active[:, :, None]
-    quality = state.quality_today
-    floor = (d.cold_allowance * HOURS_PER_DAY)[:, None, :]
-    reference = np.maximum(np.maximum(state.recent_volume, state.previous_day_sent), floor)
-    ip_quality = (
-        quality[:, None, :]
-        - 0.3 * np.clip(state.day_overshoot / HOURS_PER_DAY, 0.0, 1.0)
-        - prov.spike_penalty(sent, reference, d.spike_tolerance[:, None, :])
-    )
-    ip_quality = np.clip(ip_quality, 0.0, 1.0)
-    reputation = prov.update_reputation(
-        state.reputation,
-        ip_quality,
-        sent,
-        d.cold_reputation[:, None, :],
-        d.reputation_volume[:, None, :],
-        d.memory_days[:, None, :],
-    )
-    draw_k = prov.ProviderDraw(**{name: v[:, None, :] for name, v in vars(d).items()})
-    allowance = prov.update_allowance(
-        state.allowance,
-        state.day_peak,
-        hold_utilization,
-        draw_k,
-        reputation,
-        held_peak=held_peak(state),
-    )
-    state.reputation = np.where(active, np.clip(reputation, 0.0, 1.0), state.reputation)
-    state.allowance = np.where(active, allowance, state.allowance)
-    state.recent_volume = np.where(
-        active, state.recent_volume + (sent - state.recent_volume) / 7.0, state.recent_volume
-    )
-    state.previous_day_sent = np.where(active, sent, state.previous_day_sent)
-    state.ip_age_days += active[:, :, 0]
-    shared_pool.update_share(state)
-    total = sum_axis1(sent) + state.day_shared  # numpy's reduction over IPs is slow
-    # The domain is judged on all its mail: shared traffic at the list's quality, each IP's
-    # at its own (spikes and ignored deferrals included), so pushing hurts the domain too.
-    judged = sum_axis1(sent * ip_quality) + state.day_shared * quality
-    domain_quality = np.divide(judged, total, out=quality.copy(), where=total > 0)
-    state.domain_reputation = prov.update_reputation(
-        state.domain_reputation,
-        domain_quality,
-        total,
-        state.domain_reputation,
-        d.reputation_volume,
-        d.memory_days,
-    )
+    end_day_arrays(
+        state.ring_clock, np.asarray(hold_utilization, dtype=np.float64), state.n_ips,
+        state.sender.mix, state.quality_today, state.day_sent, state.day_peak,
+        state.day_overshoot, state.day_shared, state.peak_history, state.recent_volume,
+        state.previous_day_sent, state.reputation, state.allowance, state.ip_age_days,
+        state.shared_share, state.domain_reputation, d.cold_allowance, d.full_allowance,
+        d.trust_growth, d.cooling_factor, d.peak_memory_days, d.spike_tolerance,
+        d.cold_reputation, d.reputation_volume, d.memory_days,
+    )  # fmt: skip

@@ -29,6 +29,7 @@ from ipwarmup.envs.outcome_kernel import (
     split_period,
 )
 from ipwarmup.envs.providers import inbox_rate_one
+from ipwarmup.envs.shared_pool import moved_one
 from ipwarmup.envs.state import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, SimState
 
 _KEYS = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
@@ -104,9 +105,8 @@ def _close_arrays(
             base, sens = base_inbox_rate[b, p], placement_sensitivity[b, p]
             for k in range(n_slots):
                 ip_inbox[b, k, p] = inbox_rate_one(reputation[b, k, p], dom, base, sens, weight)
-            # The shared pool's standing (shared_pool.standing) this period.
-            pool = shared_reputation[b, p]
-            moved = pool + shared_share[b, p] * (quality_today[b, p] - pool)
+            # The shared pool's standing this period (shared_pool.standing).
+            moved = moved_one(shared_reputation[b, p], shared_share[b, p], quality_today[b, p])
             shared_inbox[b, p] = inbox_rate_one(moved - incident, dom, base, sens, weight)
             # A feed reports counts: Poisson-like around the expected number (normal
             # approximation, the period's draw made at midnight; never negative).

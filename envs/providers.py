@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-import numba
 import numpy as np
 
+from ipwarmup.envs.compiled import ufunc
 from ipwarmup.envs.config import ProviderConfig
 from ipwarmup.envs.provider_config import MAX_OVERSHOOT_PER_HOUR
 
@@ -131,16 +131,6 @@ def draw_providers(providers: list[ProviderConfig], uniforms: np.ndarray) -> Pro
     )
 
 
-_F8 = "float64"
-
-
-def _ufunc(n_args: int, formula: Callable[..., float]) -> Callable[..., Any]:
-    """Compile ``formula`` of ``n_args`` float64 arguments into a cached numba ufunc."""
-    signature = f"{_F8}({', '.join([_F8] * n_args)})"
-    ufunc: Callable[..., Any] = numba.vectorize([signature], cache=True)(formula)  # type: ignore[no-untyped-call]  # numba is untyped
-    return ufunc
-
-
 # Each formula is a numba ufunc, written once for one element: numpy arrays broadcast
 # through it from Python, and the compiled period (``envs/period_kernel.py``) calls it on
 # scalars. ``np.clip(x, lo, hi)`` is ``min(max(x, lo), hi)`` for the finite values here.
@@ -210,18 +200,18 @@ def _spike_penalty(volume: float, reference_volume: float, tolerance: float) -> 
     return float(0.2 * min(max(excess, 0.0), 1.0))
 
 
-inbox_rate_one: Callable[..., Any] = _ufunc(5, _inbox_rate)
+inbox_rate_one: Callable[..., Any] = ufunc(5, _inbox_rate)
 """The ufunc of :func:`inbox_rate` (its arguments in order, ``ip_weight`` last)."""
-trust_ceiling_one: Callable[..., Any] = _ufunc(1, _trust_ceiling)
+trust_ceiling_one: Callable[..., Any] = ufunc(1, _trust_ceiling)
 """The ufunc of :func:`trust_ceiling`."""
-daily_quality_one: Callable[..., Any] = _ufunc(5, _daily_quality)
+daily_quality_one: Callable[..., Any] = ufunc(5, _daily_quality)
 """The ufunc of :func:`daily_quality`, the two thresholds last."""
-update_reputation_one: Callable[..., Any] = _ufunc(6, _update_reputation)
+update_reputation_one: Callable[..., Any] = ufunc(6, _update_reputation)
 """The ufunc of :func:`update_reputation`."""
-update_allowance_one: Callable[..., Any] = _ufunc(9, _update_allowance)
+update_allowance_one: Callable[..., Any] = ufunc(9, _update_allowance)
 """The ufunc of :func:`update_allowance`: ``held_peak`` third, then ``hold_utilization``,
 the draw's ``trust_growth, cooling_factor, full_allowance, cold_allowance``, ``reputation``."""
-spike_penalty_one: Callable[..., Any] = _ufunc(3, _spike_penalty)
+spike_penalty_one: Callable[..., Any] = ufunc(3, _spike_penalty)
 """The ufunc of :func:`spike_penalty`."""
 
 

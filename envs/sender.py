@@ -6,10 +6,14 @@ environment of a batch draws from its own generator, in the same order as a sing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numba
 import numpy as np
 
+from ipwarmup.envs.compiled import ufunc
 from ipwarmup.envs.config import HOURS_PER_DAY, ScenarioConfig
 from ipwarmup.envs.scenario_config import WEEKDAY_NAMES
 
@@ -84,9 +88,17 @@ def gamma_shapes(scenario: ScenarioConfig, provider_names: tuple[str, ...]) -> n
     return np.where(shares > 0, concentration * shares, 1.0)
 
 
+def _normal(u1: float, u2: float) -> float:
+    return float(np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2))
+
+
+normal_one: Callable[..., Any] = ufunc(2, _normal)
+"""The ufunc of :func:`normals`."""
+
+
 def normals(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
     """Return standard normals from two uniform arrays (Box-Muller)."""
-    normal: np.ndarray = np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
+    normal: np.ndarray = normal_one(u1, u2)
     return normal
 
 
@@ -111,6 +123,65 @@ def day_shapes(scenario: ScenarioConfig) -> DayShapes:
     return DayShapes(weekly / weekly.mean(), hourly / hourly.sum(), window, campaign_days)
 
 
+def scenario_demand_parameters(scenario: ScenarioConfig) -> np.ndarray:
+    """Return the scenario's demand numbers as :func:`demand_arrays` reads them (N_DEMAND,)."""
+    spike = scenario.spike_start_day
+    low, high = scenario.campaign_multiplier
+    return np.array(
+        [
+            scenario.volume_noise,
+            scenario.campaign_probability,
+            low,
+            high,
+            0.0 if spike is None else 1.0,
+            0.0 if spike is None else float(spike),
+            float(scenario.spike_duration_days),
+            scenario.spike_multiplier,
+        ]
+    )
+
+
+def _demand_row(
+    parameters: np.ndarray,
+    weekly: np.ndarray,
+    hourly: np.ndarray,
+    campaign_window: np.ndarray,
+    campaign_days: np.ndarray,
+    daily_volume: float,
+    growth: float,
+    growth_messages: float,
+    start_weekday: int,
+    mix: np.ndarray,
+    day: int,
+    uniforms: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Write one row's demand of day ``day`` into ``out`` (24, P): see :func:`daily_demand`."""
+    volume_noise, campaign_probability, low, high, has_spike, spike, duration, multiplier = (
+        parameters[0], parameters[1], parameters[2], parameters[3], parameters[4],
+        parameters[5], parameters[6], parameters[7],
+    )  # fmt: skip
+    weekday = (start_weekday + day) % 7
+    noise = np.exp(volume_noise * normal_one(uniforms[0], uniforms[1]))
+    mean = max(daily_volume * growth ** float(day) + growth_messages * day, 0.0)
+    base = mean * weekly[weekday] * noise
+    if has_spike > 0.0 and spike <= day < spike + duration:
+        base = base * multiplier
+    # Every day draws its campaign uniform, campaign weekday or not, so the draws of later
+    # days do not depend on the calendar.
+    campaign = uniforms[2] < campaign_probability and campaign_days[weekday]
+    multiple = low + (high - low) * uniforms[3]
+    extra = base * (multiple - 1.0) if campaign else 0.0
+    for h in range(out.shape[0]):
+        per_hour = base * hourly[h] + extra * campaign_window[h]
+        for p in range(out.shape[1]):
+            out[h, p] = per_hour * mix[p]
+
+
+demand_row: Callable[..., None] = numba.njit(cache=True)(_demand_row)
+"""The compiled :func:`_demand_row`."""
+
+
 def daily_demand(
     scenario: ScenarioConfig,
     shapes: DayShapes,
@@ -125,20 +196,14 @@ def daily_demand(
     campaign blast (sent in ``campaign_duration_hours`` from ``campaign_start_hour``) on a
     campaign weekday that draws one with ``campaign_probability``, and a seasonal spike.
     """
-    weekday = (sender.start_weekday + day) % 7
-    noise = np.exp(scenario.volume_noise * normals(daily_uniforms[:, 0], daily_uniforms[:, 1]))
-    mean = np.maximum(sender.daily_volume * sender.growth**day + sender.growth_messages * day, 0.0)
-    base = mean * shapes.weekly[weekday] * noise
-    spike = scenario.spike_start_day
-    if spike is not None:
-        in_spike = (spike <= day) & (day < spike + scenario.spike_duration_days)
-        base = np.where(in_spike, base * scenario.spike_multiplier, base)
-    # Every day draws its campaign uniform, campaign weekday or not, so the draws of later
-    # days do not depend on the calendar.
-    drawn = daily_uniforms[:, 2] < scenario.campaign_probability
-    campaign = drawn & shapes.campaign_days[weekday]
-    multiple = _span(scenario.campaign_multiplier, daily_uniforms[:, 3])
-    extra = np.where(campaign, base * (multiple - 1.0), 0.0)
-    per_hour = base[:, None] * shapes.hourly[None, :] + extra[:, None] * shapes.campaign_window
-    demand: np.ndarray = per_hour[:, :, None] * sender.mix[:, None, :]
+    parameters = scenario_demand_parameters(scenario)
+    days = np.broadcast_to(day, sender.daily_volume.shape)
+    demand = np.empty((len(days), HOURS_PER_DAY, sender.mix.shape[1]))
+    for b in range(len(days)):
+        demand_row(
+            parameters, shapes.weekly, shapes.hourly, shapes.campaign_window,
+            shapes.campaign_days, float(sender.daily_volume[b]), float(sender.growth[b]),
+            float(sender.growth_messages[b]), int(sender.start_weekday[b]), sender.mix[b],
+            int(days[b]), daily_uniforms[b], demand[b],
+        )  # fmt: skip
     return demand

@@ -8,8 +8,12 @@ its senders (this one included, in proportion to its share of the pool's volume)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from ipwarmup.envs.compiled import ufunc
 from ipwarmup.envs.state import SimState
 
 OTHER_TENANTS_DAILY_MESSAGES = 3.0e6
@@ -22,6 +26,26 @@ the gap between its own standing and the pool's, a 500k/day one by about 14%.
 """
 
 
+def _moved(base: float, share: float, quality: float) -> float:
+    return base + share * (quality - base)
+
+
+moved_one: Callable[..., Any] = ufunc(3, _moved)
+"""The other tenants' reputation ``base`` moved toward this sender's list ``quality`` by its
+``share`` of the pool's recent volume (a ufunc)."""
+
+
+def _share(share: float, day_shared: float, others: float, memory_days: float) -> float:
+    today = day_shared / max(day_shared + others, 1.0)
+    return share + (today - share) / memory_days
+
+
+share_one: Callable[..., Any] = ufunc(4, _share)
+"""This sender's share of the pool's volume after a day that sent ``day_shared`` on it,
+beside the other tenants' ``others``, along the providers' memory (a ufunc; the compiled
+end of day calls it at midnight)."""
+
+
 def standing(state: SimState, day: np.ndarray, *, incidents: bool = True) -> np.ndarray:
     """Return the shared pool's reputation on ``day`` (B,) at every provider, (B, P).
 
@@ -29,17 +53,9 @@ def standing(state: SimState, day: np.ndarray, *, incidents: bool = True) -> np.
     the pool's recent volume, minus any noisy-neighbour incident under way (unless
     ``incidents`` is false: the pool's normal standing, for calibration).
     """
-    base = state.shared_reputation
-    moved: np.ndarray = base + state.shared_share * (state.quality_today - base)
+    moved: np.ndarray = moved_one(state.shared_reputation, state.shared_share, state.quality_today)
     if not incidents:
         return moved
     incident = np.where(state.incident_until_day > day, state.incident_severity, 0.0)
     result: np.ndarray = moved - incident[:, None]
     return result
-
-
-def update_share(state: SimState) -> None:
-    """Move this sender's share of the pool's volume along the providers' memory (midnight)."""
-    others = OTHER_TENANTS_DAILY_MESSAGES * state.sender.mix
-    today = state.day_shared / np.maximum(state.day_shared + others, 1.0)
-    state.shared_share += (today - state.shared_share) / state.draw.memory_days
