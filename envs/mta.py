@@ -37,8 +37,8 @@ class Period:
     """Accumulators of one decision period, per provider (B, P) unless noted."""
 
     def __init__(self, b: int, k: int, p: int) -> None:
-        # Two allocations, not nine (one per period; each array is a contiguous view).
-        per_provider = np.zeros((6, b, p))
+        # Three allocations, not nine (one per period; each array is a contiguous view).
+        self.per_provider = per_provider = np.zeros((6, b, p))
         self.demand = per_provider[0]
         self.sent = per_provider[1]
         self.accepted = per_provider[2]
@@ -46,7 +46,7 @@ class Period:
         self.shared = per_provider[4]
         self.expired = per_provider[5]
         self.accepted_ip = np.zeros((b, k, p))
-        per_row = np.zeros((2, b))
+        self.per_row = per_row = np.zeros((2, b))
         self.blocks = per_row[0]
         self.throttles = per_row[1]
 

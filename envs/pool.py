@@ -56,6 +56,25 @@ def remove_ip(state: SimState, rows: np.ndarray) -> None:
     state.n_ips[rows] -= 1
 
 
+def _ramp_arrays(caps: np.ndarray, n_ips: np.ndarray, growth: float) -> None:
+    """Run :func:`ramp_warming_ips` on the caps (B, K, P), updated in place."""
+    if growth <= 1.0:
+        return
+    n_rows, n_slots, n_providers = caps.shape
+    for b in range(n_rows):
+        for p in range(n_providers):
+            leader = caps[b, 0, p]  # empty slots hold 0
+            for k in range(1, n_slots):
+                leader = max(leader, caps[b, k, p])
+            for k in range(n_ips[b]):
+                if caps[b, k, p] < leader:
+                    caps[b, k, p] = min(caps[b, k, p] * growth, leader)
+
+
+ramp_arrays: Callable[..., None] = numba.njit(cache=True)(_ramp_arrays)
+"""The compiled :func:`_ramp_arrays`."""
+
+
 def ramp_warming_ips(state: SimState, growth: float) -> None:
     """Grow each warming IP's caps by ``growth`` toward the pool's leading IP (at midnight).
 
@@ -66,12 +85,7 @@ def ramp_warming_ips(state: SimState, growth: float) -> None:
     sending), the MTA ramps it on its own until its caps reach the leading IP's, per
     provider. The agent's action scales every IP on top of this.
     """
-    if growth <= 1.0:
-        return
-    leader = state.caps.max(axis=1, keepdims=True)  # (B, 1, P); empty slots hold 0
-    warming = state.active[:, :, None] & (state.caps < leader)
-    if warming.any():
-        state.caps = np.where(warming, np.minimum(state.caps * growth, leader), state.caps)
+    ramp_arrays(state.caps, state.n_ips, growth)
 
 
 def _apply_actions_arrays(

@@ -1,8 +1,9 @@
 """The batched dynamics core: one warmup per row, stepped on an hourly inner clock.
 
 Both the Gymnasium env (one row) and the VecEnv (many rows) are thin adapters over
-:class:`Simulator`, which orchestrates step functions over one explicit
-:class:`~ipwarmup.envs.state.SimState`:
+:class:`Simulator`, which runs each decision period over one explicit
+:class:`~ipwarmup.envs.state.SimState` in one compiled call,
+:func:`~ipwarmup.envs.period_kernel.advance_period`, composing the step functions:
 
 * :func:`~ipwarmup.envs.pool.apply_actions`: the decision moves caps and the pool;
 * :func:`~ipwarmup.envs.mta.run_hours`: the MTA sends hour by hour and providers answer
@@ -10,8 +11,11 @@ Both the Gymnasium env (one row) and the VecEnv (many rows) are thin adapters ov
 * :func:`~ipwarmup.envs.outcomes.close_period`: placement, telemetry, accounting, and
   :func:`~ipwarmup.envs.reward.period_reward`;
 * at midnight :func:`~ipwarmup.envs.days.end_day` (allowance, reputation, domain
-  reputation move) and :func:`~ipwarmup.envs.days.start_day` (the next day's demand and
-  noisy-neighbour incidents).
+  reputation move); then, back in Python, each row draws the next day from its generator
+  and :func:`~ipwarmup.envs.days.start_day` lays out its demand and incidents.
+
+Each step function is callable from Python on a state (its tests call it so) and runs
+the same compiled code the period runs.
 
 Every env of a batch draws from its own ``numpy.random.Generator`` in the same order as a
 single env would, so a batch is identical, step for step, to single envs seeded alike. No
@@ -25,21 +29,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ipwarmup.envs import period_kernel as pk
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
-from ipwarmup.envs.days import end_day, start_day
-from ipwarmup.envs.escalation import acceptance_limit
-from ipwarmup.envs.mta import Period, run_hours
-from ipwarmup.envs.outcomes import close_period, ip_days, refresh_pool_telemetry
-from ipwarmup.envs.pool import add_ip, apply_actions, ramp_warming_ips
-from ipwarmup.envs.reward import period_reward
+from ipwarmup.envs.days import start_day
+from ipwarmup.envs.mta import Period
+from ipwarmup.envs.outcomes import N_CLOSE, refresh_pool_telemetry, write_outcomes
+from ipwarmup.envs.period_kernel import advance_period
+from ipwarmup.envs.pool import add_ip
 from ipwarmup.envs.state import (
     ACCOUNTING_KEYS,
     CONTINUATION_KEYS,
     EXTRA_ACCOUNTING_KEYS,
     OUTCOME_KEYS,
     SimState,
+    accounting_block,
     allocate,
     take,
 )
@@ -79,6 +84,28 @@ def _copy_generator(generator: np.random.Generator) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
+def _settings(config: EnvConfig) -> np.ndarray:
+    """Return the configuration's scalars as :func:`advance_period` reads them."""
+    settings = np.zeros(pk.N_SETTINGS)
+    pool, weights, codec = config.pool, config.reward, config.action_codec
+    settings[pk.HOURS_PER_STEP] = config.decision_interval_hours
+    settings[pk.QUEUE_MODE] = config.mta.overflow == "queue"
+    settings[pk.RETRY_INTERVAL_HOURS] = config.mta.retry_interval_hours
+    settings[pk.LOG_STEP] = codec.log_step
+    settings[pk.MIN_CAP] = codec.min_hourly_cap_messages
+    settings[pk.MAX_CAP] = codec.max_hourly_cap_messages
+    settings[pk.POOL_CHANGE_MIN_HOURS] = pool.pool_change_min_days * HOURS_PER_DAY
+    settings[pk.MAX_IPS] = pool.max_ips
+    settings[pk.INITIAL_CAP] = pool.initial_hourly_cap_messages
+    settings[pk.WARMING_GROWTH] = pool.warming_ip_growth_per_day
+    settings[pk.DEDICATED_INBOX_WEIGHT] = weights.dedicated_inbox_weight
+    settings[pk.SHARED_INBOX_WEIGHT] = weights.shared_inbox_weight
+    settings[pk.LOST_PENALTY] = weights.lost_penalty
+    settings[pk.BLOCK_PENALTY] = weights.block_penalty
+    settings[pk.IP_DAY_PENALTY] = weights.ip_day_penalty
+    return settings
+
+
 class Simulator:
     """Batched warmup dynamics over ``n_envs`` independent rows.
 
@@ -107,6 +134,8 @@ class Simulator:
         ]
         self._complaint_lag = np.array(lags)
         self._complaint_feed = np.array([pc.complaint_feedback for pc in self._provider_list])
+        self._settings = _settings(config)
+        self._all_rows = np.arange(n_envs)
         # Placeholders until reset hands every row its own generator and draws.
         self.generators: list[np.random.Generator] = [np.random.default_rng(0)] * n_envs
         self.state: SimState = allocate(
@@ -242,41 +271,52 @@ class Simulator:
                 f"Unexpected action shape {a.shape}: expected ({self.n_envs}, {self.codec.size})"
             )
         st, cfg = self.state, self.config
-        reward = self._advance(a)
+        reward = self._advance(a)  # the pool and clock features included
         truncated = st.hour >= cfg.horizon_days * HOURS_PER_DAY
         continuation = np.zeros(self.n_envs)
         if truncated.any() and cfg.reward.continuation_days > 0:
             rows = np.flatnonzero(truncated)
             continuation[rows] = self._continuation(rows)
             reward = reward + continuation
-        refresh_pool_telemetry(st)
         return StepResult(self.observe(), reward, truncated, continuation)
 
-    def _advance(self, actions: np.ndarray) -> np.ndarray:
-        """Simulate one period of every row under checked actions; return its reward."""
-        st, cfg = self.state, self.config
-        apply_actions(st, actions, self.codec, cfg.pool)
-        period = Period(self.n_envs, self.max_ips, self.n_providers)
-        run_hours(st, period, cfg)
-        close_period(
-            st,
-            period,
-            hours_per_step=self.hours_per_step,
-            complaint_lag=self._complaint_lag,
-            complaint_feed=self._complaint_feed,
-        )
-        reward = period_reward(
-            cfg.reward,
-            period,
-            inbox_dedicated=st.outcome["inbox_dedicated"],
-            inbox_shared=st.outcome["inbox_shared"],
-            ip_days=ip_days(st, self.hours_per_step),
-            messages_per_period=st.sender.daily_volume * self.hours_per_step / HOURS_PER_DAY,
-        )
-        if st.hour_of_day == 0:
-            end_day(st, self._hold)
-            ramp_warming_ips(st, cfg.pool.warming_ip_growth_per_day)
-            self._start_day(np.arange(self.n_envs))
+    def _advance(self, actions: np.ndarray, *, hold: bool = False) -> np.ndarray:
+        """Simulate one period of every row under checked actions; return its reward.
+
+        ``hold``: the continuation's period, caps held at what each provider accepts.
+        """
+        st = self.state
+        d, s, t = st.draw, st.sender, st.telemetry
+        b, k, p = st.caps.shape
+        period = Period(b, k, p)
+        out = np.empty((N_CLOSE, b, p))
+        reward = np.empty(b)
+        midnight = advance_period(
+            self._settings, st.hour_of_day, st.ring_clock, hold, actions, self._hold,
+            self._complaint_lag, self._complaint_feed, st.hour, st.n_ips,
+            st.last_pool_change_hour, st.ip_age_days, st.caps, st.allowance, st.reputation,
+            st.pressure, st.blocked, st.blocked_until, st.throttled, st.throttled_until,
+            st.recent_volume, st.previous_day_sent, st.peak_history, st.domain_reputation,
+            st.offences, st.queue_total, st.queue_cohorts, st.queue_scale,
+            st.complaint_history, st.shared_reputation, st.shared_share,
+            st.incident_until_day, st.incident_severity, st.demand_today,
+            st.accept_noise_today, st.complaint_noise_today, st.complaint_rate_today,
+            st.quality_today, st.day_sent, st.day_peak, st.day_overshoot, st.day_shared,
+            s.daily_volume, s.bounce_rate, s.start_weekday, s.mix, d.cold_allowance,
+            d.full_allowance, d.trust_growth, d.cooling_factor, d.peak_memory_days,
+            d.spike_tolerance, d.escalation_threshold, d.pressure_decay, d.throttle_hours,
+            d.throttle_acceptance, d.probation_hours, d.block_hours, d.block_penalty,
+            d.repeat_offence_factor, d.max_repeat_factor, d.domain_block_penalty,
+            d.ip_reputation_weight, d.memory_days, d.cold_reputation, d.reputation_volume,
+            d.base_inbox_rate, d.placement_sensitivity, period.per_provider,
+            period.accepted_ip, period.per_row, out, accounting_block(st), reward,
+            t.cap_per_hour, t.n_ips, t.mean_ip_age_days, t.day, t.weekday, t.hour,
+        )  # fmt: skip
+        st.ring_clock += self.hours_per_step
+        st.hour_of_day = (st.hour_of_day + self.hours_per_step) % HOURS_PER_DAY
+        write_outcomes(st, period, out)
+        if midnight:
+            self._start_day(self._all_rows)
         return reward
 
     def continuation_info(self, row: int, result: StepResult) -> dict[str, float]:
@@ -304,13 +344,8 @@ class Simulator:
         hold = np.zeros((len(rows), self.codec.size))
         steps = self.config.reward.continuation_days * HOURS_PER_DAY // self.hours_per_step
         value = np.zeros(len(rows))
-        pool = self.config.pool
         for _ in range(steps):
-            st = clone.state
-            limit = acceptance_limit(st)
-            accepted = np.where(st.blocked, pool.min_hourly_cap_messages, limit)
-            st.caps = np.where(st.active[:, :, None], self.codec.clip_caps(accepted), 0.0)
-            value += clone._advance(hold)
+            value += clone._advance(hold, hold=True)
         for key in CONTINUATION_KEYS:
             self.state.continuation[key][rows] = clone.state.accounting[key] - before[key]
         return value

@@ -165,7 +165,9 @@ def allocate(
         day_overshoot=np.zeros((b, k, p)),
         day_shared=np.zeros((b, p)),
         telemetry=telemetry,
-        accounting={key: np.zeros(b) for key in ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS},
+        accounting=_rows_of_one_block(
+            {key: np.zeros(b) for key in ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS}
+        ),
         outcome={name: np.zeros((b, p)) for name in OUTCOME_KEYS},
         continuation={key: np.zeros(b) for key in CONTINUATION_KEYS},
     )
@@ -189,4 +191,30 @@ def take(state: SimState, rows: np.ndarray) -> SimState:
     row, which is how a planner replays the future on copies of the present.
     """
     taken: SimState = _take_value(state, np.asarray(rows, dtype=np.int64))
+    taken.accounting = _rows_of_one_block(taken.accounting)
     return taken
+
+
+def _rows_of_one_block(accounting: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Return ``accounting`` with the same values as rows of one (N, B) array, in key order."""
+    block = np.stack(list(accounting.values()))
+    return dict(zip(accounting, block, strict=True))
+
+
+def accounting_block(state: SimState) -> np.ndarray:
+    """Return the accounting as one (N, B) array whose rows the dict's values are.
+
+    The compiled period updates every count through it in one argument. A dict whose
+    values were replaced is laid out afresh (values kept), so the rows always alias it.
+    """
+    values = list(state.accounting.values())
+    block = values[0].base
+    if (
+        block is None
+        or block.shape != (len(values), len(values[0]))
+        or any(value.base is not block for value in values)
+    ):
+        state.accounting = _rows_of_one_block(state.accounting)
+        block = state.accounting[next(iter(state.accounting))].base
+    assert isinstance(block, np.ndarray)  # the stack the rows view
+    return block

@@ -1,0 +1,241 @@
+"""One decision period, compiled: the whole of ``Simulator._advance`` in one numba call.
+
+:func:`advance_period` composes the compiled step functions in the order the simulator
+ran them from Python, on the state's arrays, in place:
+:func:`~ipwarmup.envs.pool.apply_actions_arrays` (or, in the continuation, caps held at
+what every provider accepts), :func:`~ipwarmup.envs.mta.run_period_hours` (the hours with
+their throttles and blocks), :func:`~ipwarmup.envs.outcomes.close_arrays` (placement,
+telemetry, accounting), :func:`~ipwarmup.envs.reward.reward_arrays`, and at midnight
+:func:`~ipwarmup.envs.days.end_day_arrays` and :func:`~ipwarmup.envs.pool.ramp_arrays`;
+then the pool and clock features (:func:`~ipwarmup.envs.outcomes.refresh_arrays`). The
+next day's draws come from each row's generator in Python
+(:meth:`~ipwarmup.envs.simulator.Simulator._start_day`), so the caller starts the day.
+
+Each of those functions is the one its Python step function runs, so the Python path and
+this one cannot drift apart; each keeps the numpy version's operations in their order
+(see the modules for what changed in the last bits: libm's ``exp`` and ``log``).
+
+A step of the single env used to be a few hundred numpy calls on arrays of a few
+elements; it is now this call, whose cost is mostly numba unboxing its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+from ipwarmup.envs.config import HOURS_PER_DAY
+from ipwarmup.envs.days import end_day_arrays
+from ipwarmup.envs.escalation import limit_one
+from ipwarmup.envs.mta import run_period_hours
+from ipwarmup.envs.outcome_kernel import INBOX_DEDICATED, INBOX_SHARED
+from ipwarmup.envs.outcomes import close_arrays, refresh_arrays
+from ipwarmup.envs.pool import apply_actions_arrays, ramp_arrays
+from ipwarmup.envs.reward import reward_arrays
+
+# Scalars of the configuration, in one float64 array (``settings``).
+(
+    HOURS_PER_STEP,
+    QUEUE_MODE,
+    RETRY_INTERVAL_HOURS,
+    LOG_STEP,
+    MIN_CAP,
+    MAX_CAP,
+    POOL_CHANGE_MIN_HOURS,
+    MAX_IPS,
+    INITIAL_CAP,
+    WARMING_GROWTH,
+    DEDICATED_INBOX_WEIGHT,
+    SHARED_INBOX_WEIGHT,
+    LOST_PENALTY,
+    BLOCK_PENALTY,
+    IP_DAY_PENALTY,
+    N_SETTINGS,
+) = range(16)
+
+
+def _hold_caps(
+    n_ips: np.ndarray,
+    caps: np.ndarray,
+    allowance: np.ndarray,
+    blocked: np.ndarray,
+    throttled: np.ndarray,
+    throttle_acceptance: np.ndarray,
+    min_cap: float,
+    max_cap: float,
+) -> None:
+    """Set every active IP's caps to what its provider accepts now (blocked: the least)."""
+    n_rows, n_slots, n_providers = caps.shape
+    for b in range(n_rows):
+        for k in range(n_slots):
+            for p in range(n_providers):
+                if k >= n_ips[b]:
+                    caps[b, k, p] = 0.0
+                    continue
+                limit = limit_one(allowance[b, k, p], throttled[b, k, p], throttle_acceptance[b, p])
+                accepted = min_cap if blocked[b, k, p] else limit
+                caps[b, k, p] = min(max(accepted, min_cap), max_cap)
+
+
+hold_caps: Callable[..., None] = numba.njit(cache=True)(_hold_caps)
+"""The compiled :func:`_hold_caps`: the continuation's caps before each of its periods."""
+
+
+def _advance_period(
+    settings: np.ndarray,
+    hour_of_day: int,
+    ring_clock: int,
+    hold: bool,
+    actions: np.ndarray,
+    hold_utilization: np.ndarray,
+    complaint_lag: np.ndarray,
+    complaint_feed: np.ndarray,
+    hour: np.ndarray,
+    n_ips: np.ndarray,
+    last_pool_change_hour: np.ndarray,
+    ip_age_days: np.ndarray,
+    caps: np.ndarray,
+    allowance: np.ndarray,
+    reputation: np.ndarray,
+    pressure: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
+    recent_volume: np.ndarray,
+    previous_day_sent: np.ndarray,
+    peak_history: np.ndarray,
+    domain_reputation: np.ndarray,
+    offences: np.ndarray,
+    queue_total: np.ndarray,
+    queue_cohorts: np.ndarray,
+    queue_scale: np.ndarray,
+    complaint_history: np.ndarray,
+    shared_reputation: np.ndarray,
+    shared_share: np.ndarray,
+    incident_until_day: np.ndarray,
+    incident_severity: np.ndarray,
+    demand_today: np.ndarray,
+    accept_noise_today: np.ndarray,
+    complaint_noise_today: np.ndarray,
+    complaint_rate_today: np.ndarray,
+    quality_today: np.ndarray,
+    day_sent: np.ndarray,
+    day_peak: np.ndarray,
+    day_overshoot: np.ndarray,
+    day_shared: np.ndarray,
+    daily_volume: np.ndarray,
+    bounce_rate: np.ndarray,
+    start_weekday: np.ndarray,
+    mix: np.ndarray,
+    cold_allowance: np.ndarray,
+    full_allowance: np.ndarray,
+    trust_growth: np.ndarray,
+    cooling_factor: np.ndarray,
+    peak_memory_days: np.ndarray,
+    spike_tolerance: np.ndarray,
+    escalation_threshold: np.ndarray,
+    pressure_decay: np.ndarray,
+    throttle_hours: np.ndarray,
+    throttle_acceptance: np.ndarray,
+    probation_hours: np.ndarray,
+    block_hours: np.ndarray,
+    block_penalty: np.ndarray,
+    repeat_offence_factor: np.ndarray,
+    max_repeat_factor: np.ndarray,
+    domain_block_penalty: np.ndarray,
+    ip_reputation_weight: np.ndarray,
+    memory_days: np.ndarray,
+    cold_reputation: np.ndarray,
+    reputation_volume: np.ndarray,
+    base_inbox_rate: np.ndarray,
+    placement_sensitivity: np.ndarray,
+    period: np.ndarray,
+    accepted_ip: np.ndarray,
+    events: np.ndarray,
+    out: np.ndarray,
+    accounting: np.ndarray,
+    reward: np.ndarray,
+    cap_per_hour: np.ndarray,
+    telemetry_ips: np.ndarray,
+    mean_ip_age_days: np.ndarray,
+    telemetry_day: np.ndarray,
+    weekday: np.ndarray,
+    telemetry_hour: np.ndarray,
+) -> bool:
+    """Simulate one period of every row in place; return whether it ended at midnight.
+
+    ``settings`` holds the configuration's scalars at this module's indices;
+    ``hour_of_day`` and ``ring_clock`` are the batch's clock at the period's start (the
+    caller moves them on). ``hold`` runs the continuation's period: caps held at what each
+    provider accepts (``actions`` are then zeros). Written: ``period`` (6, B, P) the
+    period's demand, sent, accepted, rejected, shared and expired; ``accepted_ip``
+    (B, K, P); ``events`` (2, B) new blocks and throttles; ``out`` (N_CLOSE, B, P) the
+    outcomes and telemetry rows of :func:`~ipwarmup.envs.outcomes.close_arrays`;
+    ``accounting`` (N, B) updated; ``reward`` (B,); and the pool and clock features.
+    Every other array is the state's or the draws' field of the same name.
+    """
+    hours_per_step = int(settings[HOURS_PER_STEP])
+    min_cap, max_cap = settings[MIN_CAP], settings[MAX_CAP]
+    if hold:
+        hold_caps(n_ips, caps, allowance, blocked, throttled, throttle_acceptance, min_cap,
+                  max_cap)  # fmt: skip
+    apply_actions_arrays(
+        actions, settings[LOG_STEP], min_cap, max_cap, settings[POOL_CHANGE_MIN_HOURS],
+        int(settings[MAX_IPS]), settings[INITIAL_CAP], hour, n_ips, last_pool_change_hour,
+        caps, allowance, reputation, pressure, blocked, blocked_until, throttled,
+        throttled_until, recent_volume, previous_day_sent, peak_history, ip_age_days,
+        domain_reputation, mix, cold_allowance, cold_reputation, domain_block_penalty,
+    )  # fmt: skip
+    blocks, throttles = events[0], events[1]
+    run_period_hours(
+        hours_per_step, hour_of_day, ring_clock, settings[QUEUE_MODE] > 0.0,
+        settings[RETRY_INTERVAL_HOURS], hour, n_ips, demand_today, accept_noise_today, caps,
+        allowance, reputation, pressure, blocked, blocked_until, throttled, throttled_until,
+        day_peak, day_overshoot, offences, domain_reputation, queue_total, queue_cohorts,
+        queue_scale, pressure_decay, escalation_threshold, throttle_acceptance,
+        probation_hours, throttle_hours, block_hours, block_penalty, cold_allowance,
+        repeat_offence_factor, max_repeat_factor, domain_block_penalty, period[0],
+        period[1], period[2], period[3], period[4], period[5], accepted_ip, blocks, throttles,
+    )  # fmt: skip
+    end_hour = (hour_of_day + hours_per_step) % HOURS_PER_DAY
+    close_arrays(
+        hours_per_step, end_hour, hour, n_ips, reputation, domain_reputation, base_inbox_rate,
+        placement_sensitivity, ip_reputation_weight, shared_reputation, shared_share,
+        quality_today, incident_until_day, incident_severity, bounce_rate,
+        complaint_rate_today, complaint_noise_today, complaint_lag, complaint_feed,
+        complaint_history, day_sent, day_shared, queue_total, period[0], period[1],
+        period[2], period[3], period[4], period[5], accepted_ip, blocks, throttles, out,
+        accounting,
+    )  # fmt: skip
+    n_rows = hour.shape[0]
+    ip_days = np.empty(n_rows)
+    messages_per_period = np.empty(n_rows)
+    for b in range(n_rows):
+        ip_days[b] = n_ips[b] * hours_per_step / HOURS_PER_DAY
+        messages_per_period[b] = daily_volume[b] * hours_per_step / HOURS_PER_DAY
+    reward_arrays(
+        settings[DEDICATED_INBOX_WEIGHT], settings[SHARED_INBOX_WEIGHT],
+        settings[LOST_PENALTY], settings[BLOCK_PENALTY], settings[IP_DAY_PENALTY], period[3],
+        period[5], out[INBOX_DEDICATED], out[INBOX_SHARED], blocks, ip_days,
+        messages_per_period, reward,
+    )  # fmt: skip
+    midnight = end_hour == 0
+    if midnight:
+        end_day_arrays(
+            ring_clock + hours_per_step, hold_utilization, n_ips, mix, quality_today, day_sent,
+            day_peak, day_overshoot, day_shared, peak_history, recent_volume,
+            previous_day_sent, reputation, allowance, ip_age_days, shared_share,
+            domain_reputation, cold_allowance, full_allowance, trust_growth, cooling_factor,
+            peak_memory_days, spike_tolerance, cold_reputation, reputation_volume, memory_days,
+        )  # fmt: skip
+        ramp_arrays(caps, n_ips, settings[WARMING_GROWTH])
+    refresh_arrays(caps, n_ips, ip_age_days, hour, start_weekday, cap_per_hour, telemetry_ips,
+                   mean_ip_age_days, telemetry_day, weekday, telemetry_hour)  # fmt: skip
+    return midnight
+
+
+advance_period: Callable[..., bool] = numba.njit(cache=True)(_advance_period)
+"""The compiled :func:`_advance_period`."""
