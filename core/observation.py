@@ -2,7 +2,7 @@
 
 It exists once. The simulator encodes its period telemetry with it and the serving module
 encodes live telemetry with it, so training and production can never disagree about what a
-feature means. It imports only numpy: serving must not pull in gymnasium or torch.
+feature means. It imports numpy and numba only: serving must not pull in gymnasium or torch.
 
 Layout (``P`` providers in configured order, then pool and time features):
 
@@ -30,8 +30,10 @@ index  name                    bounds       meaning
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 PROVIDER_FEATURES: tuple[tuple[str, float, float, str], ...] = (
@@ -108,40 +110,118 @@ _RATE_SCALE = np.array([1.0, 1.0, 1.0, 1.0, 10.0, 100.0])
 _LOG_SCALE = np.array([1 / 7, 1 / 8, 1 / 7])
 
 
+def _log_inputs(
+    demand_per_hour: np.ndarray, cap_per_hour: np.ndarray, queued: np.ndarray, logs: np.ndarray
+) -> None:
+    """Write ``1 +`` each logged quantity into ``logs`` (B, P, 3): demand/hour, cap, queue."""
+    n_rows, n_providers = demand_per_hour.shape
+    for b in range(n_rows):
+        for p in range(n_providers):
+            logs[b, p, 0] = 1.0 + demand_per_hour[b, p]
+            logs[b, p, 1] = 1.0 + cap_per_hour[b, p]
+            logs[b, p, 2] = 1.0 + queued[b, p]
+
+
+def _features(
+    logs: np.ndarray,
+    demand: np.ndarray,
+    sent_dedicated: np.ndarray,
+    accepted: np.ndarray,
+    deferred: np.ndarray,
+    rejected: np.ndarray,
+    bounced: np.ndarray,
+    transmitted: np.ndarray,
+    complaints: np.ndarray,
+    delivered: np.ndarray,
+    n_ips: np.ndarray,
+    mean_ip_age_days: np.ndarray,
+    day: np.ndarray,
+    weekday: np.ndarray,
+    hour: np.ndarray,
+    horizon_days: float,
+    max_ips: float,
+    weekday_sin: np.ndarray,
+    weekday_cos: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    obs: np.ndarray,
+) -> bool:
+    """Write every observation (B, 9P + 6) into ``obs``; ``logs`` holds numpy's ``log10``.
+
+    The weekday's sine and cosine come from the tables numpy computed for weekdays 0-6;
+    returns False, leaving them unwritten, when some weekday is not one of those.
+    """
+    n_rows, n_providers = demand.shape
+    scale = _RATE_SCALE
+    g = 9 * n_providers
+    whole = True
+    for b in range(n_rows):
+        for p in range(n_providers):
+            f = 9 * p
+            sent = max(sent_dedicated[b, p], 1.0)
+            features = (
+                logs[b, p, 0] * _LOG_SCALE[0],
+                logs[b, p, 1] * _LOG_SCALE[1],
+                sent_dedicated[b, p] / max(demand[b, p], 1.0) * scale[0],
+                accepted[b, p] / sent * scale[1],
+                deferred[b, p] / sent * scale[2],
+                rejected[b, p] / sent * scale[3],
+                bounced[b, p] / max(transmitted[b, p], 1.0) * scale[4],
+                complaints[b, p] / max(delivered[b, p], 1.0) * scale[5],
+                logs[b, p, 2] * _LOG_SCALE[2],
+            )
+            for i in range(9):
+                # np.minimum(np.maximum(x, low), high), then the cast to float32.
+                obs[b, f + i] = min(max(features[i], low[f + i]), high[f + i])
+        w = weekday[b]
+        if w == int(w) and 0 <= w < 7:
+            sin, cos = weekday_sin[int(w)], weekday_cos[int(w)]
+        else:
+            whole = False
+            sin, cos = 0.0, 0.0
+        rest = (
+            n_ips[b] / max_ips,
+            mean_ip_age_days[b] / AGE_SCALE_DAYS,
+            day[b] / horizon_days,
+            sin,
+            cos,
+            hour[b] / 24.0,
+        )
+        for i in range(6):
+            obs[b, g + i] = min(max(rest[i], low[g + i]), high[g + i])
+    return whole
+
+
+_log_inputs_compiled: Callable[..., None] = numba.njit(cache=True)(_log_inputs)
+_features_compiled: Callable[..., bool] = numba.njit(cache=True)(_features)
+
+
 def encode(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> np.ndarray:
-    """Encode a batch of telemetry into float32 observations of shape (B, 9P + 6)."""
+    """Encode a batch of telemetry into float32 observations of shape (B, 9P + 6).
+
+    Two compiled loops around numpy's ``log10`` (this runs once per simulated period and
+    once per served decision, where numpy's fixed cost per call outweighed the arithmetic;
+    ``log10`` stays numpy's, whose SIMD version may differ from libm's in the last bit).
+    """
     t = telemetry
-    # Few, wide numpy calls: this runs once per simulated period and once per served
-    # decision, where a call's fixed cost outweighs its arithmetic.
-    numerators = np.stack(
-        [t.sent_dedicated, t.accepted, t.deferred, t.rejected, t.bounced, t.complaints], axis=-1
-    )
-    denominators = np.stack(
-        [t.demand, t.sent_dedicated, t.sent_dedicated, t.sent_dedicated, t.transmitted,
-         t.delivered],
-        axis=-1,
+    n_rows, n_providers = t.demand.shape
+    logs = np.empty((n_rows, n_providers, 3))
+    _log_inputs_compiled(t.demand_per_hour, t.cap_per_hour, t.queued, logs)
+    np.log10(logs, out=logs)
+    low, high = _bounds(n_providers)
+    obs = np.empty((n_rows, 9 * n_providers + 6), dtype=np.float32)
+    whole = _features_compiled(
+        logs, t.demand, t.sent_dedicated, t.accepted, t.deferred, t.rejected, t.bounced,
+        t.transmitted, t.complaints, t.delivered, t.n_ips, t.mean_ip_age_days, t.day,
+        t.weekday, t.hour, float(horizon_days), float(max_ips), _WEEKDAY_SIN_TABLE,
+        _WEEKDAY_COS_TABLE, low.astype(np.float64), high.astype(np.float64), obs,
     )  # fmt: skip
-    rates = numerators / np.maximum(denominators, 1.0) * _RATE_SCALE
-    logs = np.log10(1.0 + np.stack([t.demand_per_hour, t.cap_per_hour, t.queued], axis=-1))
-    logs *= _LOG_SCALE
-    per_provider = np.concatenate([logs[..., :2], rates, logs[..., 2:]], axis=-1)  # (B, P, 9)
-    batch = per_provider.shape[0]
-    angle = (2.0 * np.pi / 7.0) * t.weekday
-    global_features = np.stack(
-        [
-            t.n_ips / max_ips,
-            t.mean_ip_age_days / AGE_SCALE_DAYS,
-            t.day / horizon_days,
-            np.sin(angle),
-            np.cos(angle),
-            t.hour / 24.0,
-        ],
-        axis=-1,
-    )
-    obs = np.concatenate([per_provider.reshape(batch, -1), global_features], axis=1)
-    low, high = _bounds(per_provider.shape[1])
-    clipped: np.ndarray = np.minimum(np.maximum(obs, low), high).astype(np.float32)
-    return clipped
+    if not whole:  # a weekday between whole days: numpy's sine and cosine, as before
+        angle = (2.0 * np.pi / 7.0) * t.weekday
+        g = 9 * n_providers
+        obs[:, g + 3] = np.minimum(np.maximum(np.sin(angle), low[g + 3]), high[g + 3])
+        obs[:, g + 4] = np.minimum(np.maximum(np.cos(angle), low[g + 4]), high[g + 4])
+    return obs
 
 
 # cos and sin of each weekday's angle, by the very numpy expression ``encode`` evaluates.
@@ -149,6 +229,8 @@ _WEEKDAY_ANGLE = (2.0 * np.pi / 7.0) * np.arange(7.0)
 _WEEKDAY_SIN: tuple[float, ...] = tuple(np.sin(_WEEKDAY_ANGLE).tolist())
 _WEEKDAY_COS: tuple[float, ...] = tuple(np.cos(_WEEKDAY_ANGLE).tolist())
 _RATE_SCALES: tuple[float, ...] = tuple(_RATE_SCALE.tolist())
+_WEEKDAY_SIN_TABLE = np.sin(_WEEKDAY_ANGLE)
+_WEEKDAY_COS_TABLE = np.cos(_WEEKDAY_ANGLE)
 _LOG_SCALES: tuple[float, ...] = tuple(_LOG_SCALE.tolist())
 
 
