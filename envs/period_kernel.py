@@ -88,6 +88,139 @@ def _advance_period(
     hour_of_day: int,
     ring_clock: int,
     hold: bool,
+    periods: int,
+    actions: np.ndarray,
+    hold_utilization: np.ndarray,
+    complaint_lag: np.ndarray,
+    complaint_feed: np.ndarray,
+    hour: np.ndarray,
+    n_ips: np.ndarray,
+    last_pool_change_hour: np.ndarray,
+    ip_age_days: np.ndarray,
+    caps: np.ndarray,
+    allowance: np.ndarray,
+    reputation: np.ndarray,
+    pressure: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
+    recent_volume: np.ndarray,
+    previous_day_sent: np.ndarray,
+    peak_history: np.ndarray,
+    domain_reputation: np.ndarray,
+    offences: np.ndarray,
+    queue_total: np.ndarray,
+    queue_cohorts: np.ndarray,
+    queue_scale: np.ndarray,
+    complaint_history: np.ndarray,
+    shared_reputation: np.ndarray,
+    shared_share: np.ndarray,
+    incident_until_day: np.ndarray,
+    incident_severity: np.ndarray,
+    demand_today: np.ndarray,
+    accept_noise_today: np.ndarray,
+    complaint_noise_today: np.ndarray,
+    complaint_rate_today: np.ndarray,
+    quality_today: np.ndarray,
+    day_sent: np.ndarray,
+    day_peak: np.ndarray,
+    day_overshoot: np.ndarray,
+    day_shared: np.ndarray,
+    daily_volume: np.ndarray,
+    bounce_rate: np.ndarray,
+    start_weekday: np.ndarray,
+    mix: np.ndarray,
+    cold_allowance: np.ndarray,
+    full_allowance: np.ndarray,
+    trust_growth: np.ndarray,
+    cooling_factor: np.ndarray,
+    peak_memory_days: np.ndarray,
+    spike_tolerance: np.ndarray,
+    escalation_threshold: np.ndarray,
+    pressure_decay: np.ndarray,
+    throttle_hours: np.ndarray,
+    throttle_acceptance: np.ndarray,
+    probation_hours: np.ndarray,
+    block_hours: np.ndarray,
+    block_penalty: np.ndarray,
+    repeat_offence_factor: np.ndarray,
+    max_repeat_factor: np.ndarray,
+    domain_block_penalty: np.ndarray,
+    ip_reputation_weight: np.ndarray,
+    memory_days: np.ndarray,
+    cold_reputation: np.ndarray,
+    reputation_volume: np.ndarray,
+    base_inbox_rate: np.ndarray,
+    placement_sensitivity: np.ndarray,
+    period: np.ndarray,
+    accepted_ip: np.ndarray,
+    events: np.ndarray,
+    out: np.ndarray,
+    accounting: np.ndarray,
+    reward: np.ndarray,
+    cap_per_hour: np.ndarray,
+    telemetry_ips: np.ndarray,
+    mean_ip_age_days: np.ndarray,
+    telemetry_day: np.ndarray,
+    weekday: np.ndarray,
+    telemetry_hour: np.ndarray,
+) -> int:
+    """Simulate up to ``periods`` periods of every row in place; return how many ran.
+
+    The periods stop after one that ends at midnight (the next day's draws are the
+    caller's). ``settings`` holds the configuration's scalars at this module's indices;
+    ``hour_of_day`` and ``ring_clock`` are the batch's clock at the first period's start
+    (the caller moves them on). ``hold`` runs the continuation's periods: caps held at
+    what each provider accepts (``actions`` are then zeros). Written, for the last
+    period: ``period`` (6, B, P) its demand, sent, accepted, rejected, shared and expired
+    (zeros on entry); ``accepted_ip`` (B, K, P) and ``events`` (2, B) new blocks and
+    throttles (zeros on entry); ``out`` (N_CLOSE, B, P) the outcomes and telemetry rows
+    of :func:`~ipwarmup.envs.outcomes.close_arrays`; and the pool and clock features.
+    ``accounting`` (N, B) is updated and each period's reward is added to ``reward`` (B,),
+    in period order. Every other array is the state's or the draws' field of the same
+    name.
+    """
+    hours_per_step = int(settings[HOURS_PER_STEP])
+    ran = 0
+    while ran < periods:
+        if ran > 0:  # the accumulators start each period at zero
+            period[:] = 0.0
+            accepted_ip[:] = 0.0
+            events[:] = 0.0
+        ran += 1
+        if one_period(
+            settings, (hour_of_day + (ran - 1) * hours_per_step) % HOURS_PER_DAY,
+            ring_clock + (ran - 1) * hours_per_step, hold, actions, hold_utilization,
+            complaint_lag, complaint_feed, hour, n_ips, last_pool_change_hour, ip_age_days,
+            caps, allowance, reputation, pressure, blocked, blocked_until, throttled,
+            throttled_until, recent_volume, previous_day_sent, peak_history,
+            domain_reputation, offences, queue_total, queue_cohorts, queue_scale,
+            complaint_history, shared_reputation, shared_share, incident_until_day,
+            incident_severity, demand_today, accept_noise_today, complaint_noise_today,
+            complaint_rate_today, quality_today, day_sent, day_peak, day_overshoot,
+            day_shared, daily_volume, bounce_rate, start_weekday, mix, cold_allowance,
+            full_allowance, trust_growth, cooling_factor, peak_memory_days, spike_tolerance,
+            escalation_threshold, pressure_decay, throttle_hours, throttle_acceptance,
+            probation_hours, block_hours, block_penalty, repeat_offence_factor,
+            max_repeat_factor, domain_block_penalty, ip_reputation_weight, memory_days,
+            cold_reputation, reputation_volume, base_inbox_rate, placement_sensitivity,
+            period, accepted_ip, events, out, accounting, reward, cap_per_hour,
+            telemetry_ips, mean_ip_age_days, telemetry_day, weekday, telemetry_hour,
+        ):  # fmt: skip
+            break
+    return ran
+
+
+advance_period: Callable[..., int] = numba.njit(cache=True)(_advance_period)
+"""The compiled :func:`_advance_period`."""
+
+
+def _one_period(
+    settings: np.ndarray,
+    hour_of_day: int,
+    ring_clock: int,
+    hold: bool,
     actions: np.ndarray,
     hold_utilization: np.ndarray,
     complaint_lag: np.ndarray,
@@ -165,18 +298,7 @@ def _advance_period(
     weekday: np.ndarray,
     telemetry_hour: np.ndarray,
 ) -> bool:
-    """Simulate one period of every row in place; return whether it ended at midnight.
-
-    ``settings`` holds the configuration's scalars at this module's indices;
-    ``hour_of_day`` and ``ring_clock`` are the batch's clock at the period's start (the
-    caller moves them on). ``hold`` runs the continuation's period: caps held at what each
-    provider accepts (``actions`` are then zeros). Written: ``period`` (6, B, P) the
-    period's demand, sent, accepted, rejected, shared and expired; ``accepted_ip``
-    (B, K, P); ``events`` (2, B) new blocks and throttles; ``out`` (N_CLOSE, B, P) the
-    outcomes and telemetry rows of :func:`~ipwarmup.envs.outcomes.close_arrays`;
-    ``accounting`` (N, B) updated; ``reward`` (B,); and the pool and clock features.
-    Every other array is the state's or the draws' field of the same name.
-    """
+    """Simulate one period (see :func:`_advance_period`); return whether it ended at midnight."""
     hours_per_step = int(settings[HOURS_PER_STEP])
     min_cap, max_cap = settings[MIN_CAP], settings[MAX_CAP]
     if hold:
@@ -213,6 +335,7 @@ def _advance_period(
     n_rows = hour.shape[0]
     ip_days = np.empty(n_rows)
     messages_per_period = np.empty(n_rows)
+    period_reward = np.empty(n_rows)
     for b in range(n_rows):
         ip_days[b] = n_ips[b] * hours_per_step / HOURS_PER_DAY
         messages_per_period[b] = daily_volume[b] * hours_per_step / HOURS_PER_DAY
@@ -220,8 +343,10 @@ def _advance_period(
         settings[DEDICATED_INBOX_WEIGHT], settings[SHARED_INBOX_WEIGHT],
         settings[LOST_PENALTY], settings[BLOCK_PENALTY], settings[IP_DAY_PENALTY], period[3],
         period[5], out[INBOX_DEDICATED], out[INBOX_SHARED], blocks, ip_days,
-        messages_per_period, reward,
+        messages_per_period, period_reward,
     )  # fmt: skip
+    for b in range(n_rows):
+        reward[b] += period_reward[b]
     midnight = end_hour == 0
     if midnight:
         end_day_arrays(
@@ -237,5 +362,5 @@ def _advance_period(
     return midnight
 
 
-advance_period: Callable[..., bool] = numba.njit(cache=True)(_advance_period)
-"""The compiled :func:`_advance_period`."""
+one_period: Callable[..., bool] = numba.njit(cache=True)(_one_period)
+"""The compiled :func:`_one_period`."""

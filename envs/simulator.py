@@ -271,7 +271,7 @@ class Simulator:
                 f"Unexpected action shape {a.shape}: expected ({self.n_envs}, {self.codec.size})"
             )
         st, cfg = self.state, self.config
-        reward = self._advance(a)  # the pool and clock features included
+        reward, _ = self._advance(a)  # the pool and clock features included
         truncated = st.hour >= cfg.horizon_days * HOURS_PER_DAY
         continuation = np.zeros(self.n_envs)
         if truncated.any() and cfg.reward.continuation_days > 0:
@@ -280,19 +280,29 @@ class Simulator:
             reward = reward + continuation
         return StepResult(self.observe(), reward, truncated, continuation)
 
-    def _advance(self, actions: np.ndarray, *, hold: bool = False) -> np.ndarray:
-        """Simulate one period of every row under checked actions; return its reward.
+    def _advance(
+        self,
+        actions: np.ndarray,
+        *,
+        hold: bool = False,
+        periods: int = 1,
+        reward: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, int]:
+        """Simulate periods of every row under checked actions; return the reward and count.
 
-        ``hold``: the continuation's period, caps held at what each provider accepts.
+        Runs ``periods`` periods, or fewer: it stops after a period that ends at midnight
+        (and then draws the next day). ``hold``: the continuation's periods, caps held at
+        what each provider accepts. Each period's reward is added to ``reward`` (zeros
+        when None), which is returned with the number of periods run.
         """
         st = self.state
         d, s, t = st.draw, st.sender, st.telemetry
         b, k, p = st.caps.shape
         period = Period(b, k, p)
         out = np.empty((N_CLOSE, b, p))
-        reward = np.empty(b)
-        midnight = advance_period(
-            self._settings, st.hour_of_day, st.ring_clock, hold, actions, self._hold,
+        reward = np.zeros(b) if reward is None else reward
+        ran = advance_period(
+            self._settings, st.hour_of_day, st.ring_clock, hold, periods, actions, self._hold,
             self._complaint_lag, self._complaint_feed, st.hour, st.n_ips,
             st.last_pool_change_hour, st.ip_age_days, st.caps, st.allowance, st.reputation,
             st.pressure, st.blocked, st.blocked_until, st.throttled, st.throttled_until,
@@ -312,12 +322,12 @@ class Simulator:
             period.accepted_ip, period.per_row, out, accounting_block(st), reward,
             t.cap_per_hour, t.n_ips, t.mean_ip_age_days, t.day, t.weekday, t.hour,
         )  # fmt: skip
-        st.ring_clock += self.hours_per_step
-        st.hour_of_day = (st.hour_of_day + self.hours_per_step) % HOURS_PER_DAY
+        st.ring_clock += ran * self.hours_per_step
+        st.hour_of_day = (st.hour_of_day + ran * self.hours_per_step) % HOURS_PER_DAY
         write_outcomes(st, period, out)
-        if midnight:
+        if st.hour_of_day == 0:
             self._start_day(self._all_rows)
-        return reward
+        return reward, ran
 
     def continuation_info(self, row: int, result: StepResult) -> dict[str, float]:
         """Return the continuation of an ended row for ``info``: its reward and counts."""
@@ -344,8 +354,9 @@ class Simulator:
         hold = np.zeros((len(rows), self.codec.size))
         steps = self.config.reward.continuation_days * HOURS_PER_DAY // self.hours_per_step
         value = np.zeros(len(rows))
-        for _ in range(steps):
-            value += clone._advance(hold, hold=True)
+        while steps > 0:  # a day's periods in one call
+            _, ran = clone._advance(hold, hold=True, periods=steps, reward=value)
+            steps -= ran
         for key in CONTINUATION_KEYS:
             self.state.continuation[key][rows] = clone.state.accounting[key] - before[key]
         return value
