@@ -100,6 +100,13 @@ def _bounds(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+@functools.cache
+def _bounds64(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
+    low, high = (bound.astype(np.float64) for bound in _bounds(n_providers))
+    low.flags.writeable = high.flags.writeable = False  # shared by every call
+    return low, high
+
+
 def feature_bounds(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the (low, high) float32 bounds of the observation for ``n_providers``."""
     low, high = _bounds(n_providers)
@@ -209,12 +216,13 @@ def encode(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> np.ndarr
     _log_inputs_compiled(t.demand_per_hour, t.cap_per_hour, t.queued, logs)
     np.log10(logs, out=logs)
     low, high = _bounds(n_providers)
+    low64, high64 = _bounds64(n_providers)
     obs = np.empty((n_rows, 9 * n_providers + 6), dtype=np.float32)
     whole = _features_compiled(
         logs, t.demand, t.sent_dedicated, t.accepted, t.deferred, t.rejected, t.bounced,
         t.transmitted, t.complaints, t.delivered, t.n_ips, t.mean_ip_age_days, t.day,
         t.weekday, t.hour, float(horizon_days), float(max_ips), _WEEKDAY_SIN_TABLE,
-        _WEEKDAY_COS_TABLE, low.astype(np.float64), high.astype(np.float64), obs,
+        _WEEKDAY_COS_TABLE, low64, high64, obs,
     )  # fmt: skip
     if not whole:  # a weekday between whole days: numpy's sine and cosine, as before
         angle = (2.0 * np.pi / 7.0) * t.weekday

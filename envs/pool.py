@@ -174,8 +174,8 @@ def apply_actions(
 ) -> None:
     """Scale every active IP's caps and grow, hold or shrink the pool (see ipwarmup.actions).
 
-    ``actions`` are checked and clipped to [-1, 1] already, shape (B, P + 1). The pool
-    changes at most once per ``pool_change_min_days``. Runs compiled
+    ``actions`` are checked (finite), shape (B, P + 1); cap actions are clipped to
+    [-1, 1]. The pool changes at most once per ``pool_change_min_days``. Runs compiled
     (:func:`_apply_actions_arrays`).
     """
     d = state.draw

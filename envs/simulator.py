@@ -265,7 +265,7 @@ class Simulator:
         Raises:
             ValueError: an action is NaN or infinite (naming its index), or misshaped.
         """
-        a = np.minimum(np.maximum(self.codec.check(actions), -1.0), 1.0)  # np.clip's cost
+        a = self.codec.check(actions)  # the compiled period clips to [-1, 1] (apply_actions)
         if a.shape[0] != self.n_envs:
             raise ValueError(
                 f"Unexpected action shape {a.shape}: expected ({self.n_envs}, {self.codec.size})"

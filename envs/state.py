@@ -209,11 +209,10 @@ def accounting_block(state: SimState) -> np.ndarray:
     """
     values = list(state.accounting.values())
     block = values[0].base
-    if (
-        block is None
-        or block.shape != (len(values), len(values[0]))
-        or any(value.base is not block for value in values)
-    ):
+    whole = block is not None and block.shape == (len(values), len(values[0]))
+    for value in values:
+        whole = whole and value.base is block
+    if not whole:
         state.accounting = _rows_of_one_block(state.accounting)
         block = state.accounting[next(iter(state.accounting))].base
     assert isinstance(block, np.ndarray)  # the stack the rows view
