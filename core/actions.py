@@ -72,8 +72,8 @@ class ActionCodec:
                 f"Unexpected action shape {np.shape(actions)}: expected ({self.size},) or "
                 f"(n_envs, {self.size}), one entry per provider plus the pool"
             )
-        bad = ~np.isfinite(a)
-        if bad.any():
+        if not np.isfinite(a).all():
+            bad = ~np.isfinite(a)
             row, col = (int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"action[{row}, {col}]: expected a finite number in [-1, 1], got {a[row, col]}"

@@ -13,7 +13,8 @@ from ipwarmup.actions import ENV_ID, ENV_VERSION
 from ipwarmup.config import apply_overrides, load, to_dict
 from ipwarmup.envs.config import EnvConfig, ScenarioConfig
 from ipwarmup.envs.scenarios import read_scenario
-from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
+from ipwarmup.envs.simulator import Simulator
+from ipwarmup.envs.state import accounting_block
 from ipwarmup.observation import Telemetry, feature_bounds, feature_names
 
 __all__ = ["ENV_ID", "ENV_VERSION", "IPWarmupEnv", "build_config", "check_no_options"]
@@ -279,9 +280,8 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
         return render_table(self.simulator.telemetry, self.config)
 
     def _info(self) -> dict[str, Any]:
-        accounting = self.simulator.accounting
-        return {
-            "accounting": {
-                key: float(accounting[key][0]) for key in ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
-            }
-        }
+        # One conversion of the accounting's rows (key order: ACCOUNTING_KEYS +
+        # EXTRA_ACCOUNTING_KEYS), not one float() per count.
+        state = self.simulator.state
+        values = accounting_block(state)[:, 0].tolist()
+        return {"accounting": dict(zip(state.accounting, values, strict=True))}

@@ -33,6 +33,7 @@ from ipwarmup.envs.mta import run_period_hours
 from ipwarmup.envs.outcome_kernel import INBOX_DEDICATED, INBOX_SHARED
 from ipwarmup.envs.outcomes import close_arrays, refresh_arrays
 from ipwarmup.envs.pool import apply_actions_arrays, ramp_arrays
+from ipwarmup.envs.providers import DRAW_FIELDS
 from ipwarmup.envs.reward import reward_arrays
 
 # Scalars of the configuration, in one float64 array (``settings``).
@@ -54,6 +55,30 @@ from ipwarmup.envs.reward import reward_arrays
     IP_DAY_PENALTY,
     N_SETTINGS,
 ) = range(16)
+
+# Rows of the provider draw's block (providers.draw_block) that the period reads.
+_COLD_ALLOWANCE = DRAW_FIELDS.index("cold_allowance")
+_FULL_ALLOWANCE = DRAW_FIELDS.index("full_allowance")
+_TRUST_GROWTH = DRAW_FIELDS.index("trust_growth")
+_COOLING_FACTOR = DRAW_FIELDS.index("cooling_factor")
+_PEAK_MEMORY_DAYS = DRAW_FIELDS.index("peak_memory_days")
+_SPIKE_TOLERANCE = DRAW_FIELDS.index("spike_tolerance")
+_ESCALATION_THRESHOLD = DRAW_FIELDS.index("escalation_threshold")
+_PRESSURE_DECAY = DRAW_FIELDS.index("pressure_decay")
+_THROTTLE_HOURS = DRAW_FIELDS.index("throttle_hours")
+_THROTTLE_ACCEPTANCE = DRAW_FIELDS.index("throttle_acceptance")
+_PROBATION_HOURS = DRAW_FIELDS.index("probation_hours")
+_BLOCK_HOURS = DRAW_FIELDS.index("block_hours")
+_BLOCK_PENALTY = DRAW_FIELDS.index("block_penalty")
+_REPEAT_OFFENCE_FACTOR = DRAW_FIELDS.index("repeat_offence_factor")
+_MAX_REPEAT_FACTOR = DRAW_FIELDS.index("max_repeat_factor")
+_DOMAIN_BLOCK_PENALTY = DRAW_FIELDS.index("domain_block_penalty")
+_IP_REPUTATION_WEIGHT = DRAW_FIELDS.index("ip_reputation_weight")
+_MEMORY_DAYS = DRAW_FIELDS.index("memory_days")
+_COLD_REPUTATION = DRAW_FIELDS.index("cold_reputation")
+_REPUTATION_VOLUME = DRAW_FIELDS.index("reputation_volume")
+_BASE_INBOX_RATE = DRAW_FIELDS.index("base_inbox_rate")
+_PLACEMENT_SENSITIVITY = DRAW_FIELDS.index("placement_sensitivity")
 
 
 def _hold_caps(
@@ -131,28 +156,7 @@ def _advance_period(
     bounce_rate: np.ndarray,
     start_weekday: np.ndarray,
     mix: np.ndarray,
-    cold_allowance: np.ndarray,
-    full_allowance: np.ndarray,
-    trust_growth: np.ndarray,
-    cooling_factor: np.ndarray,
-    peak_memory_days: np.ndarray,
-    spike_tolerance: np.ndarray,
-    escalation_threshold: np.ndarray,
-    pressure_decay: np.ndarray,
-    throttle_hours: np.ndarray,
-    throttle_acceptance: np.ndarray,
-    probation_hours: np.ndarray,
-    block_hours: np.ndarray,
-    block_penalty: np.ndarray,
-    repeat_offence_factor: np.ndarray,
-    max_repeat_factor: np.ndarray,
-    domain_block_penalty: np.ndarray,
-    ip_reputation_weight: np.ndarray,
-    memory_days: np.ndarray,
-    cold_reputation: np.ndarray,
-    reputation_volume: np.ndarray,
-    base_inbox_rate: np.ndarray,
-    placement_sensitivity: np.ndarray,
+    draw: np.ndarray,
     period: np.ndarray,
     accepted_ip: np.ndarray,
     events: np.ndarray,
@@ -178,10 +182,33 @@ def _advance_period(
     throttles (zeros on entry); ``out`` (N_CLOSE, B, P) the outcomes and telemetry rows
     of :func:`~ipwarmup.envs.outcomes.close_arrays`; and the pool and clock features.
     ``accounting`` (N, B) is updated and each period's reward is added to ``reward`` (B,),
-    in period order. Every other array is the state's or the draws' field of the same
-    name.
+    in period order. ``draw`` is the provider draw's block
+    (:func:`~ipwarmup.envs.providers.draw_block`); every other array is the state's field
+    of the same name.
     """
     hours_per_step = int(settings[HOURS_PER_STEP])
+    cold_allowance = draw[_COLD_ALLOWANCE]
+    full_allowance = draw[_FULL_ALLOWANCE]
+    trust_growth = draw[_TRUST_GROWTH]
+    cooling_factor = draw[_COOLING_FACTOR]
+    peak_memory_days = draw[_PEAK_MEMORY_DAYS]
+    spike_tolerance = draw[_SPIKE_TOLERANCE]
+    escalation_threshold = draw[_ESCALATION_THRESHOLD]
+    pressure_decay = draw[_PRESSURE_DECAY]
+    throttle_hours = draw[_THROTTLE_HOURS]
+    throttle_acceptance = draw[_THROTTLE_ACCEPTANCE]
+    probation_hours = draw[_PROBATION_HOURS]
+    block_hours = draw[_BLOCK_HOURS]
+    block_penalty = draw[_BLOCK_PENALTY]
+    repeat_offence_factor = draw[_REPEAT_OFFENCE_FACTOR]
+    max_repeat_factor = draw[_MAX_REPEAT_FACTOR]
+    domain_block_penalty = draw[_DOMAIN_BLOCK_PENALTY]
+    ip_reputation_weight = draw[_IP_REPUTATION_WEIGHT]
+    memory_days = draw[_MEMORY_DAYS]
+    cold_reputation = draw[_COLD_REPUTATION]
+    reputation_volume = draw[_REPUTATION_VOLUME]
+    base_inbox_rate = draw[_BASE_INBOX_RATE]
+    placement_sensitivity = draw[_PLACEMENT_SENSITIVITY]
     ran = 0
     while ran < periods:
         if ran > 0:  # the accumulators start each period at zero

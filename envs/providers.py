@@ -62,9 +62,38 @@ class ProviderDraw:
     base_inbox_rate: np.ndarray
     placement_sensitivity: np.ndarray
 
+    def __post_init__(self) -> None:
+        # Every field becomes a row of one (F, B, P) array when their shapes agree, so the
+        # compiled period reads them all in one argument (see draw_block).
+        names = [f.name for f in fields(self)]
+        try:
+            block = np.stack([np.asarray(getattr(self, name), dtype=np.float64) for name in names])
+        except ValueError:  # fields of different shapes: left as given
+            return
+        for name, row in zip(names, block, strict=True):
+            setattr(self, name, row)
+
     def rows(self, index: np.ndarray) -> dict[str, np.ndarray]:
         """Return every field's rows at ``index`` (for writing into a batch)."""
         return {f.name: getattr(self, f.name)[index] for f in fields(self)}
+
+
+DRAW_FIELDS = tuple(f.name for f in fields(ProviderDraw))
+"""The draw's fields in order: the rows of :func:`draw_block`."""
+
+
+def draw_block(draw: ProviderDraw) -> np.ndarray:
+    """Return the draw as one (F, B, P) array whose rows its fields are (laid out if not)."""
+    values = [getattr(draw, name) for name in DRAW_FIELDS]
+    block = values[0].base
+    whole = block is not None and block.shape == (len(values), *values[0].shape)
+    for value in values:
+        whole = whole and value.base is block
+    if not whole:
+        ProviderDraw.__post_init__(draw)
+        block = draw.cold_allowance.base
+    assert isinstance(block, np.ndarray)  # the stack the fields view
+    return block
 
 
 _RANGED = (
