@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 
+# First: numba's cache of every kernel here must check the whole package (see compiled).
+import ipwarmup.envs.compiled  # noqa: F401  # isort: skip
 from ipwarmup.envs.config import EnvConfig, ScenarioConfig
 from ipwarmup.envs.env import ENV_ID, ENV_VERSION, IPWarmupEnv, build_config
 from ipwarmup.envs.scenarios import load_scenario, scenario_names

@@ -1,16 +1,53 @@
-"""How the simulator's formulas are compiled: numba ufuncs of one element, cached on disk.
+"""How the simulator's formulas are compiled: numba ufuncs and kernels, cached on disk.
 
 A formula written once for one element serves numpy arrays from Python (the ufunc
 broadcasts, as the numpy expression did) and the compiled period, which calls it on
 scalars. ``cache=True`` writes the machine code beside the module (``__pycache__``).
+
+numba checks a cached function against its own source file only, but the compiled period
+(:mod:`~ipwarmup.envs.period_kernel`) builds in the code of every kernel and formula it
+calls, from other modules of this package: after a change to ``providers.py`` its cache
+would still hold the old formula. :class:`PackageCacheLocator` closes that gap: every
+function of this package is cached against the contents of all the package's modules, so
+a change to any of them recompiles them all (a few seconds, once). Importing this module
+registers it; ``ipwarmup/envs/__init__.py`` imports it first, before any kernel is built.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numba
+from numba.core import caching
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+class PackageCacheLocator(caching.InTreeCacheLocator):
+    """Cache a function of this package in its ``__pycache__``, stale when any module changes."""
+
+    @classmethod
+    def from_function(cls, py_func: Any, py_file: str) -> Any:
+        """Return a locator for functions defined in this package's modules, else None."""
+        if Path(py_file).resolve().parent != _PACKAGE:
+            return None
+        locator = super().from_function(py_func, py_file)  # type: ignore[no-untyped-call]
+        return locator
+
+    def get_source_stamp(self) -> Any:
+        """Return the hashes of every module of the package (each file hashed once)."""
+        stamps = []
+        for path in sorted(_PACKAGE.glob("*.py")):
+            stat = os.stat(path)
+            stamps.append(caching._hash_source_file(str(path), stat.st_mtime, stat.st_size))
+        return tuple(stamps)
+
+
+if PackageCacheLocator not in caching.CacheImpl._locator_classes:
+    caching.CacheImpl._locator_classes.insert(0, PackageCacheLocator)
 
 
 def ufunc(n_args: int, formula: Callable[..., float]) -> Callable[..., Any]:
