@@ -209,185 +209,79 @@ def _advance_period(
     reputation_volume = draw[_REPUTATION_VOLUME]
     base_inbox_rate = draw[_BASE_INBOX_RATE]
     placement_sensitivity = draw[_PLACEMENT_SENSITIVITY]
+    min_cap, max_cap = settings[MIN_CAP], settings[MAX_CAP]
+    n_rows = hour.shape[0]
+    ip_days = np.empty(n_rows)
+    messages_per_period = np.empty(n_rows)
+    period_reward = np.empty(n_rows)
+    # One function, not a call per period: a call passes every array again (~3 us here).
     ran = 0
     while ran < periods:
         if ran > 0:  # the accumulators start each period at zero
             period[:] = 0.0
             accepted_ip[:] = 0.0
             events[:] = 0.0
+        start = (hour_of_day + ran * hours_per_step) % HOURS_PER_DAY
+        clock = ring_clock + ran * hours_per_step
         ran += 1
-        if one_period(
-            settings, (hour_of_day + (ran - 1) * hours_per_step) % HOURS_PER_DAY,
-            ring_clock + (ran - 1) * hours_per_step, hold, actions, hold_utilization,
-            complaint_lag, complaint_feed, hour, n_ips, last_pool_change_hour, ip_age_days,
+        if hold:
+            hold_caps(n_ips, caps, allowance, blocked, throttled, throttle_acceptance, min_cap,
+                      max_cap)  # fmt: skip
+        apply_actions_arrays(
+            actions, settings[LOG_STEP], min_cap, max_cap, settings[POOL_CHANGE_MIN_HOURS],
+            int(settings[MAX_IPS]), settings[INITIAL_CAP], hour, n_ips, last_pool_change_hour,
             caps, allowance, reputation, pressure, blocked, blocked_until, throttled,
-            throttled_until, recent_volume, previous_day_sent, peak_history,
-            domain_reputation, offences, queue_total, queue_cohorts, queue_scale,
-            complaint_history, shared_reputation, shared_share, incident_until_day,
-            incident_severity, demand_today, accept_noise_today, complaint_noise_today,
-            complaint_rate_today, quality_today, day_sent, day_peak, day_overshoot,
-            day_shared, daily_volume, bounce_rate, start_weekday, mix, cold_allowance,
-            full_allowance, trust_growth, cooling_factor, peak_memory_days, spike_tolerance,
-            escalation_threshold, pressure_decay, throttle_hours, throttle_acceptance,
-            probation_hours, block_hours, block_penalty, repeat_offence_factor,
-            max_repeat_factor, domain_block_penalty, ip_reputation_weight, memory_days,
-            cold_reputation, reputation_volume, base_inbox_rate, placement_sensitivity,
-            period, accepted_ip, events, out, accounting, reward, cap_per_hour,
-            telemetry_ips, mean_ip_age_days, telemetry_day, weekday, telemetry_hour,
-        ):  # fmt: skip
+            throttled_until, recent_volume, previous_day_sent, peak_history, ip_age_days,
+            domain_reputation, mix, cold_allowance, cold_reputation, domain_block_penalty,
+        )  # fmt: skip
+        blocks, throttles = events[0], events[1]
+        run_period_hours(
+            hours_per_step, start, clock, settings[QUEUE_MODE] > 0.0,
+            settings[RETRY_INTERVAL_HOURS], hour, n_ips, demand_today, accept_noise_today, caps,
+            allowance, reputation, pressure, blocked, blocked_until, throttled, throttled_until,
+            day_peak, day_overshoot, offences, domain_reputation, queue_total, queue_cohorts,
+            queue_scale, pressure_decay, escalation_threshold, throttle_acceptance,
+            probation_hours, throttle_hours, block_hours, block_penalty, cold_allowance,
+            repeat_offence_factor, max_repeat_factor, domain_block_penalty, period[0],
+            period[1], period[2], period[3], period[4], period[5], accepted_ip, blocks, throttles,
+        )  # fmt: skip
+        end_hour = (start + hours_per_step) % HOURS_PER_DAY
+        close_arrays(
+            hours_per_step, end_hour, hour, n_ips, reputation, domain_reputation, base_inbox_rate,
+            placement_sensitivity, ip_reputation_weight, shared_reputation, shared_share,
+            quality_today, incident_until_day, incident_severity, bounce_rate,
+            complaint_rate_today, complaint_noise_today, complaint_lag, complaint_feed,
+            complaint_history, day_sent, day_shared, queue_total, period[0], period[1],
+            period[2], period[3], period[4], period[5], accepted_ip, blocks, throttles, out,
+            accounting,
+        )  # fmt: skip
+        for b in range(n_rows):
+            ip_days[b] = n_ips[b] * hours_per_step / HOURS_PER_DAY
+            messages_per_period[b] = daily_volume[b] * hours_per_step / HOURS_PER_DAY
+        reward_arrays(
+            settings[DEDICATED_INBOX_WEIGHT], settings[SHARED_INBOX_WEIGHT],
+            settings[LOST_PENALTY], settings[BLOCK_PENALTY], settings[IP_DAY_PENALTY], period[3],
+            period[5], out[INBOX_DEDICATED], out[INBOX_SHARED], blocks, ip_days,
+            messages_per_period, period_reward,
+        )  # fmt: skip
+        for b in range(n_rows):
+            reward[b] += period_reward[b]
+        midnight = end_hour == 0
+        if midnight:
+            end_day_arrays(
+                clock + hours_per_step, hold_utilization, n_ips, mix, quality_today, day_sent,
+                day_peak, day_overshoot, day_shared, peak_history, recent_volume,
+                previous_day_sent, reputation, allowance, ip_age_days, shared_share,
+                domain_reputation, cold_allowance, full_allowance, trust_growth, cooling_factor,
+                peak_memory_days, spike_tolerance, cold_reputation, reputation_volume, memory_days,
+            )  # fmt: skip
+            ramp_arrays(caps, n_ips, settings[WARMING_GROWTH])
+        refresh_arrays(caps, n_ips, ip_age_days, hour, start_weekday, cap_per_hour, telemetry_ips,
+                       mean_ip_age_days, telemetry_day, weekday, telemetry_hour)  # fmt: skip
+        if midnight:
             break
     return ran
 
 
 advance_period: Callable[..., int] = numba.njit(cache=True)(_advance_period)
 """The compiled :func:`_advance_period`."""
-
-
-def _one_period(
-    settings: np.ndarray,
-    hour_of_day: int,
-    ring_clock: int,
-    hold: bool,
-    actions: np.ndarray,
-    hold_utilization: np.ndarray,
-    complaint_lag: np.ndarray,
-    complaint_feed: np.ndarray,
-    hour: np.ndarray,
-    n_ips: np.ndarray,
-    last_pool_change_hour: np.ndarray,
-    ip_age_days: np.ndarray,
-    caps: np.ndarray,
-    allowance: np.ndarray,
-    reputation: np.ndarray,
-    pressure: np.ndarray,
-    blocked: np.ndarray,
-    blocked_until: np.ndarray,
-    throttled: np.ndarray,
-    throttled_until: np.ndarray,
-    recent_volume: np.ndarray,
-    previous_day_sent: np.ndarray,
-    peak_history: np.ndarray,
-    domain_reputation: np.ndarray,
-    offences: np.ndarray,
-    queue_total: np.ndarray,
-    queue_cohorts: np.ndarray,
-    queue_scale: np.ndarray,
-    complaint_history: np.ndarray,
-    shared_reputation: np.ndarray,
-    shared_share: np.ndarray,
-    incident_until_day: np.ndarray,
-    incident_severity: np.ndarray,
-    demand_today: np.ndarray,
-    accept_noise_today: np.ndarray,
-    complaint_noise_today: np.ndarray,
-    complaint_rate_today: np.ndarray,
-    quality_today: np.ndarray,
-    day_sent: np.ndarray,
-    day_peak: np.ndarray,
-    day_overshoot: np.ndarray,
-    day_shared: np.ndarray,
-    daily_volume: np.ndarray,
-    bounce_rate: np.ndarray,
-    start_weekday: np.ndarray,
-    mix: np.ndarray,
-    cold_allowance: np.ndarray,
-    full_allowance: np.ndarray,
-    trust_growth: np.ndarray,
-    cooling_factor: np.ndarray,
-    peak_memory_days: np.ndarray,
-    spike_tolerance: np.ndarray,
-    escalation_threshold: np.ndarray,
-    pressure_decay: np.ndarray,
-    throttle_hours: np.ndarray,
-    throttle_acceptance: np.ndarray,
-    probation_hours: np.ndarray,
-    block_hours: np.ndarray,
-    block_penalty: np.ndarray,
-    repeat_offence_factor: np.ndarray,
-    max_repeat_factor: np.ndarray,
-    domain_block_penalty: np.ndarray,
-    ip_reputation_weight: np.ndarray,
-    memory_days: np.ndarray,
-    cold_reputation: np.ndarray,
-    reputation_volume: np.ndarray,
-    base_inbox_rate: np.ndarray,
-    placement_sensitivity: np.ndarray,
-    period: np.ndarray,
-    accepted_ip: np.ndarray,
-    events: np.ndarray,
-    out: np.ndarray,
-    accounting: np.ndarray,
-    reward: np.ndarray,
-    cap_per_hour: np.ndarray,
-    telemetry_ips: np.ndarray,
-    mean_ip_age_days: np.ndarray,
-    telemetry_day: np.ndarray,
-    weekday: np.ndarray,
-    telemetry_hour: np.ndarray,
-) -> bool:
-    """Simulate one period (see :func:`_advance_period`); return whether it ended at midnight."""
-    hours_per_step = int(settings[HOURS_PER_STEP])
-    min_cap, max_cap = settings[MIN_CAP], settings[MAX_CAP]
-    if hold:
-        hold_caps(n_ips, caps, allowance, blocked, throttled, throttle_acceptance, min_cap,
-                  max_cap)  # fmt: skip
-    apply_actions_arrays(
-        actions, settings[LOG_STEP], min_cap, max_cap, settings[POOL_CHANGE_MIN_HOURS],
-        int(settings[MAX_IPS]), settings[INITIAL_CAP], hour, n_ips, last_pool_change_hour,
-        caps, allowance, reputation, pressure, blocked, blocked_until, throttled,
-        throttled_until, recent_volume, previous_day_sent, peak_history, ip_age_days,
-        domain_reputation, mix, cold_allowance, cold_reputation, domain_block_penalty,
-    )  # fmt: skip
-    blocks, throttles = events[0], events[1]
-    run_period_hours(
-        hours_per_step, hour_of_day, ring_clock, settings[QUEUE_MODE] > 0.0,
-        settings[RETRY_INTERVAL_HOURS], hour, n_ips, demand_today, accept_noise_today, caps,
-        allowance, reputation, pressure, blocked, blocked_until, throttled, throttled_until,
-        day_peak, day_overshoot, offences, domain_reputation, queue_total, queue_cohorts,
-        queue_scale, pressure_decay, escalation_threshold, throttle_acceptance,
-        probation_hours, throttle_hours, block_hours, block_penalty, cold_allowance,
-        repeat_offence_factor, max_repeat_factor, domain_block_penalty, period[0],
-        period[1], period[2], period[3], period[4], period[5], accepted_ip, blocks, throttles,
-    )  # fmt: skip
-    end_hour = (hour_of_day + hours_per_step) % HOURS_PER_DAY
-    close_arrays(
-        hours_per_step, end_hour, hour, n_ips, reputation, domain_reputation, base_inbox_rate,
-        placement_sensitivity, ip_reputation_weight, shared_reputation, shared_share,
-        quality_today, incident_until_day, incident_severity, bounce_rate,
-        complaint_rate_today, complaint_noise_today, complaint_lag, complaint_feed,
-        complaint_history, day_sent, day_shared, queue_total, period[0], period[1],
-        period[2], period[3], period[4], period[5], accepted_ip, blocks, throttles, out,
-        accounting,
-    )  # fmt: skip
-    n_rows = hour.shape[0]
-    ip_days = np.empty(n_rows)
-    messages_per_period = np.empty(n_rows)
-    period_reward = np.empty(n_rows)
-    for b in range(n_rows):
-        ip_days[b] = n_ips[b] * hours_per_step / HOURS_PER_DAY
-        messages_per_period[b] = daily_volume[b] * hours_per_step / HOURS_PER_DAY
-    reward_arrays(
-        settings[DEDICATED_INBOX_WEIGHT], settings[SHARED_INBOX_WEIGHT],
-        settings[LOST_PENALTY], settings[BLOCK_PENALTY], settings[IP_DAY_PENALTY], period[3],
-        period[5], out[INBOX_DEDICATED], out[INBOX_SHARED], blocks, ip_days,
-        messages_per_period, period_reward,
-    )  # fmt: skip
-    for b in range(n_rows):
-        reward[b] += period_reward[b]
-    midnight = end_hour == 0
-    if midnight:
-        end_day_arrays(
-            ring_clock + hours_per_step, hold_utilization, n_ips, mix, quality_today, day_sent,
-            day_peak, day_overshoot, day_shared, peak_history, recent_volume,
-            previous_day_sent, reputation, allowance, ip_age_days, shared_share,
-            domain_reputation, cold_allowance, full_allowance, trust_growth, cooling_factor,
-            peak_memory_days, spike_tolerance, cold_reputation, reputation_volume, memory_days,
-        )  # fmt: skip
-        ramp_arrays(caps, n_ips, settings[WARMING_GROWTH])
-    refresh_arrays(caps, n_ips, ip_age_days, hour, start_weekday, cap_per_hour, telemetry_ips,
-                   mean_ip_age_days, telemetry_day, weekday, telemetry_hour)  # fmt: skip
-    return midnight
-
-
-one_period: Callable[..., bool] = numba.njit(cache=True)(_one_period)
-"""The compiled :func:`_one_period`."""
