@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numba
+import numpy as np
 from numba.core import caching
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -62,7 +63,12 @@ for _locator in (PackageCacheLocator, PackageUserCacheLocator):
 
 
 def ufunc(n_args: int, formula: Callable[..., float]) -> Callable[..., Any]:
-    """Compile ``formula`` of ``n_args`` float64 arguments into a cached numba ufunc."""
+    """Compile ``formula`` of ``n_args`` float64 arguments into a cached numba ufunc.
+
+    With ``NUMBA_DISABLE_JIT=1`` it is ``np.vectorize`` of the plain formula instead.
+    """
+    if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]  # plain Python (mutation runs)
+        return np.vectorize(formula, otypes=[np.float64])
     signature = f"float64({', '.join(['float64'] * n_args)})"
     vectorize: Callable[..., Callable[..., Any]] = numba.vectorize
     compiled: Callable[..., Any] = vectorize([signature], cache=True)(formula)
