@@ -91,14 +91,15 @@ def _hold_caps(
     min_cap: float,
     max_cap: float,
 ) -> None:
-    """Set every active IP's caps to what its provider accepts now (blocked: the least)."""
-    n_rows, n_slots, n_providers = caps.shape
+    """Set every active IP's caps to what its provider accepts now (blocked: the least).
+
+    Empty slots are left to :func:`~ipwarmup.envs.pool.apply_actions_arrays`, which the
+    period runs next and which zeroes their caps.
+    """
+    n_rows, _, n_providers = caps.shape
     for b in range(n_rows):
-        for k in range(n_slots):
+        for k in range(n_ips[b]):
             for p in range(n_providers):
-                if k >= n_ips[b]:
-                    caps[b, k, p] = 0.0
-                    continue
                 limit = limit_one(allowance[b, k, p], throttled[b, k, p], throttle_acceptance[b, p])
                 accepted = min_cap if blocked[b, k, p] else limit
                 caps[b, k, p] = min(max(accepted, min_cap), max_cap)

@@ -119,21 +119,28 @@ def test_each_period_equals_the_step_functions_in_order(variant: str) -> None:
     assert np.all(events > 0)  # the pushed caps reached both escalations
 
 
-def test_the_continuations_periods_hold_caps_and_stop_at_midnight() -> None:
-    config = build_config(
-        scenario="steady_b2c_transactional", overrides=["decision_interval_hours=6"]
-    )
+@pytest.mark.parametrize("hold", [True, False])
+def test_periods_of_one_call_stop_at_midnight_and_count_their_own_events(hold: bool) -> None:
+    # The continuation runs a day's periods in one call, caps held at what each provider
+    # accepts; the same call without hold keeps pushing, so its periods throttle and block.
+    overrides = ("decision_interval_hours=6", *TOUCHY)
+    config = build_config(scenario="steady_b2c_transactional", overrides=overrides)
     sim = Simulator(config, ROWS)
     sim.reset(np.arange(ROWS), [seeding.np_random(7 + i)[0] for i in range(ROWS)])
     sim.step(np.full((ROWS, sim.codec.size), 0.5))  # to hour 6 of the day
-    hold = np.zeros((ROWS, sim.codec.size))
+    keys = ("throttle_events", "block_events")
+    before = [sim.state.accounting[key].copy() for key in keys]
+    actions = np.zeros((ROWS, sim.codec.size)) if hold else np.full((ROWS, sim.codec.size), 0.9)
     reference = sim.replicate(1)
     expected = np.zeros(ROWS)
     for _ in range(3):  # hours 6-24: three periods, the last ending at midnight
-        expected += _step_functions(reference, hold, hold=True)
+        expected += _step_functions(reference, actions, hold=hold)
     value = np.zeros(ROWS)
-    reward, ran = sim._advance(hold, hold=True, periods=10, reward=value)
+    reward, ran = sim._advance(actions, hold=hold, periods=10, reward=value)
     assert ran == 3 and reward is value
     np.testing.assert_array_equal(value, expected)
     _assert_same(sim.state, reference.state)
     assert sim.state.hour_of_day == 0 and sim.state.ring_clock == HOURS_PER_DAY
+    if not hold:
+        after = [sim.state.accounting[key] for key in keys]
+        assert all(np.any(new > old) for new, old in zip(after, before, strict=True))
