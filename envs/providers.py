@@ -71,7 +71,15 @@ class ProviderDraw:
         except ValueError:  # fields of different shapes: left as given
             return
         for name, row in zip(names, block, strict=True):
-            setattr(self, name, row)
+            object.__setattr__(self, name, row)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Once laid out, a field assigned a new array takes its values into its row, so
+        # the block the compiled period reads stays the draw (draw_block trusts it).
+        if name in _FIELD_NAMES and _laid_out(self) is not None:
+            getattr(self, name)[...] = value
+        else:
+            object.__setattr__(self, name, value)
 
     def rows(self, index: np.ndarray) -> dict[str, np.ndarray]:
         """Return every field's rows at ``index`` (for writing into a batch)."""
@@ -80,19 +88,29 @@ class ProviderDraw:
 
 DRAW_FIELDS = tuple(f.name for f in fields(ProviderDraw))
 """The draw's fields in order: the rows of :func:`draw_block`."""
+_FIELD_NAMES = frozenset(DRAW_FIELDS)
+
+
+def _laid_out(draw: ProviderDraw) -> np.ndarray | None:
+    """Return the (F, B, P) array whose rows the draw's fields are, or None (not yet)."""
+    fields_now = draw.__dict__
+    last = fields_now.get(DRAW_FIELDS[-1])
+    block = getattr(last, "base", None)
+    if not isinstance(block, np.ndarray) or block.shape[0] != len(DRAW_FIELDS):
+        return None
+    return block if getattr(fields_now.get(DRAW_FIELDS[0]), "base", None) is block else None
 
 
 def draw_block(draw: ProviderDraw) -> np.ndarray:
-    """Return the draw as one (F, B, P) array whose rows its fields are (laid out if not)."""
-    values = [getattr(draw, name) for name in DRAW_FIELDS]
-    block = values[0].base
-    whole = block is not None and block.shape == (len(values), *values[0].shape)
-    for value in values:
-        whole = whole and value.base is block
-    if not whole:
-        ProviderDraw.__post_init__(draw)
-        block = draw.cold_allowance.base
-    assert isinstance(block, np.ndarray)  # the stack the fields view
+    """Return the draw as one (F, B, P) array whose rows its fields are.
+
+    Raises:
+        ValueError: the draw's fields are not of one shape (it was never laid out).
+    """
+    block = _laid_out(draw)
+    if block is None:
+        shapes = sorted({np.shape(getattr(draw, name)) for name in DRAW_FIELDS})
+        raise ValueError(f"draw: expected every field of one shape (B, P), got {shapes}")
     return block
 
 

@@ -22,6 +22,7 @@ from ipwarmup.envs.escalation import acceptance_limit
 from ipwarmup.envs.mta import Period, run_hours
 from ipwarmup.envs.outcomes import close_period, ip_days, refresh_pool_telemetry
 from ipwarmup.envs.pool import apply_actions, ramp_warming_ips
+from ipwarmup.envs.providers import DRAW_FIELDS, ProviderDraw, draw_block
 from ipwarmup.envs.reward import period_reward
 from ipwarmup.envs.simulator import Simulator
 from ipwarmup.envs.state import SimState
@@ -144,3 +145,17 @@ def test_periods_of_one_call_stop_at_midnight_and_count_their_own_events(hold: b
     if not hold:
         after = [sim.state.accounting[key] for key in keys]
         assert all(np.any(new > old) for new, old in zip(after, before, strict=True))
+
+
+def test_a_draw_is_one_block_and_assigning_a_field_writes_into_it() -> None:
+    sim = Simulator(build_config(), 2)
+    draw = sim.state.draw
+    block = draw_block(draw)
+    assert block.shape == (len(DRAW_FIELDS), 2, sim.n_providers)
+    draw.trust_growth = np.full((2, sim.n_providers), 1.25)  # rebinding keeps the block
+    assert draw_block(draw) is block
+    np.testing.assert_array_equal(block[DRAW_FIELDS.index("trust_growth")], 1.25)
+    fields = {name: getattr(draw, name) for name in DRAW_FIELDS}
+    fields["trust_growth"] = np.ones(3)  # a field of another shape: not laid out
+    with pytest.raises(ValueError, match=r"draw: expected every field of one shape"):
+        draw_block(ProviderDraw(**fields))
