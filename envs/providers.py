@@ -63,14 +63,21 @@ class ProviderDraw:
     placement_sensitivity: np.ndarray
 
     def __post_init__(self) -> None:
-        # Every field becomes a row of one (F, B, P) array when their shapes agree, so the
-        # compiled period reads them all in one argument (see draw_block).
+        """Lay every field out as a row of one (F, B, P) array.
+
+        The compiled period then reads them all in one argument (see draw_block).
+
+        Raises:
+            ValueError: the fields are not all of one shape.
+        """
         names = [f.name for f in fields(self)]
-        try:
-            block = np.stack([np.asarray(getattr(self, name), dtype=np.float64) for name in names])
-        except ValueError:  # fields of different shapes: left as given
-            return
-        for name, row in zip(names, block, strict=True):
+        values = [np.asarray(getattr(self, name), dtype=np.float64) for name in names]
+        shapes = {value.shape for value in values}
+        if len(shapes) != 1:
+            raise ValueError(
+                f"ProviderDraw: expected every field of one shape, got {sorted(shapes)}"
+            )
+        for name, row in zip(names, np.stack(values), strict=True):
             object.__setattr__(self, name, row)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -102,15 +109,9 @@ def _laid_out(draw: ProviderDraw) -> np.ndarray | None:
 
 
 def draw_block(draw: ProviderDraw) -> np.ndarray:
-    """Return the draw as one (F, B, P) array whose rows its fields are.
-
-    Raises:
-        ValueError: the draw's fields are not of one shape (it was never laid out).
-    """
+    """Return the draw as one (F, B, P) array whose rows its fields are."""
     block = _laid_out(draw)
-    if block is None:
-        shapes = sorted({np.shape(getattr(draw, name)) for name in DRAW_FIELDS})
-        raise ValueError(f"draw: expected every field of one shape (B, P), got {shapes}")
+    assert block is not None  # every ProviderDraw is laid out at construction
     return block
 
 

@@ -156,6 +156,6 @@ def test_a_draw_is_one_block_and_assigning_a_field_writes_into_it() -> None:
     assert draw_block(draw) is block
     np.testing.assert_array_equal(block[DRAW_FIELDS.index("trust_growth")], 1.25)
     fields = {name: getattr(draw, name) for name in DRAW_FIELDS}
-    fields["trust_growth"] = np.ones(3)  # a field of another shape: not laid out
-    with pytest.raises(ValueError, match=r"draw: expected every field of one shape"):
-        draw_block(ProviderDraw(**fields))
+    fields["trust_growth"] = np.ones(3)  # a field of another shape: refused
+    with pytest.raises(ValueError, match=r"ProviderDraw: expected every field of one shape"):
+        ProviderDraw(**fields)
