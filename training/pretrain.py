@@ -127,7 +127,7 @@ def clone(
 
 
 def set_action_spread(model: Any, *, action_std: float, pool_action_std: float) -> None:
-    """Set a Gaussian policy's spread: ``action_std`` for the caps, ``pool_action_std`` for the pool.
+    """Set a Gaussian policy's spread: ``action_std`` the caps', ``pool_action_std`` the pool's.
 
     SB3 starts every action at a spread of 1.0. For the caps that is a random walk of the
     sending rate; for the pool action (a threshold at +-1/3) it adds and drops IPs at random,
