@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from ipwarmup.envs import IPWarmupEnv
+from ipwarmup.envs import IPWarmupEnv, build_config
 from ipwarmup.training.config import load_experiment
-from ipwarmup.training.pretrain import set_action_spread
+from ipwarmup.training.pretrain import clone, collect, set_action_spread
 from ipwarmup.training.train import train
 
 SMOKE = "configs/experiments/smoke.yaml"
@@ -38,6 +39,15 @@ def test_policies_without_a_state_independent_spread_are_left_alone() -> None:
 
     sac = SAC("MlpPolicy", env, buffer_size=100, device="cpu", seed=0)
     set_action_spread(sac, action_std=0.3, pool_action_std=0.05)  # no log_std: nothing to set
+
+
+def test_cloning_ends_at_the_given_spread() -> None:
+    env = VecNormalize(DummyVecEnv([lambda: IPWarmupEnv(scenario="low_volume")]))
+    model = PPO("MlpPolicy", env, n_steps=45, batch_size=45, device="cpu", seed=0)
+    demos = collect("aimd", [build_config(scenario="low_volume")], episodes=2, gamma=0.99, seed=0)
+    clone(model, env, demos, epochs=1, action_std=0.4, pool_action_std=0.07)
+    providers = env.action_space.shape[0] - 1
+    assert np.allclose(_spread(model), [0.4] * providers + [0.07], rtol=1e-6)
 
 
 @pytest.mark.slow
