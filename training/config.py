@@ -107,11 +107,19 @@ class TrainingConfig(Config):
     )
     pretrain_episodes: int = setting(64, "Teacher episodes per training scenario.", ge=1)
     pretrain_epochs: int = setting(30, "Passes over the teacher's demonstrations.", ge=1)
-    pretrain_action_std: float = setting(
-        0.3, "Spread of the Gaussian policy's cap actions after cloning.", gt=0, le=1
+    action_std: float = setting(
+        0.3,
+        "Spread of the Gaussian policy's cap actions when RL starts, after cloning or from "
+        "scratch (SB3 starts at 1.0: its sampled caps random-walk).",
+        gt=0,
+        le=1,
     )
-    pretrain_pool_action_std: float = setting(
-        0.05, "Spread of the Gaussian policy's pool action after cloning.", gt=0, le=1
+    pool_action_std: float = setting(
+        0.05,
+        "Spread of the Gaussian policy's pool action when RL starts, after cloning or from "
+        "scratch (at 1.0 the +-1/3 threshold adds and drops IPs at random).",
+        gt=0,
+        le=1,
     )
     output_dir: str = setting("runs", "Local folder for checkpoints and models, per run.")
 

@@ -93,10 +93,7 @@ def clone(
 
     The VecNormalize statistics are first updated with the demonstrations, so the policy
     sees them normalised exactly as it will in training. The Gaussian policy's spread is
-    then set to ``action_std`` for the caps and ``pool_action_std`` for the pool: at SB3's
-    initial 1.0 the sampled caps random-walk away from the cloned ramp, and a noisy pool
-    action (a threshold at +-1/3) adds and drops IPs at random, throwing away their warmup;
-    PPO then learns that dedicated IPs do not pay. Returns the last losses.
+    then set by :func:`set_action_spread`. Returns the last losses.
     """
     normalizer.obs_rms.update(demos.observations)
     normalizer.ret_rms.update(demos.returns)
@@ -125,8 +122,22 @@ def clone(
             policy.optimizer.step()
             losses = {"bc/actor_loss": actor_loss.item(), "bc/critic_loss": critic_loss.item()}
     policy.set_training_mode(False)
-    if hasattr(policy, "log_std"):
-        with torch.no_grad():
-            policy.log_std.fill_(float(np.log(action_std)))
-            policy.log_std[-1] = float(np.log(pool_action_std))
+    set_action_spread(model, action_std=action_std, pool_action_std=pool_action_std)
     return losses
+
+
+def set_action_spread(model: Any, *, action_std: float, pool_action_std: float) -> None:
+    """Set a Gaussian policy's spread: ``action_std`` the caps', ``pool_action_std`` the pool's.
+
+    SB3 starts every action at a spread of 1.0. For the caps that is a random walk of the
+    sending rate; for the pool action (a threshold at +-1/3) it adds and drops IPs at random,
+    throwing away their warmup, and PPO learns that dedicated IPs do not pay. Policies
+    without a state-independent ``log_std`` (SAC's, gSDE's) are left as they are.
+    """
+    policy = model.policy
+    log_std = getattr(policy, "log_std", None)
+    if not isinstance(log_std, torch.nn.Parameter) or log_std.ndim != 1:
+        return
+    with torch.no_grad():
+        log_std.fill_(float(np.log(action_std)))
+        log_std[-1] = float(np.log(pool_action_std))

@@ -278,6 +278,10 @@ def train(
         model.set_logger(Logger(folder=None, output_formats=[SB3MLflowOutput(run)]))
         if resume_run_id is None and t.pretrain_teacher:
             _pretrain(trainer, model, env)
+        elif resume_run_id is None:
+            from ipwarmup.training.pretrain import set_action_spread
+
+            set_action_spread(model, action_std=t.action_std, pool_action_std=t.pool_action_std)
         remaining = t.total_timesteps - model.num_timesteps
         try:
             if remaining > 0:
@@ -312,8 +316,8 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
         demos,
         epochs=t.pretrain_epochs,
         seed=trainer.seed,
-        action_std=t.pretrain_action_std,
-        pool_action_std=t.pretrain_pool_action_std,
+        action_std=t.action_std,
+        pool_action_std=t.pool_action_std,
     )
     trainer.run.log_metrics(losses, step=0)
     print(f"cloned {t.pretrain_teacher}: {losses}", file=sys.stderr)

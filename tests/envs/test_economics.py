@@ -41,6 +41,25 @@ def test_a_poor_list_does_worse_on_its_own_ip_than_on_the_shared_pool() -> None:
     assert np.all(ramp.final_gap < -0.05), ramp.final_gap
 
 
+B2B_3K = (
+    "scenario.daily_volume_messages=[2000.0, 4000.0]",
+    "scenario.weekly_shape=[1.3, 1.3, 1.3, 1.3, 1.2, 0.3, 0.3]",
+)
+
+
+def test_a_small_sender_above_the_eligibility_line_overtakes_and_one_below_never_does() -> None:
+    # DOMAIN §5, Resend: over 500 a day, and under 30k a month "may not be enough to keep
+    # the IPs warm". A 3k-a-day B2B sender (quiet weekends, 90k a month) earns its record
+    # within the six weeks; a 300-a-day sender never leaves the cold judgement. Measured
+    # (8 seeds): overtaking on days 17-29, final gap +0.028..+0.081; 300 a day -0.060..-0.089.
+    above = clean_ramp("low_volume", seeds=SEEDS, overrides=B2B_3K)
+    assert np.all((above.overtakes_on >= 14) & (above.overtakes_on <= 42)), above.overtakes_on
+    assert np.all((above.final_gap > 0.01) & (above.final_gap < 0.2)), above.final_gap
+    below = clean_ramp("low_volume", seeds=SEEDS)
+    assert np.all(below.overtakes_on == -1), below.overtakes_on
+    assert np.all((below.final_gap < -0.03) & (below.final_gap > -0.2)), below.final_gap
+
+
 def _shared_standing_after(scenario: str, volume: float, days: int = 30) -> np.ndarray:
     """The shared pool's normal standing after a sender spends ``days`` on it alone."""
     config = build_config(
