@@ -44,7 +44,8 @@ _LAYER = 5
 # Guardrail flags per provider, in the order their reasons are listed.
 _GROWTH, _BLOCK, _DEFERRALS, _BOUNCES, _COMPLAINTS, _CAP_BOUNDS = 1, 2, 4, 8, 16, 32
 _CUTS = _BLOCK | _DEFERRALS | _BOUNCES | _COMPLAINTS
-# The output: per provider, eight blocks of P values, then the pool's action value.
+# The output: per provider, eight blocks of P values, then the pool's action value and the
+# period's demand summed over the providers in order.
 _FACTOR, _NEXT_CAP, _RATIO, _FLAGS, _PER_IP, _DEFERRAL, _BOUNCE, _COMPLAINT = range(8)
 _BLOCKS = 8
 
@@ -149,7 +150,8 @@ def _decide(
     holds per provider (P values each) the policy's cap factor, the next per-IP cap,
     its ratio to the current one (NaN below 1e-6 messages an hour), the guardrail flags,
     the per-IP cap before the bounds, and the deferral, bounce and complaint rates; then
-    the pool's action value. With no IPs only the factors and the pool value are written.
+    the pool's action value and the demand summed over the providers. With no IPs only the
+    factors, the pool value and the demand are written.
     """
     n_providers = logs.size // 3
     size = 9 * n_providers + 6
@@ -193,6 +195,10 @@ def _decide(
         x[j] = act_low[j] if act_low[j] > z else z
     p = n_providers
     out[_BLOCKS * p] = x[p]
+    demand = 0.0
+    for j in range(p):  # in order from 0.0, as numpy sums fewer than 8 terms
+        demand += values[10 * j]
+    out[_BLOCKS * p + 1] = demand
     n = values[10 * p]
     thresholds = consts[layout[_L_THRESHOLDS] :]
     fired = 0

@@ -233,7 +233,8 @@ class OneRecord:
             used += weight_t.size + bias.size
         self._consts = np.concatenate(parts)
         self._layout = np.array(offsets, dtype=np.int64)
-        self._size = _BLOCKS * p + 1
+        self._size = _BLOCKS * p + 2
+        self._kernels = (kernel.prepare, kernel.decide)
         self._n_logs = 3 * p
         # One record's values as float64 bytes: packing and viewing them as an array takes
         # half as long as np.array on the list.
@@ -299,7 +300,7 @@ class OneRecord:
             values = np.frombuffer(self._pack(*flat))
         except (KeyError, struct.error):  # a key missing; an int too large for a float
             return None
-        prepare, decide = kernels or (kernel.prepare, kernel.decide)
+        prepare, decide = kernels or self._kernels
         logs = np.empty(self._n_logs)
         if not prepare(values, self._consts, self._layout, logs):
             return None
@@ -313,7 +314,7 @@ class OneRecord:
         n = int(flat[10 * p])
         o: list[float] = out.tolist()
         factors = o[_FACTOR * p : _FACTOR * p + p]
-        pool_value = o[-1]
+        pool_value = o[-2]
         proposal = (GROW if pool_value > POOL_THRESHOLD
                     else SHRINK if pool_value < -POOL_THRESHOLD else HOLD)  # fmt: skip
         hits: list[list[tuple[str, str]]] | None = None
@@ -337,7 +338,9 @@ class OneRecord:
         if action == GROW and cut_at:
             action = HOLD
             notes.append(("pool_hold", pool_hold_reason(cut_at)))
-        monthly = _sum([float(d) for d in flat[0 : 10 * p : 10]]) * (24 / self.period_hours) * 30
+        # The kernel sums in order, as numpy does below 8 terms; from 8 on numpy sums pairwise.
+        demand = o[-1] if p < 8 else _sum([float(d) for d in flat[0 : 10 * p : 10]])
+        monthly = demand * (24 / self.period_hours) * 30
         if monthly < g.min_monthly_messages:
             action = SHRINK if n > 0 else HOLD
             notes.append(("low_volume", gr.low_volume_reason(g, monthly)))
