@@ -224,3 +224,70 @@ def test_the_bounds_are_the_schemas() -> None:
     assert whole == [0.0] * 20 + [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
     lowest, highest, _ = record_bounds(("a",), 3, 5)  # 5 h is not a period: nothing passes
     assert math.isnan(lowest[-1]) and math.isnan(highest[-1]) and highest[10] == 3.0
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda s: s.pop("additionalProperties"),
+        lambda s: s.update(additionalProperties=True),
+        lambda s: s.update(type="array"),
+        lambda s: s["required"].pop(),
+        lambda s: s["properties"].pop("pool"),
+        lambda s: s["properties"].update(extra={"type": "number"}),
+        lambda s: s["$defs"]["provider"]["properties"]["demand"].update(exclusiveMinimum=0),
+        lambda s: s["$defs"]["provider"]["properties"]["demand"].update(type="string"),
+        lambda s: s["properties"]["time"]["properties"]["hour"].update(enum=[0, 1]),
+        lambda s: s["properties"]["providers"]["properties"].update(gmail={"type": "object"}),
+    ],
+)
+def test_a_schema_the_fast_check_cannot_read_is_refused_at_load(
+    monkeypatch: pytest.MonkeyPatch, edit: Any
+) -> None:
+    """A change to the record's types that the bounds reader does not know stops the load.
+
+    Otherwise the fast check would go on with bounds the types no longer have.
+    """
+    from ipwarmup.serving import single
+
+    real = single.json_schema(PROVIDERS, 8)
+    record_bounds(PROVIDERS, 8, 24)  # the real schema reads
+
+    def edited(providers: Any, max_ips: int) -> dict[str, Any]:
+        schema = copy.deepcopy(real)
+        edit(schema)
+        return schema
+
+    monkeypatch.setattr(single, "json_schema", edited)
+    with pytest.raises(RuntimeError, match="the fast path"):
+        record_bounds(PROVIDERS, 8, 24)
+
+
+def test_an_open_bound_lets_no_infinity_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A number without minimum or maximum reads as unbounded; the kernel still wants it finite."""
+    from ipwarmup.serving import single
+
+    real = single.json_schema(PROVIDERS, 8)
+    schema = copy.deepcopy(real)
+    for bound in ("minimum", "maximum"):
+        schema["properties"]["time"]["properties"]["day"].pop(bound)
+    monkeypatch.setattr(single, "json_schema", lambda providers, max_ips: schema)
+    lowest, highest, _ = record_bounds(PROVIDERS, 8, 24)
+    day = 10 * len(PROVIDERS) + 2
+    assert (lowest[day], highest[day]) == (-math.inf, math.inf)
+    values = np.zeros(10 * len(PROVIDERS) + 7)
+    values[-2:] = (1.0, 24.0)
+    consts = np.array([*lowest, *highest, *([0.0] * len(values)), RELATIVE_TOLERANCE])
+    layout = np.zeros(10, dtype=np.int64)
+    layout[6:9] = (0, len(values), 2 * len(values))
+    layout[2] = 3 * len(values) - 12  # the tolerance is scalar 12
+    from ipwarmup.serving import kernel
+
+    for check in (kernel._check, kernel.check):
+        assert check(values, consts, layout)
+        for bad in (math.inf, -math.inf, math.nan):
+            values[day] = bad
+            assert not check(values, consts, layout)
+        values[day] = -1e300
+        assert check(values, consts, layout)
+        values[day] = 0.0
