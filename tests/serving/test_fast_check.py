@@ -291,3 +291,28 @@ def test_an_open_bound_lets_no_infinity_through(monkeypatch: pytest.MonkeyPatch)
         values[day] = -1e300
         assert check(values, consts, layout)
         values[day] = 0.0
+
+
+def test_a_one_provider_policy_reads_its_one_entry() -> None:
+    """With one provider the entries are read one by one (itemgetter of one key is no tuple)."""
+    from ipwarmup.actions import ActionCodec
+    from ipwarmup.serving import guardrails as gr
+    from ipwarmup.serving.single import OneRecord
+    from ipwarmup.serving.telemetry import validate
+
+    rng = np.random.default_rng(0)
+    one = OneRecord(
+        providers=("gmail",), mean=np.zeros(15), inv_std=np.full(15, 0.5), clip_obs=10.0,
+        layers=[(rng.normal(size=(15, 2)), rng.normal(size=2), "tanh")],
+        low=-np.ones(2), high=np.ones(2),
+        codec=ActionCodec(n_providers=1, max_cap_change_per_day=2.0, decision_interval_hours=24,
+                          min_hourly_cap_messages=1.0, max_hourly_cap_messages=1e6),
+        guardrails=gr.DEFAULTS, horizon_days=45, max_ips=8,
+    )  # fmt: skip
+    record = copy.deepcopy(EXAMPLE)
+    record["providers"] = {"gmail": record["providers"]["gmail"]}
+    parts = one.decide(record)
+    assert parts is not None and len(parts[2]) == 1
+    assert parts == one.decide(validate(record, ("gmail",), max_ips=8))
+    record["providers"]["gmail"]["deferred"] = -1
+    assert one.decide(record) is None
