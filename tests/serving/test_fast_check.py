@@ -216,6 +216,22 @@ def test_the_consistency_boundary_is_pydantics_to_the_last_bit(
     assert seen == {True, False}  # the walk crossed the boundary
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        [1, 24, {}, {}, {}],  # five items, but not an object
+        "abcde",
+        _Dict(EXAMPLE),
+        {**EXAMPLE, "extra": 1},
+        {key: value for key, value in EXAMPLE.items() if key != "pool"},
+        {**{key: value for key, value in EXAMPLE.items() if key != "pool"}, "Pool": {}},
+    ],
+)
+def test_a_record_of_the_wrong_shape_goes_the_long_way(policy: ServedPolicy, record: Any) -> None:
+    assert policy._single.decide(record) is None
+    _same_answer(policy, record)
+
+
 def test_the_bounds_are_the_schemas() -> None:
     """The kernel's bounds, read from the JSON Schema, on a two-provider record."""
     lowest, highest, whole = record_bounds(("a", "b"), 8, 24)
@@ -293,22 +309,29 @@ def test_an_open_bound_lets_no_infinity_through(monkeypatch: pytest.MonkeyPatch)
         values[day] = 0.0
 
 
-def test_a_one_provider_policy_reads_its_one_entry() -> None:
-    """With one provider the entries are read one by one (itemgetter of one key is no tuple)."""
+def _small_policy(names: tuple[str, ...], **guardrails: float) -> Any:
+    """A OneRecord over a random one-layer network for these providers."""
     from ipwarmup.actions import ActionCodec
     from ipwarmup.serving import guardrails as gr
     from ipwarmup.serving.single import OneRecord
+
+    rng, p = np.random.default_rng(0), len(names)
+    size = 9 * p + 6
+    return OneRecord(
+        providers=names, mean=np.zeros(size), inv_std=np.full(size, 0.5), clip_obs=10.0,
+        layers=[(rng.normal(size=(size, p + 1)), rng.normal(size=p + 1), "tanh")],
+        low=-np.ones(p + 1), high=np.ones(p + 1),
+        codec=ActionCodec(n_providers=p, max_cap_change_per_day=2.0, decision_interval_hours=24,
+                          min_hourly_cap_messages=1.0, max_hourly_cap_messages=1e6),
+        guardrails=gr.GuardrailSettings(**guardrails), horizon_days=45, max_ips=8,
+    )  # fmt: skip
+
+
+def test_a_one_provider_policy_reads_its_one_entry() -> None:
+    """With one provider the entries are read one by one (itemgetter of one key is no tuple)."""
     from ipwarmup.serving.telemetry import validate
 
-    rng = np.random.default_rng(0)
-    one = OneRecord(
-        providers=("gmail",), mean=np.zeros(15), inv_std=np.full(15, 0.5), clip_obs=10.0,
-        layers=[(rng.normal(size=(15, 2)), rng.normal(size=2), "tanh")],
-        low=-np.ones(2), high=np.ones(2),
-        codec=ActionCodec(n_providers=1, max_cap_change_per_day=2.0, decision_interval_hours=24,
-                          min_hourly_cap_messages=1.0, max_hourly_cap_messages=1e6),
-        guardrails=gr.DEFAULTS, horizon_days=45, max_ips=8,
-    )  # fmt: skip
+    one = _small_policy(("gmail",))
     record = copy.deepcopy(EXAMPLE)
     record["providers"] = {"gmail": record["providers"]["gmail"]}
     parts = one.decide(record)
@@ -316,3 +339,26 @@ def test_a_one_provider_policy_reads_its_one_entry() -> None:
     assert parts == one.decide(validate(record, ("gmail",), max_ips=8))
     record["providers"]["gmail"]["deferred"] = -1
     assert one.decide(record) is None
+
+
+@pytest.mark.parametrize("size", [7, 8, 9, 17])
+def test_the_monthly_volume_is_numpys_sum_at_any_number_of_providers(size: int) -> None:
+    """The low-volume floor set between numpy's sum and the in-order sum: numpy's decides.
+
+    From 8 terms numpy sums pairwise, which differs from the kernel's in-order sum in the
+    last bits; a floor exactly at numpy's monthly volume must not fire, one ulp above must.
+    """
+    names = tuple(f"p{i}" for i in range(size))
+    entry = dict.fromkeys(COUNT_FIELDS, 0.0)
+    demands = (10 ** np.random.default_rng(0).uniform(-2, 5, size=size)).tolist()
+    record = copy.deepcopy(EXAMPLE)
+    record["providers"] = {
+        name: {**entry, "demand": d} for name, d in zip(names, demands, strict=True)
+    }
+    numpy_monthly = float(np.array([demands]).sum(axis=1)[0]) * (24 / 24) * 30
+    # From 8 terms these draws sum differently in order: the test tells the two apart.
+    assert (sum(demands, 0.0) * 30 == numpy_monthly) is (size < 8)
+    for floor, fires in ((numpy_monthly, False), (math.nextafter(numpy_monthly, math.inf), True)):
+        parts = _small_policy(names, min_monthly_messages=floor).decide(record)
+        assert parts is not None
+        assert any(rule == "low_volume" for rule, _ in parts[-1]) is fires
