@@ -2,7 +2,8 @@
 
 :class:`ipwarmup.serving.single.OneRecord` lays a policy's constants out in one float64
 array (``consts``, the encoder's block first) and an int64 ``layout`` of offsets and layer
-shapes, and calls :func:`log_inputs`, numpy's ``log10``, then :func:`decide` (which runs
+shapes, and calls :func:`prepare` (:func:`check`, the fast check of a raw record's numbers,
+then :func:`log_inputs`), numpy's ``log10``, then :func:`decide` (which runs
 :func:`encode`). Each step is the batch path's operation on the same operands, in the same
 order, written for one record (see :mod:`ipwarmup.serving.single` for what is exact).
 

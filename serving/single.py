@@ -23,6 +23,14 @@ What is exact and what is not, against the batch path (:meth:`ServedPolicy._deci
 A network output that is not finite (overflow) is reported, and the caller decides that
 record through the batch path, whose fallback rule handles it.
 
+:meth:`OneRecord.decide` takes the raw record: most records are well formed, and pydantic's
+validation cost as much as the rest of a decision. It checks the record's shape and types
+while gathering its numbers (:meth:`OneRecord._gather`), and the kernel checks the numbers
+against bounds read from the record's JSON Schema (:func:`record_bounds`, so the pydantic
+types stay the one source) and the counts' consistency (``record._consistent``'s rule).
+Anything off returns None, and :meth:`ServedPolicy.decide` validates with pydantic, which
+names every problem. ``tests/serving/test_fast_check.py`` holds the two to each other.
+
 :class:`OneRecord` runs the kernel once when built, so a server compiles it (or loads it
 from numba's cache) at start, not on its first request.
 """

@@ -192,19 +192,24 @@ def test_valid_records_of_every_kind_take_the_fast_path(policy: ServedPolicy) ->
 
 
 @pytest.mark.parametrize("which", ["attempts", "bounced"])
+@pytest.mark.parametrize("base", [123_456.7, 0.5, 0.0])
 def test_the_consistency_boundary_is_pydantics_to_the_last_bit(
-    policy: ServedPolicy, which: str
+    policy: ServedPolicy, which: str, base: float
 ) -> None:
-    """Step a total across the tolerance one float at a time: both sides flip together."""
+    """Step a total across the tolerance one float at a time: both sides flip together.
+
+    ``base`` is the side the total may not exceed; below 1 the tolerance is 1e-6 absolute.
+    """
     record = copy.deepcopy(EXAMPLE)
     gmail = record["providers"]["gmail"]
-    gmail.update(sent_dedicated=123_456.7, accepted=0.0, deferred=0.0, rejected=0.0,
+    gmail.update(sent_dedicated=base, accepted=0.0, deferred=0.0, rejected=0.0,
                  sent_shared=0.0, bounced=0.0)  # fmt: skip
-    field, base = ("accepted", 123_456.7) if which == "attempts" else ("bounced", 0.0)
+    field = "accepted"
     if which == "bounced":
-        gmail.update(accepted=100_000.0, sent_shared=23_456.7)
-        base = 123_456.7
-    value = base / (1.0 - RELATIVE_TOLERANCE)  # total = base + tolerance * total, near enough
+        field = "bounced"
+        gmail.update(sent_dedicated=0.0, sent_shared=base)
+    # The edge: total = base + tolerance * max(total, 1.0), near enough.
+    value = max(base / (1.0 - RELATIVE_TOLERANCE), base + RELATIVE_TOLERANCE)
     for _ in range(16):
         value = math.nextafter(value, 0.0)
     seen = set()
@@ -228,6 +233,20 @@ def test_the_consistency_boundary_is_pydantics_to_the_last_bit(
     ],
 )
 def test_a_record_of_the_wrong_shape_goes_the_long_way(policy: ServedPolicy, record: Any) -> None:
+    assert policy._single.decide(record) is None
+    _same_answer(policy, record)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("time", "weekday", 2.5), ("time", "hour", 23.5), ("pool", "dedicated_ips", 0.5),
+     ("", "schema_version", 1.5), ("", "period_hours", 23.999)],
+)  # fmt: skip
+def test_a_fraction_where_a_whole_number_belongs_goes_the_long_way(
+    policy: ServedPolicy, section: str, key: str, value: float
+) -> None:
+    record = copy.deepcopy(EXAMPLE)
+    (record[section] if section else record)[key] = value
     assert policy._single.decide(record) is None
     _same_answer(policy, record)
 
