@@ -2,7 +2,9 @@
 
 Run ``python benchmarks/serving.py`` (``--model DIR`` for a trained model, ``--json PATH``
 to also write every figure as JSON). It prints, it does not assert: the targets are
-informational and the exit code is 0 whether they are met or missed.
+informational and the exit code is 0 whether they are met or missed. The onnxruntime peer
+needs the ``bench`` extra (``pip install -e ".[bench]"``: onnxruntime, onnx, onnxscript);
+without it that peer is skipped with a note.
 
 The model: by default a fresh PPO trained for 360 steps in a temporary folder (as the
 serving tests' fixture does) and exported with ``export_model``, so the bundle and the SB3
@@ -15,9 +17,11 @@ What is measured, all in this one process (the HTTP server excepted):
 
 1. ``ServedPolicy.decide(record)`` on ``examples/telemetry.json`` (validation, encoding,
    network, guardrails), one call at a time: p50/p99 over 5,000 calls; its parts alone
-   (validation, the compiled kernel of ``ipwarmup.serving.single`` with the Python that
-   gathers its input, writing the decision); and the network alone,
-   ``ServedPolicy.predict(obs)`` on one observation (numpy, normalisation included).
+   (``ipwarmup.serving.single``'s fast check and compiled kernel with the Python that
+   gathers their input, writing the decision); the long way that a record the fast check
+   refuses takes (pydantic's validation, then the same kernel) and its validation alone;
+   and the network alone, ``ServedPolicy.predict(obs)`` on one observation (numpy,
+   normalisation included).
 2. ``ServedPolicy.forward(batch)`` on 1,024 observations: decisions/s.
 3. The peers on the same weights: SB3 ``model.predict(normalize(obs), deterministic=True)``
    (``PPO.load``; the VecNormalize statistics applied in numpy inside the timed call, as
@@ -381,21 +385,26 @@ def main(argv: list[str] | None = None) -> int:
         decide_batch = throughput(
             f"bundle decide_batch, {FLEET} records", lambda: policy.decide_batch(fleet), FLEET
         )
-        # Where decide's time goes: its steps, alone, as decide runs them; and the shared
-        # batch encoder on one record, which decide_batch runs (and decide once did).
+        # Where decide's time goes: its steps, alone, as decide runs them; the long way
+        # (pydantic, then the kernel) that records the fast check refuses take; and the
+        # shared batch encoder on one record, which decide_batch runs (and decide once did).
+        numbers = policy._single.decide(record)
+        assert numbers is not None  # the example passes the fast check; its output is finite
         clean = validate(record, policy.providers, max_ips=policy.max_ips)
-        numbers = policy._single.decide(clean)
-        assert numbers is not None  # the example's network output is finite
         parts = [
             latency(
-                "  of which validate(record)",
-                lambda: validate(record, policy.providers, max_ips=policy.max_ips),
-            ),
-            latency(
-                "  of which the kernel (encode, net, guards)",
-                lambda: policy._single.decide(clean),
+                "  of which check, encode, net, guards",
+                lambda: policy._single.decide(record),
             ),
             latency("  of which writing the decision", lambda: policy._decision(*numbers)),
+            latency(
+                "decide the long way (pydantic first)",
+                lambda: policy._decide_one(policy._validate(record)),
+            ),
+            latency(
+                "  of which validate(record) (pydantic)",
+                lambda: validate(record, policy.providers, max_ips=policy.max_ips),
+            ),
             latency(
                 "  shared encode(), one record",
                 lambda: encode(
@@ -407,10 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         ]  # fmt: skip
         figures: dict[str, Any] = {
             "decide": decide,
-            "decide_validate": parts[0],
-            "decide_kernel": parts[1],
-            "decide_write": parts[2],
-            "shared_encode_one_record": parts[3],
+            "decide_fast_check_and_kernel": parts[0],
+            "decide_write": parts[1],
+            "decide_long_way": parts[2],
+            "decide_validate": parts[3],
+            "shared_encode_one_record": parts[4],
             "predict": predict,
             "forward": forward,
             "decide_batch": decide_batch,
@@ -424,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 import onnxruntime  # noqa: F401
             except ImportError:
-                notes.append("onnxruntime peer skipped: pip install onnxruntime onnx")
+                notes.append("onnxruntime peer skipped: pip install -e '.[bench]'")
             else:
                 peers["onnxruntime"] = onnx_peer(model.model_dir, single, batch, policy, scratch)
         web = single_run(model.bundle, body, HTTP_SECONDS)

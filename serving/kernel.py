@@ -2,7 +2,8 @@
 
 :class:`ipwarmup.serving.single.OneRecord` lays a policy's constants out in one float64
 array (``consts``, the encoder's block first) and an int64 ``layout`` of offsets and layer
-shapes, and calls :func:`log_inputs`, numpy's ``log10``, then :func:`decide` (which runs
+shapes, and calls :func:`prepare` (:func:`check`, the fast check of a raw record's numbers,
+then :func:`log_inputs`), numpy's ``log10``, then :func:`decide` (which runs
 :func:`encode`). Each step is the batch path's operation on the same operands, in the same
 order, written for one record (see :mod:`ipwarmup.serving.single` for what is exact).
 
@@ -33,16 +34,19 @@ _ENCODER = 27  # then the feature bounds: low (D), high (D)
 # Scalars of the network and the guardrails, at layout[_L_SCALARS].
 _CLIP_OBS, _LOG_STEP, _LIMIT, _MIN_CAP, _MAX_CAP = 0, 1, 2, 3, 4
 _BLOCK_MIN, _BLOCK_CUT, _DEFERRAL_RATE, _DEFERRAL_CUT = 5, 6, 7, 8
-_BOUNCE_RATE, _BOUNCE_CUT, _COMPLAINT_CUT = 9, 10, 11
-_N_SCALARS = 12
+_BOUNCE_RATE, _BOUNCE_CUT, _COMPLAINT_CUT, _TOLERANCE = 9, 10, 11, 12
+_N_SCALARS = 13
 # The layout array: offsets into the constants, the number of layers, then per layer
-# (inputs, outputs, activation, weight offset, bias offset).
-_L_MEAN, _L_INV_STD, _L_SCALARS, _L_ACT_LOW, _L_ACT_HIGH, _L_THRESHOLDS, _L_LAYERS = range(7)
+# (inputs, outputs, activation, weight offset, bias offset). The record's bounds are per
+# value (its lowest, its highest, 1.0 where it must be a whole number).
+_L_MEAN, _L_INV_STD, _L_SCALARS, _L_ACT_LOW, _L_ACT_HIGH, _L_THRESHOLDS = range(6)
+_L_LOWEST, _L_HIGHEST, _L_WHOLE, _L_LAYERS = 6, 7, 8, 9
 _LAYER = 5
 # Guardrail flags per provider, in the order their reasons are listed.
 _GROWTH, _BLOCK, _DEFERRALS, _BOUNCES, _COMPLAINTS, _CAP_BOUNDS = 1, 2, 4, 8, 16, 32
 _CUTS = _BLOCK | _DEFERRALS | _BOUNCES | _COMPLAINTS
-# The output: per provider, eight blocks of P values, then the pool's action value.
+# The output: per provider, eight blocks of P values, then the pool's action value and the
+# period's demand summed over the providers in order.
 _FACTOR, _NEXT_CAP, _RATIO, _FLAGS, _PER_IP, _DEFERRAL, _BOUNCE, _COMPLAINT = range(8)
 _BLOCKS = 8
 
@@ -54,6 +58,44 @@ def _log_inputs(values: np.ndarray, consts: np.ndarray, logs: np.ndarray) -> Non
         logs[3 * j] = 1.0 + values[10 * j] / period
         logs[3 * j + 1] = 1.0 + values[10 * j + 1]
         logs[3 * j + 2] = 1.0 + values[10 * j + 8]
+
+
+def _check(values: np.ndarray, consts: np.ndarray, layout: np.ndarray) -> bool:
+    """Say whether a record's values are all in bounds and its counts consistent.
+
+    ``values``: :func:`_encode`'s, then ``schema_version, period_hours``. The bounds come
+    from the record's pydantic types (:mod:`ipwarmup.serving.single` reads them from its
+    JSON Schema); the consistency rules are ``record._consistent``'s, operation for
+    operation. False sends the record to pydantic, which words the errors.
+    """
+    lowest, highest = consts[layout[_L_LOWEST] :], consts[layout[_L_HIGHEST] :]
+    whole = consts[layout[_L_WHOLE] :]
+    for i in range(values.size):
+        v = values[i]
+        # Finite first: a bound that JSON Schema leaves open (inf) must not let inf in.
+        if not (math.isfinite(v) and lowest[i] <= v <= highest[i]):
+            return False
+        if whole[i] != 0.0 and v != math.floor(v):
+            return False
+    tolerance = consts[layout[_L_SCALARS] + _TOLERANCE]
+    for j in range((values.size - 7) // 10):
+        c = 10 * j
+        accepted, sent = values[c + 3], values[c + 2]
+        attempts = accepted + values[c + 4] + values[c + 5]
+        bounced, transmitted = values[c + 6], accepted + values[c + 9]
+        if not attempts <= sent + tolerance * max(attempts, sent, 1.0):
+            return False
+        if not bounced <= transmitted + tolerance * max(bounced, transmitted, 1.0):
+            return False
+    return True
+
+
+def _prepare(values: np.ndarray, consts: np.ndarray, layout: np.ndarray, logs: np.ndarray) -> bool:
+    """Check a record (:func:`_check`) and, if it passes, write :func:`_log_inputs`."""
+    if not check(values, consts, layout):
+        return False
+    log_inputs(values, consts, logs)
+    return True
 
 
 def _encode(values: np.ndarray, logs: np.ndarray, consts: np.ndarray, obs: np.ndarray) -> None:
@@ -109,7 +151,8 @@ def _decide(
     holds per provider (P values each) the policy's cap factor, the next per-IP cap,
     its ratio to the current one (NaN below 1e-6 messages an hour), the guardrail flags,
     the per-IP cap before the bounds, and the deferral, bounce and complaint rates; then
-    the pool's action value. With no IPs only the factors and the pool value are written.
+    the pool's action value and the demand summed over the providers. With no IPs only the
+    factors, the pool value and the demand are written.
     """
     n_providers = logs.size // 3
     size = 9 * n_providers + 6
@@ -153,6 +196,10 @@ def _decide(
         x[j] = act_low[j] if act_low[j] > z else z
     p = n_providers
     out[_BLOCKS * p] = x[p]
+    demand = 0.0
+    for j in range(p):  # in order from 0.0, as numpy sums fewer than 8 terms
+        demand += values[10 * j]
+    out[_BLOCKS * p + 1] = demand
     n = values[10 * p]
     thresholds = consts[layout[_L_THRESHOLDS] :]
     fired = 0
@@ -214,6 +261,10 @@ def _decide(
 
 log_inputs: Callable[..., None] = numba.njit(cache=True, nogil=True)(_log_inputs)
 """The compiled :func:`_log_inputs`."""
+check: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_check)
+"""The compiled :func:`_check`."""
+prepare: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_prepare)
+"""The compiled :func:`_prepare`."""
 encode: Callable[..., None] = numba.njit(cache=True, nogil=True)(_encode)
 """The compiled :func:`_encode`."""
 decide: Callable[..., int] = numba.njit(cache=True, nogil=True)(_decide)

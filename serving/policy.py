@@ -87,7 +87,11 @@ class ServedPolicy:
         self.guardrail_notes = list(notes)
         run_id = manifest.mlflow.get("run_id")
         self._model = {"name": manifest.name, "run_id": run_id if isinstance(run_id, str) else None}
-        self._no_hits: list[list[tuple[str, str]]] = [[] for _ in self.providers]
+        # Each provider's first reason, "policy: x1.234" (or "aimd: ..."), NUL-separated.
+        self._factor_text = {
+            fallback: "\0".join([f"{source}: x%.3f"] * len(self.providers))
+            for fallback, source in ((False, "policy"), (True, "aimd"))
+        }
         self._single = OneRecord(
             providers=self.providers, mean=self._mean, inv_std=self._inv_std,
             clip_obs=self._clip_obs, layers=self._layers, low=self._low, high=self._high,
@@ -155,6 +159,11 @@ class ServedPolicy:
             TelemetryError: the record is invalid; every bad field is named, and nothing
                 is decided.
         """
+        # Most records are well formed: the fast check (serving.single) accepts only what
+        # pydantic accepts, and anything else (or a network overflow) goes the long way.
+        parts = self._single.decide(telemetry)
+        if parts is not None:
+            return self._decision(*parts)
         return self._decide_one(self._validate(telemetry))
 
     def decide_batch(self, records: Iterable[object]) -> list[dict[str, Any]]:
@@ -305,27 +314,33 @@ class ServedPolicy:
         """
         source = "aimd" if fallback else "policy"
         fired: list[str] = []
-        providers: dict[str, Any] = {}
+        providers: dict[str, Any]
         if n == 0:
-            for name in self.providers:
-                providers[name] = {"dedicated_cap_per_hour": 0.0, "cap_per_ip_per_hour": 0.0,
-                                   "change": None, "reasons": [_NO_IPS]}  # fmt: skip
+            providers = {name: {"dedicated_cap_per_hour": 0.0, "cap_per_ip_per_hour": 0.0,
+                                "change": None, "reasons": [_NO_IPS]}
+                         for name in self.providers}  # fmt: skip
         else:
-            # One pass over plain lists: this loop is most of a fleet's per-record cost.
-            for name, grown, cap, change, here in zip(
-                self.providers, factor, next_cap, ratio, hits or self._no_hits, strict=True
-            ):
-                reasons = [f"{source}: x{grown:.3f}"]
-                for hit, reason in here:
-                    reasons.append(reason)
-                    fired.append(f"{hit}:{name}")
-                providers[name] = {
+            # One format call for every provider's first reason, then one dict each: this
+            # is most of a decision's cost once the numbers are known.
+            firsts = (self._factor_text[fallback] % tuple(factor)).split("\0")
+            providers = {
+                name: {
                     "dedicated_cap_per_hour": cap * n,
                     "cap_per_ip_per_hour": cap,
                     # NaN: below a millionth of a message an hour there was no cap, no ratio.
                     "change": None if change != change else change,
-                    "reasons": reasons,
+                    "reasons": [first],
                 }
+                for name, cap, change, first in zip(
+                    self.providers, next_cap, ratio, firsts, strict=True
+                )
+            }
+            if hits is not None:
+                for name, here in zip(self.providers, hits, strict=True):
+                    reasons = providers[name]["reasons"]
+                    for hit, reason in here:
+                        reasons.append(reason)
+                        fired.append(f"{hit}:{name}")
         pool_reasons = [f"{source}: {_POOL_ACTIONS[proposal]} ({pool_value:+.2f})"]
         for rule, reason in notes:
             pool_reasons.append(reason)

@@ -23,6 +23,14 @@ What is exact and what is not, against the batch path (:meth:`ServedPolicy._deci
 A network output that is not finite (overflow) is reported, and the caller decides that
 record through the batch path, whose fallback rule handles it.
 
+:meth:`OneRecord.decide` takes the raw record: most records are well formed, and pydantic's
+validation cost as much as the rest of a decision. It checks the record's shape and types
+while gathering its numbers (:meth:`OneRecord._gather`), and the kernel checks the numbers
+against bounds read from the record's JSON Schema (:func:`record_bounds`, so the pydantic
+types stay the one source) and the counts' consistency (``record._consistent``'s rule).
+Anything off returns None, and :meth:`ServedPolicy.decide` validates with pydantic, which
+names every problem. ``tests/serving/test_fast_check.py`` holds the two to each other.
+
 :class:`OneRecord` runs the kernel once when built, so a server compiles it (or loads it
 from numba's cache) at start, not on its first request.
 """
@@ -67,10 +75,21 @@ from ipwarmup.serving.kernel import (
     _PER_IP,
     _RATIO,
 )
-from ipwarmup.serving.record import COUNT_FIELDS
+from ipwarmup.serving.record import (
+    COUNT_FIELDS,
+    POOL_KEYS,
+    RELATIVE_TOLERANCE,
+    SCHEMA_VERSION,
+    TIME_KEYS,
+    TOP_KEYS,
+)
+from ipwarmup.serving.telemetry import json_schema
 
 _COUNTS_OF = operator.itemgetter(*COUNT_FIELDS)
 """A provider entry's counts in ``COUNT_FIELDS`` order, in one C call."""
+_N_COUNTS = len(COUNT_FIELDS)
+_NUMBERS = frozenset((int, float))
+"""The types pydantic's strict ``float`` takes from JSON (``bool`` is refused)."""
 EMPTY = "the pool is already empty"
 
 
@@ -82,6 +101,69 @@ def pool_max_reason(max_ips: int) -> str:
 def pool_hold_reason(where: list[str]) -> str:
     """Say that the pool holds while caps are cut at these providers."""
     return f"guardrail pool_hold: no new IP while caps are cut at {', '.join(where)}"
+
+
+_LEAF_WORDS = frozenset(("type", "minimum", "maximum", "const", "enum", "description"))
+"""The JSON Schema keywords :func:`record_bounds` understands on a number."""
+
+
+def _object(node: dict[str, Any], keys: Sequence[str], where: str) -> dict[str, Any]:
+    """Return an object's properties, after checking they are exactly ``keys``, all required."""
+    properties: dict[str, Any] = node.get("properties", {})
+    if (node.get("type") != "object" or node.get("additionalProperties") is not False
+            or list(properties) != list(keys) or node.get("required") != list(keys)):  # fmt: skip
+        raise RuntimeError(f"the fast path cannot read the schema of {where}: {sorted(node)}")
+    return properties
+
+
+def _leaf(node: dict[str, Any], where: str) -> tuple[float, float, float]:
+    """Return a number's (lowest, highest, 1.0 if whole) from its JSON Schema."""
+    if not _LEAF_WORDS.issuperset(node) or "enum" in node:
+        raise RuntimeError(f"the fast path cannot read the schema of {where}: {sorted(node)}")
+    if "const" in node:
+        const = node["const"]
+        return float(const), float(const), float(type(const) is int)
+    if node.get("type") not in ("number", "integer"):
+        raise RuntimeError(f"the fast path cannot read the schema of {where}: {node}")
+    return (float(node.get("minimum", -math.inf)), float(node.get("maximum", math.inf)),
+            float(node["type"] == "integer"))  # fmt: skip
+
+
+def record_bounds(
+    providers: Sequence[str], max_ips: int, period_hours: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Read the kernel's bounds on a record's values from the record's JSON Schema.
+
+    The schema is generated from the pydantic types that validate records
+    (:func:`ipwarmup.serving.telemetry.json_schema`), so they stay the one source of the
+    bounds. Returns per value, in the kernel's order (each provider's counts, then
+    ``dedicated_ips, mean_ip_age_days, day, weekday, hour, schema_version,
+    period_hours``), its lowest and highest value and 1.0 where it must be whole.
+    ``period_hours`` is bounded to the policy's own (a policy refuses any other), if the
+    schema allows it.
+
+    Raises:
+        RuntimeError: the schema uses something this reader does not understand (a
+            change to the record's types must then be taught here).
+    """
+    schema = json_schema(providers, max_ips)
+    top = _object(schema, TOP_KEYS, "the record")
+    entries = _object(top["providers"], providers, "providers")
+    provider = schema["$defs"]["provider"]
+    counts = _object(provider, COUNT_FIELDS, "a provider")
+    if any(entry != {"$ref": "#/$defs/provider"} for entry in entries.values()):
+        raise RuntimeError("the fast path expects every provider to share one schema")
+    pool = _object(top["pool"], POOL_KEYS, "pool")
+    when = _object(top["time"], TIME_KEYS, "time")
+    leaves = [_leaf(counts[name], f"providers.*.{name}") for name in COUNT_FIELDS] * len(providers)
+    leaves += [_leaf(pool[name], f"pool.{name}") for name in POOL_KEYS]
+    leaves += [_leaf(when[name], f"time.{name}") for name in TIME_KEYS]
+    leaves.append(_leaf(top["schema_version"], "schema_version"))
+    allowed = top["period_hours"].get("enum", [])
+    period = float(period_hours) if period_hours in allowed else math.nan  # NaN: none pass
+    leaves.append((period, period, 1.0))
+    lowest, highest, whole = (list(column) for column in zip(*leaves, strict=True))
+    return lowest, highest, whole
 
 
 def _sum(terms: list[float]) -> float:
@@ -139,12 +221,13 @@ class OneRecord:
         scalars = [clip_obs, codec.log_step, gr.growth_limit(g, period),
                    codec.min_hourly_cap_messages, codec.max_hourly_cap_messages,
                    g.block_min_rejected, g.block_cut, g.deferral_rate, g.deferral_cut,
-                   g.bounce_rate, g.bounce_cut, g.complaint_cut]  # fmt: skip
+                   g.bounce_rate, g.bounce_cut, g.complaint_cut, RELATIVE_TOLERANCE]  # fmt: skip
         parts: list[np.ndarray] = []
         offsets: list[int] = []
         used = 0
+        lowest, highest, whole = record_bounds(self.providers, max_ips, period)
         for part in (encoder, feature_low, feature_high, mean, inv_std, scalars, low, high,
-                     self.thresholds):  # fmt: skip
+                     self.thresholds, lowest, highest, whole):  # fmt: skip
             offsets.append(used)
             parts.append(np.asarray(part, dtype=np.float64).ravel())
             used += parts[-1].size
@@ -158,49 +241,88 @@ class OneRecord:
             used += weight_t.size + bias.size
         self._consts = np.concatenate(parts)
         self._layout = np.array(offsets, dtype=np.int64)
-        self._size = _BLOCKS * p + 1
+        self._size = _BLOCKS * p + 2
+        self._kernels = (kernel.prepare, kernel.decide)
         self._n_logs = 3 * p
         # One record's values as float64 bytes: packing and viewing them as an array takes
         # half as long as np.array on the list.
-        self._pack = struct.Struct(f"{10 * p + 5}d").pack
+        self._pack = struct.Struct(f"{10 * p + 7}d").pack
+        # A record's parts in one C call each (itemgetter of one key returns no tuple).
+        self._top = operator.itemgetter(*TOP_KEYS)
+        self._pool = operator.itemgetter(*POOL_KEYS)
+        self._time = operator.itemgetter(*TIME_KEYS)
+        self._entries = (operator.itemgetter(*self.providers) if p > 1
+                         else lambda entries: (entries[self.providers[0]],))  # fmt: skip
         self._warm_up()
 
     def _warm_up(self) -> None:
         """Compile (or load) the kernels now, on a record of zeros."""
         zeros = dict.fromkeys(COUNT_FIELDS, 0.0)
-        self.decide({"providers": dict.fromkeys(self.providers, zeros),
+        self.decide({"schema_version": SCHEMA_VERSION, "period_hours": self.period_hours,
+                     "time": {"day": 0.0, "weekday": 0, "hour": 0},
                      "pool": {"dedicated_ips": 0, "mean_ip_age_days": 0.0},
-                     "time": {"day": 0.0, "weekday": 0, "hour": 0}})  # fmt: skip
+                     "providers": dict.fromkeys(self.providers, zeros)})  # fmt: skip
+
+    def _gather(self, record: object) -> list[Any] | None:
+        """Return a record's numbers in the kernel's order, or None if its shape is off.
+
+        The shape is the record's pydantic types' (``record.record_adapter``): plain dicts
+        holding exactly the expected keys, every number an ``int`` or a ``float`` (not a
+        bool, a subclass or a string). Anything else is left to pydantic.
+        """
+        if type(record) is not dict or len(record) != len(TOP_KEYS):
+            return None
+        version, period, when, pool, entries = self._top(record)
+        if (type(when) is not dict or len(when) != len(TIME_KEYS) or type(pool) is not dict
+                or len(pool) != len(POOL_KEYS) or type(entries) is not dict
+                or len(entries) != len(self.providers)):  # fmt: skip
+            return None
+        flat: list[Any] = []
+        for entry in self._entries(entries):
+            if type(entry) is not dict or len(entry) != _N_COUNTS:
+                return None
+            flat += _COUNTS_OF(entry)
+        flat += self._pool(pool)
+        flat += self._time(when)
+        flat += (version, period)
+        if not _NUMBERS.issuperset(map(type, flat)):
+            return None
+        return flat
 
     def decide(
-        self, record: dict[str, Any], kernels: tuple[Callable[..., Any], ...] | None = None
+        self, record: object, kernels: tuple[Callable[..., Any], ...] | None = None
     ) -> Decision | None:
-        """Decide one validated record: ``ServedPolicy._decision``'s arguments, or None.
+        """Decide one record: ``ServedPolicy._decision``'s arguments, or None.
 
-        None when the network's output is not finite: the caller's fallback decides then.
-        ``kernels`` replaces the compiled ``(_log_inputs, _decide)`` (the tests pass the
-        plain functions).
+        The record may be unvalidated: the fast check (:meth:`_gather`, then the kernel's
+        bounds and consistency) accepts only what pydantic accepts. None when that check
+        finds anything off (the caller then validates with pydantic, which names the
+        problems) or when the network's output is not finite (the caller's fallback
+        decides). ``kernels`` replaces the compiled ``(prepare, decide)`` (the tests pass
+        the plain functions).
         """
-        entries, pool_in, when = record["providers"], record["pool"], record["time"]
-        flat: list[float] = []
-        for name in self.providers:
-            flat += _COUNTS_OF(entries[name])
-        n: int = pool_in["dedicated_ips"]
-        flat += (n, pool_in["mean_ip_age_days"], when["day"], when["weekday"], when["hour"])
-        values = np.frombuffer(self._pack(*flat))
-        log_inputs, decide = kernels or (kernel.log_inputs, kernel.decide)
+        try:
+            flat = self._gather(record)
+            if flat is None:
+                return None
+            values = np.frombuffer(self._pack(*flat))
+        except (KeyError, struct.error):  # a key missing; an int too large for a float
+            return None
+        prepare, decide = kernels or self._kernels
         logs = np.empty(self._n_logs)
-        log_inputs(values, self._consts, logs)
+        if not prepare(values, self._consts, self._layout, logs):
+            return None
         # numpy's log10, as encode's: libm's may differ in the last bit (module docstring).
         np.log10(logs, out=logs)
         out = np.empty(self._size)
         fired: int = decide(values, logs, self._consts, self._layout, out)
         if fired < 0:
             return None
-        o: list[float] = out.tolist()
         p = len(self.providers)
+        n = int(flat[10 * p])
+        o: list[float] = out.tolist()
         factors = o[_FACTOR * p : _FACTOR * p + p]
-        pool_value = o[-1]
+        pool_value = o[-2]
         proposal = (GROW if pool_value > POOL_THRESHOLD
                     else SHRINK if pool_value < -POOL_THRESHOLD else HOLD)  # fmt: skip
         hits: list[list[tuple[str, str]]] | None = None
@@ -224,7 +346,9 @@ class OneRecord:
         if action == GROW and cut_at:
             action = HOLD
             notes.append(("pool_hold", pool_hold_reason(cut_at)))
-        monthly = _sum(flat[0 : 10 * p : 10]) * (24 / self.period_hours) * 30
+        # The kernel sums in order, as numpy does below 8 terms; from 8 on numpy sums pairwise.
+        demand = o[-1] if p < 8 else _sum([float(d) for d in flat[0 : 10 * p : 10]])
+        monthly = demand * (24 / self.period_hours) * 30
         if monthly < g.min_monthly_messages:
             action = SHRINK if n > 0 else HOLD
             notes.append(("low_volume", gr.low_volume_reason(g, monthly)))
@@ -244,7 +368,7 @@ class OneRecord:
             limit = gr.growth_limit(g, self.period_hours)
             fired.append(("growth_bound", gr.growth_reason(o[j], limit, self.period_hours)))
         if flags & _BLOCK:
-            fired.append(("block", gr.block_reason(g, flat[10 * j + 5])))
+            fired.append(("block", gr.block_reason(g, float(flat[10 * j + 5]))))
         if flags & _DEFERRALS:
             fired.append(("deferrals", gr.deferrals_reason(g, o[_DEFERRAL * p + j])))
         if flags & _BOUNCES:

@@ -94,7 +94,7 @@ def test_the_plain_python_kernel_decides_as_the_reference(policies: list[ServedP
     First in the file, so a mutation run's killed mutants stop here (``-x``).
     """
     records = [*_seeded_records(60, seed=5), copy.deepcopy(EXAMPLE)]
-    kernels = (kernel._log_inputs, kernel._decide)
+    kernels = (kernel._prepare, kernel._decide)
     for policy in policies:
         for record in records:
             parts = policy._single.decide(validate(_period(record, policy), PROVIDERS,
