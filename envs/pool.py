@@ -16,25 +16,88 @@ from ipwarmup.envs.config import HOURS_PER_DAY, PoolConfig
 from ipwarmup.envs.state import SimState
 
 
+def _add_ip_row(
+    b: int,
+    initial_cap: float,
+    min_cap: float,
+    n_ips: np.ndarray,
+    caps: np.ndarray,
+    allowance: np.ndarray,
+    reputation: np.ndarray,
+    pressure: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
+    recent_volume: np.ndarray,
+    previous_day_sent: np.ndarray,
+    peak_history: np.ndarray,
+    ip_age_days: np.ndarray,
+    mix: np.ndarray,
+    cold_allowance: np.ndarray,
+    cold_reputation: np.ndarray,
+) -> None:
+    """Append one cold IP to row ``b``'s pool (see :func:`add_ip`)."""
+    n = n_ips[b]
+    for p in range(caps.shape[2]):
+        # A new IP's cap covers all its traffic (SendGrid day 0: 20 per hour); it splits
+        # across providers the way the sender's mail does.
+        caps[b, n, p] = max(initial_cap * mix[b, p], min_cap)
+        allowance[b, n, p] = cold_allowance[b, p]
+        reputation[b, n, p] = cold_reputation[b, p]
+        pressure[b, n, p] = 0.0
+        blocked[b, n, p] = False
+        blocked_until[b, n, p] = 0.0
+        throttled[b, n, p] = False
+        throttled_until[b, n, p] = -np.inf
+        recent_volume[b, n, p] = 0.0
+        previous_day_sent[b, n, p] = 0.0
+        peak_history[b, n, p, :] = 0.0
+    ip_age_days[b, n] = 0.0
+    n_ips[b] = n + 1
+
+
+add_ip_row: Callable[..., None] = numba.njit(cache=True)(_add_ip_row)
+"""The compiled :func:`_add_ip_row`."""
+
+
+def _remove_ip_row(
+    b: int,
+    n_ips: np.ndarray,
+    caps: np.ndarray,
+    blocked: np.ndarray,
+    throttled: np.ndarray,
+    domain_reputation: np.ndarray,
+    domain_block_penalty: np.ndarray,
+) -> None:
+    """Drop the newest IP of row ``b``'s pool (see :func:`remove_ip`)."""
+    slot = n_ips[b] - 1
+    for p in range(caps.shape[2]):
+        troubled = 1.0 if blocked[b, slot, p] or throttled[b, slot, p] else 0.0
+        domain_reputation[b, p] = max(
+            domain_reputation[b, p] - domain_block_penalty[b, p] * troubled, 0.0
+        )
+        caps[b, slot, p] = 0.0
+        blocked[b, slot, p] = False
+        throttled[b, slot, p] = False
+    n_ips[b] = slot
+
+
+remove_ip_row: Callable[..., None] = numba.njit(cache=True)(_remove_ip_row)
+"""The compiled :func:`_remove_ip_row`."""
+
+
 def add_ip(state: SimState, rows: np.ndarray, pool: PoolConfig) -> None:
     """Append one cold IP to the pool of each env in ``rows`` (row indices)."""
-    slot = state.n_ips[rows]
-    # A new IP's cap covers all its traffic (SendGrid day 0: 20 per hour); it splits
-    # across providers the way the sender's mail does.
-    caps = pool.initial_hourly_cap_messages * state.sender.mix[rows]
-    state.caps[rows, slot] = np.maximum(caps, pool.min_hourly_cap_messages)
-    state.allowance[rows, slot] = state.draw.cold_allowance[rows]
-    state.reputation[rows, slot] = state.draw.cold_reputation[rows]
-    state.pressure[rows, slot] = 0.0
-    state.blocked[rows, slot] = False
-    state.blocked_until[rows, slot] = 0.0
-    state.throttled[rows, slot] = False
-    state.throttled_until[rows, slot] = -np.inf
-    state.recent_volume[rows, slot] = 0.0
-    state.previous_day_sent[rows, slot] = 0.0
-    state.peak_history[rows, slot] = 0.0
-    state.ip_age_days[rows, slot] = 0.0
-    state.n_ips[rows] += 1
+    d = state.draw
+    for b in np.asarray(rows).tolist():
+        add_ip_row(
+            b, pool.initial_hourly_cap_messages, pool.min_hourly_cap_messages, state.n_ips,
+            state.caps, state.allowance, state.reputation, state.pressure, state.blocked,
+            state.blocked_until, state.throttled, state.throttled_until, state.recent_volume,
+            state.previous_day_sent, state.peak_history, state.ip_age_days, state.sender.mix,
+            d.cold_allowance, d.cold_reputation,
+        )  # fmt: skip
 
 
 def remove_ip(state: SimState, rows: np.ndarray) -> None:
@@ -45,15 +108,11 @@ def remove_ip(state: SimState, rows: np.ndarray) -> None:
     IP does not shed the domain's record, DOMAIN §8B: providers key on the netblock and the
     domains too), and the sender's earlier blocks still lengthen the next ones.
     """
-    slot = state.n_ips[rows] - 1
-    troubled = state.blocked[rows, slot] | state.throttled[rows, slot]  # (R, P)
-    state.domain_reputation[rows] = np.maximum(
-        state.domain_reputation[rows] - state.draw.domain_block_penalty[rows] * troubled, 0.0
-    )
-    state.caps[rows, slot] = 0.0
-    state.blocked[rows, slot] = False
-    state.throttled[rows, slot] = False
-    state.n_ips[rows] -= 1
+    for b in np.asarray(rows).tolist():
+        remove_ip_row(
+            b, state.n_ips, state.caps, state.blocked, state.throttled,
+            state.domain_reputation, state.draw.domain_block_penalty,
+        )  # fmt: skip
 
 
 def _ramp_arrays(caps: np.ndarray, n_ips: np.ndarray, growth: float) -> None:
@@ -134,34 +193,16 @@ def _apply_actions_arrays(
         if hour[b] - last_pool_change_hour[b] < pool_change_min_hours:
             continue
         if pool > POOL_THRESHOLD and n < max_ips:
-            # add_ip: a cold IP whose caps split the new-IP cap by the sender's mix.
-            for p in range(n_providers):
-                caps[b, n, p] = max(initial_cap * mix[b, p], min_cap)
-                allowance[b, n, p] = cold_allowance[b, p]
-                reputation[b, n, p] = cold_reputation[b, p]
-                pressure[b, n, p] = 0.0
-                blocked[b, n, p] = False
-                blocked_until[b, n, p] = 0.0
-                throttled[b, n, p] = False
-                throttled_until[b, n, p] = -np.inf
-                recent_volume[b, n, p] = 0.0
-                previous_day_sent[b, n, p] = 0.0
-                peak_history[b, n, p, :] = 0.0
-            ip_age_days[b, n] = 0.0
-            n_ips[b] = n + 1
+            add_ip_row(
+                b, initial_cap, min_cap, n_ips, caps, allowance, reputation, pressure, blocked,
+                blocked_until, throttled, throttled_until, recent_volume, previous_day_sent,
+                peak_history, ip_age_days, mix, cold_allowance, cold_reputation,
+            )  # fmt: skip
             last_pool_change_hour[b] = hour[b]
         elif pool < -POOL_THRESHOLD and n > 0:
-            # remove_ip: the domain pays for hopping off a troubled IP.
-            slot = n - 1
-            for p in range(n_providers):
-                troubled = 1.0 if blocked[b, slot, p] or throttled[b, slot, p] else 0.0
-                domain_reputation[b, p] = max(
-                    domain_reputation[b, p] - domain_block_penalty[b, p] * troubled, 0.0
-                )
-                caps[b, slot, p] = 0.0
-                blocked[b, slot, p] = False
-                throttled[b, slot, p] = False
-            n_ips[b] = slot
+            remove_ip_row(
+                b, n_ips, caps, blocked, throttled, domain_reputation, domain_block_penalty
+            )
             last_pool_change_hour[b] = hour[b]
 
 
