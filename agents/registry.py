@@ -33,6 +33,9 @@ BASELINES: dict[str, Callable[[EnvConfig], Policy]] = {
 REFERENCE = "fixed-sendgrid"
 """The baseline every policy is compared against."""
 
+CEILING = "oracle"
+"""The perfect-foresight planner: the top of the gap a policy closes from ``REFERENCE``."""
+
 
 def make_policy(name_or_path: str, config: EnvConfig) -> Policy:
     """Build a baseline by name, or load a trained model from a path.

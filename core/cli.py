@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--experiment", default="ipwarmup", help="MLflow experiment name")
     compare.add_argument("--suite", default="validation", help="evaluation suite of the runs")
     compare.add_argument("--kpi", default="inbox_share", help="KPI to rank by")
+    compare.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="rank runs evaluated on this many seeds per scenario (default: the most)",
+    )
     compare.add_argument("--json", type=Path, default=None, help="write the ranking as JSON")
     compare.add_argument(
         "--plot", type=Path, default=None, help="chart PNG (default compare-<experiment>.png)"
@@ -294,8 +300,9 @@ def _compare(args: argparse.Namespace) -> int:
 
     plot = args.plot or Path(f"compare-{args.experiment}.png")
     return run_compare(
-        args.experiment, args.suite, args.json, plot, args.tracking_uri, kpi=args.kpi
-    )
+        args.experiment, args.suite, args.json, plot, args.tracking_uri, kpi=args.kpi,
+        seeds=args.seeds,
+    )  # fmt: skip
 
 
 def _tune(args: argparse.Namespace) -> int:

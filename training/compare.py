@@ -1,9 +1,10 @@
 """Compare tracked runs, learned and baseline, on one evaluation suite.
 
 Reads the final-evaluation KPIs (metric keys ``kpi/<kpi>``, ``kpi/<kpi>/ci_low``,
-``kpi/<kpi>/ci_high``) of the FINISHED runs tagged ``ipwarmup.suite=<suite>``, keeps the
-newest run per ``ipwarmup.policy`` and ranks them. All MLflow access goes through
-:mod:`ipwarmup.training.tracking`.
+``kpi/<kpi>/ci_high``) of the FINISHED runs tagged ``ipwarmup.suite=<suite>`` and evaluated
+on the same seeds (tags ``ipwarmup.seeds`` and ``ipwarmup.eval_seed``), keeps the newest run
+per ``ipwarmup.policy`` and ranks them; runs on other seeds are named, not ranked. All
+MLflow access goes through :mod:`ipwarmup.training.tracking`.
 """
 
 from __future__ import annotations
@@ -28,34 +29,41 @@ _COLORS = {"learned": "tab:orange", "baseline": "tab:blue"}
 
 
 def compare_runs(
-    tracker: Tracker, *, suite: str = "validation", kpi: str = "inbox_share"
+    tracker: Tracker,
+    *,
+    suite: str = "validation",
+    kpi: str = "inbox_share",
+    seeds: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Return the newest FINISHED run per policy on ``suite``, best first by ``kpi``.
+    """Return the newest FINISHED run per policy on ``suite`` and one evaluation, best first.
+
+    Only runs evaluated on the same seeds compare: an interval from 4 seeds ranked beside
+    one from 32 says little, and another first seed is another sample of worlds. The
+    evaluation is :func:`chosen_evaluation`'s.
 
     Args:
         tracker: the experiment to read.
         suite: the ``ipwarmup.suite`` tag to select runs by.
         kpi: the KPI to rank by, in its better direction; runs without it come last.
+        seeds: rank the runs evaluated on this many seeds per scenario; by default the
+            largest count there is.
 
     Returns:
-        Rows ``{"run_id", "name", "policy", "kind", "kpis"}``; ``kind`` is the
-        ``ipwarmup.policy_kind`` tag (``learned`` or ``baseline``) and ``kpis`` maps each
-        KPI the run logged to ``{"mean", "ci_low", "ci_high"}``.
+        Rows ``{"run_id", "name", "policy", "kind", "seeds", "eval_seed", "kpis"}``;
+        ``kind`` is the ``ipwarmup.policy_kind`` tag (``learned`` or ``baseline``),
+        ``seeds`` and ``eval_seed`` the evaluation's (None for a run without the tags) and
+        ``kpis`` maps each KPI the run logged to ``{"mean", "ci_low", "ci_high"}``.
 
     Raises:
         ConfigError: ``kpi`` is not a KPI name.
     """
     higher_is_better = get_kpi(kpi).higher_is_better
-    if "'" in suite:
-        raise ConfigError(f"suite: expected a name without quotes, got {suite!r}")
-    runs = tracker.search(
-        f"tags.`ipwarmup.suite` = '{suite}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-    )
+    runs = _finished(tracker, suite)
+    chosen = chosen_evaluation(runs, seeds)
     newest: dict[str, dict[str, Any]] = {}
     for run in runs:  # newest first, so the first run of a policy is its newest
         policy = run["tags"].get("ipwarmup.policy", run["run_name"])
-        if policy not in newest and run["status"] == "FINISHED":
+        if policy not in newest and _evaluation(run) == chosen:
             newest[policy] = _row(run, policy)
     sign = -1.0 if higher_is_better else 1.0
 
@@ -66,6 +74,62 @@ def compare_runs(
     return sorted(newest.values(), key=order)
 
 
+def evaluations(tracker: Tracker, *, suite: str = "validation") -> dict[Evaluation, int]:
+    """Return how many FINISHED runs on ``suite`` each evaluation (seeds, first seed) has."""
+    counts: dict[Evaluation, int] = {}
+    for run in _finished(tracker, suite):
+        counts[_evaluation(run)] = counts.get(_evaluation(run), 0) + 1
+    return counts
+
+
+Evaluation = tuple[int | None, int | None]
+"""An evaluation's seeds per scenario and first seed, from a run's tags (None: untagged)."""
+
+
+def chosen_evaluation(runs: Sequence[dict[str, Any]], seeds: int | None) -> Evaluation:
+    """Return the evaluation to rank: the most seeds (or ``seeds``), its newest first seed.
+
+    ``runs`` come newest first. Runs without seed tags (logged before runs carried them)
+    are ranked only when no run has them.
+
+    Raises:
+        ConfigError: ``seeds`` is given and no run was evaluated on that many.
+    """
+    tagged = [_evaluation(run) for run in runs if _evaluation(run)[0] is not None]
+    if seeds is not None:
+        matching = [e for e in tagged if e[0] == seeds]
+        if not matching:
+            counts = sorted({e[0] for e in tagged if e[0] is not None})
+            raise ConfigError(
+                f"--seeds: no FINISHED run was evaluated on {seeds} seeds; runs have {counts}"
+            )
+        return matching[0]
+    if not tagged:
+        return (None, None)
+    most = max(e[0] for e in tagged if e[0] is not None)
+    return next(e for e in tagged if e[0] == most)
+
+
+def _finished(tracker: Tracker, suite: str) -> list[dict[str, Any]]:
+    """Return the FINISHED runs tagged with ``suite``, newest first."""
+    if "'" in suite:
+        raise ConfigError(f"suite: expected a name without quotes, got {suite!r}")
+    runs = tracker.search(
+        f"tags.`ipwarmup.suite` = '{suite}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+    )
+    return [run for run in runs if run["status"] == "FINISHED"]
+
+
+def _evaluation(run: dict[str, Any]) -> Evaluation:
+    """Return a run's (seeds, first seed) from its tags; None where a tag is missing or bad."""
+    values = []
+    for tag in ("ipwarmup.seeds", "ipwarmup.eval_seed"):
+        text = run["tags"].get(tag, "")
+        values.append(int(text) if text.lstrip("-").isdigit() else None)
+    return values[0], values[1]
+
+
 def _row(run: dict[str, Any], policy: str) -> dict[str, Any]:
     metrics = run["metrics"]
     kpis = {}
@@ -74,11 +138,14 @@ def _row(run: dict[str, Any], policy: str) -> dict[str, Any]:
         if all(key in metrics for key in keys):
             mean, low, high = (metrics[key] for key in keys)
             kpis[kpi] = {"mean": mean, "ci_low": low, "ci_high": high}
+    seeds, eval_seed = _evaluation(run)
     return {
         "run_id": run["run_id"],
         "name": run["run_name"],
         "policy": policy,
         "kind": run["tags"].get("ipwarmup.policy_kind", "unknown"),
+        "seeds": seeds,
+        "eval_seed": eval_seed,
         "kpis": kpis,
     }
 
@@ -91,6 +158,8 @@ def format_comparison(rows: Sequence[dict[str, Any]], kpi: str = "inbox_share") 
     """
     better = "higher" if get_kpi(kpi).higher_is_better else "lower"
     lines = [f"{len(rows)} runs ranked by {kpi} ({better} is better); mean [95% interval]"]
+    if rows:
+        lines.append(f"evaluated on {_seeds(rows[0])}")
     rank_width = max(4, len(str(len(rows))) + 1)
     kind_width = max([4, *(len(row["kind"]) for row in rows)])
     blocks = []
@@ -152,13 +221,15 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, kpi: str = "inbo
 
 
 def compare_json(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Return ``{"runs": [{"run_id", "name", "policy", "kpis"}]}`` in rank order."""
+    """Return ``{"runs": [{"run_id", "name", "policy", "seeds", "eval_seed", "kpis"}]}``."""
     return {
         "runs": [
             {
                 "run_id": row["run_id"],
                 "name": row["name"],
                 "policy": row["policy"],
+                "seeds": row["seeds"],
+                "eval_seed": row["eval_seed"],
                 "kpis": {
                     kpi: {stat: entry[stat] for stat in ("mean", "ci_low", "ci_high")}
                     for kpi, entry in row["kpis"].items()
@@ -177,6 +248,7 @@ def run_compare(
     tracking_uri: str | None,
     *,
     kpi: str = "inbox_share",
+    seeds: int | None = None,
 ) -> int:
     """Print the comparison table, write the PNG and, if asked, the JSON; return 0.
 
@@ -189,7 +261,7 @@ def run_compare(
         raise  # an unusable store says so itself; there is nothing to compare
     except ConfigError as error:
         raise ConfigError(f"{error}; no runs to compare on suite '{suite}'") from error
-    rows = compare_runs(tracker, suite=suite, kpi=kpi)
+    rows = compare_runs(tracker, suite=suite, kpi=kpi, seeds=seeds)
     if not rows:
         raise ConfigError(
             f"{tracker.where}: no FINISHED runs on suite '{suite}' (tag ipwarmup.suite); "
@@ -197,6 +269,12 @@ def run_compare(
         )
     print(f"suite {suite}, {tracker.where}")
     print(format_comparison(rows, kpi))
+    shown = (rows[0]["seeds"], rows[0]["eval_seed"])
+    for (count, first), runs in sorted(evaluations(tracker, suite=suite).items(), key=str):
+        if (count, first) != shown:
+            where = f"{count} seeds from seed {first}" if count is not None else "no seed tags"
+            hint = f" (--seeds {count} ranks them)" if count is not None else ""
+            print(f"left out: {runs} runs evaluated on {where}{hint}")
     print(f"plot: {plot_comparison(rows, plot_path, kpi)}")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +283,13 @@ def run_compare(
         tmp.replace(json_path)  # never leave a half-written file
         print(f"json: {json_path}")
     return 0
+
+
+def _seeds(row: dict[str, Any]) -> str:
+    """Return a row's evaluation as words: ``32 seeds per scenario from seed 20000``."""
+    if row["seeds"] is None:
+        return "an unrecorded number of seeds (runs logged before runs carried it)"
+    return f"{row['seeds']} seeds per scenario from seed {row['eval_seed']}"
 
 
 def _cell(kpi: str, entry: dict[str, float] | None) -> str:

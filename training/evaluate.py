@@ -21,7 +21,7 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from ipwarmup.agents.base import attach
-from ipwarmup.agents.registry import REFERENCE, make_policy
+from ipwarmup.agents.registry import CEILING, REFERENCE, make_policy
 from ipwarmup.config import load_yaml
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.env import build_config
@@ -29,7 +29,10 @@ from ipwarmup.envs.simulator import OUTCOME_KEYS, Simulator
 from ipwarmup.errors import ConfigError
 from ipwarmup.policy import Policy
 from ipwarmup.training.kpis import DAILY_KEYS, EpisodeRecord, compute_kpis, kpi_table
-from ipwarmup.training.stats import estimate, probability_of_improvement
+from ipwarmup.training.stats import estimate, gap_closed, probability_of_improvement
+
+GAP_KPIS = ("objective", "total_inbox_share")
+"""The KPIs whose reference-to-ceiling gap closed is reported, the objective first."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,17 @@ def load_suite(name_or_path: str | Path) -> Suite:
     return Suite(str(data.get("name", path.stem)), tuple(entries))
 
 
+def suite_inputs(suite: Suite) -> list[Path | str]:
+    """Return what a suite adds to the code it runs: its entries and its scenario files.
+
+    For :func:`~ipwarmup.training.provenance.evaluation_fingerprint`: a shipped scenario
+    is in the package's configs already; a scenario file outside it is read.
+    """
+    inputs: list[Path | str] = [repr((suite.name, suite.entries))]
+    inputs += [Path(e.scenario) for e in suite.entries if _is_path(e.scenario)]
+    return inputs
+
+
 def _is_path(scenario: str) -> bool:
     """Return whether a suite's scenario is a file path rather than a shipped name."""
     return scenario.endswith((".yaml", ".yml")) or "/" in scenario
@@ -131,9 +145,11 @@ def run_scenario(policy: Policy, config: EnvConfig, seeds: int, seed: int) -> Ep
     daily = {key: np.zeros((config.horizon_days, seeds, sim.n_providers)) for key in DAILY_KEYS}
     state = None
     episode_start = np.ones(seeds, dtype=bool)
+    returns = np.zeros(seeds)
     for step in range(config.steps_per_episode):
         actions, state = policy.predict(obs, state, episode_start)
         result = sim.step(actions)
+        returns += result.reward
         obs, episode_start = result.observation, np.zeros(seeds, dtype=bool)
         counts = _period_counts(sim)
         for key in DAILY_KEYS:
@@ -145,6 +161,8 @@ def run_scenario(policy: Policy, config: EnvConfig, seeds: int, seed: int) -> Ep
         horizon_days=config.horizon_days,
         provider_names=config.provider_names,
         continuation={key: value.copy() for key, value in sim.state.continuation.items()},
+        returns=returns,
+        messages_per_period=sim.state.sender.daily_volume / steps_per_day,
     )
     return Episodes(record, compute_kpis(record))
 
@@ -191,7 +209,8 @@ def evaluate(
 ) -> Evaluation:
     """Run every policy on every scenario of the suite with the same seeds.
 
-    The reference baseline (``fixed-sendgrid``) always runs, for the paired differences.
+    The reference baseline (``fixed-sendgrid``) and the ceiling (``oracle``) always run,
+    for the paired differences and the share of the gap between them each policy closes.
 
     Args:
         policies: baseline names or model paths (see ``make_policy``), or names in
@@ -205,7 +224,7 @@ def evaluate(
     factories = dict(factories or {})
     if seeds < 2:
         raise ConfigError(f"--seeds: expected at least 2 seeds for intervals, got {seeds}")
-    names = list(dict.fromkeys([*policies, REFERENCE]))
+    names = list(dict.fromkeys([*policies, REFERENCE, CEILING]))
     result = Evaluation(suite, names, seeds, seed)
     for entry in suite.entries:
         config = build_config(scenario=entry.scenario, overrides=[*entry.overrides, *overrides])
@@ -228,7 +247,10 @@ def report(result: Evaluation, *, bootstrap_seed: int = 0) -> dict[str, Any]:
     Keys: ``suite``, ``scenarios``, ``seeds``, ``seed``, ``reference``, ``kpis`` (names in
     table order), ``higher_is_better``, ``results[policy][scenario][kpi]`` and
     ``overall[policy][kpi]`` (``{mean, ci_low, ci_high, iqm}``), ``versus[policy][kpi]``
-    (the paired difference against the reference, with ``prob_improvement``) and
+    (the paired difference against the reference, with ``prob_improvement``),
+    ``gap_closed[policy][kpi]`` for every policy but the reference and the ceiling and every
+    KPI of ``GAP_KPIS`` (``overall`` and ``scenarios[scenario]``, each ``{mean, ci_low,
+    ci_high, gap}`` as :func:`~ipwarmup.training.stats.gap_closed` returns) and
     ``per_seed[policy][scenario][kpi]``: the value of every episode, the one seeded
     ``seed + i`` at index ``i``, from which any paired figure can be recomputed.
     """
@@ -259,16 +281,35 @@ def report(result: Evaluation, *, bootstrap_seed: int = 0) -> dict[str, Any]:
             e.name: {k.name: [float(v) for v in scores[e.name][k.name]] for k in table}
             for e in result.suite.entries
         }
+    gaps = {
+        name: {kpi: _gap_closed(result, name, kpi, rng) for kpi in GAP_KPIS}
+        for name in result.policies
+        if name not in (REFERENCE, CEILING)
+    }
     return {
         "suite": result.suite.name,
         "scenarios": [e.name for e in result.suite.entries],
         "seeds": result.seeds,
         "seed": result.seed,
         "reference": REFERENCE,
+        "ceiling": CEILING,
         "kpis": [k.name for k in table],
         "higher_is_better": {k.name: k.higher_is_better for k in table},
         "results": results,
         "overall": overall,
         "versus": versus,
+        "gap_closed": gaps,
         "per_seed": per_seed,
     }
+
+
+def _gap_closed(
+    result: Evaluation, name: str, kpi: str, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Return the share of the reference-to-ceiling gap ``name`` closes, overall and by scenario."""
+    ours, low, high = (result.matrix(p, kpi) for p in (name, REFERENCE, CEILING))
+    scenarios = {
+        e.name: gap_closed(ours[i], low[i], high[i], rng)
+        for i, e in enumerate(result.suite.entries)
+    }
+    return {"overall": gap_closed(ours, low, high, rng), "scenarios": scenarios}

@@ -69,6 +69,10 @@ class EpisodeRecord:
             of ``ipwarmup.envs.simulator.CONTINUATION_KEYS``; zeros when it is off.
         horizon_days: days in the episode (the length of ``daily``).
         provider_names: the providers, in the order of the last axis of ``daily``.
+        returns: the episode's return, (seeds,): every step's reward summed, the last
+            one's continuation value included (the env's docstring, "Rewards").
+        messages_per_period: the reward's ``V``, (seeds,): the episode's drawn mean daily
+            volume per decision period, by which every step's mail is divided.
     """
 
     totals: Mapping[str, np.ndarray]
@@ -77,6 +81,8 @@ class EpisodeRecord:
     horizon_days: int
     provider_names: tuple[str, ...]
     continuation: Mapping[str, np.ndarray]
+    returns: np.ndarray
+    messages_per_period: np.ndarray
 
     @property
     def seeds(self) -> int:
@@ -186,6 +192,21 @@ def total_inbox_share(record: EpisodeRecord) -> np.ndarray:
     return share
 
 
+def objective(record: EpisodeRecord) -> np.ndarray:
+    """Return the episode's return per message of its demand, horizon and continuation.
+
+    Every step's reward divides its mail by the same ``V``, so ``return * V`` is the
+    weighted inbox mail less the penalties in messages, and over the demand it reads on
+    ``total_inbox_share``'s scale whatever the sender's growth, interval or horizon. Within
+    an episode it is the return times a constant that no action changes (demand is drawn
+    apart from the actions), so paired comparisons order policies as the return does.
+    """
+    t, c = record.totals, record.continuation
+    demand = t["demand"] + c.get("demand", np.zeros_like(t["demand"]))
+    value: np.ndarray = record.returns * record.messages_per_period / np.maximum(demand, 1.0)
+    return value
+
+
 KPI_TABLE: tuple[Kpi, ...] = (
     Kpi("inbox_share", inbox_share, True, "{:.3f}", "delivered to the inbox / demand"),
     Kpi("dedicated_share", dedicated_share, True, "{:.3f}", "accepted on dedicated IPs / demand"),
@@ -238,6 +259,14 @@ KPI_TABLE: tuple[Kpi, ...] = (
         "{:.3f}",
         "delivered to the inbox / demand over the horizon and the continuation: the "
         "objective's inbox part, per message",
+    ),
+    Kpi(
+        "objective",
+        objective,
+        True,
+        "{:.3f}",
+        "the return the agents maximise (reward summed over the horizon and the "
+        "continuation) per message of demand: weighted inbox share less the penalties",
     ),
 )
 """Every per-episode KPI, in report order."""

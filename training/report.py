@@ -17,6 +17,8 @@ WIDTH = 100
 VERSUS_SHOWN = ("inbox_share", "lost_share", "block_events")
 """KPIs of the paired-difference table, the ones a deployment decision turns on."""
 PLOT_COLUMNS = 4
+GAP_TARGET = 0.7
+"""A share of the reference-to-ceiling gap worth counting scenarios at (issue 10's line)."""
 
 
 def format_value(kpi: str, value: float, *, signed: bool = False) -> str:
@@ -60,6 +62,7 @@ def format_tables(data: dict[str, Any]) -> str:
         if p != reference
     }
     lines += _blocks(shown, versus, name_width)[1:]  # the title stands in for the blank line
+    lines += _gap_lines(data, name_width)
     lines += ["", "inbox_share by scenario (mean over seeds)"]
     width = max(8, min(12, (WIDTH - 24) // max(len(policies), 1)))
     heads = [_short(p)[: width - 1] for p in policies]
@@ -68,6 +71,50 @@ def format_tables(data: dict[str, Any]) -> str:
         means = [data["results"][p][scenario]["inbox_share"]["mean"] for p in policies]
         lines.append(f"{scenario[:23]:<24}" + "".join(f"{m:>{width}.3f}" for m in means))
     return "\n".join(lines)
+
+
+def _share(entry: dict[str, Any]) -> str:
+    """Return a gap-closed entry as ``mean [low, high]``, or why there is none."""
+    if entry["mean"] is None:
+        return f"n/a (gap {entry['gap']:+.3f})"
+    return f"{entry['mean']:.2f} [{entry['ci_low']:.2f}, {entry['ci_high']:.2f}]"
+
+
+def _gap_lines(data: dict[str, Any], name_width: int) -> list[str]:
+    """Return the gap-closed tables: overall per KPI, then the first KPI by scenario."""
+    gaps = data.get("gap_closed", {})
+    if not gaps:
+        return []
+    kpis = list(next(iter(gaps.values())))
+    lines = [
+        "",
+        f"share of the gap from {data['reference']} (0) to {data['ceiling']} (1) closed: "
+        "mean [95% paired interval]",
+        f"scenarios: how many close at least {GAP_TARGET:.0%} of their {kpis[0]} gap "
+        "(of those with a gap)",
+    ]
+    columns = [*kpis, "scenarios"]
+    rows = {}
+    for policy, entries in gaps.items():
+        scenarios = entries[kpis[0]]["scenarios"].values()
+        defined = [e for e in scenarios if e["mean"] is not None]
+        count = sum(e["mean"] >= GAP_TARGET for e in defined)
+        cells = [_share(entries[k]["overall"]) for k in kpis]
+        rows[_short(policy)] = [*cells, f"{count} of {len(defined)}"]
+    lines += _blocks(columns, rows, name_width)[1:]
+    lines += ["", f"{kpis[0]} gap closed by scenario (n/a: the ceiling's lead under 0.005)"]
+    policies = list(gaps)
+    width = max(8, min(12, (WIDTH - 24) // max(len(policies), 1)))
+    lines.append(
+        f"{'scenario':<24}" + "".join(f"{_short(p)[: width - 1]:>{width}}" for p in policies)
+    )
+    for scenario in data["scenarios"]:
+        cells = []
+        for policy in policies:
+            entry = gaps[policy][kpis[0]]["scenarios"][scenario]
+            cells.append("n/a" if entry["mean"] is None else f"{entry['mean']:.2f}")
+        lines.append(f"{scenario[:23]:<24}" + "".join(f"{c:>{width}}" for c in cells))
+    return lines
 
 
 def _blocks(columns: list[str], rows: dict[str, list[str]], name_width: int) -> list[str]:

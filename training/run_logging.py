@@ -56,7 +56,9 @@ def log_evaluation(
     From ``report["overall"][policy]``: ``{prefix}{kpi}`` (the mean) and its ``/ci_low``,
     ``/ci_high``, ``/iqm``; from ``report["versus"][policy]`` (paired difference against
     the reference): ``{prefix}versus/{kpi}`` and its ``/ci_low``, ``/ci_high``,
-    ``/prob_improvement``.
+    ``/prob_improvement``; from ``report["gap_closed"][policy]`` (the share of the
+    reference-to-ceiling gap closed, over the suite): ``{prefix}gap_closed/{kpi}`` and its
+    ``/ci_low``, ``/ci_high``, where the ceiling opens a gap.
 
     Args:
         run: the run to log into.
@@ -79,6 +81,12 @@ def log_evaluation(
             metrics[name] = entry["mean"]
             stats = [stat for stat in ("ci_low", "ci_high", extra) if stat in entry]
             metrics.update({f"{name}/{stat}": entry[stat] for stat in stats})
+    for kpi, entry in report.get("gap_closed", {}).get(policy, {}).items():
+        overall = entry["overall"]
+        if overall["mean"] is not None:  # no share of a gap the ceiling hardly opens
+            name = f"{prefix}gap_closed/{kpi}"
+            metrics[name] = overall["mean"]
+            metrics.update({f"{name}/{stat}": overall[stat] for stat in ("ci_low", "ci_high")})
     run.log_metrics(metrics, step)
     run.flush()
 
@@ -97,11 +105,12 @@ def log_baseline_runs(
     Runs are named ``{policy}@{suite}``, tagged ``ipwarmup.policy``,
     ``ipwarmup.policy_kind=baseline``, ``ipwarmup.suite``, ``ipwarmup.seeds`` and
     ``ipwarmup.eval_seed`` (from the report), with KPIs at step 0 under ``kpi/`` as a
-    learned run's final evaluation. When ``tags`` pin a clean commit
-    (``ipwarmup.git_commit`` known, ``ipwarmup.git_dirty=false``), a FINISHED run of the
-    same policy with all the same tags is the same evaluation of the same code: it is
-    reused rather than logged again. Otherwise older runs stay and comparisons take the
-    newest per policy.
+    learned run's final evaluation. When ``tags`` pin what decides the numbers, a FINISHED
+    run of the same policy with the same tags is the same evaluation: it is reused rather
+    than logged again. They pin it with ``ipwarmup.eval_code`` (the digest of the
+    evaluation's code, configs and suite; then the commit may differ) or with a clean
+    commit (``ipwarmup.git_commit`` known, ``ipwarmup.git_dirty=false``). Otherwise older
+    runs stay and comparisons take the newest per policy.
 
     Args:
         tracker: the experiment to log into.
@@ -137,11 +146,26 @@ def log_baseline_runs(
     return ids
 
 
+CODE_TAGS = ("ipwarmup.git_commit", "ipwarmup.git_dirty", "ipwarmup.version")
+"""Tags that say which code ran, left out of the match when ``EVALUATION_TAG`` pins it."""
+EVALUATION_TAG = "ipwarmup.eval_code"
+"""The tag holding :func:`~ipwarmup.training.provenance.evaluation_fingerprint`."""
+
+
 def _same_run(tracker: Tracker, tags: Mapping[str, str]) -> str | None:
-    """Return the newest FINISHED run with exactly these tags, if they pin a clean commit."""
-    commit = tags.get("ipwarmup.git_commit", "unknown")
-    if commit == "unknown" or tags.get("ipwarmup.git_dirty") != "false":
-        return None
+    """Return the newest FINISHED run with these tags, if they pin what decides its numbers.
+
+    With ``EVALUATION_TAG`` (the digest of the evaluation's code, configs and suite) every
+    other tag must match but the commit, its dirtiness and the package version: a commit
+    that changed only the serving code or a README reuses the run. Without it, the tags
+    must pin a clean commit and match exactly.
+    """
+    if tags.get(EVALUATION_TAG):
+        tags = {key: value for key, value in tags.items() if key not in CODE_TAGS}
+    else:
+        commit = tags.get("ipwarmup.git_commit", "unknown")
+        if commit == "unknown" or tags.get("ipwarmup.git_dirty") != "false":
+            return None
     if any("'" in value or "`" in key for key, value in tags.items()):
         return None  # not expressible in MLflow's filter syntax; log a new run instead
     clauses = [f"tags.`{key}` = '{value}'" for key, value in tags.items()]

@@ -30,10 +30,15 @@ from ipwarmup.envs.config import EnvConfig
 from ipwarmup.envs.vector import make_multi_scenario_vec_env
 from ipwarmup.errors import ConfigError
 from ipwarmup.training.config import ExperimentConfig, algorithm_class
-from ipwarmup.training.evaluate import evaluate, load_suite, report
-from ipwarmup.training.provenance import provenance
+from ipwarmup.training.evaluate import evaluate, load_suite, report, suite_inputs
+from ipwarmup.training.provenance import evaluation_fingerprint, provenance
 from ipwarmup.training.report import format_tables, plot_curves, plot_kpis
-from ipwarmup.training.run_logging import SB3MLflowOutput, log_baseline_runs, log_evaluation
+from ipwarmup.training.run_logging import (
+    EVALUATION_TAG,
+    SB3MLflowOutput,
+    log_baseline_runs,
+    log_evaluation,
+)
 from ipwarmup.training.store import redact
 from ipwarmup.training.tracking import Run, Tracker
 
@@ -352,7 +357,15 @@ def _final_evaluation(
     data = report(result)
     chosen = BEST if BEST in factories else LEARNED
     log_evaluation(run, data, policy=chosen, step=model.num_timesteps, prefix="kpi/")
-    run.set_tags({"ipwarmup.policy": run_name, "ipwarmup.selected_model": chosen})
+    run.set_tags(
+        {
+            "ipwarmup.policy": run_name,
+            "ipwarmup.selected_model": chosen,
+            # What `ipwarmup compare` ranks by: runs on the same suite, seeds and first seed.
+            "ipwarmup.seeds": str(data["seeds"]),
+            "ipwarmup.eval_seed": str(data["seed"]),
+        }
+    )
     folder = trainer.folder / "evaluation"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "eval.json").write_text(json.dumps(data, indent=2))
@@ -367,7 +380,10 @@ def _final_evaluation(
             tracker,
             data,
             suite=t.suite,
-            tags={**provenance(), "ipwarmup.seeds": str(t.final_eval_seeds)},
+            tags={
+                **provenance(),
+                EVALUATION_TAG: evaluation_fingerprint(suite_inputs(trainer.suite)),
+            },
             policies=BASELINES,
         )
     print(format_tables(data))

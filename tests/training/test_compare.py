@@ -16,6 +16,7 @@ from ipwarmup.training.compare import (
     WIDTH,
     compare_json,
     compare_runs,
+    evaluations,
     format_comparison,
     plot_comparison,
     run_compare,
@@ -77,12 +78,22 @@ def tracker(
     yield Tracker(f"sqlite:///{tmp_path}/mlflow.db", "compare")
 
 
-def _learned(tracker: Tracker, name: str, share: float, *, status_error: bool = False) -> str:
+def _learned(
+    tracker: Tracker,
+    name: str,
+    share: float,
+    *,
+    status_error: bool = False,
+    seeds: str | None = "8",
+    eval_seed: str = "0",
+) -> str:
     tags = {
         "ipwarmup.policy": name,
         "ipwarmup.policy_kind": "learned",
         "ipwarmup.suite": "validation",
     }
+    if seeds is not None:  # as a final evaluation tags its run
+        tags.update({"ipwarmup.seeds": seeds, "ipwarmup.eval_seed": eval_seed})
     data = _report({"fixed-sendgrid": 0.5, "learned": share})
     if status_error:
         with pytest.raises(RuntimeError), tracker.start(name, tags=tags) as run:
@@ -159,7 +170,8 @@ def test_baseline_runs_are_tagged_and_ranked_newest_per_policy_winning(
     data = compare_json(rows)
     assert set(data) == {"runs"}
     for run, row in zip(data["runs"], rows, strict=True):
-        assert set(run) == {"run_id", "name", "policy", "kpis"}
+        assert set(run) == {"run_id", "name", "policy", "seeds", "eval_seed", "kpis"}
+        assert (run["seeds"], run["eval_seed"]) == (8, 0)
         assert (run["run_id"], run["name"], run["policy"]) == (
             row["run_id"],
             row["name"],
@@ -173,6 +185,7 @@ def test_baseline_runs_are_tagged_and_ranked_newest_per_policy_winning(
 
     table = format_comparison(rows, "inbox_share")
     lines = table.splitlines()
+    assert lines[1] == "evaluated on 8 seeds per scenario from seed 0"
     assert max(len(line) for line in lines) <= WIDTH
     assert "0.950 [0.930, 0.980]" in table  # inbox_share of hold
     assert "0.0500 [0.0300, 0.0800]" in table  # its lost_share
@@ -272,3 +285,102 @@ def test_baseline_runs_of_the_same_clean_commit_suite_and_seeds_are_reused(
     ids = [run_id for batch in new for run_id in batch]
     assert len(set(ids) | set(first)) == 2 * 7
     assert len(tracker.search("tags.`ipwarmup.policy_kind` = 'baseline'")) == 2 * 7
+
+
+def test_only_runs_on_the_same_seeds_are_ranked_and_the_others_are_named(
+    tracker: Tracker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 10: a 4-seed oracle run sat below a 32-seed learned run in one ranking.
+    four = {**_report({"fixed-sendgrid": 0.5, "oracle": 0.99}), "seeds": 4}
+    log_baseline_runs(tracker, four, suite="validation")
+    thirty_two = {**_report({"fixed-sendgrid": 0.6, "oracle": 0.9}), "seeds": 32, "seed": 20000}
+    log_baseline_runs(tracker, thirty_two, suite="validation")
+    _learned(tracker, "ppo-32", 0.8, seeds="32", eval_seed="20000")
+    _learned(tracker, "ppo-32-other-worlds", 0.95, seeds="32", eval_seed="7")  # newer, 1 run
+    _learned(tracker, "ppo-untagged", 0.97, seeds=None)
+    assert evaluations(tracker, suite="validation") == {
+        (4, 0): 2, (32, 20000): 3, (32, 7): 1, (None, None): 1,
+    }  # fmt: skip
+
+    # The most seeds by default; among their first seeds the newest run's.
+    rows = compare_runs(tracker, suite="validation")
+    assert [r["name"] for r in rows] == ["ppo-32-other-worlds"]
+    _learned(tracker, "ppo-32-again", 0.7, seeds="32", eval_seed="20000")  # now the newest
+    rows = compare_runs(tracker, suite="validation")
+    assert [r["name"] for r in rows] == [
+        "oracle@validation", "ppo-32", "ppo-32-again", "fixed-sendgrid@validation",
+    ]  # fmt: skip
+    assert {(r["seeds"], r["eval_seed"]) for r in rows} == {(32, 20000)}
+    assert [r["name"] for r in compare_runs(tracker, suite="validation", seeds=4)] == [
+        "oracle@validation", "fixed-sendgrid@validation",
+    ]  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^--seeds: no FINISHED run was evaluated on 16 "
+                       r"seeds; runs have \[4, 32\]$"):  # fmt: skip
+        compare_runs(tracker, suite="validation", seeds=16)
+
+    code = run_compare("compare", "validation", None, tmp_path / "c.png", tracker.uri)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "evaluated on 32 seeds per scenario from seed 20000" in out
+    assert "left out: 2 runs evaluated on 4 seeds from seed 0 (--seeds 4 ranks them)" in out
+    assert "left out: 1 runs evaluated on 32 seeds from seed 7 (--seeds 32 ranks them)" in out
+    assert "left out: 1 runs evaluated on no seed tags" in out
+    assert "ppo-untagged" not in out and "ppo-32-other-worlds" not in out
+
+
+def test_untagged_runs_are_ranked_only_when_no_run_has_seed_tags(tracker: Tracker) -> None:
+    _learned(tracker, "old-a", 0.7, seeds=None)
+    _learned(tracker, "old-b", 0.8, seeds=None)
+    rows = compare_runs(tracker, suite="validation")
+    assert [(r["name"], r["seeds"]) for r in rows] == [("old-b", None), ("old-a", None)]
+    assert "an unrecorded number of seeds" in format_comparison(rows).splitlines()[1]
+
+
+def test_baseline_runs_are_reused_across_commits_with_the_same_evaluation_code(
+    tracker: Tracker,
+) -> None:
+    # Training logs baselines with the digest of the evaluation's code and suite: a commit
+    # that changed only serving code, or a dirty tree, reuses them; another digest does not.
+    report = _report({"fixed-sendgrid": 0.5, "aimd": 0.9})
+    tags = {"ipwarmup.git_commit": "a" * 40, "ipwarmup.git_dirty": "false",
+            "ipwarmup.version": "0.1.0", "ipwarmup.eval_code": "0123456789abcdef"}  # fmt: skip
+    first = log_baseline_runs(tracker, report, suite="validation", tags=tags)
+    for changed in (
+        {"ipwarmup.git_commit": "b" * 40},
+        {"ipwarmup.git_dirty": "true"},
+        {"ipwarmup.git_commit": "unknown", "ipwarmup.version": "0.2.0"},
+    ):
+        again = log_baseline_runs(tracker, report, suite="validation", tags={**tags, **changed})
+        assert again == first, changed
+    other_code = {**tags, "ipwarmup.eval_code": "fedcba9876543210"}
+    assert not set(log_baseline_runs(tracker, report, suite="validation", tags=other_code)) & set(
+        first
+    )
+    more_seeds = {**report, "seeds": 16}
+    assert not set(log_baseline_runs(tracker, more_seeds, suite="validation", tags=tags)) & set(
+        first
+    )
+    assert len(tracker.search("tags.`ipwarmup.policy_kind` = 'baseline'")) == 3 * 2
+
+
+def test_log_evaluation_writes_the_gap_closed_where_the_ceiling_opens_one(
+    tracker: Tracker,
+) -> None:
+    data = _report({"fixed-sendgrid": 0.5, "ppo": 0.8})
+    share = {"mean": 0.75, "ci_low": 0.6, "ci_high": 0.9, "gap": 0.04}
+    none = {"mean": None, "ci_low": None, "ci_high": None, "gap": 0.001}
+    data["gap_closed"] = {
+        "ppo": {
+            "objective": {"overall": share, "scenarios": {"a": share}},
+            "total_inbox_share": {"overall": none, "scenarios": {"a": none}},
+        }
+    }
+    with tracker.start("eval") as run:
+        log_evaluation(run, data, policy="ppo", step=5)
+    metrics = tracker.get_run(run.run_id)["metrics"]
+    assert {k: v for k, v in metrics.items() if "gap_closed" in k} == {
+        "eval/gap_closed/objective": pytest.approx(0.75),
+        "eval/gap_closed/objective/ci_low": pytest.approx(0.6),
+        "eval/gap_closed/objective/ci_high": pytest.approx(0.9),
+    }
+    assert len(metrics) == len(kpi_names()) * 4 * 2 + 3

@@ -54,7 +54,7 @@ import numpy as np
 import pytest
 from gymnasium.utils import seeding
 
-from ipwarmup.agents.registry import REFERENCE, make_policy
+from ipwarmup.agents.registry import CEILING, REFERENCE, make_policy
 from ipwarmup.envs import build_config
 from ipwarmup.envs.simulator import Simulator
 from ipwarmup.training.evaluate import Suite, SuiteEntry, evaluate, report, run_scenario
@@ -90,6 +90,12 @@ DEMAND = 2400 + 600 + 150 + 37.5  # 3187.5
 #           day 3: 0.5 -> 0.721875 -> 0.8328125 -> 0.88828125 -> 0.919140625
 #   queue:  quality 0.91875 (five hours: 0.95 - 0.3 * 2.5 / 24) on days 0-1, 0.94375 on
 #           day 2, 0.95 on day 3: 0.5 -> 0.709375 -> 0.8140625 -> 0.87890625 -> 0.914453125
+# The objective: the return per message of demand (3187.5 + 12.5 = 3200). V is the drawn
+# daily volume, 2400 per 24-hour period; the reward's mail is 1.0 x inbox on dedicated +
+# 0.9 x inbox on shared - 2.0 x (rejected + expired), over V, less 0.01 per IP-day (4 days
+# of the horizon and 30 of the continuation: 0.34). Times V over the demand:
+#   shared: (303.75 + 0.9 x 2565 + 11.25 - 0.34 x 2400) / 3200 = 1807.5 / 3200
+#   queue:  (1068.75 - 2 x 2000 + 11.25 - 0.34 x 2400) / 3200 = -3736 / 3200
 GOLDEN = {
     "shared": {
         "inbox_share": 0.9 * (337.5 + 2850) / DEMAND,  # everything delivered, 90% inbox
@@ -104,6 +110,7 @@ GOLDEN = {
         "final_dedicated_share": 337.5 / DEMAND,
         "continuation_inbox_share": 11.25 / 12.5,  # 0.9: all accepted, 90% inbox
         "total_inbox_share": (2868.75 + 11.25) / (DEMAND + 12.5),  # 2880/3200 = 0.9
+        "objective": 1807.5 / 3200,  # 0.56484375
     },
     "queue": {
         "inbox_share": 0.9 * 1187.5 / DEMAND,  # 0.33529
@@ -117,6 +124,7 @@ GOLDEN = {
         "final_dedicated_share": 1187.5 / DEMAND,  # the whole 4-day horizon again
         "continuation_inbox_share": 11.25 / 12.5,  # 0.9: the queue is empty at the horizon
         "total_inbox_share": (0.9 * 1187.5 + 11.25) / (DEMAND + 12.5),  # 1080/3200 = 0.3375
+        "objective": -3736 / 3200,  # -1.1675: expired mail costs twice what it would earn
     },
 }
 
@@ -172,6 +180,7 @@ def test_kpi_directions_in_the_report():
         "final_dedicated_share": True,
         "continuation_inbox_share": True,
         "total_inbox_share": True,
+        "objective": True,
     }
     assert expected == {k.name: k.higher_is_better for k in kpi_table()}
     assert list(kpi_names()) == list(expected)
@@ -255,7 +264,7 @@ def noisy_evaluation():
 
 def test_evaluate_starts_at_seed_0_and_pairs_rows_with_run_scenario(noisy_evaluation):
     result = noisy_evaluation
-    assert result.seed == 0 and result.policies == ["aimd", REFERENCE]
+    assert result.seed == 0 and result.policies == ["aimd", REFERENCE, CEILING]
     config = result.configs["bursty"]
     direct = run_scenario(make_policy("aimd", config), config, 4, 0)
     for kpi in kpi_names():

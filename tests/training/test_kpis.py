@@ -76,6 +76,8 @@ def _record() -> EpisodeRecord:
             "rejected": np.zeros(3),
             "expired": np.zeros(3),
         },
+        returns=np.array([66.0, -12.0, 0.0]),
+        messages_per_period=np.array([20.0, 50.0, 7.0]),
     )
 
 
@@ -96,6 +98,8 @@ def test_every_kpi_on_a_record_computed_by_hand() -> None:
         "continuation_inbox_share": [0.9, 0.0, 0.2],  # no continuation demand: 0
         # (480 + 900) / (600 + 1000); (100 + 0) / (400 + 0); (0 + 100) / (0 + 500)
         "total_inbox_share": [0.8625, 0.25, 0.2],
+        # 66 x 20 / (600 + 1000); -12 x 50 / 400; 0 x 7 / 500
+        "objective": [0.825, -1.5, 0.0],
     }
     for name, want in expected.items():
         np.testing.assert_allclose(values[name], want, err_msg=name)
@@ -120,7 +124,7 @@ def test_an_unknown_kpi_suggests_the_closest() -> None:
     assert str(error.value) == (
         "kpi: unknown KPI 'inbox_shar'; expected one of inbox_share, dedicated_share, "
         "days_to_warm, deferral_rate, lost_share, block_events, ip_days, final_reputation, "
-        "final_dedicated_share, continuation_inbox_share, total_inbox_share; "
+        "final_dedicated_share, continuation_inbox_share, total_inbox_share, objective; "
         "did you mean 'inbox_share'?"
     )
 
@@ -245,6 +249,8 @@ def test_final_dedicated_share_reads_only_the_last_seven_days() -> None:
         horizon_days=days,
         provider_names=("gmail",),
         continuation={},
+        returns=np.zeros(1),
+        messages_per_period=np.array([100.0]),
     )
     # Days 4-10: 50 accepted of 700.
     np.testing.assert_allclose(kpis.final_dedicated_share(record), [50.0 / 700.0])
@@ -285,9 +291,13 @@ def test_shares_over_less_than_a_message_or_none_divide_by_one() -> None:
             "delivered_inbox": np.array([0.0, 0.6]),
             **{key: zeros for key in ("accepted_dedicated", "rejected", "expired")},
         },
+        returns=np.array([3.0, 0.5]),
+        messages_per_period=np.array([2.0, 1.0]),
     )
     values = compute_kpis(record)
     np.testing.assert_allclose(values["final_dedicated_share"], [0.0, 0.3 / 1.0])
+    # 3 x 2 / 1 (no demand at all: divide by 1); 0.5 x 1 / (0.5 + 1) = 1/3
+    np.testing.assert_allclose(values["objective"], [6.0, 1.0 / 3.0])
     np.testing.assert_allclose(values["continuation_inbox_share"], [0.0, 0.6 / 1.0])
     np.testing.assert_allclose(values["total_inbox_share"], [0.0, (0.3 + 0.6) / 1.5])
 

@@ -3,7 +3,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from ipwarmup.training.stats import (
+    MIN_GAP,
     estimate,
+    gap_closed,
     iqm,
     probability_of_improvement,
     stratified_bootstrap,
@@ -171,3 +173,51 @@ def test_probability_of_improvement_on_an_unbalanced_pairing():
     assert probability_of_improvement(ours, theirs, True) == pytest.approx(6 / 8)
     # Lower better: only 2<2.5 wins, plus the two ties -> (1 + 1) / 8.
     assert probability_of_improvement(ours, theirs, False) == pytest.approx(2 / 8)
+
+
+def test_gap_closed_on_two_seeds_computed_by_hand():
+    # Leads over the reference 0.1 and 0.3, the ceiling's 0.5 and 0.2: 0.2 / 0.35 = 4/7.
+    # A resample draws seed 0 twice (0.1 / 0.5 = 0.2), seed 1 twice (0.3 / 0.2 = 1.5) or
+    # each once (4/7), with chances 1/4, 1/4, 1/2: the 2.5% and 97.5% points are 0.2, 1.5.
+    entry = gap_closed([[0.6, 0.8]], [[0.5, 0.5]], [[1.0, 0.7]], np.random.default_rng(0))
+    assert entry["mean"] == pytest.approx(4.0 / 7.0)
+    assert entry["ci_low"] == pytest.approx(0.2)
+    assert entry["ci_high"] == pytest.approx(1.5)
+    assert entry["gap"] == pytest.approx(0.35)
+
+
+def test_gap_closed_over_a_suite_is_the_summed_lead_over_the_summed_gap():
+    # Scenario 0 closes all of a 0.1 gap, scenario 1 none of a 0.3 gap: 0.1 / 0.4, not the
+    # mean of the shares (0.5). Constant seeds: every resample gives the same value.
+    ours = np.array([[0.6, 0.6, 0.6], [0.5, 0.5, 0.5]])
+    reference = np.full((2, 3), 0.5)
+    ceiling = np.array([[0.6, 0.6, 0.6], [0.8, 0.8, 0.8]])
+    entry = gap_closed(ours, reference, ceiling, np.random.default_rng(1))
+    assert entry == pytest.approx({"mean": 0.25, "ci_low": 0.25, "ci_high": 0.25, "gap": 0.2})
+
+
+@pytest.mark.parametrize(
+    ("ours", "share"), [([0.7, 0.7], 1.0), ([0.6, 0.8], 1.0), ([0.5, 0.5], 0.0), ([0.3, 0.3], -1.0)]
+)
+def test_the_ceiling_closes_all_the_reference_none_and_worse_is_negative(ours, share):
+    # [0.6, 0.8]: the ceiling's 0.2 gap closed on the mean though not seed by seed.
+    entry = gap_closed([ours], [[0.5, 0.5]], [[0.7, 0.7]], np.random.default_rng(2))
+    assert entry["mean"] == pytest.approx(share)
+
+
+@pytest.mark.parametrize("lead", [MIN_GAP * 0.99, 0.0, -0.1])
+def test_no_share_of_a_gap_under_the_minimum(lead):
+    entry = gap_closed([[0.6, 0.6]], [[0.5, 0.5]], [[0.5 + lead] * 2], np.random.default_rng(3))
+    assert entry["mean"] is None and entry["ci_low"] is None and entry["ci_high"] is None
+    assert entry["gap"] == pytest.approx(lead)
+
+
+def test_a_gap_just_over_the_minimum_has_a_share():
+    lead = MIN_GAP * 1.01
+    entry = gap_closed([[0.5 + lead / 2] * 2], [[0.5] * 2], [[0.5 + lead] * 2],
+                       np.random.default_rng(4))  # fmt: skip
+    assert entry["mean"] == pytest.approx(0.5)
+
+
+def test_min_gap_is_half_a_point_of_inbox_share():
+    assert MIN_GAP == 0.005

@@ -8,7 +8,9 @@ import ipwarmup.training.model_registry  # noqa: F401  # imports mlflow.pyfunc w
 from ipwarmup.agents.registry import BASELINES
 from ipwarmup.cli import main
 from ipwarmup.training.config import load_experiment
+from ipwarmup.training.evaluate import load_suite, suite_inputs
 from ipwarmup.training.kpis import kpi_names
+from ipwarmup.training.provenance import evaluation_fingerprint
 from ipwarmup.training.tracking import Tracker
 from ipwarmup.training.train import train
 
@@ -81,6 +83,7 @@ def test_baselines_are_logged_as_runs_of_the_same_experiment_tagged_like_it(trai
     result, tracker = trained
     learned = tracker.get_run(result.run_id)["tags"]
     runs = tracker.search("tags.`ipwarmup.policy_kind` = 'baseline'")
+    code = evaluation_fingerprint(suite_inputs(load_suite("validation")))
     assert {r["tags"]["ipwarmup.policy"] for r in runs} == set(BASELINES)
     assert len(runs) == len(BASELINES)
     for run in runs:
@@ -89,6 +92,9 @@ def test_baselines_are_logged_as_runs_of_the_same_experiment_tagged_like_it(trai
                     "ipwarmup.git_dirty", "ipwarmup.version", "ipwarmup.suite"):  # fmt: skip
             assert tags[key] == learned[key]
         assert tags["ipwarmup.seeds"] == "4" and tags["ipwarmup.eval_seed"] == "20000"
+        assert tags["ipwarmup.eval_code"] == code
+    # The learned run says which evaluation it had, so compare ranks it with its peers.
+    assert learned["ipwarmup.seeds"] == "4" and learned["ipwarmup.eval_seed"] == "20000"
 
 
 def test_the_commit_tag_comes_from_the_package_not_the_working_directory(tmp_path, monkeypatch):
@@ -129,10 +135,10 @@ def test_resume_continues_the_same_run_with_its_seed_from_its_checkpoint(store, 
     run = tracker.get_run(result.run_id)
     assert run["status"] == "FINISHED"
     assert run["tags"]["ipwarmup.seed"] == "11" and run["params"]["seed"] == "11"
-    # The final evaluation ran again on the same code, suite and seeds.
+    # The final evaluation ran again on the same evaluation code, suite and seeds: its
+    # baseline runs are reused, committed tree or not.
     baselines = tracker.search("tags.`ipwarmup.policy_kind` = 'baseline'")
-    clean = run["tags"]["ipwarmup.git_dirty"] == "false"
-    assert len(baselines) == len(BASELINES) * (1 if clean else 2)
+    assert len(baselines) == len(BASELINES)
 
 
 def test_compare_reads_learned_and_baseline_runs(store, trained, tmp_path, capsys):
@@ -148,7 +154,8 @@ def test_compare_reads_learned_and_baseline_runs(store, trained, tmp_path, capsy
     assert set(BASELINES) <= kinds
     assert len(data["runs"]) == len(BASELINES) + 1
     for row in data["runs"]:
-        assert set(row) == {"run_id", "name", "policy", "kpis"}
+        assert set(row) == {"run_id", "name", "policy", "seeds", "eval_seed", "kpis"}
+        assert (row["seeds"], row["eval_seed"]) == (4, 20000)
         assert set(row["kpis"]["inbox_share"]) == {"mean", "ci_low", "ci_high"}
     means = [row["kpis"]["inbox_share"]["mean"] for row in data["runs"]]
     assert means == sorted(means, reverse=True)
