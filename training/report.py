@@ -77,6 +77,8 @@ def _share(entry: dict[str, Any]) -> str:
     """Return a gap-closed entry as ``mean [low, high]``, or why there is none."""
     if entry["mean"] is None:
         return f"n/a (gap {entry['gap']:+.3f})"
+    if entry["ci_low"] is None:
+        return f"{entry['mean']:.2f} [no interval]"
     return f"{entry['mean']:.2f} [{entry['ci_low']:.2f}, {entry['ci_high']:.2f}]"
 
 

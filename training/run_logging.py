@@ -83,10 +83,10 @@ def log_evaluation(
             metrics.update({f"{name}/{stat}": entry[stat] for stat in stats})
     for kpi, entry in report.get("gap_closed", {}).get(policy, {}).items():
         overall = entry["overall"]
-        if overall["mean"] is not None:  # no share of a gap the ceiling hardly opens
-            name = f"{prefix}gap_closed/{kpi}"
-            metrics[name] = overall["mean"]
-            metrics.update({f"{name}/{stat}": overall[stat] for stat in ("ci_low", "ci_high")})
+        name = f"{prefix}gap_closed/{kpi}"
+        for stat in ("mean", "ci_low", "ci_high"):
+            if overall[stat] is not None:  # none of a gap the ceiling hardly opens
+                metrics[name if stat == "mean" else f"{name}/{stat}"] = overall[stat]
     run.log_metrics(metrics, step)
     run.flush()
 

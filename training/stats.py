@@ -117,7 +117,9 @@ def gap_closed(
 
     Returns:
         ``{"mean", "ci_low", "ci_high", "gap"}``: ``gap`` the ceiling's mean lead over the
-        reference; the first three ``None`` where ``gap`` is under ``min_gap``.
+        reference; the first three ``None`` where ``gap`` is under ``min_gap``, the
+        interval ``None`` where a resample of the seeds leaves no gap (the ceiling does not
+        lead on every seed and the share could be anything).
     """
     arrays = [np.atleast_2d(np.asarray(a, dtype=float)) for a in (ours, reference, ceiling)]
     lead, gap = arrays[0] - arrays[1], arrays[2] - arrays[1]
@@ -125,13 +127,14 @@ def gap_closed(
     result["gap"] = float(gap.mean())
     if gap.mean() < min_gap:
         return result
+    result["mean"] = float(lead.mean() / gap.mean())
     n_scenarios, n_seeds = lead.shape
     picks = rng.integers(0, n_seeds, size=(samples, n_scenarios, n_seeds))
     leads = np.take_along_axis(lead[None], picks, axis=2).mean(axis=(1, 2))
     gaps = np.take_along_axis(gap[None], picks, axis=2).mean(axis=(1, 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shares = leads / gaps
+    if (gaps <= 0.0).any():
+        return result  # some resample has no gap to close: the share has no interval
     tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(shares, [tail, 1.0 - tail])
-    result.update(mean=float(lead.mean() / gap.mean()), ci_low=float(low), ci_high=float(high))
+    low, high = np.quantile(leads / gaps, [tail, 1.0 - tail])
+    result.update(ci_low=float(low), ci_high=float(high))
     return result

@@ -221,3 +221,33 @@ def test_a_gap_just_over_the_minimum_has_a_share():
 
 def test_min_gap_is_half_a_point_of_inbox_share():
     assert MIN_GAP == 0.005
+
+
+def test_a_gap_of_exactly_the_minimum_has_a_share():
+    entry = gap_closed([[0.0025] * 3], [[0.0] * 3], [[MIN_GAP] * 3], np.random.default_rng(5))
+    assert entry["mean"] == pytest.approx(0.5)
+    assert entry["ci_low"] == pytest.approx(0.5) and entry["ci_high"] == pytest.approx(0.5)
+
+
+def test_with_a_gap_of_one_everywhere_the_share_is_the_lead_and_its_bootstrap():
+    # Dividing by a constant 1 leaves the stratified bootstrap of the lead: the same
+    # resamples (the same generator state) give the same interval, whatever its level.
+    rng = np.random.default_rng(6)
+    lead = rng.normal([[0.1], [0.4], [-0.2]], 0.3, size=(3, 20))
+    reference = rng.normal(0.5, 0.1, size=(3, 20))
+    for confidence in (0.95, 0.5):
+        shares = np.random.default_rng(7)
+        entry = gap_closed(
+            reference + lead, reference, reference + 1.0, shares, confidence=confidence, samples=500
+        )
+        means = np.random.default_rng(7)
+        low, high = stratified_bootstrap(lead, means, confidence=confidence, samples=500)
+        assert entry["mean"] == pytest.approx(lead.mean())
+        assert (entry["ci_low"], entry["ci_high"]) == pytest.approx((low, high))
+
+
+def test_no_interval_where_a_resample_leaves_no_gap():
+    # The ceiling leads on seed 1 only: a resample of seed 0 twice has no gap (1 in 4).
+    entry = gap_closed([[0.5, 0.51]], [[0.5, 0.5]], [[0.5, 0.52]], np.random.default_rng(8))
+    assert entry == {"mean": pytest.approx(0.5), "ci_low": None, "ci_high": None,
+                     "gap": pytest.approx(0.01)}  # fmt: skip
