@@ -83,12 +83,17 @@ def test_gap_closed_recomputes_from_the_per_seed_values(validation_run):
     json.dumps(data)
 
 
-def test_the_objective_is_the_envs_return_per_message_of_demand():
-    # The same seed through the gymnasium env: its summed rewards times V over the demand
-    # (horizon and continuation) are the evaluation's objective for that seed.
+@pytest.mark.parametrize("hours", [24, 6])
+def test_the_objective_is_the_envs_return_per_message_of_demand(hours):
+    # The same seed through the gymnasium env: its summed rewards times V (the day's mean
+    # volume over the periods in a day) over the demand, horizon and continuation, are the
+    # evaluation's objective for that seed.
     import gymnasium as gym
 
-    config = build_config(scenario="seasonal_spike", overrides=["horizon_days=10"])
+    config = build_config(
+        scenario="seasonal_spike",
+        overrides=["horizon_days=10", f"decision_interval_hours={hours}"],
+    )
     episodes = run_scenario(make_policy("aimd", config), config, 2, 40)
     env = gym.make("ipwarmup/IPWarmup-v0", config=config)
     policy = make_policy("aimd", config)
@@ -106,6 +111,8 @@ def test_the_objective_is_the_envs_return_per_message_of_demand():
         c = info["continuation"]
         demand = info["accounting"]["demand"] + c["demand"]
         volume = episodes.record.messages_per_period[row]
+        daily = env.unwrapped.simulator.state.sender.daily_volume[0]
+        assert volume == pytest.approx(daily * hours / 24)
         assert episodes.record.returns[row] == pytest.approx(total, rel=1e-12)
         assert episodes.kpis["objective"][row] == pytest.approx(total * volume / demand)
         assert 0.3 < episodes.kpis["objective"][row] < 1.0
