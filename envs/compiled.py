@@ -101,7 +101,7 @@ def cache_counts() -> CacheCounts:
         if module is None or not name.startswith(f"{__package__}."):
             continue
         for value in vars(module).values():
-            if isinstance(value, CPUDispatcher) and value._cache.cache_path is not None:
+            if isinstance(value, CPUDispatcher) and value.stats.cache_path is not None:
                 seen[id(value)] = value
     loaded = compiled = 0
     for dispatcher in seen.values():
