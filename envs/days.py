@@ -207,11 +207,9 @@ def _end_day_arrays(
             for k in range(n_slots):
                 sent = day_sent[b, k, p]
                 if k >= n and sent == 0.0:
-                    # An idle slot adds exactly nothing to the sums: skip its quality,
-                    # most of the day's end at 256 rows (8 slots, 1 to 3 in use).
-                    if k == 0:
-                        total = 0.0
-                        judged = 0.0
+                    # An idle slot adds exactly nothing to the sums (both start at 0.0):
+                    # skip its quality, most of the day's end at 256 rows (8 slots, 1 to 3
+                    # in use).
                     continue
                 reference = max(max(recent_volume[b, k, p], previous_day_sent[b, k, p]), floor)
                 overshoot = min(max(day_overshoot[b, k, p] / HOURS_PER_DAY, 0.0), 1.0)

@@ -85,3 +85,27 @@ def test_held_one_is_window_max_of_one_slot() -> None:
     assert held_one(ring, 0, 0, 0, 1, 3) == 9.0
     assert held_one(ring, 0, 0, 0, 1, 2) == 5.0
     assert held_one(ring, 0, 0, 0, 1, 0) == 0.0
+
+
+def test_allowance_holds_for_a_peak_within_the_providers_memory_only() -> None:
+    sim, state = _midday_state()
+    state.draw.peak_memory_days[:] = 3.0  # shorter than the 7-day ring
+    state.day_peak[:, 0, :] = 0.0  # an idle day after idle days: the allowance cools
+    state.peak_history[:, 0, :, :] = 0.0
+    today = (state.ring_clock // 24) % state.peak_history.shape[-1]
+    peak = 10 * state.allowance[:, 0, :]
+
+    def allowance_after(age: int | None) -> np.ndarray:
+        copy = take(state, np.arange(ROWS))
+        if age is not None:
+            copy.peak_history[:, 0, :, (today - age) % 7] = peak
+        end_day(copy, _hold(sim))
+        return copy.allowance[:, 0, :]
+
+    idle = allowance_after(None)
+    cooling = idle < state.allowance[:, 0, :]  # the others sit at the cold floor already
+    assert cooling.sum() >= 3, cooling
+    np.testing.assert_array_equal(allowance_after(3), idle)  # the 4th day back: forgotten
+    held = allowance_after(2)  # the 3rd day back, today included: remembered
+    assert np.all(held[cooling] > idle[cooling])
+    np.testing.assert_array_equal(held[~cooling], idle[~cooling])
