@@ -7,11 +7,13 @@ dispatcher statistics (:func:`ipwarmup.envs.compiled.cache_counts`), never from 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from numba.core import caching
@@ -79,3 +81,57 @@ def test_stamp_changes_with_any_module_of_the_package(
     after = locator.get_source_stamp()
     assert after[0] != before[0]  # formula.py, first in sorted order
     assert after[1] == before[1]  # kernel.py, unchanged
+
+
+_FAKE = """
+import numba
+
+
+@numba.njit(cache=True)
+def double(x):
+    return 2.0 * x
+
+
+@numba.njit
+def plain(x):
+    return x + 1.0
+"""
+
+
+def _load(name: str, source: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cache_counts_count_the_packages_cached_dispatchers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A module of the package's name, from a file of its own (cached beside it): numba's
+    # statistics of its dispatchers, in process, without compiling the package's kernels.
+    source = tmp_path / "fake_kernels.py"
+    source.write_text(_FAKE)
+    name = f"{compiled.__package__}._fake_kernels"
+    first = _load(name, source)
+    monkeypatch.setitem(sys.modules, name, first)
+    before = compiled.cache_counts()
+    assert first.double(2.0) == 4.0
+    assert first.plain(1.0) == 2.0  # not cached: not counted
+    assert compiled.cache_counts() == compiled.CacheCounts(
+        loaded=before.loaded, compiled=before.compiled + 1
+    )
+    again = _load(name, source)  # a fresh dispatcher of the same file: loads
+    monkeypatch.setitem(sys.modules, name, again)
+    assert again.double(3.0) == 6.0
+    assert compiled.cache_counts() == compiled.CacheCounts(
+        loaded=before.loaded + 1, compiled=before.compiled
+    )
+    # The same functions in a module outside the package are not counted.
+    outside = _load("fake_kernels_outside", source)
+    monkeypatch.setitem(sys.modules, "fake_kernels_outside", outside)
+    assert outside.double(1.0) == 2.0
+    assert compiled.cache_counts() == compiled.CacheCounts(
+        loaded=before.loaded + 1, compiled=before.compiled
+    )
