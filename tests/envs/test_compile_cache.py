@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 from numba.core import caching
@@ -109,29 +109,23 @@ def _load(name: str, source: Path) -> ModuleType:
 def test_cache_counts_count_the_packages_cached_dispatchers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A module of the package's name, from a file of its own (cached beside it): numba's
-    # statistics of its dispatchers, in process, without compiling the package's kernels.
+    # A module of the package's name, from a file of its own (cached beside it), as the
+    # only loaded module: numba's statistics of its dispatchers, in process, without
+    # compiling the package's kernels.
     source = tmp_path / "fake_kernels.py"
     source.write_text(_FAKE)
     name = f"{compiled.__package__}._fake_kernels"
     first = _load(name, source)
-    monkeypatch.setitem(sys.modules, name, first)
-    before = compiled.cache_counts()
+    modules: dict[str, ModuleType | None] = {name: first, "gone": None}
+    monkeypatch.setattr(compiled, "sys", SimpleNamespace(modules=modules))
+    assert compiled.cache_counts() == compiled.CacheCounts(loaded=0, compiled=0)
     assert first.double(2.0) == 4.0
     assert first.plain(1.0) == 2.0  # not cached: not counted
-    assert compiled.cache_counts() == compiled.CacheCounts(
-        loaded=before.loaded, compiled=before.compiled + 1
-    )
-    again = _load(name, source)  # a fresh dispatcher of the same file: loads
-    monkeypatch.setitem(sys.modules, name, again)
-    assert again.double(3.0) == 6.0
-    assert compiled.cache_counts() == compiled.CacheCounts(
-        loaded=before.loaded + 1, compiled=before.compiled
-    )
+    assert compiled.cache_counts() == compiled.CacheCounts(loaded=0, compiled=1)
+    modules[name] = again = _load(name, source)  # a fresh dispatcher of the same file
+    assert again.double(3.0) == 6.0  # loaded from the cache the first one wrote
+    assert compiled.cache_counts() == compiled.CacheCounts(loaded=1, compiled=0)
     # The same functions in a module outside the package are not counted.
-    outside = _load("fake_kernels_outside", source)
-    monkeypatch.setitem(sys.modules, "fake_kernels_outside", outside)
+    modules["fake_kernels_outside"] = outside = _load("fake_kernels_outside", source)
     assert outside.double(1.0) == 2.0
-    assert compiled.cache_counts() == compiled.CacheCounts(
-        loaded=before.loaded + 1, compiled=before.compiled
-    )
+    assert compiled.cache_counts() == compiled.CacheCounts(loaded=1, compiled=0)
