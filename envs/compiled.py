@@ -17,13 +17,16 @@ registers it; ``ipwarmup/envs/__init__.py`` imports it first, before any kernel 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
 from numba.core import caching
+from numba.core.registry import CPUDispatcher
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -56,10 +59,55 @@ class PackageUserCacheLocator(_PackageStamp, caching.UserProvidedCacheLocator):
     """Cache a function of this package under ``NUMBA_CACHE_DIR`` when that is set."""
 
 
-# numba tries locators in order: NUMBA_CACHE_DIR first, as its own list does.
-for _locator in (PackageCacheLocator, PackageUserCacheLocator):
+class PackageUserWideCacheLocator(_PackageStamp, caching.UserWideCacheLocator):
+    """Cache a function of this package in the user's cache folder (read-only installs).
+
+    Without it, an install whose ``__pycache__`` cannot be written would fall through to
+    numba's own user-wide locator, which checks each function's own file only.
+    """
+
+
+# numba tries locators in order; ours go first, in numba's own order: NUMBA_CACHE_DIR,
+# then the package's __pycache__, then the user's cache folder.
+_LOCATORS = (PackageUserCacheLocator, PackageCacheLocator, PackageUserWideCacheLocator)
+for _position, _locator in enumerate(_LOCATORS):
     if _locator not in caching.CacheImpl._locator_classes:
-        caching.CacheImpl._locator_classes.insert(0, _locator)
+        caching.CacheImpl._locator_classes.insert(_position, _locator)
+
+
+@dataclass(frozen=True)
+class CacheCounts:
+    """How this process got the package's compiled functions so far.
+
+    Attributes:
+        loaded: signatures read from numba's on-disk cache.
+        compiled: signatures compiled because the cache had none (or a stale one).
+    """
+
+    loaded: int
+    compiled: int
+
+
+def cache_counts() -> CacheCounts:
+    """Count the cached dispatchers' signatures loaded from disk and compiled, in this process.
+
+    Covers every ``numba.njit(cache=True)`` function reachable from a loaded module of this
+    package (numba's dispatcher statistics). A function called only from inside another
+    compiled one is not counted when the caller is loaded: its code is part of the caller's.
+    The ufuncs of :func:`ufunc` are built at import and keep no such statistics.
+    """
+    seen: dict[int, Any] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(f"{__package__}."):
+            continue
+        for value in vars(module).values():
+            if isinstance(value, CPUDispatcher) and value.stats.cache_path is not None:
+                seen[id(value)] = value
+    loaded = compiled = 0
+    for dispatcher in seen.values():
+        loaded += sum(dispatcher.stats.cache_hits.values())
+        compiled += sum(dispatcher.stats.cache_misses.values())
+    return CacheCounts(loaded=loaded, compiled=compiled)
 
 
 def ufunc(n_args: int, formula: Callable[..., float]) -> Callable[..., Any]:

@@ -15,7 +15,7 @@ import numpy as np
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
-from ipwarmup.envs.hour_kernel import window_max
+from ipwarmup.envs.hour_kernel import held_one, window_max
 from ipwarmup.envs.shared_pool import OTHER_TENANTS_DAILY_MESSAGES, share_one
 from ipwarmup.envs.state import SimState
 
@@ -196,16 +196,21 @@ def _end_day_arrays(
     window = peak_history.shape[-1]
     today = (ring_clock // HOURS_PER_DAY) % window
     peak_history[:, :, :, today] = day_peak
-    held = window_max(peak_history, today, peak_memory_days)
     for b in range(n_rows):
         n = n_ips[b]
         for p in range(n_providers):
             quality = quality_today[b, p]
             floor = cold_allowance[b, p] * HOURS_PER_DAY
+            memory = min(int(peak_memory_days[b, p]), window)
             total = 0.0
             judged = 0.0
             for k in range(n_slots):
                 sent = day_sent[b, k, p]
+                if k >= n and sent == 0.0:
+                    # An idle slot adds exactly nothing to the sums (both start at 0.0):
+                    # skip its quality, most of the day's end at 256 rows (8 slots, 1 to 3
+                    # in use).
+                    continue
                 reference = max(max(recent_volume[b, k, p], previous_day_sent[b, k, p]), floor)
                 overshoot = min(max(day_overshoot[b, k, p] / HOURS_PER_DAY, 0.0), 1.0)
                 ip_quality = (
@@ -223,8 +228,9 @@ def _end_day_arrays(
                     reputation[b, k, p], ip_quality, sent, cold_reputation[b, p],
                     reputation_volume[b, p], memory_days[b, p],
                 )  # fmt: skip
+                held = held_one(peak_history, b, k, p, today, memory)
                 allowance[b, k, p] = prov.update_allowance_one(
-                    allowance[b, k, p], day_peak[b, k, p], held[b, k, p], hold_utilization[p],
+                    allowance[b, k, p], day_peak[b, k, p], held, hold_utilization[p],
                     trust_growth[b, p], cooling_factor[b, p], full_allowance[b, p],
                     cold_allowance[b, p], updated,
                 )  # fmt: skip

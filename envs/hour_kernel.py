@@ -249,6 +249,24 @@ sum_axis1: Callable[[np.ndarray], np.ndarray] = numba.njit(cache=True, nogil=Tru
 """The compiled :func:`_sum_axis1`."""
 
 
+def _held_one(history: np.ndarray, b: int, k: int, p: int, today: int, days: int) -> float:
+    """Return slot ``(b, k, p)``'s largest value of the ring's last ``days`` days (0 if none).
+
+    ``days`` is already at most the ring's width.
+    """
+    window = history.shape[3]
+    best = 0.0
+    for age in range(days):
+        value = history[b, k, p, (today - age) % window]
+        if value > best:
+            best = value
+    return best
+
+
+held_one: Callable[..., float] = numba.njit(cache=True, nogil=True)(_held_one)
+"""The compiled :func:`_held_one`: :func:`window_max` of one slot (end of day reads it)."""
+
+
 def _window_max(history: np.ndarray, today: int, memory_days: np.ndarray) -> np.ndarray:
     """Return each (row, IP, provider)'s largest value of its last ``memory_days`` days.
 
@@ -264,12 +282,7 @@ def _window_max(history: np.ndarray, today: int, memory_days: np.ndarray) -> np.
         for p in range(n_providers):
             days = min(int(memory_days[b, p]), window)
             for k in range(n_ips):
-                best = 0.0
-                for age in range(days):
-                    value = history[b, k, p, (today - age) % window]
-                    if value > best:
-                        best = value
-                out[b, k, p] = best
+                out[b, k, p] = held_one(history, b, k, p, today, days)
     return out
 
 

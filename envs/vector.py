@@ -7,7 +7,7 @@ row. Env ``i`` seeded ``seed + i`` follows exactly the trajectory of a single
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,37 @@ from ipwarmup.envs.config import EnvConfig, ScenarioConfig
 from ipwarmup.envs.env import build_config, check_no_options
 from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
 from ipwarmup.observation import feature_bounds
+
+_INFO_KEYS = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
+_INFO_INDEX = {key: index for index, key in enumerate(_INFO_KEYS)}
+
+
+class AccountingRow(Mapping[str, float]):
+    """One env's ``info["accounting"]``: a read-only mapping over the step's snapshot.
+
+    A dict of Python floats per env costs more than a 256-env batch's whole numpy work
+    outside the kernel; SB3 and the callbacks read no accounting, so each value is
+    converted only when read. ``table`` is the batch's counts at that step, (keys, B), a
+    copy the next step does not change.
+    """
+
+    __slots__ = ("_row", "_table")
+
+    def __init__(self, table: np.ndarray, row: int) -> None:
+        self._table = table
+        self._row = row
+
+    def __getitem__(self, key: str) -> float:
+        return float(self._table[_INFO_INDEX[key], self._row])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_INFO_KEYS)
+
+    def __len__(self) -> int:
+        return len(_INFO_KEYS)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 class WarmupVecEnv(VecEnv):
@@ -100,11 +131,10 @@ class WarmupVecEnv(VecEnv):
         return obs, result.reward.astype(np.float32), done, infos
 
     def _infos(self) -> list[dict[str, Any]]:
-        """Return every env's info; one conversion to Python floats, not one per value."""
+        """Return every env's info: its accounting as read from one copy of the batch's."""
         accounting = self.simulator.accounting
-        keys = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
-        rows = np.stack([accounting[key] for key in keys], axis=1).tolist()
-        return [{"accounting": dict(zip(keys, row, strict=True))} for row in rows]
+        table = np.stack([accounting[key] for key in _INFO_KEYS])
+        return [{"accounting": AccountingRow(table, i)} for i in range(self.num_envs)]
 
     def close(self) -> None:
         """Release nothing: the batch holds only numpy arrays."""
