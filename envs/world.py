@@ -71,14 +71,14 @@ def pick(weights: Sequence[float], u: float) -> int:
     edge = 0.0
     for index, weight in enumerate(weights):
         edge += weight / total
-        if u < edge and weight > 0:
+        if u < edge:  # never at a zero weight: its edge is the last one's, already passed
             return index
     return max(i for i, w in enumerate(weights) if w > 0)  # u within rounding of 1
 
 
 def floored(bounds: tuple[float, float], u: float) -> int:
-    """Return the whole part of the uniform point ``u`` of ``bounds``, at most its high end."""
-    return int(min(np.floor(uniform(bounds, u)), np.floor(bounds[1])))
+    """Return the whole part of the uniform point ``u`` (in [0, 1)) of ``bounds``."""
+    return int(np.floor(uniform(bounds, u)))
 
 
 def _worlds_dir() -> Path:
@@ -216,8 +216,9 @@ class WorldSampler:
     def _campaigns(self, u: np.ndarray) -> dict[str, object]:
         """Return a campaign sender's fields: probability, weekdays, multiple and hours."""
         w = self.world
-        count = min(1 + int(u[U["campaign_days"]] * w.max_campaign_days_per_week), 7)
-        order = np.argsort(u[len(U_NAMES) :], kind="stable")[:count]
+        # 1..max days (u < 1), the weekdays whose uniforms are smallest
+        count = 1 + int(u[U["campaign_days"]] * w.max_campaign_days_per_week)
+        order = np.argsort(u[len(U_NAMES) :])[:count]
         days = tuple(WEEKDAY_NAMES[i] for i in sorted(order))
         a = uniform(w.campaign_multiplier, u[U["multiplier_a"]])
         b = uniform(w.campaign_multiplier, u[U["multiplier_b"]])

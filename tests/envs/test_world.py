@@ -49,9 +49,13 @@ def test_log_uniform_pick_and_floor_by_hand() -> None:
     got = [pick(weights, u) for u in (0.0, 0.399, 0.4, 0.649, 0.65, 0.849, 0.851, 0.9999)]
     assert got == [0, 0, 1, 1, 2, 2, 3, 3]
     assert pick([0.0, 1.0], 0.0) == 1  # a zero weight is never picked
-    assert pick([1.0, 0.0], 1.0) == 0  # rounding at 1 keeps to a weighted entry
+    # weights need not sum to 1: edges 0.5, 0.75, 1.0
+    assert [pick([2.0, 1.0, 1.0], u) for u in (0.49, 0.5, 0.74, 0.76)] == [0, 1, 1, 2]
+    # u at 1 (rounding) keeps to the last weighted entry
+    assert pick([1.0, 1.0, 0.0], 1.0) == 1
     assert floored((6.0, 18.0), 0.999) == 17  # 6 + 12 x 0.999 = 17.988
     assert floored((1.0, 8.0), 0.5) == 4  # 4.5
+    assert floored((1.0, 8.0), 0.0) == 1
 
 
 def test_a_draw_at_the_midpoints_by_hand(sampler: WorldSampler) -> None:
@@ -75,6 +79,8 @@ def test_a_draw_at_the_midpoints_by_hand(sampler: WorldSampler) -> None:
     # 0.5 is above the campaign (0.4) and spike (0.15) shares, and not below queue_share 0.5
     assert s.campaign_probability == 0.0 and s.spike_start_day is None
     assert config.mta.overflow == "shared"
+    assert s.name == "default-draw"
+    assert s.description == "30,000/day, multiplicative growth, b2b_microsoft mix, b2c_marketing"
     # allowance 0.4 x 6.25 ** 0.5 = 1.0; trust growth x 0.9 above 1; escalation x 1.0
     microsoft = config.providers["microsoft"]
     assert microsoft.full_trust_hourly_allowance_messages == pytest.approx((3_000.0, 10_000.0))
@@ -113,6 +119,21 @@ def test_a_campaign_sender_with_a_spike_on_a_queue_mta_by_hand(sampler: WorldSam
     assert other.trust_growth_per_day == pytest.approx((1.25, 1.45))  # 1 + 0.5 x (0.5, 0.9)
     # (20, 40) x 1.4 = (28, 56), the high end capped at 0.9 x 5 / (1 - 0.9) = 45
     assert other.escalation_threshold == pytest.approx((28.0, 45.0))
+
+
+def test_the_shares_are_strict_edges_and_missing_growth_kinds_never_drawn() -> None:
+    sampler = WorldSampler(world=load_world("default"), config=EnvConfig())
+    scales = np.full((N_PROVIDER_SCALES, 5), 0.5)
+    at_edges = sampler.from_uniforms(_uniforms(campaigns=0.4, spike=0.15), scales)
+    assert at_edges.scenario.campaign_probability == 0.0
+    assert at_edges.scenario.spike_start_day is None
+    below = sampler.from_uniforms(_uniforms(campaigns=0.399, spike=0.149), scales).scenario
+    assert below.campaign_probability > 0 and below.spike_start_day is not None
+    steady = WorldSampler(world=WorldConfig(growth_kinds={"none": 1.0}), config=EnvConfig())
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        s = steady.draw(rng).scenario
+        assert (s.growth_per_day, s.growth_messages_per_day) == ((1.0, 1.0), (0.0, 0.0))
 
 
 # ------------------------------------------------------------------------ coverage
@@ -221,6 +242,10 @@ def test_world_file_errors_name_the_field(tmp_path: Path) -> None:
     assert "world (mine.yaml).volume" in text
     with pytest.raises(ConfigError, match="unknown world 'defualt'; did you mean 'default'"):
         load_world("defualt")
+    with pytest.raises(ConfigError, match=r"unknown world 'zzz'; expected one of \['default'\]"):
+        load_world("zzz")
+    path.write_text("queue_share: 0.25\n")
+    assert (load_world(path).name, load_world(path).queue_share) == ("mine", 0.25)
     path.write_text("growth_kinds: {none: 1.0, exponential: 1.0}\n")
     with pytest.raises(ConfigError, match=r"growth_kinds: expected weights of"):
         load_world(path)
