@@ -87,7 +87,7 @@ class TrainingConfig(Config):
     )
     n_envs: int = setting(
         70,
-        "Environments stepped together, spread over the scenarios (default: the preset's).",
+        "Environments stepped together, over the world or the scenarios (default: the preset's).",
         ge=1,
     )
     world: str | None = setting(
@@ -188,7 +188,24 @@ class ExperimentConfig(Config):
         problems = check_hyperparameters(self.algorithm.name, self.hyperparameters)
         if not problems and self.algorithm.name in ON_POLICY:
             problems = check_rollout(self)
-        return problems
+        return problems + check_world(self)
+
+
+def check_world(config: ExperimentConfig) -> list[str]:
+    """Return problems of the training world: its file, and its mixes against the env.
+
+    Checked with the experiment, so that a bad world stops ``train`` before a run starts.
+    """
+    world = config.training.world
+    if world is None:
+        return []
+    from ipwarmup.envs.world import WorldSampler, load_world
+
+    try:
+        WorldSampler(world=load_world(world), config=config.env)
+    except ConfigError as error:
+        return [f"training.{problem}" for problem in error.problems]
+    return []
 
 
 def algorithm_class(name: str) -> type[Any]:
