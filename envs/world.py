@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from ipwarmup.config import load, load_yaml
 from ipwarmup.envs.config import EnvConfig, ProviderConfig, ScenarioConfig
 from ipwarmup.envs.provider_config import MAX_OVERSHOOT_PER_HOUR, REACHABLE_SHARE_OF_CEILING
 from ipwarmup.envs.scenario_config import WEEKDAY_NAMES
+from ipwarmup.envs.scenarios import shipped_names, shipped_path
 from ipwarmup.envs.world_config import GROWTH_KINDS, WorldConfig
 from ipwarmup.errors import ConfigError
 
@@ -81,13 +80,9 @@ def floored(bounds: tuple[float, float], u: float) -> int:
     return int(np.floor(uniform(bounds, u)))
 
 
-def _worlds_dir() -> Path:
-    return Path(str(resources.files("ipwarmup.configs"))) / "worlds"
-
-
 def world_names() -> list[str]:
-    """Return the names of the shipped worlds, sorted."""
-    return sorted(path.stem for path in _worlds_dir().glob("*.yaml"))
+    """Return the names of the shipped worlds (``configs/worlds/``), sorted."""
+    return shipped_names("world")
 
 
 def world_path(name_or_path: str | Path) -> Path:
@@ -96,16 +91,7 @@ def world_path(name_or_path: str | Path) -> Path:
     Raises:
         ConfigError: an unknown name (the closest shipped one is suggested).
     """
-    text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or "/" in text:
-        return Path(text)
-    path = _worlds_dir() / f"{text}.yaml"
-    if not path.is_file():
-        names = world_names()
-        close = difflib.get_close_matches(text, names, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {names}"
-        raise ConfigError(f"world: unknown world '{text}'{hint}")
-    return path
+    return shipped_path("world", name_or_path)
 
 
 def load_world(name_or_path: str | Path) -> WorldConfig:
