@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ipwarmup.config import load, to_dict
-from ipwarmup.envs.config import EnvConfig, PoolConfig, ProviderConfig
+from ipwarmup.envs.config import EnvConfig, MTAConfig, PoolConfig, ProviderConfig
 from ipwarmup.envs.simulator import Simulator
 from ipwarmup.envs.vector import make_vec_env
 from ipwarmup.envs.world import (
@@ -129,6 +129,11 @@ def test_the_shares_are_strict_edges_and_missing_growth_kinds_never_drawn() -> N
     assert at_edges.scenario.spike_start_day is None
     below = sampler.from_uniforms(_uniforms(campaigns=0.399, spike=0.149), scales).scenario
     assert below.campaign_probability > 0 and below.spike_start_day is not None
+    # The draw sets the overflow mode whatever the base env's
+    queued = EnvConfig(mta=MTAConfig(overflow="queue"))
+    base_queue = WorldSampler(world=load_world("default"), config=queued)
+    assert base_queue.from_uniforms(_uniforms(overflow=0.9), scales).mta.overflow == "shared"
+    assert base_queue.from_uniforms(_uniforms(overflow=0.1), scales).mta.overflow == "queue"
     steady = WorldSampler(world=WorldConfig(growth_kinds={"none": 1.0}), config=EnvConfig())
     rng = np.random.default_rng(0)
     for _ in range(20):
