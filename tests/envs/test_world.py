@@ -97,7 +97,7 @@ def test_a_campaign_sender_with_a_spike_on_a_queue_mta_by_hand(sampler: WorldSam
     )  # fmt: skip
     u[len(U) :] = [0.9, 0.1, 0.5, 0.3, 0.8, 0.2, 0.7]  # weekday order: tue, sat, thu, ...
     scales = np.full((N_PROVIDER_SCALES, 5), 0.5)
-    scales[:, 4] = [0.0, 0.0, 0.9]  # other: allowance 0.4x, trust 0.5x, escalation 1.4x
+    scales[:, 4] = [0.0, 0.25, 0.9]  # other: allowance 0.4x, trust 0.7x, escalation 1.4x
     config = sampler.from_uniforms(u, scales)
     s = config.scenario
     # linear growth (0.7 in [0.65, 0.85)): 30,000 x (0.005 + 0.045 x 0.5) = 825 a day
@@ -116,7 +116,9 @@ def test_a_campaign_sender_with_a_spike_on_a_queue_mta_by_hand(sampler: WorldSam
     assert s.domain_reputation[0] == pytest.approx(0.85 - 0.4 * 0.999)
     other = config.providers["other"]
     assert other.full_trust_hourly_allowance_messages == pytest.approx((4_000.0, 12_000.0))
-    assert other.trust_growth_per_day == pytest.approx((1.25, 1.45))  # 1 + 0.5 x (0.5, 0.9)
+    assert other.cold_hourly_allowance_messages == pytest.approx((16.0, 48.0))  # (40, 120)
+    # 1 + (0.5 + 0.8 x 0.25) x (0.5, 0.9)
+    assert other.trust_growth_per_day == pytest.approx((1.35, 1.63))
     # (20, 40) x 1.4 = (28, 56), the high end capped at 0.9 x 5 / (1 - 0.9) = 45
     assert other.escalation_threshold == pytest.approx((28.0, 45.0))
 
