@@ -121,21 +121,11 @@ class Episodes:
     kpis: dict[str, np.ndarray]
 
 
-def run_scenario(
-    policy: Policy,
-    config: EnvConfig,
-    seeds: int,
-    seed: int,
-    configs: Sequence[EnvConfig] | None = None,
-) -> Episodes:
-    """Run ``policy`` for one episode on each of ``seeds`` rows seeded ``seed + i``.
-
-    ``configs`` gives each row its own sender and providers (a world's draws, see
-    :meth:`~ipwarmup.envs.simulator.Simulator.reset`); by default every row is ``config``.
-    """
+def run_scenario(policy: Policy, config: EnvConfig, seeds: int, seed: int) -> Episodes:
+    """Run ``policy`` for one episode on each of ``seeds`` rows seeded ``seed + i``."""
     sim = Simulator(config, seeds)
     generators = [seeding.np_random(seed + i)[0] for i in range(seeds)]
-    obs = sim.reset(np.arange(seeds), generators, configs)
+    obs = sim.reset(np.arange(seeds), generators)
     attach(policy, sim)
     steps_per_day = HOURS_PER_DAY // config.decision_interval_hours
     daily = {key: np.zeros((config.horizon_days, seeds, sim.n_providers)) for key in DAILY_KEYS}
