@@ -57,8 +57,9 @@ def _start_day_arrays(
     """Run :func:`start_day` on the state's arrays for rows ``rows``, updated in place.
 
     ``incident_parameters`` is (probability per day, duration low, high, severity low,
-    high); ``demand_parameters`` and the shapes as :func:`~ipwarmup.envs.sender.demand_row`
-    reads them.
+    high); ``demand_parameters`` and the shapes hold one row per env of the batch
+    (:class:`~ipwarmup.envs.sender.RowShapes`), each as
+    :func:`~ipwarmup.envs.sender.demand_row` reads it.
     """
     probability, duration_low, duration_high, severity_low, severity_high = (
         incident_parameters[0], incident_parameters[1], incident_parameters[2],
@@ -70,7 +71,7 @@ def _start_day_arrays(
         u = uniforms[r]
         day = hour[b] // HOURS_PER_DAY
         snd.demand_row(
-            demand_parameters, weekly, hourly, campaign_window, campaign_days,
+            demand_parameters[b], weekly[b], hourly[b], campaign_window[b], campaign_days[b],
             daily_volume[b], growth[b], growth_messages[b], start_weekday[b], mix[b], day, u,
             demand_today[b],
         )  # fmt: skip
@@ -120,7 +121,7 @@ def start_day(
     rows: np.ndarray,
     uniforms: np.ndarray,
     config: EnvConfig,
-    shapes: snd.DayShapes,
+    shapes: snd.RowShapes,
     normals: np.ndarray,
 ) -> None:
     """Lay out the day's hourly demand of rows ``rows``, its sampling noise, and incidents.
@@ -130,14 +131,14 @@ def start_day(
         rows: row indices.
         uniforms: (len(rows), N_DAILY_UNIFORMS) the rows' draws for the day.
         config: the env configuration.
-        shapes: the scenario's weekday, hour and campaign weights.
+        shapes: each row's demand numbers and weekday, hour and campaign weights.
         normals: (len(rows), 2, 24, P) standard normals: each hour's acceptance noise and
             the complaints reported in a period that starts at that hour.
     """
     s, d = state.sender, state.draw
     start_day_arrays(
         np.asarray(rows, dtype=np.int64), uniforms, normals,
-        snd.scenario_demand_parameters(config.scenario), shapes.weekly, shapes.hourly,
+        shapes.parameters, shapes.weekly, shapes.hourly,
         shapes.campaign_window, shapes.campaign_days, incident_parameters(config), state.hour,
         s.daily_volume, s.growth, s.growth_messages, s.start_weekday, s.mix,
         s.complaint_rate, s.bounce_rate, s.trap_rate, d.acceptance_noise,

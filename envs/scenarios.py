@@ -83,27 +83,39 @@ def _merge(base: Any, top: Any) -> Any:
     return merged
 
 
-def _scenario_dir() -> Path:
-    return Path(str(resources.files("ipwarmup.configs"))) / "scenarios"
+def shipped_names(kind: str) -> list[str]:
+    """Return the names of the YAML files shipped in ``configs/<kind>s/``, sorted."""
+    folder = Path(str(resources.files("ipwarmup.configs"))) / f"{kind}s"
+    return sorted(path.stem for path in folder.glob("*.yaml"))
+
+
+def shipped_path(kind: str, name_or_path: str | Path) -> Path:
+    """Resolve a shipped name of ``configs/<kind>s/`` or a YAML path to a file path.
+
+    Raises:
+        ConfigError: an unknown name, the closest shipped one suggested (``scenario:
+            unknown scenario 'x'; did you mean ...``).
+    """
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file():
+        return Path(text)
+    path = Path(str(resources.files("ipwarmup.configs"))) / f"{kind}s" / f"{text}.yaml"
+    if not path.is_file():
+        names = shipped_names(kind)
+        close = difflib.get_close_matches(text, names, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {names}"
+        raise ConfigError(f"{kind}: unknown {kind} '{text}'{hint}")
+    return path
 
 
 def scenario_names() -> list[str]:
     """Return the names of the shipped scenarios, sorted."""
-    return sorted(path.stem for path in _scenario_dir().glob("*.yaml"))
+    return shipped_names("scenario")
 
 
 def scenario_path(name_or_path: str | Path) -> Path:
     """Resolve a scenario name (``bursty_b2c_marketing``) or a YAML path to a file path."""
-    text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file():
-        return Path(text)
-    path = _scenario_dir() / f"{text}.yaml"
-    if not path.is_file():
-        names = scenario_names()
-        close = difflib.get_close_matches(text, names, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {names}"
-        raise ConfigError(f"scenario: unknown scenario '{text}'{hint}")
-    return path
+    return shipped_path("scenario", name_or_path)
 
 
 def read_scenario(name_or_path: str | Path) -> ScenarioFile:

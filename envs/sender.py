@@ -123,6 +123,41 @@ def day_shapes(scenario: ScenarioConfig) -> DayShapes:
     return DayShapes(weekly / weekly.mean(), hourly / hourly.sum(), window, campaign_days)
 
 
+@dataclass(frozen=True)
+class RowShapes:
+    """Each row's demand numbers and day shapes, (B, ...): rows of a batch may differ.
+
+    A batch built from one config holds the same row everywhere; a world (issue 10) sets
+    each row's from the sender it drew for the episode (:meth:`set`).
+    """
+
+    parameters: np.ndarray  # (B, N_DEMAND), as scenario_demand_parameters
+    weekly: np.ndarray  # (B, 7) mean 1
+    hourly: np.ndarray  # (B, 24) sum 1
+    campaign_window: np.ndarray  # (B, 24) sum 1
+    campaign_days: np.ndarray  # (B, 7) bool
+
+    @classmethod
+    def of(cls, scenario: ScenarioConfig, n_rows: int) -> RowShapes:
+        """Return ``n_rows`` rows of one scenario's numbers and shapes."""
+        shapes = day_shapes(scenario)
+        rows = (
+            scenario_demand_parameters(scenario), shapes.weekly, shapes.hourly,
+            shapes.campaign_window, shapes.campaign_days,
+        )  # fmt: skip
+        return cls(*(np.repeat(row[None], n_rows, axis=0) for row in rows))
+
+    def set(self, row: int, scenario: ScenarioConfig) -> None:
+        """Give row ``row`` the numbers and shapes of ``scenario``."""
+        one = RowShapes.of(scenario, 1)
+        for name in vars(self):
+            getattr(self, name)[row] = getattr(one, name)[0]
+
+    def take(self, rows: np.ndarray) -> RowShapes:
+        """Return the rows ``rows`` (copies), in that order."""
+        return RowShapes(*(getattr(self, name)[rows] for name in vars(self)))
+
+
 def scenario_demand_parameters(scenario: ScenarioConfig) -> np.ndarray:
     """Return the scenario's demand numbers as :func:`demand_arrays` reads them (N_DEMAND,)."""
     spike = scenario.spike_start_day

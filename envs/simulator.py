@@ -24,6 +24,7 @@ I/O, no wall clock and no global RNG happen in a step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ from ipwarmup.envs.mta import Period
 from ipwarmup.envs.outcomes import N_CLOSE, refresh_pool_telemetry, write_outcomes
 from ipwarmup.envs.period_kernel import advance_period
 from ipwarmup.envs.pool import add_ip
+from ipwarmup.envs.rows import RowConfigs
 from ipwarmup.envs.state import (
     ACCOUNTING_KEYS,
     CONTINUATION_KEYS,
@@ -125,8 +127,9 @@ class Simulator:
         self.hours_per_step = config.decision_interval_hours
         self.codec = config.action_codec
         self._provider_list = list(config.providers.values())
-        self._gamma_shapes = snd.gamma_shapes(config.scenario, self.provider_names)
-        self._day_shapes = snd.day_shapes(config.scenario)
+        # What each row draws its episode from: the config's sender and providers, unless
+        # reset hands the row a config of its own (a world's draw).
+        self._rows = RowConfigs(config, n_envs)
         self._hold = np.array([pc.hold_utilization for pc in self._provider_list])
         lags = [
             int(np.ceil(pc.complaint_feedback_delay_hours / self.hours_per_step))
@@ -173,14 +176,30 @@ class Simulator:
         return self.state.outcome
 
     # ------------------------------------------------------------------ reset
-    def reset(self, indices: np.ndarray, generators: list[np.random.Generator]) -> np.ndarray:
+    def reset(
+        self,
+        indices: np.ndarray,
+        generators: list[np.random.Generator],
+        configs: Sequence[EnvConfig] | None = None,
+    ) -> np.ndarray:
         """Start a new episode in rows ``indices``, each drawing from its generator.
 
         Returns the observations of those rows.
 
+        Args:
+            indices: the rows to reset.
+            generators: one generator per row of ``indices``.
+            configs: one env config per row of ``indices`` whose sender and provider
+                tolerances the row draws its episode from (and keeps until given another);
+                None keeps each row's. The settings the whole batch shares (pool, MTA,
+                reward, shared pool, horizon, the providers' names and fixed behaviour)
+                must be the simulator's config's. A row given config ``c`` draws exactly
+                what a single env of ``c`` seeded alike draws.
+
         Raises:
             ValueError: some rows, not all, are reset while the batch is not at midnight
-                (every row of a batch shares one hour of the day).
+                (every row of a batch shares one hour of the day); a config differs from
+                the batch's in a setting the batch shares.
         """
         idx = np.asarray(indices, dtype=np.int64)
         st, cfg, p = self.state, self.config, self.n_providers
@@ -192,28 +211,25 @@ class Simulator:
                 f"clock, which is at hour {st.hour_of_day}; every row of a batch shares one "
                 "hour of the day, so reset all rows or wait for the day to end"
             )
+        if configs is not None:
+            self._rows.use(idx, configs)
         u_prov, u_send, gammas, u_dom, u_shared = [], [], [], [], []
         for i, rng in zip(idx, generators, strict=True):
             self.generators[i] = rng
             u_prov.append(rng.random((prov.N_PROVIDER_UNIFORMS, p)))
             u_send.append(rng.random(snd.N_SENDER_UNIFORMS))
-            gammas.append(rng.standard_gamma(self._gamma_shapes))
+            gammas.append(rng.standard_gamma(self._rows.gamma_shapes(i)))
             u_dom.append(rng.random(p))
             u_shared.append(rng.random(p))
-        draw = prov.draw_providers(self._provider_list, np.array(u_prov))
-        for name, rows in draw.rows(np.arange(len(idx))).items():
-            getattr(st.draw, name)[idx] = rows
-        sender = snd.draw_sender(
-            cfg.scenario, self.provider_names, np.array(u_send), np.array(gammas), np.array(u_dom)
+        self._rows.draw(
+            st, idx, np.array(u_prov), np.array(u_send), np.array(gammas), np.array(u_dom)
         )
-        for name in vars(sender):
-            getattr(st.sender, name)[idx] = getattr(sender, name)
         low, high = cfg.shared_pool.reputation
         st.shared_reputation[idx] = low + (high - low) * np.array(u_shared)
         st.shared_share[idx] = 0.0
         st.incident_until_day[idx] = 0.0
         st.incident_severity[idx] = 0.0
-        st.domain_reputation[idx] = sender.domain_reputation
+        st.domain_reputation[idx] = st.sender.domain_reputation[idx]
 
         st.hour[idx] = 0
         st.n_ips[idx] = 0
@@ -254,7 +270,7 @@ class Simulator:
         for row, i in enumerate(idx):
             generators[i].random(out=uniforms[row])
             generators[i].standard_normal(out=normals[row])
-        start_day(self.state, idx, uniforms, self.config, self._day_shapes, normals)
+        start_day(self.state, idx, uniforms, self.config, self._rows.shapes, normals)
 
     # ------------------------------------------------------------------ steps
     def step(self, actions: np.ndarray) -> StepResult:
@@ -344,6 +360,7 @@ class Simulator:
         """
         clone = Simulator(self.config, len(rows))
         clone.state = take(self.state, rows)
+        clone._rows = self._rows.take(rows)
         clone.generators = [_copy_generator(self.generators[i]) for i in rows]
         before = {key: clone.state.accounting[key].copy() for key in CONTINUATION_KEYS}
         hold = np.zeros((len(rows), self.codec.size))
@@ -371,7 +388,9 @@ class Simulator:
         with the privileged channel can try alternatives with perfect foresight.
         """
         clone = Simulator(self.config, self.n_envs * copies)
-        clone.state = take(self.state, np.repeat(np.arange(self.n_envs), copies))
+        rows = np.repeat(np.arange(self.n_envs), copies)
+        clone.state = take(self.state, rows)
+        clone._rows = self._rows.take(rows)
         clone.generators = [_copy_generator(g) for g in self.generators for _ in range(copies)]
         return clone
 

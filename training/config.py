@@ -40,6 +40,8 @@ from ipwarmup.config import (
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.errors import ConfigError
 
+# The validation suite's scenarios, which training used to run on: kept for comparisons
+# (benchmarks/world_throughput.py); training draws from a world by default (issue 10).
 VALIDATION_SCENARIOS = (
     "steady_b2c_transactional",
     "bursty_b2c_marketing",
@@ -85,10 +87,17 @@ class TrainingConfig(Config):
     )
     n_envs: int = setting(
         70,
-        "Environments stepped together, spread over the scenarios (default: the preset's).",
+        "Environments stepped together, over the world or the scenarios (default: the preset's).",
         ge=1,
     )
-    scenarios: tuple[str, ...] = setting(VALIDATION_SCENARIOS, "Scenarios trained on.")
+    world: str | None = setting(
+        "default",
+        "World (configs/worlds/<name>.yaml or a path) each env draws a new sender from at "
+        "every episode; null to train on scenarios instead.",
+    )
+    scenarios: tuple[str, ...] = setting(
+        (), "Scenarios trained on instead of a world (set world: null); none by default."
+    )
     seed: int | None = setting(None, "Training seed; drawn and printed when not given.", ge=0)
     suite: str = setting("validation", "Suite of the periodic and final evaluations.")
     eval_freq: int = setting(400_000, "Timesteps between two evaluations on the suite.", ge=1)
@@ -105,7 +114,9 @@ class TrainingConfig(Config):
         "oracle",
         "Behaviour-clone this policy before RL (oracle: the reward-planning oracle); null: off.",
     )
-    pretrain_episodes: int = setting(64, "Teacher episodes per training scenario.", ge=1)
+    pretrain_episodes: int = setting(
+        64, "Teacher episodes per training scenario, or senders drawn from the world.", ge=1
+    )
     pretrain_epochs: int = setting(30, "Passes over the teacher's demonstrations.", ge=1)
     action_std: float = setting(
         0.3,
@@ -124,8 +135,19 @@ class TrainingConfig(Config):
     output_dir: str = setting("runs", "Local folder for checkpoints and models, per run.")
 
     def _check(self) -> list[str]:
+        if self.world is not None and self.scenarios:
+            return [
+                f"world: expected either a world or scenarios, got world '{self.world}' and "
+                f"scenarios {list(self.scenarios)}; set training.world=null to train on the "
+                "scenarios, or leave training.scenarios out to train on the world"
+            ]
+        if self.world is not None:
+            return []
         if not self.scenarios:
-            return ["scenarios: expected at least one scenario, got none"]
+            return [
+                "scenarios: expected at least one scenario when training.world is null, got "
+                "none; name scenarios or a world (training.world=default)"
+            ]
         if self.n_envs < len(self.scenarios):
             return [
                 f"n_envs: expected at least one env per scenario ({len(self.scenarios)}), "
@@ -166,7 +188,24 @@ class ExperimentConfig(Config):
         problems = check_hyperparameters(self.algorithm.name, self.hyperparameters)
         if not problems and self.algorithm.name in ON_POLICY:
             problems = check_rollout(self)
-        return problems
+        return problems + check_world(self)
+
+
+def check_world(config: ExperimentConfig) -> list[str]:
+    """Return problems of the training world: its file, and its mixes against the env.
+
+    Checked with the experiment, so that a bad world stops ``train`` before a run starts.
+    """
+    world = config.training.world
+    if world is None:
+        return []
+    from ipwarmup.envs.world import WorldSampler, load_world
+
+    try:
+        WorldSampler(world=load_world(world), config=config.env)
+    except ConfigError as error:
+        return [f"training.{problem}" for problem in error.problems]
+    return []
 
 
 def algorithm_class(name: str) -> type[Any]:

@@ -22,6 +22,8 @@ from ipwarmup.agents.oracle import OraclePolicy
 from ipwarmup.agents.registry import make_policy
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.envs.simulator import Simulator
+from ipwarmup.envs.world import WORLD_STREAM, WorldSampler, load_world
+from ipwarmup.envs.world_config import WorldConfig
 from ipwarmup.policy import Policy
 
 
@@ -45,36 +47,83 @@ def collect(
     teacher: str, configs: list[EnvConfig], *, episodes: int, gamma: float, seed: int
 ) -> Demonstrations:
     """Roll the teacher through ``episodes`` episodes of every config (batched)."""
-    obs_parts, act_parts, ret_parts = [], [], []
+    parts = []
     for index, config in enumerate(configs):
-        sim = Simulator(config, episodes)
         base = seed + 1_000 * index
-        obs = sim.reset(
-            np.arange(episodes), [seeding.np_random(base + i)[0] for i in range(episodes)]
-        )
-        policy = teacher_policy(teacher, config)
-        attach(policy, sim)
-        state, start = None, np.ones(episodes, dtype=bool)
-        observations, actions, rewards = [], [], []
-        for _ in range(config.steps_per_episode):
-            action, state = policy.predict(obs, state, start)
-            observations.append(obs)
-            actions.append(np.clip(action, -1.0, 1.0))
-            result = sim.step(action)
-            rewards.append(result.reward)
-            obs, start = result.observation, np.zeros(episodes, dtype=bool)
-        returns = np.zeros_like(np.array(rewards))
-        running = np.zeros(episodes)
-        for t in range(len(rewards) - 1, -1, -1):
-            running = rewards[t] + gamma * running
-            returns[t] = running
-        obs_parts.append(np.concatenate(observations))
-        act_parts.append(np.concatenate(actions))
-        ret_parts.append(returns.reshape(-1))
+        generators = [seeding.np_random(base + i)[0] for i in range(episodes)]
+        parts.append(_rollout(teacher, config, generators, None, gamma=gamma))
+    return _joined(parts)
+
+
+def collect_world(
+    teacher: str,
+    world: str | WorldConfig,
+    config: EnvConfig,
+    *,
+    episodes: int,
+    gamma: float,
+    seed: int,
+) -> Demonstrations:
+    """Roll the teacher through ``episodes`` senders drawn from a world, one episode each.
+
+    Draw ``i`` comes from the world stream of seed ``seed + i`` and its episode from seed
+    ``seed + i``, as env ``i`` of a world VecEnv seeded ``seed`` draws its first episode;
+    the draws run batched, one batch per MTA overflow mode.
+    """
+    sampler = WorldSampler(
+        world=world if isinstance(world, WorldConfig) else load_world(world), config=config
+    )
+    draws = [
+        sampler.draw(np.random.default_rng(np.random.SeedSequence([seed + i, WORLD_STREAM])))
+        for i in range(episodes)
+    ]
+    parts = []
+    for mode in sorted({d.mta.overflow for d in draws}):
+        members = [i for i, d in enumerate(draws) if d.mta.overflow == mode]
+        generators = [seeding.np_random(seed + i)[0] for i in members]
+        configs = [draws[i] for i in members]
+        parts.append(_rollout(teacher, configs[0], generators, configs, gamma=gamma))
+    return _joined(parts)
+
+
+def _rollout(
+    teacher: str,
+    config: EnvConfig,
+    generators: list[np.random.Generator],
+    configs: list[EnvConfig] | None,
+    *,
+    gamma: float,
+) -> Demonstrations:
+    """Roll the teacher through one batched episode per generator (rows' own configs if given)."""
+    episodes = len(generators)
+    sim = Simulator(config, episodes)
+    obs = sim.reset(np.arange(episodes), generators, configs)
+    policy = teacher_policy(teacher, config)
+    attach(policy, sim)
+    state, start = None, np.ones(episodes, dtype=bool)
+    observations, actions, rewards = [], [], []
+    for _ in range(config.steps_per_episode):
+        action, state = policy.predict(obs, state, start)
+        observations.append(obs)
+        actions.append(np.clip(action, -1.0, 1.0))
+        result = sim.step(action)
+        rewards.append(result.reward)
+        obs, start = result.observation, np.zeros(episodes, dtype=bool)
+    returns = np.zeros_like(np.array(rewards))
+    running = np.zeros(episodes)
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * running
+        returns[t] = running
     return Demonstrations(
-        np.concatenate(obs_parts).astype(np.float32),
-        np.concatenate(act_parts).astype(np.float32),
-        np.concatenate(ret_parts),
+        np.concatenate(observations), np.concatenate(actions), returns.reshape(-1)
+    )
+
+
+def _joined(parts: list[Demonstrations]) -> Demonstrations:
+    return Demonstrations(
+        np.concatenate([p.observations for p in parts]).astype(np.float32),
+        np.concatenate([p.actions for p in parts]).astype(np.float32),
+        np.concatenate([p.returns for p in parts]),
     )
 
 

@@ -1,6 +1,7 @@
 """Train a warmup policy with stable-baselines3 and record the run in MLflow.
 
-One loop, top to bottom: build the batched env over the training scenarios, wrap it in
+One loop, top to bottom: build the batched env over the training world (a new sender per
+env and episode) or the training scenarios, wrap it in
 VecNormalize, build the SB3 model, learn with callbacks that checkpoint, evaluate on the
 suite against the reference baseline and keep the best model (by ``inbox_share``, with
 ``lost_share`` no worse than the reference's), then evaluate every baseline and the final
@@ -21,13 +22,14 @@ import numpy as np
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from ipwarmup.agents.learned import VECNORMALIZE_FILE, LearnedPolicy
 from ipwarmup.agents.registry import BASELINES, REFERENCE
 from ipwarmup.config import flatten, to_dict
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.envs.vector import make_multi_scenario_vec_env
+from ipwarmup.envs.world_vec import make_world_vec_env
 from ipwarmup.errors import ConfigError
 from ipwarmup.training.config import ExperimentConfig, algorithm_class
 from ipwarmup.training.evaluate import evaluate, load_suite, report, suite_inputs
@@ -130,9 +132,15 @@ class _Trainer:
 
     def make_env(self) -> VecNormalize:
         t = self.config.training
-        env = make_multi_scenario_vec_env(
-            scenarios=list(t.scenarios), config=self.config.env, n_envs=t.n_envs, seed=self.seed
-        )
+        env: VecEnv
+        if t.world is not None:
+            env = make_world_vec_env(
+                world=t.world, config=self.config.env, n_envs=t.n_envs, seed=self.seed
+            )
+        else:
+            env = make_multi_scenario_vec_env(
+                scenarios=list(t.scenarios), config=self.config.env, n_envs=t.n_envs, seed=self.seed
+            )
         gamma = float(self.hyperparameters.get("gamma", 0.99))
         # VecMonitor adds each finished episode's return and length to its info, which SB3
         # logs as rollout/ep_rew_mean and rollout/ep_len_mean (raw, before normalisation).
@@ -306,15 +314,29 @@ def train(
 def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
     """Behaviour-clone the teacher, log the losses, and evaluate the clone as a candidate."""
     from ipwarmup.envs.env import build_config
-    from ipwarmup.training.pretrain import clone, collect
+    from ipwarmup.training.pretrain import clone, collect, collect_world
 
     t = trainer.config.training
     assert t.pretrain_teacher is not None
-    configs = [build_config(scenario=s, config=trainer.config.env) for s in t.scenarios]
     gamma = float(trainer.hyperparameters.get("gamma", 0.99))
-    demos = collect(
-        t.pretrain_teacher, configs, episodes=t.pretrain_episodes, gamma=gamma, seed=trainer.seed
-    )
+    if t.world is not None:
+        demos = collect_world(
+            t.pretrain_teacher,
+            t.world,
+            trainer.config.env,
+            episodes=t.pretrain_episodes,
+            gamma=gamma,
+            seed=trainer.seed,
+        )
+    else:
+        configs = [build_config(scenario=s, config=trainer.config.env) for s in t.scenarios]
+        demos = collect(
+            t.pretrain_teacher,
+            configs,
+            episodes=t.pretrain_episodes,
+            gamma=gamma,
+            seed=trainer.seed,
+        )
     losses = clone(
         model,
         env,

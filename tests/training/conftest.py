@@ -163,6 +163,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         "training.eval_seeds=2",
         "training.final_eval_seeds=2",
         "training.pretrain_teacher=null",
+        # Scenarios, not the world: these tests pin trajectories of known senders.
+        "training.world=null",
         "training.scenarios=[steady_b2c_transactional, low_volume]",
         "training.n_envs=4",
         # One episode per env per rollout (the rollout check asks for whole episodes) and

@@ -169,6 +169,8 @@ def test_compare_reads_learned_and_baseline_runs(store, trained, tmp_path, capsy
         (["hyperparameters.learnin_rate=1.0e-3"], "did you mean 'learning_rate'"),
         (["hyperparameters.learning_rate=3e-4"], "write 3.0e-4"),
         (["algorithm.name=DQN"], "algorithm.name"),
+        (["training.scenarios=[low_volume]"], "training.world: expected either a world or"),
+        (["training.world=defualt"], "unknown world 'defualt'; did you mean 'default'"),
     ],
 )
 def test_config_errors_exit_2_with_one_line(overrides, message, capsys, request):
