@@ -315,19 +315,25 @@ def encode(
             the first ``9P`` values of that period's observation), for a layout with
             history; None for one without.
     """
-    current = _encode_period(telemetry, horizon_days=horizon_days, max_ips=max_ips)
-    if mta is None and history is None:
-        return current
-    parts = [current]
+    n_rows, n_providers = telemetry.demand.shape
+    g = 9 * n_providers + len(GLOBAL_FEATURES)
+    width = g + (0 if mta is None else len(MTA_FEATURES))
+    width += 0 if history is None else history.shape[1] * 9 * n_providers
+    # One array, each part written in place: concatenating cost more than the encoding.
+    obs = np.empty((n_rows, width), dtype=np.float32)
+    _encode_period(telemetry, horizon_days=horizon_days, max_ips=max_ips, obs=obs)
     if mta is not None:
-        parts.append(np.broadcast_to(mta, (current.shape[0], len(MTA_FEATURES))))
+        obs[:, g : g + len(MTA_FEATURES)] = mta
+        g += len(MTA_FEATURES)
     if history is not None:
-        parts.append(history.reshape(current.shape[0], -1))
-    return np.concatenate(parts, axis=1, dtype=np.float32)
+        obs[:, g:] = history.reshape(n_rows, -1)
+    return obs
 
 
-def _encode_period(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> np.ndarray:
-    """Encode one period's telemetry into the layout's first ``9P + 6`` features."""
+def _encode_period(
+    telemetry: Telemetry, *, horizon_days: int, max_ips: int, obs: np.ndarray
+) -> None:
+    """Encode one period's telemetry into the first ``9P + 6`` columns of ``obs``."""
     t = telemetry
     n_rows, n_providers = t.demand.shape
     logs = np.empty((n_rows, n_providers, 3))
@@ -335,7 +341,6 @@ def _encode_period(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> 
     np.log10(logs, out=logs)
     low, high = _bounds(n_providers)
     low64, high64 = _bounds64(n_providers)
-    obs = np.empty((n_rows, 9 * n_providers + 6), dtype=np.float32)
     whole = _features_compiled(
         logs, t.demand, t.sent_dedicated, t.accepted, t.deferred, t.rejected, t.bounced,
         t.transmitted, t.complaints, t.delivered, t.n_ips, t.mean_ip_age_days, t.day,
@@ -347,7 +352,6 @@ def _encode_period(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> 
         g = 9 * n_providers
         obs[:, g + 3] = np.minimum(np.maximum(np.sin(angle), low[g + 3]), high[g + 3])
         obs[:, g + 4] = np.minimum(np.maximum(np.cos(angle), low[g + 4]), high[g + 4])
-    return obs
 
 
 # cos and sin of each weekday's angle, by the very numpy expression ``encode`` evaluates.
