@@ -216,13 +216,18 @@ def history_arrays(
     (B, K, P, 10) in ``COUNT_FIELDS`` order, most recent first; zeros for periods a record
     leaves out (before its warmup started), and for version-1 records.
     """
+    # One flat list into one array, as record_arrays does (~5x faster than nested ones).
     counts_of = operator.itemgetter(*COUNT_FIELDS)
     k, p, n = history_periods, len(providers), len(COUNT_FIELDS)
-    out = np.zeros((len(records), k, p, n))
-    for b, row in enumerate(records):
-        for i, entries in enumerate(row.get("history", ())[:k]):
-            out[b, i] = [counts_of(entries[name]) for name in providers]
-    return out
+    padding = [0.0] * (p * n)
+    flat: list[float] = []
+    for row in records:
+        past = row.get("history", ())[:k]
+        for entries in past:
+            for name in providers:
+                flat += counts_of(entries[name])
+        flat += padding * (k - len(past))
+    return np.array(flat, dtype=np.float64).reshape(len(records), k, p, n)
 
 
 def mta_rows(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
