@@ -46,7 +46,6 @@ Version 2 adds ``mta`` (the MTA's set-up) and ``history`` (the past periods' pro
 counts, most recent first): a bundle whose observation reads either needs it, and any
 bundle takes it. Version 1 (without them) is read where the bundle needs neither.
 """
-SCHEMA_VERSIONS = (1, 2)
 FIELD_DOCS = {
     "demand": "New mail for the provider in the period.",
     "dedicated_cap_per_hour": "The dedicated pool's current hourly cap here (sum over IPs).",
@@ -209,7 +208,7 @@ def _history_length(history_periods: int) -> Any:
 
 @functools.lru_cache(maxsize=32)
 def record_adapter(
-    providers: tuple[str, ...], max_ips: int, version: int = 1, history_periods: int = 0
+    providers: tuple[str, ...], max_ips: int, version: int, history_periods: int
 ) -> TypeAdapter[Any]:
     """Return the validator of records of ``version`` (cached).
 
@@ -297,7 +296,7 @@ def adapter_for(
         return record_adapter(providers, max_ips, 2, layout.history_periods)
     if type(record) is dict and not _is(version, 1) and ("mta" in record or "history" in record):
         return record_adapter(providers, max_ips, 2, layout.history_periods)
-    return record_adapter(providers, max_ips, 1)
+    return record_adapter(providers, max_ips, 1, 0)  # no history: one adapter per bundle
 
 
 def _is(value: object, number: int) -> bool:

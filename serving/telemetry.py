@@ -123,7 +123,7 @@ def validate(
     if old is not None:
         raise TelemetryError(old)
     adapter = adapter_for(record, names, max_ips, layout)
-    version = 1 if adapter is record_adapter(names, max_ips, 1) else 2
+    version = 1 if adapter is record_adapter(names, max_ips, 1, 0) else 2
     try:
         clean: dict[str, Any] = adapter.validate_python(record)
     except ValidationError as error:
