@@ -324,8 +324,8 @@ class Shape(NamedTuple):
 
     providers: tuple[str, ...]
     max_ips: int
-    version: int = 1
-    layout: Layout = LAST_PERIOD
+    version: int
+    layout: Layout
 
 
 def _keys(path: tuple[Any, ...], shape: Shape) -> tuple[str, ...]:

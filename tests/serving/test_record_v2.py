@@ -109,6 +109,12 @@ def test_the_history_must_reach_back_min_k_periods(
          ["telemetry.mta.overflow: expected 'shared' or 'queue', got 'Queue' (str)"]),
         (lambda r: r["mta"].update(max_age_hours=169),
          ["telemetry.mta.max_age_hours: expected an integer from 1 to 168, got 169"]),
+        (lambda r: r["mta"].update(max_age_hours=0),
+         ["telemetry.mta.max_age_hours: expected an integer from 1 to 168, got 0"]),
+        (lambda r: r["mta"].update(retry_interval_hours=24.5),
+         ["telemetry.mta.retry_interval_hours: expected a number from 0.25 to 24, got 24.5"]),
+        (lambda r: r["mta"].update(retry_interval_hours=math.inf),
+         ["telemetry.mta.retry_interval_hours: expected a number from 0.25 to 24, got inf"]),
         (lambda r: r["mta"].update(max_age_hours=72.5),
          ["telemetry.mta.max_age_hours: expected an integer from 1 to 168, got 72.5"]),
         (lambda r: r["mta"].update(retry_interval_hours=0.2),
@@ -146,6 +152,33 @@ def test_a_bad_version_2_record_names_its_dotted_field(edit: Any, expected: list
     record = copy.deepcopy(EXAMPLE)
     edit(record)
     assert problems(record) == expected
+
+
+@pytest.mark.parametrize(
+    ("max_age", "retry"), [(1, 0.25), (168, 24.0), (168.0, 24), (72, 1)]
+)  # fmt: skip
+def test_the_mta_bounds_are_inclusive(max_age: float, retry: float) -> None:
+    record = copy.deepcopy(EXAMPLE)
+    record["mta"].update(max_age_hours=max_age, retry_interval_hours=retry)
+    clean = validate(record, PROVIDERS, max_ips=8, layout=MEMORY)
+    assert clean["mta"]["max_age_hours"] == int(max_age)
+    assert type(clean["mta"]["retry_interval_hours"]) is float
+
+
+def test_which_version_a_record_is_judged_as() -> None:
+    """By its version; without a valid one, by whether it carries version 2's keys."""
+    v1_with_mta = {**EXAMPLE_V1, "mta": EXAMPLE["mta"]}
+    assert problems(v1_with_mta, Layout()) == [
+        "telemetry.mta: unknown key; expected one of ['schema_version', 'period_hours', "
+        "'time', 'pool', 'providers']"
+    ]
+    unversioned = {k: v for k, v in EXAMPLE.items() if k != "schema_version"}
+    assert problems(unversioned, Layout()) == ["telemetry.schema_version: missing"]
+    only_history = {k: v for k, v in unversioned.items() if k != "mta"}
+    assert problems(only_history, Layout()) == ["telemetry.schema_version: missing",
+                                                "telemetry.mta: missing"]  # fmt: skip
+    assert problems({k: v for k, v in EXAMPLE_V1.items() if k != "schema_version"},
+                    Layout()) == ["telemetry.schema_version: missing"]  # fmt: skip
 
 
 def test_problems_are_in_schema_order_across_the_new_sections() -> None:
@@ -210,6 +243,8 @@ def test_the_json_schema_of_version_2() -> None:
     assert props["mta"]["properties"]["retry_interval_hours"]["minimum"] == 0.25
     assert props["history"]["maxItems"] == 14 and props["history"]["type"] == "array"
     assert props["history"]["items"]["required"] == list(PROVIDERS)
+    for node in (*props["mta"]["properties"].values(), props["history"]):  # documented
+        assert len(node["description"]) > 20, node
     # A bundle of the last period documents version 1 by default, version 2 on request.
     assert json_schema(PROVIDERS, 8)["$id"].endswith("v1")
     assert json_schema(PROVIDERS, 8, version=2)["properties"]["schema_version"] == {"const": 2}
