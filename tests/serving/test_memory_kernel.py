@@ -132,10 +132,13 @@ def test_the_kernels_observation_is_encode_arrays_bit_for_bit(memory: ServedPoli
         (lambda r: r.update(history=r["history"][:2]), False),  # day 11 needs three
         (lambda r: r["time"].update(day=2.0) or r.update(history=r["history"][:2]), True),
         (lambda r: r["time"].update(day=2.5) or r.update(history=r["history"][:2]), False),
+        (lambda r: r["time"].update(day=2.4) or r.update(history=r["history"][:2]), True),
         (lambda r: r.update(history=r["history"] * 3), False),  # 15 past periods
         (lambda r: r.update(history=(r["history"] * 3)[:14]), True),
         (lambda r: r["history"][4]["yahoo"].update(accepted=1e11), False),
         (lambda r: r["history"][4]["yahoo"].update(bounced=1e11), False),
+        (lambda r: r["history"][4]["yahoo"].update(deferred=1e11), False),
+        (lambda r: r["history"][4]["yahoo"].update(rejected=1e11), False),
         (lambda r: r["history"][4]["apple"].update(queued=-1.0), False),
         (lambda r: r["history"][4]["apple"].update(queued=True), False),
         (lambda r: r["history"][4].pop("apple"), False),
@@ -198,3 +201,15 @@ def test_the_plain_kernel_decides_seeded_v2_records_as_the_batch_path(
             max_ips=8, layout=memory.layout,
         )[0]  # fmt: skip
         assert _kernel_observation(memory, record).tobytes() == shared.tobytes()
+
+
+def test_a_layout_of_history_without_the_mta_decides_as_the_batch_path(
+    tmp_path: Path,
+) -> None:
+    policy = _synthetic(tmp_path, ["observation.mta_inputs=false"])
+    assert policy.layout.history_periods == 3 and not policy.layout.mta_inputs
+    for record in _seeded_v2(20, seed=9):
+        clean = validate(record, PROVIDERS, max_ips=8, layout=policy.layout)
+        parts = policy._single.decide(record, PLAIN)
+        assert parts is not None
+        alike(policy._decision(*parts), policy._decide_records([clean])[0])
