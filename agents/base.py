@@ -13,7 +13,7 @@ import numpy as np
 
 from ipwarmup.actions import ActionCodec
 from ipwarmup.envs.config import EnvConfig
-from ipwarmup.observation import ObservationView, read
+from ipwarmup.observation import ObservationView, obs_size, read
 from ipwarmup.policy import Policy, PolicyState, PrivilegedPolicy, check_observation_shape
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class BasePolicy(ABC):
         self.config = config
         self.n_providers = len(config.providers)
         self.codec = config.action_codec
-        self.obs_dim = 9 * self.n_providers + 6
+        self.obs_dim = obs_size(self.n_providers, config.observation.layout)
 
     def predict(
         self,

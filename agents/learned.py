@@ -11,6 +11,8 @@ import numpy as np
 from ipwarmup.agents.base import BasePolicy
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.errors import ConfigError
+from ipwarmup.observation import feature_names
+from ipwarmup.policy import PolicyState, check_observation_shape
 
 if TYPE_CHECKING:
     from ipwarmup.serving.policy import ServedPolicy
@@ -81,11 +83,52 @@ def load_learned(path: str | Path, config: EnvConfig) -> LearnedPolicy:
     return LearnedPolicy(config, model, normalizer, name=str(path))
 
 
-def load_bundle(path: str | Path, config: EnvConfig) -> ServedPolicy:
-    """Load an exported serving bundle to act in ``config`` (it is a policy as it stands).
+class BundleInEnv:
+    """A served bundle acting in an env whose observation carries more than it reads.
+
+    Every layout is a prefix-compatible selection of the fullest (``ipwarmup.observation``):
+    each feature is computed alike whatever else the observation holds, so the bundle's
+    inputs are the env's columns of the same names, bit for bit.
+
+    Args:
+        served: the loaded bundle.
+        columns: the env observation's index of each feature the bundle reads, in order.
+        obs_dim: the env's observation length.
+    """
+
+    def __init__(self, served: ServedPolicy, columns: list[int], obs_dim: int) -> None:
+        self.served = served
+        self.columns = np.asarray(columns, dtype=np.int64)
+        self.obs_dim = obs_dim
+
+    @property
+    def name(self) -> str:
+        """The bundle's name."""
+        return self.served.name
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: PolicyState | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, PolicyState | None]:
+        """Act on the env's observations through the bundle's own columns of them."""
+        batch = check_observation_shape(observation, self.obs_dim)
+        actions, _ = self.served.predict(batch[:, self.columns], state, episode_start)
+        return (actions[0] if np.ndim(observation) == 1 else actions), state
+
+
+def load_bundle(path: str | Path, config: EnvConfig) -> ServedPolicy | BundleInEnv:
+    """Load an exported serving bundle to act in ``config``.
+
+    The bundle declares its observation layout (``observation.history_periods``,
+    ``observation.mta_inputs``); where the env's observation carries more (a bundle of the
+    last period alone in an env with history), the bundle reads its own columns of it.
 
     Raises:
-        ConfigError: the bundle decides for other providers, or at another interval.
+        ConfigError: the bundle decides for other providers, or at another interval, or
+            reads a feature the env's observation does not carry.
     """
     from ipwarmup.serving import load_policy
 
@@ -100,4 +143,17 @@ def load_bundle(path: str | Path, config: EnvConfig) -> ServedPolicy:
             f"policy: bundle '{path}' decides every {served.period_hours} h, the env every "
             f"{config.decision_interval_hours} h"
         )
-    return served
+    env_names = feature_names(config.provider_names, config.observation.layout)
+    wanted = served.spec.observation.names
+    if wanted == env_names:
+        return served
+    index = {name: i for i, name in enumerate(env_names)}
+    missing = [name for name in wanted if name not in index]
+    if missing:
+        layout = served.layout
+        raise ConfigError(
+            f"policy: bundle '{path}' reads {missing[0]} ({len(missing)} features the env "
+            f"lacks); set observation.history_periods >= {layout.history_periods}"
+            + (" and observation.mta_inputs=true" if layout.mta_inputs else "")
+        )
+    return BundleInEnv(served, [index[name] for name in wanted], len(env_names))

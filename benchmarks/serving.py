@@ -1,10 +1,12 @@
 """Serving speed: a bundle's decisions next to SB3 and onnxruntime on the same weights.
 
 Run ``python benchmarks/serving.py`` (``--model DIR`` for a trained model, ``--json PATH``
-to also write every figure as JSON). It prints, it does not assert: the targets are
-informational and the exit code is 0 whether they are met or missed. The onnxruntime peer
-needs the ``bench`` extra (``pip install -e ".[bench]"``: onnxruntime, onnx, onnxscript);
-without it that peer is skipped with a note.
+to also write every figure as JSON, ``--last-period`` for a bundle of the last period alone
+on schema-1 records, as ``models/default``; by default the env's layout, with history and
+the MTA's set-up, on ``examples/telemetry.json``'s schema-2 record). It prints, it does
+not assert: the targets are informational and the exit code is 0 whether they are met or
+missed. The onnxruntime peer needs the ``bench`` extra (``pip install -e ".[bench]"``:
+onnxruntime, onnx, onnxscript); without it that peer is skipped with a note.
 
 The model: by default a fresh PPO trained for 360 steps in a temporary folder (as the
 serving tests' fixture does) and exported with ``export_model``, so the bundle and the SB3
@@ -85,11 +87,12 @@ from _common import write_json  # noqa: E402  # the script's own folder
 from _serving_http import batch_run, fairness, single_run, worst_case_body  # noqa: E402
 
 import ipwarmup  # noqa: E402
-from ipwarmup.observation import encode  # noqa: E402
 from ipwarmup.serving.policy import ServedPolicy, load_policy  # noqa: E402
-from ipwarmup.serving.telemetry import to_telemetry, validate  # noqa: E402
+from ipwarmup.serving.telemetry import encode_arrays, record_arrays, validate  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "telemetry.json"
+EXAMPLE_V1 = EXAMPLE.with_name("telemetry-v1.json")
+LAST_PERIOD = ("observation.history_periods=0", "observation.mta_inputs=false")
 SCENARIO = "steady_b2c_transactional"
 SINGLE_CALLS = 5_000
 BATCH = 1_024
@@ -171,7 +174,7 @@ class Model:
     origin: str
 
 
-def train_tiny(folder: Path) -> Path:
+def train_tiny(folder: Path, overrides: tuple[str, ...] = ()) -> Path:
     """Train a PPO for 360 steps on the default scenario; return the model folder."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecNormalize
@@ -180,7 +183,7 @@ def train_tiny(folder: Path) -> Path:
 
     model_dir = folder / "model"
     model_dir.mkdir()
-    env = VecNormalize(make_vec_env(scenario=SCENARIO, n_envs=4, seed=0))
+    env = VecNormalize(make_vec_env(scenario=SCENARIO, overrides=overrides, n_envs=4, seed=0))
     model = PPO("MlpPolicy", env, n_steps=45, batch_size=180, seed=0, device="cpu")
     model.learn(360)
     model.save(model_dir / "model.zip")
@@ -189,7 +192,9 @@ def train_tiny(folder: Path) -> Path:
     return model_dir
 
 
-def prepare(path: Path | None, scenario: str, scratch: Path) -> Model:
+def prepare(
+    path: Path | None, scenario: str, scratch: Path, overrides: tuple[str, ...] = ()
+) -> Model:
     """Find or build the bundle (and its SB3 model) to measure."""
     from ipwarmup.envs import build_config
     from ipwarmup.training.export import export_model
@@ -197,22 +202,24 @@ def prepare(path: Path | None, scenario: str, scratch: Path) -> Model:
     if path is not None and (path / "manifest.json").is_file():
         return Model(path, None, f"bundle {path}")
     if path is None:
-        model_dir, origin = train_tiny(scratch), "a fresh PPO trained for 360 steps"
+        model_dir, origin = train_tiny(scratch, overrides), "a fresh PPO trained for 360 steps"
     elif (path / "model.zip").is_file():
         model_dir, origin = path, f"model {path}"
     else:
         raise SystemExit(f"--model: '{path}' holds neither manifest.json nor model.zip")
-    config = build_config(scenario=scenario)
+    config = build_config(scenario=scenario, overrides=overrides)
     bundle = export_model(model_dir, scratch / "bundle", config, name="benchmark")
     return Model(bundle, model_dir, origin)
 
 
-def observations(policy: ServedPolicy, scenario: str, count: int) -> np.ndarray:
+def observations(
+    policy: ServedPolicy, scenario: str, count: int, overrides: tuple[str, ...] = ()
+) -> np.ndarray:
     """Collect ``count`` observations from simulated warmups under random actions."""
     from ipwarmup.envs import make_vec_env
 
     n_envs = 64
-    env = make_vec_env(scenario=scenario, n_envs=n_envs, seed=0)
+    env = make_vec_env(scenario=scenario, overrides=overrides, n_envs=n_envs, seed=0)
     rng = np.random.default_rng(0)
     rows = [env.reset()]
     while sum(len(r) for r in rows) < count:
@@ -358,7 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model or bundle folder")
     parser.add_argument("--scenario", default=SCENARIO, help="scenario of the observations")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write figures as JSON")
+    parser.add_argument("--last-period", action="store_true",
+                        help="a bundle of the last period alone, on schema-1 records")  # fmt: skip
     args = parser.parse_args(argv)
+    overrides = LAST_PERIOD if args.last_period else ()
     torch.set_num_threads(1)
     np.ones(1 << 18).sum()  # raise glibc's mmap threshold now (see the module docstring)
     started = time.perf_counter()
@@ -369,13 +379,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="ipwarmup-bench-") as scratch_name:
         scratch = Path(scratch_name)
-        model = prepare(args.model, args.scenario, scratch)
+        model = prepare(args.model, args.scenario, scratch, overrides)
         policy = load_policy(model.bundle)
-        print(f"model: {model.origin}; bundle {policy.name!r}, providers {policy.providers}")
-        body = EXAMPLE.read_bytes()
+        print(f"model: {model.origin}; bundle {policy.name!r}, providers {policy.providers}, "
+              f"layout {policy.layout}")  # fmt: skip
+        body = (EXAMPLE_V1 if args.last_period else EXAMPLE).read_bytes()
         record = json.loads(body)
         policy.decide(record)  # refuses a bundle whose providers differ from the example's
-        batch = observations(policy, args.scenario, BATCH)
+        batch = observations(policy, args.scenario, BATCH, overrides)
         single = batch[BATCH // 2]
 
         decide = latency("bundle decide(record)", lambda: policy.decide(record))
@@ -390,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         # shared batch encoder on one record, which decide_batch runs (and decide once did).
         numbers = policy._single.decide(record)
         assert numbers is not None  # the example passes the fast check; its output is finite
-        clean = validate(record, policy.providers, max_ips=policy.max_ips)
+        clean = validate(record, policy.providers, max_ips=policy.max_ips, layout=policy.layout)
         parts = [
             latency(
                 "  of which check, encode, net, guards",
@@ -403,17 +414,19 @@ def main(argv: list[str] | None = None) -> int:
             ),
             latency(
                 "  of which validate(record) (pydantic)",
-                lambda: validate(record, policy.providers, max_ips=policy.max_ips),
+                lambda: validate(
+                    record, policy.providers, max_ips=policy.max_ips, layout=policy.layout
+                ),
             ),
             latency(
                 "  shared encode(), one record",
-                lambda: encode(
-                    to_telemetry(clean, policy.providers),
-                    horizon_days=policy.horizon_days,
-                    max_ips=policy.max_ips,
+                lambda: encode_arrays(
+                    [clean], policy.providers, *record_arrays([clean], policy.providers),
+                    horizon_days=policy.horizon_days, max_ips=policy.max_ips,
+                    layout=policy.layout,
                 ),
             ),
-        ]  # fmt: skip
+        ]
         figures: dict[str, Any] = {
             "decide": decide,
             "decide_fast_check_and_kernel": parts[0],

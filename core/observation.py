@@ -25,6 +25,23 @@ index  name                    bounds       meaning
 9P+4   ``time.weekday_cos``    [-1, 1]      cos(2 pi weekday / 7)
 9P+5   ``time.hour``           [0, 1]       hour of day of the next decision / 24
 =====  ======================  ===========  =====================================================
+
+Then, where the layout has them (:class:`Layout`; the env's ``observation`` settings, a
+bundle's ``observation.layout``), what the ESP knows of its own MTA, at ``M = 9P + 6``:
+
+=====  ======================  ===========  =====================================================
+M+0    ``mta.queue``           [0, 1]       1 when the MTA retries overflow on the dedicated IPs
+                                            (``overflow: queue``), 0 when it sends it shared
+M+1    ``mta.max_age``         [0, 1]       queued message lifetime in hours / 168
+M+2    ``mta.retry_interval``  [0, 1]       hours between two attempts / 24
+=====  ======================  ===========  =====================================================
+
+and the ``K`` past periods, most recent first (``H = M + 3`` with the MTA inputs, else
+``M``): ``history.k.<p>.<feature>`` at ``H + 9P(k-1) + 9p + i`` is provider feature ``i``
+(the table above, same bounds) of the observation ``k`` decisions ago; zeros where that
+decision came before the warmup started (an all-zero period encodes to zeros). Each
+layout is a prefix of the full one, so a policy trained on fewer inputs reads its columns
+from a fuller observation by name.
 """
 
 from __future__ import annotations
@@ -55,7 +72,48 @@ GLOBAL_FEATURES: tuple[tuple[str, float, float, str], ...] = (
     ("time.weekday_cos", -1.0, 1.0, "cos(2 pi weekday / 7)"),
     ("time.hour", 0.0, 1.0, "hour of day of the next decision / 24"),
 )
+MTA_FEATURES: tuple[tuple[str, float, float, str], ...] = (
+    ("mta.queue", 0.0, 1.0, "1 when the MTA retries overflow on the dedicated IPs (queue)"),
+    ("mta.max_age", 0.0, 1.0, "queued message lifetime in hours / 168"),
+    ("mta.retry_interval", 0.0, 1.0, "hours between two attempts / 24"),
+)
 AGE_SCALE_DAYS = 60.0
+MAX_AGE_SCALE_HOURS = 168.0
+"""The largest queue lifetime an MTA may have (a week), which ``mta.max_age`` reads as 1."""
+RETRY_SCALE_HOURS = 24.0
+"""The largest retry interval (a day), which ``mta.retry_interval`` reads as 1."""
+MIN_RETRY_HOURS = 0.25
+"""The shortest retry interval (RFC 5321 allows less; the simulator steps hours)."""
+MAX_HISTORY_PERIODS = 14
+"""Most past periods an observation may carry (two weeks of daily decisions)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which inputs beyond the last period an observation carries.
+
+    Attributes:
+        history_periods: ``K``, the past periods whose provider features follow.
+        mta_inputs: whether the MTA's set-up (``mta.*``) is an input.
+    """
+
+    history_periods: int = 0
+    mta_inputs: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.history_periods <= MAX_HISTORY_PERIODS:
+            raise ValueError(
+                f"history_periods: expected 0 to {MAX_HISTORY_PERIODS}, got {self.history_periods}"
+            )
+
+    @property
+    def needs_v2(self) -> bool:
+        """Whether a telemetry record must carry history or the MTA (schema version 2)."""
+        return self.history_periods > 0 or self.mta_inputs
+
+
+LAST_PERIOD = Layout()
+"""The layout of one period's telemetry alone (every bundle before issue 10)."""
 
 
 @dataclass
@@ -85,15 +143,28 @@ class Telemetry:
     hour: np.ndarray
 
 
-def feature_names(provider_names: tuple[str, ...]) -> list[str]:
-    """Return the name of every observation feature, in order."""
-    names = [f"{p}.{name}" for p in provider_names for name, *_ in PROVIDER_FEATURES]
-    return names + [name for name, *_ in GLOBAL_FEATURES]
+def feature_names(provider_names: tuple[str, ...], layout: Layout = LAST_PERIOD) -> list[str]:
+    """Return the name of every observation feature of ``layout``, in order."""
+    per = [f"{p}.{name}" for p in provider_names for name, *_ in PROVIDER_FEATURES]
+    names = per + [name for name, *_ in GLOBAL_FEATURES]
+    if layout.mta_inputs:
+        names += [name for name, *_ in MTA_FEATURES]
+    for k in range(1, layout.history_periods + 1):
+        names += [f"history.{k}.{name}" for name in per]
+    return names
+
+
+def obs_size(n_providers: int, layout: Layout = LAST_PERIOD) -> int:
+    """Return the observation's length for ``n_providers`` in ``layout``."""
+    mta = len(MTA_FEATURES) if layout.mta_inputs else 0
+    return (9 + 9 * layout.history_periods) * n_providers + len(GLOBAL_FEATURES) + mta
 
 
 @functools.cache
-def _bounds(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
+def _bounds(n_providers: int, layout: Layout = LAST_PERIOD) -> tuple[np.ndarray, np.ndarray]:
     rows = list(PROVIDER_FEATURES) * n_providers + list(GLOBAL_FEATURES)
+    rows += list(MTA_FEATURES) if layout.mta_inputs else []
+    rows += list(PROVIDER_FEATURES) * n_providers * layout.history_periods
     low = np.array([row[1] for row in rows], dtype=np.float32)
     high = np.array([row[2] for row in rows], dtype=np.float32)
     low.flags.writeable = high.flags.writeable = False  # shared by every call
@@ -107,10 +178,31 @@ def _bounds64(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-def feature_bounds(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
+def feature_bounds(
+    n_providers: int, layout: Layout = LAST_PERIOD
+) -> tuple[np.ndarray, np.ndarray]:
     """Return the (low, high) float32 bounds of the observation for ``n_providers``."""
-    low, high = _bounds(n_providers)
+    low, high = _bounds(n_providers, layout)
     return low.copy(), high.copy()
+
+
+def mta_features(
+    *, queue: np.ndarray | bool, max_age_hours: np.ndarray | float,
+    retry_interval_hours: np.ndarray | float,
+) -> np.ndarray:  # fmt: skip
+    """Return the ``mta.*`` features (B, 3) float32 of MTA set-ups (scalars: one row).
+
+    Clipped to [0, 1] like every feature: the simulator's and the record's bounds keep
+    them inside (168 h and 24 h are both the largest allowed).
+    """
+    columns = np.broadcast_arrays(
+        np.asarray(queue, dtype=np.float64),
+        np.asarray(max_age_hours, dtype=np.float64) / MAX_AGE_SCALE_HOURS,
+        np.asarray(retry_interval_hours, dtype=np.float64) / RETRY_SCALE_HOURS,
+    )
+    rows = np.stack([np.atleast_1d(c) for c in columns], axis=1)
+    features: np.ndarray = np.clip(rows, 0.0, 1.0).astype(np.float32)
+    return features
 
 
 _RATE_SCALE = np.array([1.0, 1.0, 1.0, 1.0, 10.0, 100.0])
@@ -203,13 +295,45 @@ _log_inputs_compiled: Callable[..., None] = numba.njit(cache=True)(_log_inputs)
 _features_compiled: Callable[..., bool] = numba.njit(cache=True)(_features)
 
 
-def encode(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> np.ndarray:
-    """Encode a batch of telemetry into float32 observations of shape (B, 9P + 6).
+def encode(
+    telemetry: Telemetry, *, horizon_days: int, max_ips: int,
+    mta: np.ndarray | None = None, history: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Encode a batch of telemetry into float32 observations of shape (B, obs_dim).
 
     Two compiled loops around numpy's ``log10`` (this runs once per simulated period and
     once per served decision, where numpy's fixed cost per call outweighed the arithmetic;
     ``log10`` stays numpy's, whose SIMD version may differ from libm's in the last bit).
+
+    Args:
+        telemetry: the last period's telemetry.
+        horizon_days: the episode's horizon (``time.progress``).
+        max_ips: the largest pool (``pool.ips``).
+        mta: :func:`mta_features` of each row (B, 3) or one row (1, 3), for a layout with
+            MTA inputs; None for one without.
+        history: the past periods' provider features (B, K, 9P), most recent first (each
+            the first ``9P`` values of that period's observation), for a layout with
+            history; None for one without.
     """
+    n_rows, n_providers = telemetry.demand.shape
+    g = 9 * n_providers + len(GLOBAL_FEATURES)
+    width = g + (0 if mta is None else len(MTA_FEATURES))
+    width += 0 if history is None else history.shape[1] * 9 * n_providers
+    # One array, each part written in place: concatenating cost more than the encoding.
+    obs = np.empty((n_rows, width), dtype=np.float32)
+    _encode_period(telemetry, horizon_days=horizon_days, max_ips=max_ips, obs=obs)
+    if mta is not None:
+        obs[:, g : g + len(MTA_FEATURES)] = mta
+        g += len(MTA_FEATURES)
+    if history is not None:
+        obs[:, g:] = history.reshape(n_rows, -1)
+    return obs
+
+
+def _encode_period(
+    telemetry: Telemetry, *, horizon_days: int, max_ips: int, obs: np.ndarray
+) -> None:
+    """Encode one period's telemetry into the first ``9P + 6`` columns of ``obs``."""
     t = telemetry
     n_rows, n_providers = t.demand.shape
     logs = np.empty((n_rows, n_providers, 3))
@@ -217,7 +341,6 @@ def encode(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> np.ndarr
     np.log10(logs, out=logs)
     low, high = _bounds(n_providers)
     low64, high64 = _bounds64(n_providers)
-    obs = np.empty((n_rows, 9 * n_providers + 6), dtype=np.float32)
     whole = _features_compiled(
         logs, t.demand, t.sent_dedicated, t.accepted, t.deferred, t.rejected, t.bounced,
         t.transmitted, t.complaints, t.delivered, t.n_ips, t.mean_ip_age_days, t.day,
@@ -229,7 +352,6 @@ def encode(telemetry: Telemetry, *, horizon_days: int, max_ips: int) -> np.ndarr
         g = 9 * n_providers
         obs[:, g + 3] = np.minimum(np.maximum(np.sin(angle), low[g + 3]), high[g + 3])
         obs[:, g + 4] = np.minimum(np.maximum(np.cos(angle), low[g + 4]), high[g + 4])
-    return obs
 
 
 # cos and sin of each weekday's angle, by the very numpy expression ``encode`` evaluates.
@@ -260,8 +382,13 @@ class ObservationView:
 def read(
     observation: np.ndarray, *, n_providers: int, horizon_days: int, max_ips: int
 ) -> ObservationView:
-    """Invert :func:`encode` where it can be inverted (up to float32 rounding and clipping)."""
-    obs = np.asarray(observation, dtype=np.float64).reshape(-1, 9 * n_providers + 6)
+    """Invert :func:`encode` where it can be inverted (up to float32 rounding and clipping).
+
+    Reads the last period's features, the first ``9P + 6`` of any layout.
+    """
+    width = 9 * n_providers + 6
+    obs = np.asarray(observation, dtype=np.float64)
+    obs = obs.reshape(1, -1)[:, :width] if obs.ndim == 1 else obs[:, :width]
     per = obs[:, : 9 * n_providers].reshape(-1, n_providers, 9)
     rest = obs[:, 9 * n_providers :]
     return ObservationView(

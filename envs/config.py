@@ -20,11 +20,19 @@ from ipwarmup.actions import ActionCodec
 from ipwarmup.config import Config, configclass, setting, setting_factory
 from ipwarmup.envs.provider_config import ProviderConfig, default_providers
 from ipwarmup.envs.scenario_config import HOURS_PER_DAY, ScenarioConfig
+from ipwarmup.observation import (
+    MAX_AGE_SCALE_HOURS,
+    MAX_HISTORY_PERIODS,
+    MIN_RETRY_HOURS,
+    RETRY_SCALE_HOURS,
+    Layout,
+)
 
 __all__ = [
     "HOURS_PER_DAY",
     "EnvConfig",
     "MTAConfig",
+    "ObservationConfig",
     "PoolConfig",
     "ProviderConfig",
     "RewardConfig",
@@ -139,7 +147,7 @@ class MTAConfig(Config):
         72,
         "A queued message older than this expires and is lost.",
         ge=1,
-        le=24 * 7,
+        le=int(MAX_AGE_SCALE_HOURS),  # a week; the observation's mta.max_age reads it as 1
     )
     retry_interval_hours: float = setting(
         # §2 RFC 5321 at least 30 min; SendGrid ~15 min; KumoMTA 20 min; Exim 15 min; Postfix
@@ -151,8 +159,8 @@ class MTAConfig(Config):
         1.0,
         "Mean time between two attempts of a queued message (queue mode); in shared mode, "
         "the wait before deferred mail is retried on the shared pool, rounded up to hours.",
-        ge=0.25,
-        le=24,
+        ge=MIN_RETRY_HOURS,
+        le=RETRY_SCALE_HOURS,  # a day; the observation's mta.retry_interval reads it as 1
     )
 
 
@@ -191,6 +199,37 @@ class RewardConfig(Config):
 
 
 @configclass
+class ObservationConfig(Config):
+    """What the policy sees beyond the last period (the encoder's table in ``observation``)."""
+
+    history_periods: int = setting(
+        # A day's replies give one point per provider of how much it took at the cap set:
+        # its deferral and accept rates at that cap. Tolerances are hidden, so a policy
+        # reads them off a few such points (the slope of deferrals against the cap) and
+        # their trend; three past days with the current one make four points, cover the
+        # queue's 72 h lifetime (mail deferred three days ago expires now, DOMAIN §2) and
+        # add 3 x 9 features per provider (189 inputs with five providers, not 500+ for a
+        # week), which the MLP learns from in a smoke budget. Older points are stale: the
+        # allowance moves daily with reputation.
+        3,
+        "Past periods whose provider features the observation carries, most recent first "
+        "(0: the last period only).",
+        ge=0,
+        le=MAX_HISTORY_PERIODS,
+    )
+    mta_inputs: bool = setting(
+        True,
+        "Whether the MTA's set-up (overflow mode, queue lifetime, retry interval) is an "
+        "input: an ESP knows its own MTA.",
+    )
+
+    @property
+    def layout(self) -> Layout:
+        """The encoder's layout of these settings."""
+        return Layout(history_periods=self.history_periods, mta_inputs=self.mta_inputs)
+
+
+@configclass
 class EnvConfig(Config):
     """Everything the simulator needs; one episode is one warmup."""
 
@@ -202,6 +241,9 @@ class EnvConfig(Config):
     shared_pool: SharedPoolConfig = setting_factory(SharedPoolConfig, "The shared pool.")
     mta: MTAConfig = setting_factory(MTAConfig, "The MTA.")
     reward: RewardConfig = setting_factory(RewardConfig, "The reward weights.")
+    observation: ObservationConfig = setting_factory(
+        ObservationConfig, "What the policy sees: past periods and the MTA's set-up."
+    )
     horizon_days: int = setting(
         # §1 SES standard: 50k/day within 45 days; SendGrid leaves warmup after day 41.
         45,

@@ -124,8 +124,11 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Observation Space
 
-    ``Box(low, high, (9P + 6,), float32)``: what an ESP sees of the last period (never the
-    hidden reputation). Per provider ``p`` (feature index ``9p + i``):
+    ``Box(low, high, (9P + 6 + 3 + 9PK,), float32)``: what an ESP sees of the last period
+    (never the hidden reputation), what it knows of its own MTA, and the last ``K =
+    observation.history_periods`` periods (default 3; with ``observation.mta_inputs=false``
+    the MTA's three features are left out, and ``K = 0`` leaves the last period alone,
+    ``(9P + 6,)``). Per provider ``p`` (feature index ``9p + i``):
 
     | Index | Name | Low | High | Meaning |
     |-------|------|-----|------|---------|
@@ -149,6 +152,19 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     | 9P+3 | time.weekday_sin | -1 | 1 | sin(2 pi weekday / 7) |
     | 9P+4 | time.weekday_cos | -1 | 1 | cos(2 pi weekday / 7) |
     | 9P+5 | time.hour | 0 | 1 | hour of day of the next decision / 24 |
+
+    Then the MTA's set-up (``mta`` in the config; an ESP knows its own MTA):
+
+    | Index | Name | Low | High | Meaning |
+    |-------|------|-----|------|---------|
+    | 9P+6 | mta.queue | 0 | 1 | 1 with overflow "queue" (retried on dedicated), 0 "shared" |
+    | 9P+7 | mta.max_age | 0 | 1 | max_age_hours / 168 |
+    | 9P+8 | mta.retry_interval | 0 | 1 | retry_interval_hours / 24 |
+
+    Then for ``k = 1..K``, at ``9P + 9 + 9P(k-1) + 9p + i``, ``history.k.<p>.<name>``: the
+    per-provider feature ``i`` (first table, same bounds) of the observation ``k``
+    decisions ago, zeros where that decision came before the warmup started. Provider
+    tolerances are hidden: the history is where the replies to earlier caps show them.
 
     ## Rewards
 
@@ -246,10 +262,11 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
         self.config = build_config(scenario=scenario, config=config, overrides=overrides)
         self.simulator = Simulator(self.config, 1)
         n_providers = len(self.config.providers)
-        low, high = feature_bounds(n_providers)
+        layout = self.config.observation.layout
+        low, high = feature_bounds(n_providers, layout)
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (n_providers + 1,), dtype=np.float32)
-        self.feature_names = feature_names(self.config.provider_names)
+        self.feature_names = feature_names(self.config.provider_names, layout)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

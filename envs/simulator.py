@@ -50,7 +50,7 @@ from ipwarmup.envs.state import (
     allocate,
     take,
 )
-from ipwarmup.observation import Telemetry, encode
+from ipwarmup.observation import Telemetry, encode, mta_features, obs_size
 
 if TYPE_CHECKING:
     from ipwarmup.envs.privileged import PrivilegedView
@@ -139,6 +139,16 @@ class Simulator:
         self._complaint_feed = np.array([pc.complaint_feedback for pc in self._provider_list])
         self._settings = _settings(config)
         self._all_rows = np.arange(n_envs)
+        layout = config.observation.layout
+        mta = config.mta
+        self._mta = (mta_features(queue=mta.overflow == "queue", max_age_hours=mta.max_age_hours,
+                                  retry_interval_hours=mta.retry_interval_hours)
+                     if layout.mta_inputs else None)  # fmt: skip
+        # The ring of past periods: each row's last K observations' provider features, most
+        # recent first; zeros before its warmup started.
+        k = layout.history_periods
+        self._history = np.zeros((n_envs, k, 9 * p), dtype=np.float32) if k else None
+        self._last = np.zeros((n_envs, obs_size(p, layout)), dtype=np.float32)
         # Placeholders until reset hands every row its own generator and draws.
         self.generators: list[np.random.Generator] = [np.random.default_rng(0)] * n_envs
         self.state: SimState = allocate(
@@ -255,6 +265,8 @@ class Simulator:
         t = st.telemetry
         for name in vars(t):
             getattr(t, name)[idx] = 0.0
+        if self._history is not None:
+            self._history[idx] = 0.0
         # The customer arrives with a sending history on the shared pool: its expected
         # hourly volume is known before the first decision.
         t.demand_per_hour[idx] = st.demand_today[idx].mean(axis=1)
@@ -287,6 +299,9 @@ class Simulator:
                 f"Unexpected action shape {a.shape}: expected ({self.n_envs}, {self.codec.size})"
             )
         st, cfg = self.state, self.config
+        if self._history is not None:  # the observation acted on becomes the latest past
+            self._history[:, 1:] = self._history[:, :-1]  # numpy buffers the overlap
+            self._history[:, 0] = self._last[:, : 9 * self.n_providers]
         reward, _ = self._advance(a)  # the pool and clock features included
         truncated = st.hour >= cfg.horizon_days * HOURS_PER_DAY
         continuation = np.zeros(self.n_envs)
@@ -376,9 +391,11 @@ class Simulator:
     # ----------------------------------------------------------- observation
     def observe(self) -> np.ndarray:
         """Return the current observation of every row, shape (B, obs_dim), float32."""
-        return encode(
-            self.state.telemetry, horizon_days=self.config.horizon_days, max_ips=self.max_ips
-        )
+        self._last = encode(
+            self.state.telemetry, horizon_days=self.config.horizon_days, max_ips=self.max_ips,
+            mta=self._mta, history=self._history,
+        )  # fmt: skip
+        return self._last
 
     def replicate(self, copies: int) -> Simulator:
         """Return a new simulator whose rows are each of this one's rows ``copies`` times.
@@ -391,6 +408,9 @@ class Simulator:
         rows = np.repeat(np.arange(self.n_envs), copies)
         clone.state = take(self.state, rows)
         clone._rows = self._rows.take(rows)
+        clone._last = self._last[rows]
+        if self._history is not None:
+            clone._history = self._history[rows]
         clone.generators = [_copy_generator(g) for g in self.generators for _ in range(copies)]
         return clone
 

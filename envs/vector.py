@@ -72,7 +72,7 @@ class WarmupVecEnv(VecEnv):
         self.config = config
         self.simulator = Simulator(config, n_envs)
         n_providers = len(config.providers)
-        low, high = feature_bounds(n_providers)
+        low, high = feature_bounds(n_providers, config.observation.layout)
         observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         action_space = gym.spaces.Box(-1.0, 1.0, (n_providers + 1,), dtype=np.float32)
         super().__init__(n_envs, observation_space, action_space)

@@ -44,7 +44,7 @@ class WorldVecEnv(WarmupVecEnv):
         self.config = config
         self.sampler = WorldSampler(world=world, config=config)
         n_providers = len(config.providers)
-        low, high = feature_bounds(n_providers)
+        low, high = feature_bounds(n_providers, config.observation.layout)
         observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self._obs_dim = len(low)
         action_space = gym.spaces.Box(-1.0, 1.0, (n_providers + 1,), dtype=np.float32)

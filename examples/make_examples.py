@@ -1,9 +1,12 @@
 """Regenerate the telemetry examples: ``python examples/make_examples.py``.
 
-``telemetry.json`` is the telemetry of a real simulator state (the steady B2C scenario, seed
-0, after 10 days of SendGrid's published schedule), with counts rounded to whole messages.
-Each ``invalid/<kind>.json`` spoils it in one way; ``invalid/<kind>.expected`` holds the
-exact problem lines ``ipwarmup.serving.telemetry.validate`` must report, one per line,
+``telemetry.json`` (schema version 2) is the telemetry of a real simulator state (the steady
+B2C scenario, seed 0, after 10 days of SendGrid's published schedule), with counts rounded
+to whole messages, the default MTA's set-up and the three days before it (rounded alike) as
+its history. ``telemetry-v1.json`` (schema version 1) was made the same way by an earlier
+simulator and is kept as it is: tests compute decisions from its numbers by hand. Each
+``invalid/<kind>.json`` spoils that version-1 record in one way; ``invalid/<kind>.expected``
+holds the exact problem lines ``ipwarmup.serving.telemetry.validate`` must report, one per line,
 written here by hand (they are the specification, not a recording of the output).
 
 This script may use the simulator; the serving module never does.
@@ -22,7 +25,9 @@ import numpy as np
 
 from ipwarmup.agents.registry import make_policy
 from ipwarmup.envs import IPWarmupEnv
+from ipwarmup.envs.config import MTAConfig
 from ipwarmup.errors import TelemetryError
+from ipwarmup.observation import Layout
 from ipwarmup.serving.telemetry import record_from_telemetry, validate
 
 HERE = Path(__file__).resolve().parent
@@ -31,24 +36,13 @@ SEED = 0
 DAYS = 10
 PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
 MAX_IPS = 8  # the default pool.max_ips
+HISTORY = 3  # the default observation.history_periods
 
 Record = dict[str, Any]
 
 
-def simulated_record() -> Record:
-    """Step the simulator ``DAYS`` days with fixed-sendgrid; export its telemetry, rounded."""
-    env = IPWarmupEnv(scenario=SCENARIO)
-    obs, _ = env.reset(seed=SEED)
-    policy = make_policy("fixed-sendgrid", env.config)
-    state = None
-    for day in range(DAYS):
-        action, state = policy.predict(obs, state, np.array([day == 0]))
-        obs, *_ = env.step(action)
-    names = env.config.provider_names
-    assert names == PROVIDERS, names
-    record = record_from_telemetry(
-        env.simulator.telemetry, 0, names, period_hours=env.config.decision_interval_hours
-    )
+def _rounded(record: Record) -> Record:
+    """Round a record's counts to whole messages, keeping its totals consistent."""
     record["pool"]["mean_ip_age_days"] = round(record["pool"]["mean_ip_age_days"], 3)
     for entry in record["providers"].values():
         counts = {name: round(value) for name, value in entry.items()}
@@ -61,6 +55,40 @@ def simulated_record() -> Record:
         counts["bounced"] = min(counts["bounced"], counts["accepted"] + counts["sent_shared"])
         entry.update(counts)
     return record
+
+
+def simulated_records() -> list[Record]:
+    """Step the simulator ``DAYS`` days with fixed-sendgrid; export each day's, rounded.
+
+    Version-1 records, the latest first.
+    """
+    env = IPWarmupEnv(scenario=SCENARIO)
+    obs, _ = env.reset(seed=SEED)
+    policy = make_policy("fixed-sendgrid", env.config)
+    names = env.config.provider_names
+    assert names == PROVIDERS, names
+    hours = env.config.decision_interval_hours
+    state = None
+    records = [_rounded(record_from_telemetry(env.simulator.telemetry, 0, names,
+                                              period_hours=hours))]  # fmt: skip
+    for day in range(DAYS):
+        action, state = policy.predict(obs, state, np.array([day == 0]))
+        obs, *_ = env.step(action)
+        records.insert(0, _rounded(record_from_telemetry(env.simulator.telemetry, 0, names,
+                                                         period_hours=hours)))  # fmt: skip
+    return records
+
+
+def memory_record(records: list[Record]) -> Record:
+    """The version-2 record of day ``DAYS``: the MTA's set-up and the last three periods."""
+    mta = MTAConfig()
+    return {
+        **records[0],
+        "schema_version": 2,
+        "mta": {"overflow": mta.overflow, "max_age_hours": mta.max_age_hours,
+                "retry_interval_hours": mta.retry_interval_hours},
+        "history": [record["providers"] for record in records[1 : 1 + HISTORY]],
+    }  # fmt: skip
 
 
 def _locate(record: Record, path: str) -> tuple[Record, str]:
@@ -160,8 +188,8 @@ INVALID: dict[str, tuple[str, Callable[[Record], Any], list[str]]] = {
     ),
     "wrong_schema_version": (
         "a record of another schema version",
-        _set("schema_version", 2),
-        ["telemetry.schema_version: expected 1, got 2"],
+        _set("schema_version", 3),
+        ["telemetry.schema_version: expected 1 or 2, got 3"],
     ),
     "bad_period": (
         "a period that does not divide a day",
@@ -223,9 +251,11 @@ def _write_json(path: Path, value: object) -> None:
 
 def main() -> int:
     """Write every example and check that validate reports exactly the expected lines."""
-    record = simulated_record()
+    record = json.loads((HERE / "telemetry-v1.json").read_text())
     validate(record, PROVIDERS, max_ips=MAX_IPS)
-    _write_json(HERE / "telemetry.json", record)
+    memory = memory_record(simulated_records())
+    validate(memory, PROVIDERS, max_ips=MAX_IPS, layout=Layout(HISTORY, mta_inputs=True))
+    _write_json(HERE / "telemetry.json", memory)
     out = HERE / "invalid"
     out.mkdir(exist_ok=True)
     failures = 0

@@ -32,7 +32,7 @@ from typing import Any
 from ipwarmup.mta.events import Event
 from ipwarmup.mta.providers import PROVIDERS, ProviderMap
 from ipwarmup.mta.sources import Sources
-from ipwarmup.serving.telemetry import COUNT_FIELDS, SCHEMA_VERSION, validate
+from ipwarmup.serving.telemetry import COUNT_FIELDS, validate
 
 DAY = 86_400.0
 
@@ -249,7 +249,7 @@ class TelemetryBuilder:
             for name in list(self.sources.dedicated)[:ips]
         ]
         record = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": 1,  # the last period alone (version 2 adds mta and history)
             "period_hours": self.period_hours,
             "time": {
                 "day": round(max((end - self.origin) / DAY, 0.0), 6),

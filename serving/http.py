@@ -360,7 +360,7 @@ def create_app(
         "guardrail_notes": policy.guardrail_notes,
         "signed_by": policy.spec.signature.public_key if policy.spec.signature else None,
     }
-    schema = _inline_defs(json_schema(policy.providers, policy.max_ips))
+    schema = _inline_defs(json_schema(policy.providers, policy.max_ips, layout=policy.layout))
 
     @app.get("/healthz", summary="Say which model is loaded")
     async def healthz() -> dict[str, Any]:

@@ -30,7 +30,10 @@ _PERIOD, _MAX_IPS, _HORIZON, _AGE_SCALE = 0, 1, 2, 3
 _RATE_SCALE = 4  # 6 values: the rate features' scales, as in ``encode``
 _LOG_SCALE = 10  # 3 values: demand, cap, queue
 _SIN, _COS = 13, 20  # 7 values each
-_ENCODER = 27  # then the feature bounds: low (D), high (D)
+_MAX_AGE_SCALE, _RETRY_SCALE = 27, 28  # the mta.* features' scales
+# The observation's layout: providers P, past periods K, 1.0 with the MTA inputs.
+_N_PROVIDERS, _N_HISTORY, _MTA = 29, 30, 31
+_ENCODER = 32  # then the feature bounds: low (D), high (D)
 # Scalars of the network and the guardrails, at layout[_L_SCALARS].
 _CLIP_OBS, _LOG_STEP, _LIMIT, _MIN_CAP, _MAX_CAP = 0, 1, 2, 3, 4
 _BLOCK_MIN, _BLOCK_CUT, _DEFERRAL_RATE, _DEFERRAL_CUT = 5, 6, 7, 8
@@ -42,6 +45,11 @@ _N_SCALARS = 13
 _L_MEAN, _L_INV_STD, _L_SCALARS, _L_ACT_LOW, _L_ACT_HIGH, _L_THRESHOLDS = range(6)
 _L_LOWEST, _L_HIGHEST, _L_WHOLE, _L_LAYERS = 6, 7, 8, 9
 _LAYER = 5
+# A record's values: each provider's ten counts, n_ips, mean_ip_age_days, day, weekday,
+# hour, schema_version, period_hours (version 1 stops here, at 10P + 7); then version 2's
+# mta (queue 0/1, max_age_hours, retry_interval_hours), the number of past periods given,
+# and the past periods' counts (ten per provider each): those given, then zeros up to K.
+_V1_EXTRA, _V2_EXTRA = 7, 11
 # Guardrail flags per provider, in the order their reasons are listed.
 _GROWTH, _BLOCK, _DEFERRALS, _BOUNCES, _COMPLAINTS, _CAP_BOUNDS = 1, 2, 4, 8, 16, 32
 _CUTS = _BLOCK | _DEFERRALS | _BOUNCES | _COMPLAINTS
@@ -51,22 +59,38 @@ _FACTOR, _NEXT_CAP, _RATIO, _FLAGS, _PER_IP, _DEFERRAL, _BOUNCE, _COMPLAINT = ra
 _BLOCKS = 8
 
 
+def _counts_at(block: int, n_providers: int) -> int:
+    """Where period ``block``'s counts start in a record's values (0: the last period)."""
+    if block == 0:
+        return 0
+    return 10 * n_providers * block + _V2_EXTRA
+
+
 def _log_inputs(values: np.ndarray, consts: np.ndarray, logs: np.ndarray) -> None:
-    """Write the arguments of the encoder's ``log10``: 1 + demand/hour, 1 + cap, 1 + queue."""
+    """Write the arguments of the encoder's ``log10``: 1 + demand/hour, 1 + cap, 1 + queue.
+
+    For the last period and each past one (``logs`` holds 3P per period, the last first).
+    """
     period = consts[_PERIOD]
-    for j in range(logs.size // 3):
-        logs[3 * j] = 1.0 + values[10 * j] / period
-        logs[3 * j + 1] = 1.0 + values[10 * j + 1]
-        logs[3 * j + 2] = 1.0 + values[10 * j + 8]
+    n_providers = int(consts[_N_PROVIDERS])
+    for block in range(logs.size // (3 * n_providers)):
+        c = counts_at(block, n_providers)
+        for j in range(n_providers):
+            at = 3 * (n_providers * block + j)
+            logs[at] = 1.0 + values[c + 10 * j] / period
+            logs[at + 1] = 1.0 + values[c + 10 * j + 1]
+            logs[at + 2] = 1.0 + values[c + 10 * j + 8]
 
 
 def _check(values: np.ndarray, consts: np.ndarray, layout: np.ndarray) -> bool:
     """Say whether a record's values are all in bounds and its counts consistent.
 
-    ``values``: :func:`_encode`'s, then ``schema_version, period_hours``. The bounds come
-    from the record's pydantic types (:mod:`ipwarmup.serving.single` reads them from its
-    JSON Schema); the consistency rules are ``record._consistent``'s, operation for
-    operation. False sends the record to pydantic, which words the errors.
+    ``values``: a record's, laid out as this module's header says. The bounds come from
+    the record's pydantic types (:mod:`ipwarmup.serving.single` reads them from its JSON
+    Schema); the consistency rules are ``record._consistent``'s, operation for operation,
+    for the last period and every past one; a version-2 record gives at least the past
+    periods ``record._history_length`` asks for. False sends the record to pydantic, which
+    words the errors.
     """
     lowest, highest = consts[layout[_L_LOWEST] :], consts[layout[_L_HIGHEST] :]
     whole = consts[layout[_L_WHOLE] :]
@@ -78,15 +102,26 @@ def _check(values: np.ndarray, consts: np.ndarray, layout: np.ndarray) -> bool:
         if whole[i] != 0.0 and v != math.floor(v):
             return False
     tolerance = consts[layout[_L_SCALARS] + _TOLERANCE]
-    for j in range((values.size - 7) // 10):
-        c = 10 * j
-        accepted, sent = values[c + 3], values[c + 2]
-        attempts = accepted + values[c + 4] + values[c + 5]
-        bounced, transmitted = values[c + 6], accepted + values[c + 9]
-        if not attempts <= sent + tolerance * max(attempts, sent, 1.0):
+    n_providers = int(consts[_N_PROVIDERS])
+    blocks = 1
+    if values.size > 10 * n_providers + _V1_EXTRA:  # version 2: its past periods too
+        k = int(consts[_N_HISTORY])
+        blocks += (values.size - 10 * n_providers - _V2_EXTRA) // (10 * n_providers)
+        v = 10 * n_providers
+        elapsed = math.floor(values[v + 2] * 24.0 / values[v + 6] + 0.5)
+        if values[v + _V2_EXTRA - 1] < min(k, elapsed):  # record._history_length
             return False
-        if not bounced <= transmitted + tolerance * max(bounced, transmitted, 1.0):
-            return False
+    for block in range(blocks):
+        start = counts_at(block, n_providers)
+        for j in range(n_providers):
+            c = start + 10 * j
+            accepted, sent = values[c + 3], values[c + 2]
+            attempts = accepted + values[c + 4] + values[c + 5]
+            bounced, transmitted = values[c + 6], accepted + values[c + 9]
+            if not attempts <= sent + tolerance * max(attempts, sent, 1.0):
+                return False
+            if not bounced <= transmitted + tolerance * max(bounced, transmitted, 1.0):
+                return False
     return True
 
 
@@ -101,32 +136,38 @@ def _prepare(values: np.ndarray, consts: np.ndarray, layout: np.ndarray, logs: n
 def _encode(values: np.ndarray, logs: np.ndarray, consts: np.ndarray, obs: np.ndarray) -> None:
     """Write the float32 observation of one record: ``encode``'s arithmetic, per feature.
 
-    ``values``: each provider's ten counts (``COUNT_FIELDS`` order), then ``n_ips,
-    mean_ip_age_days, day, weekday, hour``; ``logs``: ``log10`` of :func:`_log_inputs`.
+    ``values``: as this module's header says; ``logs``: ``log10`` of :func:`_log_inputs`,
+    the last period's then each past one's. The last period's features, then the MTA's
+    (with the MTA inputs), then each past period's provider features.
     """
-    n_providers = logs.size // 3
+    n_providers = int(consts[_N_PROVIDERS])
     size = obs.size
     r = consts[_RATE_SCALE : _RATE_SCALE + 6]
     demand_scale, cap_scale = consts[_LOG_SCALE], consts[_LOG_SCALE + 1]
     queue_scale = consts[_LOG_SCALE + 2]
     features = np.empty(size)
-    for j in range(n_providers):
-        c = 10 * j
-        demand, sent, accepted = values[c], values[c + 2], values[c + 3]
-        transmitted = accepted + values[c + 9]
-        delivered = transmitted - values[c + 6]
-        per_sent = 1.0 if sent < 1.0 else sent
-        f = 9 * j
-        features[f] = logs[3 * j] * demand_scale
-        features[f + 1] = logs[3 * j + 1] * cap_scale
-        features[f + 2] = sent / (1.0 if demand < 1.0 else demand) * r[0]
-        features[f + 3] = accepted / per_sent * r[1]
-        features[f + 4] = values[c + 4] / per_sent * r[2]
-        features[f + 5] = values[c + 5] / per_sent * r[3]
-        features[f + 6] = values[c + 6] / (1.0 if transmitted < 1.0 else transmitted) * r[4]
-        features[f + 7] = values[c + 7] / (1.0 if delivered < 1.0 else delivered) * r[5]
-        features[f + 8] = logs[3 * j + 2] * queue_scale
     g, v = 9 * n_providers, 10 * n_providers
+    mta = 3 if consts[_MTA] != 0.0 else 0
+    for block in range(logs.size // (3 * n_providers)):
+        start = counts_at(block, n_providers)
+        at = 0 if block == 0 else g + 6 + mta + g * (block - 1)
+        for j in range(n_providers):
+            c = start + 10 * j
+            demand, sent, accepted = values[c], values[c + 2], values[c + 3]
+            transmitted = accepted + values[c + 9]
+            delivered = transmitted - values[c + 6]
+            per_sent = 1.0 if sent < 1.0 else sent
+            f = at + 9 * j
+            logs_at = 3 * (n_providers * block + j)
+            features[f] = logs[logs_at] * demand_scale
+            features[f + 1] = logs[logs_at + 1] * cap_scale
+            features[f + 2] = sent / (1.0 if demand < 1.0 else demand) * r[0]
+            features[f + 3] = accepted / per_sent * r[1]
+            features[f + 4] = values[c + 4] / per_sent * r[2]
+            features[f + 5] = values[c + 5] / per_sent * r[3]
+            features[f + 6] = values[c + 6] / (1.0 if transmitted < 1.0 else transmitted) * r[4]
+            features[f + 7] = values[c + 7] / (1.0 if delivered < 1.0 else delivered) * r[5]
+            features[f + 8] = logs[logs_at + 2] * queue_scale
     weekday = int(values[v + 3])
     features[g] = values[v] / consts[_MAX_IPS]
     features[g + 1] = values[v + 1] / consts[_AGE_SCALE]
@@ -134,6 +175,10 @@ def _encode(values: np.ndarray, logs: np.ndarray, consts: np.ndarray, obs: np.nd
     features[g + 3] = consts[_SIN + weekday]
     features[g + 4] = consts[_COS + weekday]
     features[g + 5] = values[v + 4] / 24.0
+    if mta:  # mta_features: the queue flag, then the scaled hours
+        features[g + 6] = values[v + _V1_EXTRA]
+        features[g + 7] = values[v + _V1_EXTRA + 1] / consts[_MAX_AGE_SCALE]
+        features[g + 8] = values[v + _V1_EXTRA + 2] / consts[_RETRY_SCALE]
     for i in range(size):
         # np.minimum(np.maximum(x, low), high), then the cast to float32.
         x = features[i]
@@ -154,8 +199,9 @@ def _decide(
     the pool's action value and the demand summed over the providers. With no IPs only the
     factors, the pool value and the demand are written.
     """
-    n_providers = logs.size // 3
-    size = 9 * n_providers + 6
+    n_providers = int(consts[_N_PROVIDERS])
+    mta = 3 if consts[_MTA] != 0.0 else 0
+    size = 9 * n_providers * (1 + int(consts[_N_HISTORY])) + 6 + mta
     obs = np.empty(size, dtype=np.float32)
     encode(values, logs, consts, obs)
     mean, inv_std = consts[layout[_L_MEAN] :], consts[layout[_L_INV_STD] :]
@@ -259,6 +305,8 @@ def _decide(
     return fired
 
 
+counts_at: Callable[..., int] = numba.njit(cache=True, nogil=True)(_counts_at)
+"""The compiled :func:`_counts_at`."""
 log_inputs: Callable[..., None] = numba.njit(cache=True, nogil=True)(_log_inputs)
 """The compiled :func:`_log_inputs`."""
 check: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_check)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ipwarmup.actions import ENV_ID, ENV_VERSION, POOL_THRESHOLD
 from ipwarmup.errors import BundleError
-from ipwarmup.observation import feature_names
+from ipwarmup.observation import MAX_HISTORY_PERIODS, Layout, feature_names
 from ipwarmup.serving.guardrails import GuardrailSettings
 
 FORMAT_VERSION = 2
@@ -70,12 +70,24 @@ class EnvSection(_Strict):
 
 
 class ObservationSection(_Strict):
-    """The observation layout: names, units and documented ranges, one entry per feature."""
+    """The observation layout: names, units and documented ranges, one entry per feature.
+
+    ``history_periods`` and ``mta_inputs`` declare what the policy reads beyond the last
+    period (``ipwarmup.observation.Layout``); a bundle without them (every bundle before
+    issue 10) reads the last period alone, from schema-1 or schema-2 telemetry.
+    """
 
     names: list[str]
     units: list[str]
     low: list[Finite]
     high: list[Finite]
+    history_periods: Annotated[int, Field(ge=0, le=MAX_HISTORY_PERIODS)] = 0
+    mta_inputs: bool = False
+
+    @property
+    def layout(self) -> Layout:
+        """The encoder's layout this bundle was trained on."""
+        return Layout(history_periods=self.history_periods, mta_inputs=self.mta_inputs)
 
 
 class ActionSection(_Strict):
@@ -168,13 +180,18 @@ class Manifest(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
         providers = tuple(self.env.providers)
-        n_obs, n_act = len(feature_names(providers)), len(providers) + 1
-        problems = []
         obs = self.observation
-        if obs.names != feature_names(providers):
+        expected = feature_names(providers, obs.layout)
+        n_obs, n_act = len(expected), len(providers) + 1
+        problems = []
+        if obs.names != expected:
+            pairs = enumerate(zip(obs.names, expected, strict=False))
+            wrong = next((i for i, (a, b) in pairs if a != b), min(len(obs.names), n_obs))
             problems.append(f"observation.names: not this code's encoder layout for "
-                            f"{len(providers)} providers ({len(obs.names)} names, "
-                            f"expected {n_obs})")  # fmt: skip
+                            f"{len(providers)} providers, history_periods "
+                            f"{obs.history_periods} and mta_inputs "
+                            f"{str(obs.mta_inputs).lower()} ({len(obs.names)} names, "
+                            f"expected {n_obs}; first difference at {wrong})")  # fmt: skip
         for key in ("units", "low", "high"):
             if len(getattr(obs, key)) != n_obs:
                 problems.append(f"observation.{key}: expected {n_obs} entries, "

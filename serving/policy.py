@@ -20,14 +20,14 @@ import numpy as np
 from ipwarmup import rules
 from ipwarmup.actions import GROW, SHRINK, ActionCodec
 from ipwarmup.errors import TelemetryError
-from ipwarmup.observation import encode, read
+from ipwarmup.observation import read
 from ipwarmup.policy import PolicyState, check_observation_shape
 from ipwarmup.serving import guardrails as gr
 from ipwarmup.serving.bundle import PublicKey, read_bundle
 from ipwarmup.serving.manifest import FORMAT_VERSION, MANIFEST, WEIGHTS, Manifest
 from ipwarmup.serving.record import COUNT_FIELDS
 from ipwarmup.serving.single import EMPTY, OneRecord, pool_hold_reason, pool_max_reason
-from ipwarmup.serving.telemetry import record_arrays, telemetry_from_arrays, validate
+from ipwarmup.serving.telemetry import encode_arrays, record_arrays, validate
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "WEIGHTS", "ServedPolicy", "load_policy"]
 
@@ -58,12 +58,15 @@ class ServedPolicy:
     ) -> None:
         self.spec = manifest
         """The manifest as validated (typed); :attr:`manifest` is the same as plain JSON."""
-        self.manifest: dict[str, Any] = manifest.model_dump(mode="json")
+        # As written: the layout fields a pre-issue-10 manifest leaves out stay out.
+        self.manifest: dict[str, Any] = manifest.model_dump(mode="json", exclude_unset=True)
         env = manifest.env
         self.providers: tuple[str, ...] = tuple(env.providers)
         self.horizon_days = env.horizon_days
         self.max_ips = env.max_ips
         self.period_hours = env.decision_interval_hours
+        self.layout = manifest.observation.layout
+        """What the observation reads beyond the last period (the record's version follows)."""
         norm = manifest.normalization
         self._mean = np.asarray(norm.mean, dtype=np.float64)
         self._inv_std = 1.0 / np.sqrt(np.asarray(norm.var, dtype=np.float64) + norm.epsilon)
@@ -96,7 +99,7 @@ class ServedPolicy:
             providers=self.providers, mean=self._mean, inv_std=self._inv_std,
             clip_obs=self._clip_obs, layers=self._layers, low=self._low, high=self._high,
             codec=self.codec, guardrails=self.guardrails, horizon_days=self.horizon_days,
-            max_ips=self.max_ips,
+            max_ips=self.max_ips, layout=self.layout,
         )  # fmt: skip
 
     @property
@@ -144,7 +147,7 @@ class ServedPolicy:
         return (actions[0] if np.ndim(observation) == 1 else actions), state
 
     def _validate(self, telemetry: object) -> dict[str, Any]:
-        record = validate(telemetry, self.providers, max_ips=self.max_ips)
+        record = validate(telemetry, self.providers, max_ips=self.max_ips, layout=self.layout)
         if record["period_hours"] != self.period_hours:
             raise TelemetryError(
                 f"telemetry.period_hours: expected {self.period_hours} (this model decides "
@@ -189,9 +192,9 @@ class ServedPolicy:
 
     def _decide_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         counts, scalars = record_arrays(records, self.providers)
-        obs = encode(
-            telemetry_from_arrays(counts, scalars), horizon_days=self.horizon_days,
-            max_ips=self.max_ips,
+        obs = encode_arrays(
+            records, self.providers, counts, scalars, horizon_days=self.horizon_days,
+            max_ips=self.max_ips, layout=self.layout,
         )  # fmt: skip
         with np.errstate(all="ignore"):
             actions = self._network(obs)

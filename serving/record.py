@@ -17,7 +17,7 @@ import math
 import numbers
 import reprlib
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -30,8 +30,22 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-SCHEMA_VERSION = 1
-"""The version of the record this module reads and writes."""
+from ipwarmup.observation import (
+    LAST_PERIOD,
+    MAX_AGE_SCALE_HOURS,
+    MAX_HISTORY_PERIODS,
+    MIN_RETRY_HOURS,
+    RETRY_SCALE_HOURS,
+    Layout,
+)
+
+SCHEMA_VERSION = 2
+"""The newest version of the record, which this module writes; it reads 1 and 2.
+
+Version 2 adds ``mta`` (the MTA's set-up) and ``history`` (the past periods' provider
+counts, most recent first): a bundle whose observation reads either needs it, and any
+bundle takes it. Version 1 (without them) is read where the bundle needs neither.
+"""
 FIELD_DOCS = {
     "demand": "New mail for the provider in the period.",
     "dedicated_cap_per_hour": "The dedicated pool's current hourly cap here (sum over IPs).",
@@ -54,6 +68,11 @@ MAX_DAYS = 36_500.0
 PERIOD_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
 """The allowed ``period_hours``: the divisors of a day."""
 TOP_KEYS = ("schema_version", "period_hours", "time", "pool", "providers")
+"""The keys of a version-1 record."""
+TOP_KEYS_V2 = (*TOP_KEYS, "mta", "history")
+"""The keys of a version-2 record."""
+MTA_KEYS = ("overflow", "max_age_hours", "retry_interval_hours")
+OVERFLOW_MODES = ("shared", "queue")
 TIME_KEYS = ("day", "weekday", "hour")
 POOL_KEYS = ("dedicated_ips", "mean_ip_age_days")
 RELATIVE_TOLERANCE = 1e-6
@@ -162,9 +181,39 @@ def _integer_schema(maximum: int, description: str) -> dict[str, Any]:
     return {"type": "integer", "minimum": 0, "maximum": maximum, "description": description}
 
 
+def elapsed_periods(day: float, period_hours: int) -> int:
+    """Return the decisions since the warmup started: ``time.day`` in periods, rounded."""
+    return math.floor(day * 24.0 / period_hours + 0.5)
+
+
+def _history_length(history_periods: int) -> Any:
+    """Check that a version-2 record carries the past periods its bundle reads."""
+
+    def check(record: dict[str, Any]) -> dict[str, Any]:
+        given = len(record["history"])
+        need = min(history_periods, elapsed_periods(record["time"]["day"],
+                                                    int(record["period_hours"])))  # fmt: skip
+        if given < need:
+            raise PydanticCustomError(
+                "history_short",
+                "expected the last {need} periods, most recent first (this model reads "
+                "{history_periods}; the warmup is {age} periods old), got {given}",
+                {"need": need, "given": given, "history_periods": history_periods,
+                 "age": elapsed_periods(record["time"]["day"], int(record["period_hours"]))},
+            )  # fmt: skip
+        return record
+
+    return AfterValidator(check)
+
+
 @functools.lru_cache(maxsize=32)
-def record_adapter(providers: tuple[str, ...], max_ips: int) -> TypeAdapter[Any]:
-    """Return the validator of records for these providers and pool size (cached)."""
+def record_adapter(
+    providers: tuple[str, ...], max_ips: int, version: int, history_periods: int
+) -> TypeAdapter[Any]:
+    """Return the validator of records of ``version`` (cached).
+
+    For these providers, pool size and number of past periods the bundle reads.
+    """
     provider = _section(
         "provider",
         {name: _number(MAX_COUNT, FIELD_DOCS[name]) for name in COUNT_FIELDS},
@@ -191,40 +240,115 @@ def record_adapter(providers: tuple[str, ...], max_ips: int) -> TypeAdapter[Any]
             "mean_ip_age_days": _number(MAX_DAYS, "Mean age of those IPs in days."),
         },
     )
-    record = _section(
-        "record",
+    entries = _section("providers", dict.fromkeys(providers, checked))
+    fields = {
+        "schema_version": _whole((version,), {"const": version}),
+        "period_hours": _whole(
+            PERIOD_HOURS, {"enum": list(PERIOD_HOURS), "description": "Length of the period."}
+        ),
+        "time": time,
+        "pool": pool,
+        "providers": entries,
+    }
+    if version == 1:
+        return TypeAdapter(_section("record", fields))
+    fields["mta"] = _section(
+        "mta",
         {
-            "schema_version": _whole((SCHEMA_VERSION,), {"const": SCHEMA_VERSION}),
-            "period_hours": _whole(
-                PERIOD_HOURS, {"enum": list(PERIOD_HOURS), "description": "Length of the period."}
+            "overflow": Annotated[
+                Literal["shared", "queue"],
+                Field(description="Where the MTA sends mail above the dedicated "
+                      "caps and deferred mail: 'shared' (the shared pool) or 'queue' "
+                      "(retried on the dedicated IPs)."),
+            ],
+            "max_age_hours": _whole(
+                range(1, int(MAX_AGE_SCALE_HOURS) + 1),
+                {"type": "integer", "minimum": 1, "maximum": int(MAX_AGE_SCALE_HOURS),
+                 "description": "Hours a queued message lives before it expires."},
             ),
-            "time": time,
-            "pool": pool,
-            "providers": _section("providers", dict.fromkeys(providers, checked)),
+            "retry_interval_hours": Annotated[
+                float,
+                Field(ge=MIN_RETRY_HOURS, le=RETRY_SCALE_HOURS, allow_inf_nan=False,
+                      strict=True, description="Hours between two attempts of a message."),
+            ],
         },
     )
-    return TypeAdapter(record)
+    fields["history"] = Annotated[
+        list[entries],  # type: ignore[valid-type]
+        Field(max_length=MAX_HISTORY_PERIODS, description="The past periods' provider "
+              "counts, most recent first: at least min(K, periods since the warmup started), "
+              "K the bundle's observation.history_periods, of which it reads the first K."),
+    ]  # fmt: skip
+    return TypeAdapter(Annotated[_section("record", fields), _history_length(history_periods)])
 
 
-def _keys(path: tuple[Any, ...], providers: tuple[str, ...]) -> tuple[str, ...]:
+def adapter_for(
+    record: object, providers: tuple[str, ...], max_ips: int, layout: Layout = LAST_PERIOD
+) -> TypeAdapter[Any]:
+    """Return the validator a record is judged by: its version's, or the bundle's newest.
+
+    A version-1 record goes to the version-1 validator where the bundle reads neither
+    history nor the MTA; anything else (version 2, or no valid version) to version 2's, or
+    version 1's for a bundle that reads neither and a record without version 2's keys.
+    """
+    version = record.get("schema_version") if type(record) is dict else None
+    if layout.needs_v2 or (version is not None and _is(version, 2)):
+        return record_adapter(providers, max_ips, 2, layout.history_periods)
+    if type(record) is dict and not _is(version, 1) and ("mta" in record or "history" in record):
+        return record_adapter(providers, max_ips, 2, layout.history_periods)
+    return record_adapter(providers, max_ips, 1, 0)  # no history: one adapter per bundle
+
+
+def _is(value: object, number: int) -> bool:
+    """Whether a JSON value is the number ``number`` (``true`` is not 1)."""
+    return type(value) in (int, float) and value == number
+
+
+def needs_v2(record: object, layout: Layout) -> str | None:
+    """Return the problem of a version-1 record sent to a bundle that needs version 2."""
+    if not layout.needs_v2 or type(record) is not dict:
+        return None
+    if not _is(record.get("schema_version"), 1):
+        return None
+    what = []
+    if layout.mta_inputs:
+        what.append("the MTA's set-up (mta)")
+    if layout.history_periods:
+        what.append(f"the last {layout.history_periods} periods (history)")
+    return (f"telemetry.schema_version: bundle needs schema_version 2: it reads "
+            f"{' and '.join(what)}; got 1")  # fmt: skip
+
+
+class Shape(NamedTuple):
+    """What a record is judged against: the bundle's providers, pool, layout, the version."""
+
+    providers: tuple[str, ...]
+    max_ips: int
+    version: int
+    layout: Layout
+
+
+def _keys(path: tuple[Any, ...], shape: Shape) -> tuple[str, ...]:
     """The expected keys of the object at ``path`` (schema order), () for a leaf."""
     if not path:
-        return TOP_KEYS
+        return TOP_KEYS if shape.version == 1 else TOP_KEYS_V2
     if path == ("time",):
         return TIME_KEYS
     if path == ("pool",):
         return POOL_KEYS
-    if path == ("providers",):
-        return providers
-    if len(path) == 2 and path[0] == "providers":
+    if path == ("mta",):
+        return MTA_KEYS
+    if path == ("providers",) or (len(path) == 2 and path[0] == "history"):
+        return shape.providers
+    if (len(path) == 2 and path[0] == "providers") or (len(path) == 3 and path[0] == "history"):
         return COUNT_FIELDS
     return ()
 
 
-def _what(path: tuple[Any, ...], max_ips: int) -> tuple[str, str | None, float]:
+def _what(path: tuple[Any, ...], shape: Shape) -> tuple[str, str | None, float]:
     """How to word a bad value at ``path``: (expectation, what for ranges, maximum)."""
     if path == ("schema_version",):
-        return f"{SCHEMA_VERSION}", None, 0.0
+        return ("2" if shape.layout.needs_v2 else "1 or 2"), None, 0.0
     if path == ("period_hours",):
         return f"one of {list(PERIOD_HOURS)}", None, 0.0
     if path == ("time", "weekday"):
@@ -232,20 +356,26 @@ def _what(path: tuple[Any, ...], max_ips: int) -> tuple[str, str | None, float]:
     if path == ("time", "hour"):
         return "an integer from 0 to 23", None, 0.0
     if path == ("pool", "dedicated_ips"):
-        return f"an integer from 0 to {max_ips}", None, 0.0
-    if path[0] == "providers":
+        return f"an integer from 0 to {shape.max_ips}", None, 0.0
+    if path == ("mta", "overflow"):
+        return " or ".join(repr(mode) for mode in OVERFLOW_MODES), None, 0.0
+    if path == ("mta", "max_age_hours"):
+        return f"an integer from 1 to {int(MAX_AGE_SCALE_HOURS)}", None, 0.0
+    if path == ("mta", "retry_interval_hours"):
+        return f"a number from {MIN_RETRY_HOURS:g} to {RETRY_SCALE_HOURS:g}", None, 0.0
+    if path[0] in ("providers", "history"):
         return "", "a count", MAX_COUNT
     return "", "a number", MAX_DAYS
 
 
-def _message(item: Any, max_ips: int, providers: tuple[str, ...]) -> list[str]:
+def _message(item: Any, shape: Shape) -> list[str]:
     """The message lines for one pydantic error (two for a doubly inconsistent entry)."""
     kind, value, loc = item["type"], item["input"], tuple(item["loc"])
     if kind == "missing":
         return ["missing"]
     if kind == "extra_forbidden":
-        known = _keys(loc[:-1], providers)
-        if loc[:-1] == ("providers",):
+        known = _keys(loc[:-1], shape)
+        if loc[:-1] == ("providers",) or (len(loc) == 3 and loc[0] == "history"):
             return [f"unknown provider; expected one of {list(known)}"]
         close = difflib.get_close_matches(str(loc[-1])[:100], list(known), n=1)
         if close:
@@ -253,9 +383,16 @@ def _message(item: Any, max_ips: int, providers: tuple[str, ...]) -> list[str]:
         return [f"unknown key; expected one of {list(known)}"]
     if kind == "consistency":
         return list(item["ctx"]["problems"])
+    if kind == "history_short":
+        return [item["msg"]]
     if kind in ("dict_type", "typed_dict_type", "mapping_type"):  # a Mapping that fails too
         return [f"expected a JSON object, got {type(value).__name__}"]
-    expected, what, maximum = _what(loc, max_ips)
+    if kind == "list_type":
+        return [f"expected a JSON array, got {type(value).__name__}"]
+    if kind == "too_long":
+        return [f"expected at most {MAX_HISTORY_PERIODS} past periods (this model reads "
+                f"{shape.layout.history_periods}), got {item['ctx']['actual_length']}"]  # fmt: skip
+    expected, what, maximum = _what(loc, shape)
     if what is None:
         return [f"expected {expected}, got {show(value)}"]
     if kind == "finite_number":
@@ -272,11 +409,18 @@ def _message(item: Any, max_ips: int, providers: tuple[str, ...]) -> list[str]:
     return [f"expected a number, got {show(value)}"]
 
 
-def _order(loc: tuple[Any, ...], kind: str, providers: tuple[str, ...]) -> tuple[Any, ...]:
+def _loc(item: Any) -> tuple[Any, ...]:
+    """Where an error is: the record's history check is the history's."""
+    return ("history",) if item["type"] == "history_short" else tuple(item["loc"])
+
+
+def _order(loc: tuple[Any, ...], kind: str, shape: Shape) -> tuple[Any, ...]:
     """Sort key: per object, missing keys, then unknown keys, then values, in schema order."""
     key: list[tuple[int, int]] = []
     for depth, part in enumerate(loc):
-        known = _keys(loc[:depth], providers)
+        known: Sequence[Any] = _keys(loc[:depth], shape)
+        if loc[:depth] == ("history",):
+            known = range(MAX_HISTORY_PERIODS)
         last = depth == len(loc) - 1
         index = known.index(part) if part in known else len(known)
         rank = 2
@@ -296,7 +440,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def crowded(record: object, providers: tuple[str, ...]) -> list[str] | None:
+def crowded(record: object, shape: Shape) -> list[str] | None:
     """Report an object with far more keys than it may hold, without validating the rest.
 
     A 64 KB body can carry thousands of unknown keys; listing and sorting pydantic's error
@@ -306,30 +450,35 @@ def crowded(record: object, providers: tuple[str, ...]) -> list[str] | None:
     stack: list[tuple[tuple[Any, ...], object]] = [((), record)]
     while stack:
         path, node = stack.pop()
+        if isinstance(node, list) and path == ("history",):
+            # Only as many as may be given: a longer list is refused by its length alone.
+            stack += [((*path, i), entry) for i, entry in
+                      enumerate(node[:MAX_HISTORY_PERIODS])]  # fmt: skip
+            continue
         if not isinstance(node, dict):
             continue
-        known = _keys(path, providers)
+        known = _keys(path, shape)
         if len(node) > len(known) + MAX_PROBLEMS:
             unknown = [key for key in node if key not in known]
             where = _dotted(path)
-            word = "provider" if path == ("providers",) else "key"
+            word = "provider" if _keys(path, shape) is shape.providers else "key"
             lines = [f"{_dotted((*path, key))}: unknown {word}; expected one of {list(known)}"
                      for key in unknown[: MAX_PROBLEMS - 1]]  # fmt: skip
             lines.append(f"{where}: {len(unknown) - len(lines)} more unknown keys not listed")
             return lines
-        if len(path) < 2:
+        if len(path) < (3 if path[:1] == ("history",) else 2):
             stack += [((*path, key), node[key]) for key in known if key in node]
     return None
 
 
-def problems(error: ValidationError, providers: tuple[str, ...], max_ips: int) -> list[str]:
+def problems(error: ValidationError, shape: Shape) -> list[str]:
     """Turn a record's validation error into message lines, schema-ordered, at most 50."""
     items = error.errors(include_url=False, include_context=True)
-    items.sort(key=lambda item: _order(tuple(item["loc"]), item["type"], providers))
+    items.sort(key=lambda item: _order(_loc(item), item["type"], shape))
     lines: list[str] = []
     for item in items:
-        where = _dotted(tuple(item["loc"]))
-        lines += [f"{where}: {text}" for text in _message(item, max_ips, providers)]
+        where = _dotted(_loc(item))
+        lines += [f"{where}: {text}" for text in _message(item, shape)]
         if len(lines) >= MAX_PROBLEMS:
             break
     # Counted in lines, as listed: a doubly inconsistent entry gives two (see _message).

@@ -52,6 +52,11 @@ from ipwarmup.observation import (  # the encoder's own constants, so both read 
     _WEEKDAY_COS,
     _WEEKDAY_SIN,
     AGE_SCALE_DAYS,
+    LAST_PERIOD,
+    MAX_AGE_SCALE_HOURS,
+    MAX_HISTORY_PERIODS,
+    RETRY_SCALE_HOURS,
+    Layout,
     feature_bounds,
 )
 from ipwarmup.serving import guardrails as gr
@@ -71,23 +76,29 @@ from ipwarmup.serving.kernel import (
     _FACTOR,
     _FLAGS,
     _GROWTH,
+    _L_LOWEST,
+    _L_WHOLE,
     _NEXT_CAP,
     _PER_IP,
     _RATIO,
 )
 from ipwarmup.serving.record import (
     COUNT_FIELDS,
+    MTA_KEYS,
+    OVERFLOW_MODES,
     POOL_KEYS,
     RELATIVE_TOLERANCE,
-    SCHEMA_VERSION,
     TIME_KEYS,
     TOP_KEYS,
+    TOP_KEYS_V2,
 )
 from ipwarmup.serving.telemetry import json_schema
 
 _COUNTS_OF = operator.itemgetter(*COUNT_FIELDS)
 """A provider entry's counts in ``COUNT_FIELDS`` order, in one C call."""
 _N_COUNTS = len(COUNT_FIELDS)
+_QUEUE = {"shared": 0.0, "queue": 1.0}
+"""``mta.overflow`` as the kernel reads it (``mta.queue``)."""
 _NUMBERS = frozenset((int, float))
 """The types pydantic's strict ``float`` takes from JSON (``bool`` is refused)."""
 EMPTY = "the pool is already empty"
@@ -130,15 +141,18 @@ def _leaf(node: dict[str, Any], where: str) -> tuple[float, float, float]:
 
 
 def record_bounds(
-    providers: Sequence[str], max_ips: int, period_hours: int
-) -> tuple[list[float], list[float], list[float]]:
+    providers: Sequence[str], max_ips: int, period_hours: int, layout: Layout = LAST_PERIOD,
+    version: int = 1,
+) -> tuple[list[float], list[float], list[float]]:  # fmt: skip
     """Read the kernel's bounds on a record's values from the record's JSON Schema.
 
     The schema is generated from the pydantic types that validate records
     (:func:`ipwarmup.serving.telemetry.json_schema`), so they stay the one source of the
     bounds. Returns per value, in the kernel's order (each provider's counts, then
     ``dedicated_ips, mean_ip_age_days, day, weekday, hour, schema_version,
-    period_hours``), its lowest and highest value and 1.0 where it must be whole.
+    period_hours``; for version 2 then ``mta``'s queue flag, ``max_age_hours`` and
+    ``retry_interval_hours``, the number of past periods given and each past period's
+    counts), its lowest and highest value and 1.0 where it must be whole.
     ``period_hours`` is bounded to the policy's own (a policy refuses any other), if the
     schema allows it.
 
@@ -146,8 +160,8 @@ def record_bounds(
         RuntimeError: the schema uses something this reader does not understand (a
             change to the record's types must then be taught here).
     """
-    schema = json_schema(providers, max_ips)
-    top = _object(schema, TOP_KEYS, "the record")
+    schema = json_schema(providers, max_ips, layout=layout, version=version)
+    top = _object(schema, TOP_KEYS if version == 1 else TOP_KEYS_V2, "the record")
     entries = _object(top["providers"], providers, "providers")
     provider = schema["$defs"]["provider"]
     counts = _object(provider, COUNT_FIELDS, "a provider")
@@ -155,13 +169,32 @@ def record_bounds(
         raise RuntimeError("the fast path expects every provider to share one schema")
     pool = _object(top["pool"], POOL_KEYS, "pool")
     when = _object(top["time"], TIME_KEYS, "time")
-    leaves = [_leaf(counts[name], f"providers.*.{name}") for name in COUNT_FIELDS] * len(providers)
+    per_period = [_leaf(counts[name], f"providers.*.{name}") for name in COUNT_FIELDS]
+    leaves = per_period * len(providers)
     leaves += [_leaf(pool[name], f"pool.{name}") for name in POOL_KEYS]
     leaves += [_leaf(when[name], f"time.{name}") for name in TIME_KEYS]
     leaves.append(_leaf(top["schema_version"], "schema_version"))
     allowed = top["period_hours"].get("enum", [])
     period = float(period_hours) if period_hours in allowed else math.nan  # NaN: none pass
     leaves.append((period, period, 1.0))
+    if version == 2:
+        mta = _object(top["mta"], MTA_KEYS, "mta")
+        if mta["overflow"].get("enum") != list(OVERFLOW_MODES):
+            raise RuntimeError(f"the fast path cannot read the schema of mta.overflow: "
+                               f"{mta['overflow']}")  # fmt: skip
+        leaves.append((0.0, 1.0, 1.0))  # the queue flag _gather reads from the mode
+        leaves += [_leaf(mta[name], f"mta.{name}") for name in MTA_KEYS[1:]]
+        history = top["history"]
+        if sorted(history) != ["description", "items", "maxItems", "type"] or (
+            history["type"] != "array"
+        ):
+            raise RuntimeError(f"the fast path cannot read the schema of history: {history}")
+        past = _object(history["items"], providers, "history.*")
+        if any(entry != {"$ref": "#/$defs/provider"} for entry in past.values()):
+            raise RuntimeError("the fast path expects every past provider to share one schema")
+        k = history["maxItems"]
+        leaves.append((0.0, float(k), 1.0))  # how many past periods are given
+        leaves += per_period * len(providers) * k
     lowest, highest, whole = (list(column) for column in zip(*leaves, strict=True))
     return lowest, highest, whole
 
@@ -200,6 +233,8 @@ class OneRecord:
         guardrails: the guardrail settings in force.
         horizon_days: the encoder's horizon.
         max_ips: the largest pool.
+        layout: what the observation reads beyond the last period; a layout with history
+            or MTA inputs takes version-2 records only, one without takes both versions.
     """
 
     def __init__(
@@ -207,6 +242,7 @@ class OneRecord:
         clip_obs: float, layers: Sequence[tuple[np.ndarray, np.ndarray, str]],
         low: np.ndarray, high: np.ndarray, codec: ActionCodec,
         guardrails: gr.GuardrailSettings, horizon_days: int, max_ips: int,
+        layout: Layout = LAST_PERIOD,
     ) -> None:  # fmt: skip
         self.providers = tuple(providers)
         self.guardrails = g = guardrails
@@ -214,9 +250,13 @@ class OneRecord:
         self.max_ips = max_ips
         self._max_cap = codec.max_hourly_cap_messages
         p = len(self.providers)
-        feature_low, feature_high = feature_bounds(p)
+        self.layout = layout
+        k = self._history = layout.history_periods
+        feature_low, feature_high = feature_bounds(p, layout)
         encoder = [float(period), float(max_ips), float(horizon_days), AGE_SCALE_DAYS,
-                   *_RATE_SCALES, *_LOG_SCALES, *_WEEKDAY_SIN, *_WEEKDAY_COS]  # fmt: skip
+                   *_RATE_SCALES, *_LOG_SCALES, *_WEEKDAY_SIN, *_WEEKDAY_COS,
+                   MAX_AGE_SCALE_HOURS, RETRY_SCALE_HOURS, float(p), float(k),
+                   float(layout.mta_inputs)]  # fmt: skip
         self.thresholds = [g.complaint_thresholds.get(name, math.inf) for name in self.providers]
         scalars = [clip_obs, codec.log_step, gr.growth_limit(g, period),
                    codec.min_hourly_cap_messages, codec.max_hourly_cap_messages,
@@ -225,13 +265,16 @@ class OneRecord:
         parts: list[np.ndarray] = []
         offsets: list[int] = []
         used = 0
-        lowest, highest, whole = record_bounds(self.providers, max_ips, period)
+        v1 = record_bounds(self.providers, max_ips, period, layout, 1)
+        v2 = record_bounds(self.providers, max_ips, period, layout, 2)
         for part in (encoder, feature_low, feature_high, mean, inv_std, scalars, low, high,
-                     self.thresholds, lowest, highest, whole):  # fmt: skip
+                     self.thresholds, *v1, *v2):  # fmt: skip
             offsets.append(used)
             parts.append(np.asarray(part, dtype=np.float64).ravel())
             used += parts[-1].size
         offsets = offsets[3:]  # the feature bounds follow the encoder's block (_ENCODER)
+        bounds_v2 = offsets[-3:]  # version 2's bounds; the layout names version 1's
+        offsets = offsets[:-3]
         offsets.append(len(layers))
         for weight_t, bias, activation in layers:
             offsets += [weight_t.shape[0], weight_t.shape[1], _ACTIVATIONS[activation],
@@ -241,14 +284,23 @@ class OneRecord:
             used += weight_t.size + bias.size
         self._consts = np.concatenate(parts)
         self._layout = np.array(offsets, dtype=np.int64)
+        self._layout_v2 = self._layout.copy()
+        self._layout_v2[_L_LOWEST : _L_WHOLE + 1] = bounds_v2
+        self._accepts_v1 = not layout.needs_v2
         self._size = _BLOCKS * p + 2
         self._kernels = (kernel.prepare, kernel.decide)
-        self._n_logs = 3 * p
+        self._n_logs = 3 * p * (1 + k)
         # One record's values as float64 bytes: packing and viewing them as an array takes
         # half as long as np.array on the list.
         self._pack = struct.Struct(f"{10 * p + 7}d").pack
+        # Version 2 by the number of past periods its values hold (at least K).
+        self._packs_v2 = [struct.Struct(f"{10 * p * (1 + n) + 11}d").pack
+                          for n in range(MAX_HISTORY_PERIODS + 1)]  # fmt: skip
+        self._padding = [0.0] * (10 * p)  # a past period before the warmup started
         # A record's parts in one C call each (itemgetter of one key returns no tuple).
         self._top = operator.itemgetter(*TOP_KEYS)
+        self._top_v2 = operator.itemgetter(*TOP_KEYS_V2)
+        self._mta = operator.itemgetter(*MTA_KEYS)
         self._pool = operator.itemgetter(*POOL_KEYS)
         self._time = operator.itemgetter(*TIME_KEYS)
         self._entries = (operator.itemgetter(*self.providers) if p > 1
@@ -256,35 +308,67 @@ class OneRecord:
         self._warm_up()
 
     def _warm_up(self) -> None:
-        """Compile (or load) the kernels now, on a record of zeros."""
+        """Compile (or load) the kernels now, on records of zeros (of each version taken)."""
         zeros = dict.fromkeys(COUNT_FIELDS, 0.0)
-        self.decide({"schema_version": SCHEMA_VERSION, "period_hours": self.period_hours,
-                     "time": {"day": 0.0, "weekday": 0, "hour": 0},
-                     "pool": {"dedicated_ips": 0, "mean_ip_age_days": 0.0},
-                     "providers": dict.fromkeys(self.providers, zeros)})  # fmt: skip
+        record = {"schema_version": 1, "period_hours": self.period_hours,
+                  "time": {"day": 0.0, "weekday": 0, "hour": 0},
+                  "pool": {"dedicated_ips": 0, "mean_ip_age_days": 0.0},
+                  "providers": dict.fromkeys(self.providers, zeros)}  # fmt: skip
+        if self._accepts_v1:
+            self.decide(record)
+        mta = {"overflow": "shared", "max_age_hours": 72, "retry_interval_hours": 1.0}
+        self.decide({**record, "schema_version": 2, "mta": mta, "history": []})
+
+    def _counts(self, entries: object, flat: list[Any]) -> bool:
+        """Add one period's provider counts to ``flat``; False if its shape is off."""
+        if type(entries) is not dict or len(entries) != len(self.providers):
+            return False
+        for entry in self._entries(entries):
+            if type(entry) is not dict or len(entry) != _N_COUNTS:
+                return False
+            flat += _COUNTS_OF(entry)
+        return True
 
     def _gather(self, record: object) -> list[Any] | None:
         """Return a record's numbers in the kernel's order, or None if its shape is off.
 
         The shape is the record's pydantic types' (``record.record_adapter``): plain dicts
-        holding exactly the expected keys, every number an ``int`` or a ``float`` (not a
-        bool, a subclass or a string). Anything else is left to pydantic.
+        holding exactly the expected keys (a version-1 record only where the policy takes
+        one, the version as its keys say), every number an ``int`` or a ``float`` (not a
+        bool, a subclass or a string), ``mta.overflow`` a ``str``, ``history`` a list of at
+        most ``MAX_HISTORY_PERIODS`` periods. Anything else is left to pydantic.
         """
-        if type(record) is not dict or len(record) != len(TOP_KEYS):
+        if type(record) is not dict:
             return None
-        version, period, when, pool, entries = self._top(record)
+        v2 = len(record) == len(TOP_KEYS_V2)
+        if v2:
+            version, period, when, pool, entries, mta, history = self._top_v2(record)
+        elif len(record) == len(TOP_KEYS) and self._accepts_v1:
+            version, period, when, pool, entries = self._top(record)
+        else:
+            return None
         if (type(when) is not dict or len(when) != len(TIME_KEYS) or type(pool) is not dict
-                or len(pool) != len(POOL_KEYS) or type(entries) is not dict
-                or len(entries) != len(self.providers)):  # fmt: skip
+                or len(pool) != len(POOL_KEYS)):  # fmt: skip
             return None
         flat: list[Any] = []
-        for entry in self._entries(entries):
-            if type(entry) is not dict or len(entry) != _N_COUNTS:
-                return None
-            flat += _COUNTS_OF(entry)
+        if not self._counts(entries, flat):
+            return None
         flat += self._pool(pool)
         flat += self._time(when)
-        flat += (version, period)
+        # The version the keys say: the other one is pydantic's to word.
+        flat += (version if version == (2 if v2 else 1) else math.nan, period)
+        if v2:
+            if (type(mta) is not dict or len(mta) != len(MTA_KEYS) or type(history) is not list
+                    or len(history) > MAX_HISTORY_PERIODS):  # fmt: skip
+                return None
+            overflow, max_age, retry = self._mta(mta)
+            if type(overflow) is not str or overflow not in _QUEUE:
+                return None
+            flat += (_QUEUE[overflow], max_age, retry, len(history))
+            for entries in history:
+                if not self._counts(entries, flat):
+                    return None
+            flat += self._padding * max(self._history - len(history), 0)
         if not _NUMBERS.issuperset(map(type, flat)):
             return None
         return flat
@@ -305,17 +389,21 @@ class OneRecord:
             flat = self._gather(record)
             if flat is None:
                 return None
-            values = np.frombuffer(self._pack(*flat))
+            p = len(self.providers)
+            v2 = len(flat) > 10 * p + 7
+            pack = self._packs_v2[(len(flat) - 11) // (10 * p) - 1] if v2 else self._pack
+            values = np.frombuffer(pack(*flat))
         except (KeyError, struct.error):  # a key missing; an int too large for a float
             return None
         prepare, decide = kernels or self._kernels
+        layout = self._layout_v2 if v2 else self._layout
         logs = np.empty(self._n_logs)
-        if not prepare(values, self._consts, self._layout, logs):
+        if not prepare(values, self._consts, layout, logs):
             return None
         # numpy's log10, as encode's: libm's may differ in the last bit (module docstring).
         np.log10(logs, out=logs)
         out = np.empty(self._size)
-        fired: int = decide(values, logs, self._consts, self._layout, out)
+        fired: int = decide(values, logs, self._consts, layout, out)
         if fired < 0:
             return None
         p = len(self.providers)

@@ -27,7 +27,13 @@ import ipwarmup
 from ipwarmup.actions import ENV_ID, ENV_VERSION, POOL_THRESHOLD
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.errors import BundleError
-from ipwarmup.observation import GLOBAL_FEATURES, PROVIDER_FEATURES, feature_bounds, feature_names
+from ipwarmup.observation import (
+    GLOBAL_FEATURES,
+    MTA_FEATURES,
+    PROVIDER_FEATURES,
+    feature_bounds,
+    feature_names,
+)
 from ipwarmup.serving.bundle import (
     bundle_digest,
     file_sha256,
@@ -82,9 +88,12 @@ def build_manifest(
 ) -> dict[str, Any]:
     """Return the manifest (without ``files``) for a model trained on ``config``."""
     providers = config.provider_names
-    low, high = feature_bounds(len(providers))
-    units = [row[3] for row in PROVIDER_FEATURES] * len(providers)
-    units += [row[3] for row in GLOBAL_FEATURES]
+    layout = config.observation.layout
+    low, high = feature_bounds(len(providers), layout)
+    per = [row[3] for row in PROVIDER_FEATURES] * len(providers)
+    units = per + [row[3] for row in GLOBAL_FEATURES]
+    units += [row[3] for row in MTA_FEATURES] if layout.mta_inputs else []
+    units += per * layout.history_periods
     pool = config.pool
     return {
         "format_version": FORMAT_VERSION,
@@ -99,10 +108,12 @@ def build_manifest(
             "decision_interval_hours": config.decision_interval_hours,
         },
         "observation": {
-            "names": feature_names(providers),
+            "names": feature_names(providers, layout),
             "units": units,
             "low": low.tolist(),
             "high": high.tolist(),
+            "history_periods": layout.history_periods,
+            "mta_inputs": layout.mta_inputs,
         },
         "action": {
             "names": [f"{p}.cap_change" for p in providers] + ["pool.change"],

@@ -9,7 +9,7 @@ from ipwarmup.agents.baselines import (
 from ipwarmup.agents.registry import BASELINES, make_policy
 from ipwarmup.envs import IPWarmupEnv, build_config
 from ipwarmup.errors import ConfigError, IPWarmupError
-from ipwarmup.observation import Telemetry, encode
+from ipwarmup.observation import Telemetry, encode, obs_size
 
 
 def _roll(env, policy, days, seed=0):
@@ -63,7 +63,9 @@ def _observation(config, **per_provider):
     base["delivered"][:] = 2400.0
     for name, values in per_provider.items():
         base[name][0] = values
-    return encode(Telemetry(**base), horizon_days=config.horizon_days, max_ips=8)
+    obs = encode(Telemetry(**base), horizon_days=config.horizon_days, max_ips=8)
+    # The rules read the last period; the history and MTA columns after it stay zero.
+    return np.pad(obs, ((0, 0), (0, obs_size(p, config.observation.layout) - obs.shape[1])))
 
 
 def test_aimd_increases_additively_cuts_on_deferrals_and_pauses_on_blocks():

@@ -18,7 +18,7 @@ from ipwarmup.agents.baselines import (
 )
 from ipwarmup.agents.registry import make_policy
 from ipwarmup.envs import IPWarmupEnv, build_config
-from ipwarmup.observation import Telemetry, encode
+from ipwarmup.observation import Telemetry, encode, obs_size
 
 MIX = np.array([0.5, 0.13, 0.2, 0.03, 0.14])  # the B2C mix of the default providers
 
@@ -71,7 +71,9 @@ def _observation(
         weekday=np.zeros(1),
         hour=np.array([(day * 24) % 24]),
     )
-    return encode(t, horizon_days=config.horizon_days, max_ips=config.pool.max_ips)
+    obs = encode(t, horizon_days=config.horizon_days, max_ips=config.pool.max_ips)
+    # The rules read the last period; the history and MTA columns after it stay zero.
+    return np.pad(obs, ((0, 0), (0, obs_size(5, config.observation.layout) - obs.shape[1])))
 
 
 def _per_ip_after(config, action, cap_per_ip):

@@ -23,10 +23,11 @@ import ipwarmup.observation as observation_module
 from ipwarmup.envs import ENV_ID, IPWarmupEnv, make_vec_env, scenario_names
 from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS
 from ipwarmup.errors import ConfigError
-from ipwarmup.observation import feature_bounds, feature_names
+from ipwarmup.observation import Layout, feature_bounds, feature_names
 
 SCENARIOS = scenario_names()
 DEFAULT_PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
+DEFAULT_HISTORY = 3  # observation.history_periods by default
 OUTCOME_KEYS = ("delivered_inbox", "delivered_spam", "bounced", "rejected", "expired", "queued")
 ALL_ACCOUNTING_KEYS = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
 
@@ -75,8 +76,9 @@ def test_spaces(config: dict[str, Any] | None, n_providers: int) -> None:
     obs_space, act_space = env.observation_space, env.action_space
     assert isinstance(obs_space, gym.spaces.Box)
     assert obs_space.dtype == np.float32
-    assert obs_space.shape == (9 * n_providers + 6,)
-    low, high = feature_bounds(n_providers)
+    # The default layout: the last period, the MTA's three inputs, three past periods.
+    assert obs_space.shape == (9 * n_providers + 6 + 3 + 3 * 9 * n_providers,)
+    low, high = feature_bounds(n_providers, Layout(history_periods=3, mta_inputs=True))
     np.testing.assert_array_equal(obs_space.low, low)
     np.testing.assert_array_equal(obs_space.high, high)
     assert isinstance(act_space, gym.spaces.Box)
@@ -120,10 +122,11 @@ def _section(doc: str, title: str) -> str:
 def _documented_observation(doc: str) -> tuple[list[str], list[float], list[float]]:
     """Expand the docstring's observation tables for the default providers."""
     tables = _markdown_tables(_section(doc, "Observation Space"))
-    assert len(tables) == 2, "expected a per-provider table and a global table"
-    per_provider, global_rows = tables
+    assert len(tables) == 3, "expected a per-provider table, a global table and the MTA's"
+    per_provider, global_rows, mta_rows = tables
     assert [row["Index"] for row in per_provider] == [f"9p+{i}" for i in range(len(per_provider))]
     assert [row["Index"] for row in global_rows] == [f"9P+{j}" for j in range(len(global_rows))]
+    assert [row["Index"] for row in mta_rows] == [f"9P+{6 + j}" for j in range(len(mta_rows))]
     names: list[str] = []
     low: list[float] = []
     high: list[float] = []
@@ -132,10 +135,16 @@ def _documented_observation(doc: str) -> tuple[list[str], list[float], list[floa
             names.append(f"{provider}.{row['Name']}")
             low.append(float(row["Low"]))
             high.append(float(row["High"]))
-    for row in global_rows:
+    for row in [*global_rows, *mta_rows]:
         names.append(row["Name"])
         low.append(float(row["Low"]))
         high.append(float(row["High"]))
+    # Then K past periods of the per-provider table (the text names them history.k.*).
+    per = len(DEFAULT_PROVIDERS) * len(per_provider)
+    for k in range(1, DEFAULT_HISTORY + 1):
+        names += [f"history.{k}.{name}" for name in names[:per]]
+        low += low[:per]
+        high += high[:per]
     return names, low, high
 
 
@@ -145,16 +154,19 @@ def test_env_docstring_observation_table_matches_the_code() -> None:
     names, low, high = _documented_observation(doc)
     env = gym.make(ENV_ID)
     assert env.unwrapped.config.provider_names == DEFAULT_PROVIDERS
-    assert names == feature_names(DEFAULT_PROVIDERS)
+    layout = Layout(history_periods=DEFAULT_HISTORY, mta_inputs=True)
+    assert env.unwrapped.config.observation.layout == layout
+    assert names == feature_names(DEFAULT_PROVIDERS, layout)
     assert names == env.unwrapped.feature_names
-    code_low, code_high = feature_bounds(len(DEFAULT_PROVIDERS))
+    code_low, code_high = feature_bounds(len(DEFAULT_PROVIDERS), layout)
     np.testing.assert_array_equal(np.array(low, np.float32), code_low)
     np.testing.assert_array_equal(np.array(high, np.float32), code_high)
     np.testing.assert_array_equal(np.array(low, np.float32), env.observation_space.low)
     np.testing.assert_array_equal(np.array(high, np.float32), env.observation_space.high)
     # The section's Box line states the shape the tables expand to.
-    assert "(9P + 6,)" in _section(doc, "Observation Space")
-    assert len(names) == 9 * len(DEFAULT_PROVIDERS) + 6
+    assert "(9P + 6 + 3 + 9PK,)" in _section(doc, "Observation Space")
+    assert f"(default {DEFAULT_HISTORY};" in _section(doc, "Observation Space")
+    assert len(names) == 9 * len(DEFAULT_PROVIDERS) * (1 + DEFAULT_HISTORY) + 6 + 3
 
 
 def test_env_docstring_action_table_matches_the_code() -> None:
@@ -192,16 +204,19 @@ def test_observation_module_docstring_table_matches_the_code() -> None:
     doc = observation_module.__doc__
     assert doc
     pattern = re.compile(
-        r"^(9[pP])\+(\d+)\s+``([^`]+)``\s+\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]", re.M
+        r"^(9[pP]|M)\+(\d+)\s+``([^`]+)``\s+\[\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\]", re.M
     )
     rows = pattern.findall(doc)
     per_provider = [r for r in rows if r[0] == "9p"]
     global_rows = [r for r in rows if r[0] == "9P"]
+    mta_rows = [r for r in rows if r[0] == "M"]
     # Every table row was understood (a row in another format would be skipped silently).
-    table_rows = [line for line in doc.splitlines() if re.match(r"^9[pP]\+", line)]
+    table_rows = [line for line in doc.splitlines() if re.match(r"^(9[pP]|M)\+", line)]
     assert len(rows) == len(table_rows) > 0
     assert [int(r[1]) for r in per_provider] == list(range(len(per_provider)))
     assert [int(r[1]) for r in global_rows] == list(range(len(global_rows)))
+    assert [int(r[1]) for r in mta_rows] == list(range(len(mta_rows))) == [0, 1, 2]
+    global_rows += mta_rows
     for r in per_provider:
         assert r[2].startswith("<p>."), r
     names = [f"{p}.{r[2].removeprefix('<p>.')}" for p in DEFAULT_PROVIDERS for r in per_provider]
@@ -210,8 +225,14 @@ def test_observation_module_docstring_table_matches_the_code() -> None:
     low += [float(r[3]) for r in global_rows]
     high = [float(r[4]) for _ in DEFAULT_PROVIDERS for r in per_provider]
     high += [float(r[4]) for r in global_rows]
-    assert names == feature_names(DEFAULT_PROVIDERS)
-    code_low, code_high = feature_bounds(len(DEFAULT_PROVIDERS))
+    per = len(DEFAULT_PROVIDERS) * len(per_provider)
+    for k in range(1, DEFAULT_HISTORY + 1):  # the text: history.k.<p>.<feature>, same bounds
+        names += [f"history.{k}.{name}" for name in names[:per]]
+        low += low[:per]
+        high += high[:per]
+    layout = Layout(history_periods=DEFAULT_HISTORY, mta_inputs=True)
+    assert names == feature_names(DEFAULT_PROVIDERS, layout)
+    code_low, code_high = feature_bounds(len(DEFAULT_PROVIDERS), layout)
     np.testing.assert_array_equal(np.array(low, np.float32), code_low)
     np.testing.assert_array_equal(np.array(high, np.float32), code_high)
     # And the two docstrings agree with each other.

@@ -32,7 +32,7 @@ from tests.serving.shipped import SHIPPED, default_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = default_bundle()
-EXAMPLE = json.loads((ROOT / "examples" / "telemetry.json").read_text())
+EXAMPLE = json.loads((ROOT / "examples" / "telemetry-v1.json").read_text())
 
 
 def _copy(tmp_path: Path, name: str = "b") -> Path:

@@ -31,7 +31,7 @@ from tests.serving.test_decisions import _quiet
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = default_bundle()
-EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
+EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry-v1.json").read_text())
 LOW_VOLUME = "a dedicated IP needs; stay on the shared pool"
 
 

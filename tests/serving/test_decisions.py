@@ -2,7 +2,7 @@
 
 Most tests replace the shipped network's last layer so that it outputs constant actions
 (``_constant``): the decision then depends on the record and the guardrails alone, and
-every expected cap, factor and reason is computed by hand from ``examples/telemetry.json``
+every expected cap, factor and reason is computed by hand from ``examples/telemetry-v1.json``
 (a 24 h record at day 10, one IP; gmail's cap 224.5/h).
 """
 
@@ -26,7 +26,7 @@ from tests.serving.shipped import default_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = default_bundle()
-EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
+EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry-v1.json").read_text())
 PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
 LOW_VOLUME = "a dedicated IP needs; stay on the shared pool"
 

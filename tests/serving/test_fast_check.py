@@ -35,7 +35,7 @@ from tests.serving.shipped import default_bundle
 from tests.serving.test_fast_path import realistic_records
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
+EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry-v1.json").read_text())
 PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
 
 
@@ -288,7 +288,7 @@ def test_a_schema_the_fast_check_cannot_read_is_refused_at_load(
     real = single.json_schema(PROVIDERS, 8)
     record_bounds(PROVIDERS, 8, 24)  # the real schema reads
 
-    def edited(providers: Any, max_ips: int) -> dict[str, Any]:
+    def edited(providers: Any, max_ips: int, **layout: Any) -> dict[str, Any]:
         schema = copy.deepcopy(real)
         edit(schema)
         return schema
@@ -306,17 +306,21 @@ def test_an_open_bound_lets_no_infinity_through(monkeypatch: pytest.MonkeyPatch)
     schema = copy.deepcopy(real)
     for bound in ("minimum", "maximum"):
         schema["properties"]["time"]["properties"]["day"].pop(bound)
-    monkeypatch.setattr(single, "json_schema", lambda providers, max_ips: schema)
+    monkeypatch.setattr(single, "json_schema", lambda providers, max_ips, **layout: schema)
     lowest, highest, _ = record_bounds(PROVIDERS, 8, 24)
     day = 10 * len(PROVIDERS) + 2
     assert (lowest[day], highest[day]) == (-math.inf, math.inf)
+    from ipwarmup.serving import kernel
+
     values = np.zeros(10 * len(PROVIDERS) + 7)
     values[-2:] = (1.0, 24.0)
-    consts = np.array([*lowest, *highest, *([0.0] * len(values)), RELATIVE_TOLERANCE])
+    encoder = np.zeros(kernel._ENCODER)  # the encoder's block: only the layout's P is read
+    encoder[kernel._N_PROVIDERS] = len(PROVIDERS)
+    e = kernel._ENCODER
+    consts = np.array([*encoder, *lowest, *highest, *([0.0] * len(values)), RELATIVE_TOLERANCE])
     layout = np.zeros(10, dtype=np.int64)
-    layout[6:9] = (0, len(values), 2 * len(values))
-    layout[2] = 3 * len(values) - 12  # the tolerance is scalar 12
-    from ipwarmup.serving import kernel
+    layout[6:9] = (e, e + len(values), e + 2 * len(values))
+    layout[2] = e + 3 * len(values) - 12  # the tolerance is scalar 12
 
     for check in (kernel._check, kernel.check):
         assert check(values, consts, layout)

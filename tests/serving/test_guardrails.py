@@ -1,6 +1,6 @@
 """Guardrails on realistic records: each fires at its threshold and not just below it.
 
-The records start from the shipped ``examples/telemetry.json`` (a day-10 sender with one IP)
+The records start from the shipped ``examples/telemetry-v1.json`` (a day-10 sender with one IP)
 and the shipped ``models/default`` bundle. Counts are chosen so that the rate at the
 threshold is exactly the threshold in floating point (300 / 6000 is the double nearest
 0.05, like the literal), so "at" and "just below" are both tested without slack.
@@ -25,7 +25,7 @@ from tests.serving.shipped import default_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = default_bundle()
-EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
+EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry-v1.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ INTERNAL_ERROR = {"error": "internal error; the server log has the details"}
 
 
 def example_bytes() -> bytes:
-    return (EXAMPLES / "telemetry.json").read_bytes()
+    return (EXAMPLES / "telemetry-v1.json").read_bytes()
 
 
 def example() -> dict[str, Any]:

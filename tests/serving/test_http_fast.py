@@ -27,7 +27,7 @@ from ipwarmup.serving.policy import ServedPolicy
 from tests.serving.shipped import default_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
+EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry-v1.json").read_text())
 POLICY: ServedPolicy = load_policy(default_bundle())
 
 

@@ -28,7 +28,7 @@ from tests.serving.shipped import default_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = default_bundle()
-EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
+EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry-v1.json").read_text())
 PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
 GMAIL_DEMAND, WEEKDAY_SIN = 0, 48  # feature indices (models/default/manifest.json)
 BIGGEST = sys.float_info.max

@@ -17,19 +17,23 @@ from ipwarmup.errors import BundleError, TelemetryError
 from ipwarmup.serving import load_policy
 from ipwarmup.training.evaluate import evaluate, load_suite
 from ipwarmup.training.export import build_manifest, export_model, network_layers, write_bundle
+from tests.serving.conftest import LAST_PERIOD
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "telemetry.json"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "telemetry-v1.json"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
-    env = VecNormalize(make_vec_env(scenario="steady_b2c_transactional", n_envs=4, seed=0))
+    # The last period alone (schema-1 records); tests/serving/test_memory.py holds the
+    # default layout's bundle to the same parity.
+    scenario, overrides = "steady_b2c_transactional", LAST_PERIOD
+    env = VecNormalize(make_vec_env(scenario=scenario, overrides=overrides, n_envs=4, seed=0))
     model = PPO("MlpPolicy", env, n_steps=45, batch_size=180, seed=0, device="cpu")
     model.learn(360)
     model.save(folder / "model.zip")
     env.save(str(folder / "vecnormalize.pkl"))
-    config = build_config(scenario="steady_b2c_transactional")
+    config = build_config(scenario=scenario, overrides=overrides)
     bundle = export_model(folder, folder / "bundle", config, name="test")
     return model, env, config, bundle
 
@@ -74,7 +78,7 @@ def test_the_harness_scores_a_bundle_like_the_model_it_came_from(trained):
         ["bundle", "sb3"],
         suite,
         seeds=2,
-        overrides=["horizon_days=6"],
+        overrides=["horizon_days=6", *LAST_PERIOD],
         factories={
             "bundle": lambda config: served,
             "sb3": lambda config: LearnedPolicy(config, model, env, "sb3"),

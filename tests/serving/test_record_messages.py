@@ -18,7 +18,7 @@ import pytest
 from ipwarmup.errors import TelemetryError
 from ipwarmup.serving.telemetry import COUNT_FIELDS, FIELD_DOCS, json_schema, validate
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "telemetry.json"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "telemetry-v1.json"
 PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
 
 

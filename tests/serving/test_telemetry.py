@@ -18,14 +18,13 @@ from hypothesis import strategies as st
 from ipwarmup.agents.registry import make_policy
 from ipwarmup.envs import IPWarmupEnv
 from ipwarmup.errors import TelemetryError
-from ipwarmup.observation import feature_bounds
+from ipwarmup.observation import Layout, feature_bounds
 from ipwarmup.serving.telemetry import (
     COUNT_FIELDS,
     MAX_COUNT,
     MAX_DAYS,
     PERIOD_HOURS,
     POOL_KEYS,
-    SCHEMA_VERSION,
     TIME_KEYS,
     TOP_KEYS,
     encode_record,
@@ -47,7 +46,7 @@ INVALID_KINDS = (
 
 
 def example() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / "telemetry.json").read_text())
+    data: dict[str, Any] = json.loads((EXAMPLES / "telemetry-v1.json").read_text())
     return data
 
 
@@ -117,17 +116,28 @@ def test_serving_encodes_simulator_telemetry_exactly_like_the_simulator(
     choose = act.get(policy) or _baseline(env, policy)
     obs, _ = env.reset(seed=seed)
     seen = {"deferred": 0.0, "rejected": 0.0, "queued": 0.0, "complaints": 0.0}
+    # The default layout: the ESP sends its MTA's set-up and its last three records' counts.
+    layout = config.observation.layout
+    assert layout == Layout(history_periods=3, mta_inputs=True)
+    mta = {"overflow": config.mta.overflow, "max_age_hours": config.mta.max_age_hours,
+           "retry_interval_hours": config.mta.retry_interval_hours}  # fmt: skip
+    past: list[dict[str, Any]] = []
     for step in range(config.horizon_days * 24 // hours + 1):  # reset state, then every step
         sim = env.simulator
-        record = record_from_telemetry(sim.telemetry, 0, names, period_hours=hours)
-        kwargs = {"horizon_days": config.horizon_days, "max_ips": config.pool.max_ips}
+        record = record_from_telemetry(sim.telemetry, 0, names, period_hours=hours, mta=mta,
+                                       history=past[:3])  # fmt: skip
+        assert len(record["history"]) == min(step, 3)
+        past.insert(0, record["providers"])
+        kwargs = {"horizon_days": config.horizon_days, "max_ips": config.pool.max_ips,
+                  "layout": layout}  # fmt: skip
         served = encode_record(record, names, **kwargs)
         np.testing.assert_array_equal(served, sim.observe()[0], err_msg=f"step {step}")
         wire = json.loads(json.dumps(record))
         np.testing.assert_array_equal(encode_record(wire, names, **kwargs), sim.observe()[0])
         assert served.dtype == np.float32 and served.shape == env.observation_space.shape
         if step:  # the derived quantities too, not only the (clipped) features
-            rebuilt = to_telemetry(validate(wire, names, max_ips=config.pool.max_ips), names)
+            clean = validate(wire, names, max_ips=config.pool.max_ips, layout=layout)
+            rebuilt = to_telemetry(clean, names)
             for field in vars(rebuilt):
                 np.testing.assert_allclose(
                     getattr(rebuilt, field), getattr(sim.telemetry, field), rtol=1e-12, atol=1e-9
@@ -206,8 +216,9 @@ def test_several_problems_are_reported_at_once_in_schema_order() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        ("schema_version", "1", "expected 1, got '1' (str)"),
-        ("schema_version", True, "expected 1, got True (bool)"),
+        ("schema_version", "1", "expected 1 or 2, got '1' (str)"),
+        ("schema_version", True, "expected 1 or 2, got True (bool)"),
+        ("schema_version", 3, "expected 1 or 2, got 3"),
         ("period_hours", 24.5, "expected one of [1, 2, 3, 4, 6, 8, 12, 24], got 24.5"),
         ("time.weekday", 3.5, "expected an integer from 0 to 6, got 3.5"),
         ("time.weekday", float("nan"), "expected an integer from 0 to 6, got nan"),
@@ -389,7 +400,7 @@ def valid_records(draw: st.DrawFn) -> dict[str, Any]:
             "sent_shared": shared,
         }
     return {
-        "schema_version": draw(st.sampled_from([SCHEMA_VERSION, float(SCHEMA_VERSION)])),
+        "schema_version": draw(st.sampled_from([1, 1.0])),
         "period_hours": draw(st.sampled_from(PERIOD_HOURS)),
         "time": {
             "day": draw(st.floats(0.0, MAX_DAYS)),
@@ -422,12 +433,12 @@ def test_valid_records_encode_within_the_observation_bounds(record: dict[str, An
 
 
 def test_json_schema_structure_names_every_provider() -> None:
-    schema = json_schema(PROVIDERS, MAX_IPS)
+    schema = json_schema(PROVIDERS, MAX_IPS)  # a bundle of the last period: version 1
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert f"v{SCHEMA_VERSION}" in schema["$id"] and str(SCHEMA_VERSION) in schema["title"]
+    assert "v1" in schema["$id"] and "version 1" in schema["title"]
     assert schema["required"] == list(TOP_KEYS) and schema["additionalProperties"] is False
     props = schema["properties"]
-    assert props["schema_version"] == {"const": SCHEMA_VERSION}
+    assert props["schema_version"] == {"const": 1}
     assert props["period_hours"]["enum"] == list(PERIOD_HOURS)
     assert props["providers"]["required"] == list(PROVIDERS)
     assert props["providers"]["additionalProperties"] is False
