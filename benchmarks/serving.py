@@ -421,8 +421,11 @@ def main(argv: list[str] | None = None) -> int:
             latency(
                 "  shared encode(), one record",
                 lambda: encode_arrays(
-                    [clean], policy.providers, *record_arrays([clean], policy.providers),
-                    horizon_days=policy.horizon_days, max_ips=policy.max_ips,
+                    [clean],
+                    policy.providers,
+                    *record_arrays([clean], policy.providers),
+                    horizon_days=policy.horizon_days,
+                    max_ips=policy.max_ips,
                     layout=policy.layout,
                 ),
             ),

@@ -178,9 +178,7 @@ def _bounds64(n_providers: int) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-def feature_bounds(
-    n_providers: int, layout: Layout = LAST_PERIOD
-) -> tuple[np.ndarray, np.ndarray]:
+def feature_bounds(n_providers: int, layout: Layout = LAST_PERIOD) -> tuple[np.ndarray, np.ndarray]:
     """Return the (low, high) float32 bounds of the observation for ``n_providers``."""
     low, high = _bounds(n_providers, layout)
     return low.copy(), high.copy()

@@ -257,19 +257,30 @@ def record_adapter(
         {
             "overflow": Annotated[
                 Literal["shared", "queue"],
-                Field(description="Where the MTA sends mail above the dedicated "
-                      "caps and deferred mail: 'shared' (the shared pool) or 'queue' "
-                      "(retried on the dedicated IPs)."),
+                Field(
+                    description="Where the MTA sends mail above the dedicated "
+                    "caps and deferred mail: 'shared' (the shared pool) or 'queue' "
+                    "(retried on the dedicated IPs)."
+                ),
             ],
             "max_age_hours": _whole(
                 range(1, int(MAX_AGE_SCALE_HOURS) + 1),
-                {"type": "integer", "minimum": 1, "maximum": int(MAX_AGE_SCALE_HOURS),
-                 "description": "Hours a queued message lives before it expires."},
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": int(MAX_AGE_SCALE_HOURS),
+                    "description": "Hours a queued message lives before it expires.",
+                },
             ),
             "retry_interval_hours": Annotated[
                 float,
-                Field(ge=MIN_RETRY_HOURS, le=RETRY_SCALE_HOURS, allow_inf_nan=False,
-                      strict=True, description="Hours between two attempts of a message."),
+                Field(
+                    ge=MIN_RETRY_HOURS,
+                    le=RETRY_SCALE_HOURS,
+                    allow_inf_nan=False,
+                    strict=True,
+                    description="Hours between two attempts of a message.",
+                ),
             ],
         },
     )

@@ -45,7 +45,9 @@ def train_bundle(root: Path, overrides: tuple[str, ...]) -> TrainedBundle:
         env.save(str(model_dir / "vecnormalize.pkl"))
         env.close()
         bundle = export_model(
-            model_dir, root / "bundle", build_config(scenario=SCENARIO, overrides=overrides),
+            model_dir,
+            root / "bundle",
+            build_config(scenario=SCENARIO, overrides=overrides),
             name="test",
         )
     finally:

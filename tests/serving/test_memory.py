@@ -114,8 +114,10 @@ def test_decide_on_the_record_is_sb3_on_the_envs_observation_along_an_episode(
                                                          layout=LAYOUT)])[0])  # fmt: skip
         for j, name in enumerate(PROVIDERS):  # where only the policy moved the cap
             entry = decision["providers"][name]
-            if record["pool"]["dedicated_ips"] and len(entry["reasons"]) == 1 and (
-                entry["reasons"][0].startswith("policy")
+            if (
+                record["pool"]["dedicated_ips"]
+                and len(entry["reasons"]) == 1
+                and (entry["reasons"][0].startswith("policy"))
             ):
                 factor = memory.codec.cap_factors(theirs[None].astype(np.float64))[0, j]
                 assert math.isclose(entry["change"], factor, rel_tol=1e-5), (step, name)
