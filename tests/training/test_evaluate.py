@@ -81,6 +81,11 @@ def test_gap_closed_recomputes_from_the_per_seed_values(validation_run):
     poor = data["gap_closed"]["hold-shared"]["objective"]["scenarios"]["poor_list_quality"]
     assert poor["mean"] == pytest.approx(1.0)
     json.dumps(data)
+    from ipwarmup.training.report import format_tables
+
+    text = format_tables(data)
+    assert "share of the gap from fixed-sendgrid (0) to oracle (1) closed" in text
+    assert "objective gap closed by scenario" in text
 
 
 @pytest.mark.parametrize("hours", [24, 6])
@@ -330,3 +335,26 @@ def test_the_evaluation_fingerprint_reads_what_decides_a_baselines_numbers(tmp_p
     scenario.write_text("daily_volume_messages: [1000.0, 3000.0]\n")
     after = evaluation_fingerprint(suite_inputs(load_suite(tmp_path / "suite.yaml")))
     assert before != after
+
+
+def test_the_fingerprint_reads_every_file_by_name_and_content(tmp_path, monkeypatch):
+    from ipwarmup.training import provenance
+
+    one, two = tmp_path / "a" / "x.py", tmp_path / "b" / "x.py"
+    for path in (one, two):
+        path.parent.mkdir()
+        path.write_text("A = 1\n")
+    monkeypatch.setattr(provenance, "evaluation_files", lambda: [one])
+    base = provenance.evaluation_fingerprint([])
+    one.write_text("A = 2\n")  # the content counts
+    assert provenance.evaluation_fingerprint([]) != base
+    one.write_text("A = 1\n")
+    assert provenance.evaluation_fingerprint([]) == base
+    monkeypatch.setattr(provenance, "evaluation_files", lambda: [two])  # so does the folder
+    assert provenance.evaluation_fingerprint([]) != base
+    monkeypatch.setattr(provenance, "evaluation_files", lambda: [one, two])  # and every file
+    assert provenance.evaluation_fingerprint([]) != base
+    # Inputs are separated: one text "ab" is not the two texts "a" and "b".
+    assert provenance.evaluation_fingerprint(["ab"]) != provenance.evaluation_fingerprint(
+        ["a", "b"]
+    )
