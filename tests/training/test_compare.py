@@ -311,6 +311,8 @@ def test_only_runs_on_the_same_seeds_are_ranked_and_the_others_are_named(
         "oracle@validation", "ppo-32", "ppo-32-again", "fixed-sendgrid@validation",
     ]  # fmt: skip
     assert {(r["seeds"], r["eval_seed"]) for r in rows} == {(32, 20000)}
+    # --seeds 32 picks the same: the newest 32-seed run's first seed, not an older one's.
+    assert compare_runs(tracker, suite="validation", seeds=32) == rows
     assert [r["name"] for r in compare_runs(tracker, suite="validation", seeds=4)] == [
         "oracle@validation", "fixed-sendgrid@validation",
     ]  # fmt: skip
@@ -416,10 +418,16 @@ def test_run_compare_passes_its_suite_kpi_and_seeds_on(
     log_baseline_runs(tracker, {**four, "seeds": 2}, suite="test")
     out = tmp_path / "c.json"
     assert run_compare("compare", "test", out, tmp_path / "c.png", tracker.uri,
-                       kpi="lost_share", seeds=2) == 0  # fmt: skip
+                       kpi="block_events", seeds=2) == 0  # fmt: skip
     data = json.loads(out.read_text())
-    # The test suite's 2-seed runs, lowest lost_share (1 - inbox share here) first.
+    # The test suite's 2-seed runs, fewest blocks (the inbox share here) first: the reverse
+    # of the inbox_share ranking.
     assert [(r["name"], r["seeds"]) for r in data["runs"]] == [
-        ("hold@test", 2), ("aimd@test", 2), ("fixed-sendgrid@test", 2),
+        ("fixed-sendgrid@test", 2), ("aimd@test", 2), ("hold@test", 2),
     ]  # fmt: skip
-    assert "ranked by lost_share (lower is better)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "ranked by block_events (lower is better)" in text
+    # Left out: the test suite's other runs, not the validation suite's.
+    assert [line for line in text.splitlines() if line.startswith("left out")] == [
+        "left out: 3 runs evaluated on 4 seeds from seed 0 (--seeds 4 ranks them)"
+    ]
