@@ -311,6 +311,8 @@ def test_only_runs_on_the_same_seeds_are_ranked_and_the_others_are_named(
         "oracle@validation", "ppo-32", "ppo-32-again", "fixed-sendgrid@validation",
     ]  # fmt: skip
     assert {(r["seeds"], r["eval_seed"]) for r in rows} == {(32, 20000)}
+    # --seeds 32 picks the same: the newest 32-seed run's first seed, not an older one's.
+    assert compare_runs(tracker, suite="validation", seeds=32) == rows
     assert [r["name"] for r in compare_runs(tracker, suite="validation", seeds=4)] == [
         "oracle@validation", "fixed-sendgrid@validation",
     ]  # fmt: skip
@@ -384,3 +386,48 @@ def test_log_evaluation_writes_the_gap_closed_where_the_ceiling_opens_one(
         "eval/gap_closed/objective/ci_high": pytest.approx(0.9),
     }
     assert len(metrics) == len(kpi_names()) * 4 * 2 + 3
+
+
+def test_a_run_with_a_seed_count_but_no_first_seed_is_ranked_on_its_count(
+    tracker: Tracker,
+) -> None:
+    # A seeds tag without eval_seed still says how many seeds: ranked, and named by count.
+    _learned(tracker, "counted", 0.8, seeds=None)
+    tags = {"ipwarmup.policy": "counted-8", "ipwarmup.policy_kind": "learned",
+            "ipwarmup.suite": "validation", "ipwarmup.seeds": "8"}  # fmt: skip
+    with tracker.start("counted-8", tags=tags) as run:
+        data = _report({"fixed-sendgrid": 0.5, "learned": 0.7})
+        log_evaluation(run, data, policy="learned", step=100, prefix="kpi/")
+    rows = compare_runs(tracker, suite="validation")
+    assert [(r["name"], r["seeds"], r["eval_seed"]) for r in rows] == [("counted-8", 8, None)]
+    with pytest.raises(ConfigError, match=r"runs have \[8\]$"):
+        compare_runs(tracker, suite="validation", seeds=16)
+
+
+def test_a_suite_name_with_a_quote_is_refused(tracker: Tracker) -> None:
+    with pytest.raises(ConfigError, match=r"^suite: expected a name without quotes, got \"x'y\"$"):
+        compare_runs(tracker, suite="x'y")
+
+
+def test_run_compare_passes_its_suite_kpi_and_seeds_on(
+    tracker: Tracker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_baseline_runs(tracker, _report({"fixed-sendgrid": 0.5, "aimd": 0.9}), suite="validation")
+    four = {**_report({"fixed-sendgrid": 0.6, "aimd": 0.7, "hold": 0.8}), "seeds": 4}
+    log_baseline_runs(tracker, four, suite="test")
+    log_baseline_runs(tracker, {**four, "seeds": 2}, suite="test")
+    out = tmp_path / "c.json"
+    assert run_compare("compare", "test", out, tmp_path / "c.png", tracker.uri,
+                       kpi="block_events", seeds=2) == 0  # fmt: skip
+    data = json.loads(out.read_text())
+    # The test suite's 2-seed runs, fewest blocks (the inbox share here) first: the reverse
+    # of the inbox_share ranking.
+    assert [(r["name"], r["seeds"]) for r in data["runs"]] == [
+        ("fixed-sendgrid@test", 2), ("aimd@test", 2), ("hold@test", 2),
+    ]  # fmt: skip
+    text = capsys.readouterr().out
+    assert "ranked by block_events (lower is better)" in text
+    # Left out: the test suite's other runs, not the validation suite's.
+    assert [line for line in text.splitlines() if line.startswith("left out")] == [
+        "left out: 3 runs evaluated on 4 seeds from seed 0 (--seeds 4 ranks them)"
+    ]
