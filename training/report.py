@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,13 +65,28 @@ def format_tables(data: dict[str, Any]) -> str:
     lines += _blocks(shown, versus, name_width)[1:]  # the title stands in for the blank line
     lines += _gap_lines(data, name_width)
     lines += ["", "inbox_share by scenario (mean over seeds)"]
+    results = data["results"]
+    lines += _by_scenario(
+        data["scenarios"], policies, lambda p, s: f"{results[p][s]['inbox_share']['mean']:.3f}"
+    )
+    return "\n".join(lines)
+
+
+def _by_scenario(
+    scenarios: list[str], policies: list[str], cell: Callable[[str, str], str]
+) -> list[str]:
+    """Return a table of one cell per scenario (rows) and policy (columns).
+
+    Names get 24 columns, each policy ``(WIDTH - 24) / policies`` kept within 8-12, its
+    name cut to fit; ``cell(policy, scenario)`` is the text, right-aligned.
+    """
     width = max(8, min(12, (WIDTH - 24) // max(len(policies), 1)))
     heads = [_short(p)[: width - 1] for p in policies]
-    lines.append(f"{'scenario':<24}" + "".join(f"{h:>{width}}" for h in heads))
-    for scenario in data["scenarios"]:
-        means = [data["results"][p][scenario]["inbox_share"]["mean"] for p in policies]
-        lines.append(f"{scenario[:23]:<24}" + "".join(f"{m:>{width}.3f}" for m in means))
-    return "\n".join(lines)
+    lines = [f"{'scenario':<24}" + "".join(f"{h:>{width}}" for h in heads)]
+    for scenario in scenarios:
+        cells = [cell(policy, scenario) for policy in policies]
+        lines.append(f"{scenario[:23]:<24}" + "".join(f"{c:>{width}}" for c in cells))
+    return lines
 
 
 def _share(entry: dict[str, Any]) -> str:
@@ -105,18 +121,12 @@ def _gap_lines(data: dict[str, Any], name_width: int) -> list[str]:
         rows[_short(policy)] = [*cells, f"{count} of {len(defined)}"]
     lines += _blocks(columns, rows, name_width)[1:]
     lines += ["", f"{kpis[0]} gap closed by scenario (n/a: the ceiling's lead under 0.005)"]
-    policies = list(gaps)
-    width = max(8, min(12, (WIDTH - 24) // max(len(policies), 1)))
-    lines.append(
-        f"{'scenario':<24}" + "".join(f"{_short(p)[: width - 1]:>{width}}" for p in policies)
-    )
-    for scenario in data["scenarios"]:
-        cells = []
-        for policy in policies:
-            entry = gaps[policy][kpis[0]]["scenarios"][scenario]
-            cells.append("n/a" if entry["mean"] is None else f"{entry['mean']:.2f}")
-        lines.append(f"{scenario[:23]:<24}" + "".join(f"{c:>{width}}" for c in cells))
-    return lines
+
+    def share(policy: str, scenario: str) -> str:
+        mean = gaps[policy][kpis[0]]["scenarios"][scenario]["mean"]
+        return "n/a" if mean is None else f"{mean:.2f}"
+
+    return lines + _by_scenario(data["scenarios"], list(gaps), share)
 
 
 def _blocks(columns: list[str], rows: dict[str, list[str]], name_width: int) -> list[str]:

@@ -62,13 +62,23 @@ def stratified_bootstrap(
         confidence: coverage of the interval.
     """
     scores = np.atleast_2d(np.asarray(scores, dtype=float))
-    n_scenarios, n_seeds = scores.shape
-    picks = rng.integers(0, n_seeds, size=(samples, n_scenarios, n_seeds))
-    resampled = np.take_along_axis(scores[None, :, :], picks, axis=2)
-    means = resampled.mean(axis=(1, 2))  # rows are equally long: the mean of scenario means
+    (means,) = _resampled_means([scores], rng, samples)
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def _resampled_means(
+    arrays: list[np.ndarray], rng: np.random.Generator, samples: int
+) -> list[np.ndarray]:
+    """Return each (scenarios, seeds) array's mean over ``samples`` stratified resamples.
+
+    One draw of seed indices serves every array, so paired arrays are resampled alike.
+    Rows are equally long, so each mean is the mean of scenario means.
+    """
+    n_scenarios, n_seeds = arrays[0].shape
+    picks = rng.integers(0, n_seeds, size=(samples, n_scenarios, n_seeds))
+    return [np.take_along_axis(a[None, :, :], picks, axis=2).mean(axis=(1, 2)) for a in arrays]
 
 
 def estimate(scores: np.ndarray, rng: np.random.Generator) -> Estimate:
@@ -128,10 +138,7 @@ def gap_closed(
     if gap.mean() < min_gap:
         return result
     result["mean"] = float(lead.mean() / gap.mean())
-    n_scenarios, n_seeds = lead.shape
-    picks = rng.integers(0, n_seeds, size=(samples, n_scenarios, n_seeds))
-    leads = np.take_along_axis(lead[None], picks, axis=2).mean(axis=(1, 2))
-    gaps = np.take_along_axis(gap[None], picks, axis=2).mean(axis=(1, 2))
+    leads, gaps = _resampled_means([lead, gap], rng, samples)
     if (gaps <= 0.0).any():
         return result  # some resample has no gap to close: the share has no interval
     tail = (1.0 - confidence) / 2.0
