@@ -10,6 +10,7 @@ MLflow access goes through :mod:`ipwarmup.training.tracking`.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,12 @@ def compare_runs(
     Raises:
         ConfigError: ``kpi`` is not a KPI name.
     """
+    return _rank(_finished(tracker, suite), kpi, seeds)
+
+
+def _rank(runs: Sequence[dict[str, Any]], kpi: str, seeds: int | None) -> list[dict[str, Any]]:
+    """Rank runs (newest first) as :func:`compare_runs` does."""
     higher_is_better = get_kpi(kpi).higher_is_better
-    runs = _finished(tracker, suite)
     chosen = chosen_evaluation(runs, seeds)
     newest: dict[str, dict[str, Any]] = {}
     for run in runs:  # newest first, so the first run of a policy is its newest
@@ -76,10 +81,12 @@ def compare_runs(
 
 def evaluations(tracker: Tracker, *, suite: str = "validation") -> dict[Evaluation, int]:
     """Return how many FINISHED runs on ``suite`` each evaluation (seeds, first seed) has."""
-    counts: dict[Evaluation, int] = {}
-    for run in _finished(tracker, suite):
-        counts[_evaluation(run)] = counts.get(_evaluation(run), 0) + 1
-    return counts
+    return _count(_finished(tracker, suite))
+
+
+def _count(runs: Sequence[dict[str, Any]]) -> dict[Evaluation, int]:
+    """Return how many of ``runs`` each evaluation has."""
+    return dict(Counter(_evaluation(run) for run in runs))
 
 
 Evaluation = tuple[int | None, int | None]
@@ -95,18 +102,18 @@ def chosen_evaluation(runs: Sequence[dict[str, Any]], seeds: int | None) -> Eval
     Raises:
         ConfigError: ``seeds`` is given and no run was evaluated on that many.
     """
-    tagged = [_evaluation(run) for run in runs if _evaluation(run)[0] is not None]
+    tagged = [(count, first) for count, first in map(_evaluation, runs) if count is not None]
     if seeds is not None:
         matching = [e for e in tagged if e[0] == seeds]
         if not matching:
-            counts = sorted({e[0] for e in tagged if e[0] is not None})
+            counts = sorted({count for count, _ in tagged})
             raise ConfigError(
                 f"--seeds: no FINISHED run was evaluated on {seeds} seeds; runs have {counts}"
             )
         return matching[0]
     if not tagged:
         return (None, None)
-    most = max(e[0] for e in tagged if e[0] is not None)
+    most = max(count for count, _ in tagged)
     return next(e for e in tagged if e[0] == most)
 
 
@@ -261,7 +268,8 @@ def run_compare(
         raise  # an unusable store says so itself; there is nothing to compare
     except ConfigError as error:
         raise ConfigError(f"{error}; no runs to compare on suite '{suite}'") from error
-    rows = compare_runs(tracker, suite=suite, kpi=kpi, seeds=seeds)
+    runs = _finished(tracker, suite)  # one search serves the ranking and what it leaves out
+    rows = _rank(runs, kpi, seeds)
     if not rows:
         raise ConfigError(
             f"{tracker.where}: no FINISHED runs on suite '{suite}' (tag ipwarmup.suite); "
@@ -270,11 +278,11 @@ def run_compare(
     print(f"suite {suite}, {tracker.where}")
     print(format_comparison(rows, kpi))
     shown = (rows[0]["seeds"], rows[0]["eval_seed"])
-    for (count, first), runs in sorted(evaluations(tracker, suite=suite).items(), key=str):
+    for (count, first), number in sorted(_count(runs).items(), key=str):
         if (count, first) != shown:
             where = f"{count} seeds from seed {first}" if count is not None else "no seed tags"
             hint = f" (--seeds {count} ranks them)" if count is not None else ""
-            print(f"left out: {runs} runs evaluated on {where}{hint}")
+            print(f"left out: {number} runs evaluated on {where}{hint}")
     print(f"plot: {plot_comparison(rows, plot_path, kpi)}")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
