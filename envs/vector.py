@@ -30,6 +30,12 @@ _INFO_KEYS = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
 _INFO_INDEX = {key: index for index, key in enumerate(_INFO_KEYS)}
 
 
+def accounting_table(simulator: Simulator) -> np.ndarray:
+    """Return a copy of the batch's accounting, (keys, B) in ``AccountingRow``'s key order."""
+    accounting = simulator.accounting
+    return np.stack([accounting[key] for key in _INFO_KEYS])
+
+
 class AccountingRow(Mapping[str, float]):
     """One env's ``info["accounting"]``: a read-only mapping over the step's snapshot.
 
@@ -132,8 +138,7 @@ class WarmupVecEnv(VecEnv):
 
     def _infos(self) -> list[dict[str, Any]]:
         """Return every env's info: its accounting as read from one copy of the batch's."""
-        accounting = self.simulator.accounting
-        table = np.stack([accounting[key] for key in _INFO_KEYS])
+        table = accounting_table(self.simulator)
         return [{"accounting": AccountingRow(table, i)} for i in range(self.num_envs)]
 
     def close(self) -> None:

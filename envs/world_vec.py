@@ -22,8 +22,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, Vec
 
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.envs.env import build_config
-from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
-from ipwarmup.envs.vector import WarmupVecEnv
+from ipwarmup.envs.simulator import Simulator
+from ipwarmup.envs.vector import AccountingRow, WarmupVecEnv, accounting_table
 from ipwarmup.envs.world import WORLD_STREAM, WorldSampler, load_world
 from ipwarmup.envs.world_config import WorldConfig
 from ipwarmup.observation import feature_bounds
@@ -113,14 +113,12 @@ class WorldVecEnv(WarmupVecEnv):
         return obs, reward, done, infos
 
     def _infos(self) -> list[dict[str, Any]]:
-        """Return every env's info: its accounting, in env order."""
-        keys = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
+        """Return every env's info: its accounting, in env order, read as the batch's is."""
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for simulator, members in self._groups:
-            accounting = simulator.accounting
-            rows = np.stack([accounting[key] for key in keys], axis=1).tolist()
-            for i, row in zip(members, rows, strict=True):
-                infos[int(i)] = {"accounting": dict(zip(keys, row, strict=True))}
+            table = accounting_table(simulator)
+            for row, i in enumerate(members):
+                infos[int(i)] = {"accounting": AccountingRow(table, row)}
         return infos
 
 

@@ -43,3 +43,19 @@ def test_infos_hold_each_envs_counts_of_their_step() -> None:
     # The next step moves the counts but not what the earlier infos report.
     assert env.simulator.accounting["demand"][0] > snapshot[0]["demand"]
     assert [dict(info["accounting"]) for info in first] == snapshot
+
+
+def test_a_world_batchs_infos_hold_each_envs_counts_across_its_simulators() -> None:
+    from ipwarmup.envs.world_vec import make_world_vec_env
+
+    # Eight envs of a world draw both overflow modes: two simulators, envs interleaved.
+    env = make_world_vec_env(world="default", overrides=["horizon_days=3"], n_envs=8, seed=2)
+    env.reset()
+    assert len(env._groups) == 2
+    actions = np.zeros((8, env.action_space.shape[0]), dtype=np.float32)
+    _, _, _, infos = env.step(actions)
+    for simulator, members in env._groups:
+        for row, i in enumerate(members):
+            want = {key: float(simulator.accounting[key][row]) for key in KEYS}
+            assert dict(infos[i]["accounting"]) == want
+            assert want["demand"] > 0
