@@ -8,12 +8,14 @@ stays identical to single envs seeded alike.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
 
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
+from ipwarmup.envs.compiled import ufunc
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.hour_kernel import held_one, window_max
 from ipwarmup.envs.shared_pool import OTHER_TENANTS_DAILY_MESSAGES, share_one
@@ -149,6 +151,29 @@ def start_day(
     )  # fmt: skip
 
 
+def _spike_reference(
+    recent_volume: float, previous_day_sent: float, cold_allowance: float
+) -> float:
+    return max(max(recent_volume, previous_day_sent), cold_allowance * HOURS_PER_DAY)
+
+
+spike_reference_one: Callable[..., Any] = ufunc(3, _spike_reference)
+"""The ufunc of :func:`spike_reference`."""
+
+
+def spike_reference(state: SimState) -> np.ndarray:
+    """Return the day's volume each IP's provider compares today's with, (B, K, P).
+
+    The larger of the IP's recent average and its previous day, and never below a day at
+    the cold allowance (see :func:`end_day`: a day above ``spike_tolerance`` times this
+    costs the IP quality).
+    """
+    reference: np.ndarray = spike_reference_one(
+        state.recent_volume, state.previous_day_sent, state.draw.cold_allowance[:, None, :]
+    )
+    return reference
+
+
 def held_peak(state: SimState) -> np.ndarray:
     """Record today's busiest hours; return each IP's busiest of its providers' memory.
 
@@ -201,7 +226,6 @@ def _end_day_arrays(
         n = n_ips[b]
         for p in range(n_providers):
             quality = quality_today[b, p]
-            floor = cold_allowance[b, p] * HOURS_PER_DAY
             memory = min(int(peak_memory_days[b, p]), window)
             total = 0.0
             judged = 0.0
@@ -212,7 +236,9 @@ def _end_day_arrays(
                     # skip its quality, most of the day's end at 256 rows (8 slots, 1 to 3
                     # in use).
                     continue
-                reference = max(max(recent_volume[b, k, p], previous_day_sent[b, k, p]), floor)
+                reference = spike_reference_one(
+                    recent_volume[b, k, p], previous_day_sent[b, k, p], cold_allowance[b, p]
+                )
                 overshoot = min(max(day_overshoot[b, k, p] / HOURS_PER_DAY, 0.0), 1.0)
                 ip_quality = (
                     quality

@@ -13,6 +13,7 @@ import numpy as np
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import shared_pool
 from ipwarmup.envs.config import HOURS_PER_DAY
+from ipwarmup.envs.days import spike_reference
 from ipwarmup.envs.escalation import acceptance_limit
 
 if TYPE_CHECKING:
@@ -53,6 +54,17 @@ class PrivilegedView:
     def acceptance_limit(self) -> np.ndarray:
         """Hourly messages each IP has accepted now: its allowance, cut while throttled."""
         return acceptance_limit(self._sim.state)
+
+    @property
+    def tolerated_volume(self) -> np.ndarray:
+        """Messages each IP may have accepted today before its provider sees a spike, (B, K, P).
+
+        ``spike_tolerance`` times the day's reference (:func:`~ipwarmup.envs.days.
+        spike_reference`): a day above it costs the IP quality at midnight.
+        """
+        state = self._sim.state
+        tolerated: np.ndarray = state.draw.spike_tolerance[:, None, :] * spike_reference(state)
+        return tolerated
 
     @property
     def reputation(self) -> np.ndarray:
