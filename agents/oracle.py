@@ -34,7 +34,7 @@ reputation carries; held within the tolerance the allowance grows slower and a q
 MTA holds more mail back. Which pays depends on the sender, so foresight chooses."""
 
 
-def _plans(max_ips: int) -> np.ndarray:
+def plan_table(max_ips: int) -> np.ndarray:
     """Return the plans, one row each: pool size, headroom, 1 to stay within tolerance."""
     plans = [(0.0, HEADROOMS[0], 0.0)]
     plans += [
@@ -125,7 +125,7 @@ class OraclePolicy(BasePolicy):
     def _plan(self) -> np.ndarray:
         """Replay the rest of the episode for every plan; return the best per row."""
         assert self._view is not None  # checked by _act
-        plans = _plans(self.config.pool.max_ips)
+        plans = plan_table(self.config.pool.max_ips)
         copies = len(plans)
         future = self._view.foresight(copies)
         view = future.privileged()

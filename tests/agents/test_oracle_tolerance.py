@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from gymnasium.utils import seeding
 
-from ipwarmup.agents.oracle import OraclePolicy, _plans, track_allowance
+from ipwarmup.agents.oracle import OraclePolicy, plan_table, track_allowance
 from ipwarmup.envs import build_config
 from ipwarmup.envs.days import end_day, spike_reference_one
 from ipwarmup.envs.simulator import Simulator
@@ -117,10 +117,10 @@ def test_a_blocked_ip_does_not_hold_the_ramp_back() -> None:
 
 
 def test_every_pool_size_has_a_plan_within_tolerance_and_shared_has_none() -> None:
-    plans = _plans(8)
+    plans = plan_table(8)
     shared = plans[plans[:, 0] == 0]
     assert shared.tolist() == [[0.0, 0.99, 0.0]]
     for n in (1, 2, 3, 5, 8):
         mine = plans[plans[:, 0] == n]
         assert sorted(map(tuple, mine[:, 1:].tolist())) == [(0.9, 0.0), (0.99, 0.0), (0.99, 1.0)]
-    assert set(_plans(2)[:, 0].tolist()) == {0.0, 1.0, 2.0}
+    assert set(plan_table(2)[:, 0].tolist()) == {0.0, 1.0, 2.0}

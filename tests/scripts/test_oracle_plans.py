@@ -1,0 +1,71 @@
+"""scripts/oracle_plans.py: candidate plans scored against the oracle's own set."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ipwarmup.agents.registry import make_policy
+from ipwarmup.envs import build_config
+from ipwarmup.training.evaluate import load_suite, run_scenario
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "oracle_plans.py"
+
+
+@pytest.fixture(scope="module")
+def plans():
+    spec = importlib.util.spec_from_file_location("oracle_plans_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["oracle_plans_script"] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["oracle_plans_script"]
+
+
+def test_compare_counts_the_argmax_and_where_a_candidate_beats_the_set(plans):
+    shared = np.array([0.5, 0.5, 0.5])
+    own = {"shared": shared, "a": np.array([0.6, 0.4, 0.5]), "b": np.array([0.55, 0.7, 0.5])}
+    tried = {"c": np.array([0.7, 0.6, 0.5]), "d": np.array([0.1, 0.1, 0.1])}
+    rows = {name: rest for name, *rest in plans.compare(own, tried, shared)}
+    # Best of the set per seed: 0.6, 0.7, 0.5 -> lead (0.1 + 0.2 + 0) / 3.
+    assert rows["the oracle's set"][0] == pytest.approx(0.1)
+    # The tie on seed 2 goes to the earlier plan (shared), as in the oracle.
+    assert [rows[n][2] for n in ("shared", "a", "b")] == [1, 1, 1]
+    assert rows["a"][0] == pytest.approx(0.0)  # +0.1 and -0.1
+    assert rows["b"][0] == pytest.approx(0.25 / 3)
+    assert np.isnan(rows["a"][1])
+    # c beats the set on seed 0 only (0.7 > 0.6; 0.6 < 0.7; a tie is not a win).
+    assert rows["c"][0] == pytest.approx(0.1)
+    assert rows["c"][1] == pytest.approx((0.2 + 0.2 + 0.0) / 3)
+    assert rows["c"][2] == 1
+    assert rows["d"][1] == pytest.approx(0.1)
+    assert rows["d"][2] == 0
+
+
+def test_a_switch_moves_toward_the_second_pool_from_its_day(plans):
+    plan = plans.switch(0.0, 2.0, 7)
+    assert [plan(day)[0] for day in (0, 6, 7, 30)] == [0.0, 0.0, 2.0, 2.0]
+    assert plan(0)[1:] == (0.99, False)
+
+
+def test_the_best_of_the_oracles_set_is_what_the_oracle_scores(plans):
+    # The script replays what the oracle foresees: its best plan per seed is the oracle's
+    # own episode, so the leads it prints are the oracle's.
+    entry = next(e for e in load_suite("test").entries if e.name == "early_spike_queue_mta")
+    config = build_config(scenario=entry.scenario, overrides=list(entry.overrides))
+    own = {
+        name: plans.score(config, plan, seeds=4, seed=0)
+        for name, plan in plans.oracle_set(config.pool.max_ips).items()
+    }
+    assert len(own) == 16
+    oracle = run_scenario(make_policy("oracle", config), config, 4, 0)
+    best = np.max(np.stack(list(own.values())), axis=0)
+    # Only the oracle's float32 actions (predict's dtype) part them, in the 10th digit.
+    np.testing.assert_allclose(best, oracle.kpis["total_inbox_share"], rtol=1e-8)
+
+
+def test_an_unknown_scenario_names_the_suites_entries(plans, capsys):
+    with pytest.raises(SystemExit, match="early_spike_queue_mta"):
+        plans.main(["--suite", "test", "--scenario", "nope", "--seeds", "2"])
