@@ -124,3 +124,19 @@ def test_every_pool_size_has_a_plan_within_tolerance_and_shared_has_none() -> No
         mine = plans[plans[:, 0] == n]
         assert sorted(map(tuple, mine[:, 1:].tolist())) == [(0.9, 0.0), (0.99, 0.0), (0.99, 1.0)]
     assert set(plan_table(2)[:, 0].tolist()) == {0.0, 1.0, 2.0}
+
+
+def test_a_provider_that_blocks_every_ip_gets_its_caps_cut_as_fast_as_allowed() -> None:
+    # Its mail would be rejected and lost: no plan sends there, within tolerance or not.
+    sim = _stepped(rows=2, days=2)
+    state = sim.state
+    state.throttled[:] = False
+    state.blocked[:] = False
+    state.blocked[:, :2, 0] = True
+    policy = OraclePolicy(sim.config)
+    actions = track_allowance(
+        policy, sim.privileged(), np.full(2, 2.0), np.full(2, 0.99),
+        within_tolerance=np.array([True, False]),
+    )  # fmt: skip
+    np.testing.assert_array_equal(actions[:, 0], [-1.0, -1.0])
+    assert np.all(actions[:, 1:-1] > -1.0)
