@@ -73,7 +73,7 @@ def candidates(max_ips: int) -> dict[str, Plan]:
         for day in (5, 9, 19):
             if start + 1 <= max_ips:
                 plans[f"{start} IPs, {start + 1} from day {day}"] = switch(start, start + 1, day)
-    for pool in (2, 4):
+    for pool in (n for n in (2, 4) if n <= max_ips):
         for headroom in (0.8, 0.95, 1.0, 1.1, 1.2):
             plans[f"{pool} IPs at {headroom:g} of the allowance"] = constant(pool, headroom, False)
     return plans

@@ -69,3 +69,35 @@ def test_the_best_of_the_oracles_set_is_what_the_oracle_scores(plans):
 def test_an_unknown_scenario_names_the_suites_entries(plans, capsys):
     with pytest.raises(SystemExit, match="early_spike_queue_mta"):
         plans.main(["--suite", "test", "--scenario", "nope", "--seeds", "2"])
+
+
+def test_main_prints_every_plan_with_the_sets_argmax_and_the_candidates(plans, capsys):
+    plans.main(["--suite", "test", "--scenario", "early_spike_queue_mta", "--seeds", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "early_spike_queue_mta, 2 seeds from 0: total_inbox_share lead over shared"
+    rows = [line.strip("|").split(" | ") for line in lines[3:]]
+    table = {name.strip(): (alone, with_it, int(taken)) for name, alone, with_it, taken in rows}
+    own = plans.oracle_set(8)
+    tried = plans.candidates(8)
+    assert len(rows) == 1 + len(own) + len(tried) == 1 + 16 + 22
+    assert set(table) == {"the oracle's set", *own, *tried}
+    best = table["the oracle's set"][0]
+    assert table["the oracle's set"][2] == 2
+    assert sum(table[name][2] for name in own) == 2  # the argmax takes one plan per seed
+    assert table["0 IPs at 0.99"][:2] == ("+0.0000", "-")
+    for name in tried:
+        _, with_it, taken = table[name]
+        # A candidate lifts the set only where it beats it, never lowers it.
+        assert float(with_it) >= float(best)
+        if taken == 0:
+            assert with_it == best
+
+
+def test_the_candidates_are_the_readmes_families(plans):
+    tried = plans.candidates(8)
+    assert tried["shared until day 14, then 2 IPs"](13) == (0.0, 0.99, False)
+    assert tried["shared until day 14, then 2 IPs"](14) == (2.0, 0.99, False)
+    assert tried["2 IPs, 3 from day 9"](9)[0] == 3.0
+    assert tried["4 IPs at 1.1 of the allowance"](0) == (4, 1.1, False)
+    # Two IPs at most: the late starts, 1 IP growing to 2, and 2 IPs at each headroom.
+    assert len(plans.candidates(2)) == 3 + 3 + 5
