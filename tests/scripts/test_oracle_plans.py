@@ -72,9 +72,10 @@ def test_an_unknown_scenario_names_the_suites_entries(plans, capsys):
 
 
 def test_main_prints_every_plan_with_the_sets_argmax_and_the_candidates(plans, capsys):
-    plans.main(["--suite", "test", "--scenario", "early_spike_queue_mta", "--seeds", "2"])
+    # A suite entry with overrides of its own (volume and weekly shape), from seed 1.
+    plans.main(["--suite", "test", "--scenario", "small_b2b_3k", "--seeds", "2", "--seed", "1"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "early_spike_queue_mta, 2 seeds from 0: total_inbox_share lead over shared"
+    assert lines[0] == "small_b2b_3k, 2 seeds from 1: total_inbox_share lead over shared"
     rows = [line.strip("|").split(" | ") for line in lines[3:]]
     table = {name.strip(): (alone, with_it, int(taken)) for name, alone, with_it, taken in rows}
     own = plans.oracle_set(8)
@@ -91,13 +92,40 @@ def test_main_prints_every_plan_with_the_sets_argmax_and_the_candidates(plans, c
         assert float(with_it) >= float(best)
         if taken == 0:
             assert with_it == best
+    # The figures are the entry's own sender on the seeds asked for.
+    entry = next(e for e in load_suite("test").entries if e.name == "small_b2b_3k")
+    config = build_config(scenario=entry.scenario, overrides=list(entry.overrides))
+    one = plans.score(config, plans.constant(1.0, 0.99, False), seeds=2, seed=1)
+    shared = plans.score(config, plans.constant(0.0, 0.99, False), seeds=2, seed=1)
+    assert table["1 IPs at 0.99"][0] == f"{(one - shared).mean():+.4f}"
 
 
 def test_the_candidates_are_the_readmes_families(plans):
     tried = plans.candidates(8)
+    # The families the README names, each at the values it gives.
+    late = [f"shared until day {d}, then 2 IPs" for d in (7, 14, 21)]
+    grow = [f"{n} IPs, {n + 1} from day {d}" for n in (1, 2, 3) for d in (5, 9, 19)]
+    head = [
+        f"{n} IPs at {h} of the allowance"
+        for n in (2, 4)
+        for h in ("0.8", "0.95", "1", "1.1", "1.2")
+    ]
+    assert list(tried) == late + grow + head
     assert tried["shared until day 14, then 2 IPs"](13) == (0.0, 0.99, False)
     assert tried["shared until day 14, then 2 IPs"](14) == (2.0, 0.99, False)
     assert tried["2 IPs, 3 from day 9"](9)[0] == 3.0
     assert tried["4 IPs at 1.1 of the allowance"](0) == (4, 1.1, False)
     # Two IPs at most: the late starts, 1 IP growing to 2, and 2 IPs at each headroom.
     assert len(plans.candidates(2)) == 3 + 3 + 5
+
+
+def test_a_plans_day_counts_whole_days_at_any_decision_interval(plans):
+    config = build_config(scenario="low_volume", overrides=["decision_interval_hours=6"])
+    asked = []
+
+    def plan(day):
+        asked.append(day)
+        return (0.0, 0.99, False)
+
+    plans.score(config, plan, seeds=2, seed=0)
+    assert asked == [day for day in range(config.horizon_days) for _ in range(4)]
