@@ -1,23 +1,13 @@
 """scripts/mutation.py: which mutants it makes, and that the file always comes back."""
 
-import importlib.util
 import signal
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "mutation.py"
-
 
 @pytest.fixture(scope="module")
-def mutation():
-    spec = importlib.util.spec_from_file_location("mutation_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mutation_script"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["mutation_script"]
+def mutation(load_script):
+    return load_script("mutation")
 
 
 SOURCE = b'''"""Doc."""

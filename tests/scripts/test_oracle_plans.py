@@ -1,9 +1,5 @@
 """scripts/oracle_plans.py: candidate plans scored against the oracle's own set."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -11,17 +7,10 @@ from ipwarmup.agents.registry import make_policy
 from ipwarmup.envs import build_config
 from ipwarmup.training.evaluate import load_suite, run_scenario
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "oracle_plans.py"
-
 
 @pytest.fixture(scope="module")
-def plans():
-    spec = importlib.util.spec_from_file_location("oracle_plans_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["oracle_plans_script"] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["oracle_plans_script"]
+def plans(load_script):
+    return load_script("oracle_plans")
 
 
 def test_compare_counts_the_argmax_and_where_a_candidate_beats_the_set(plans):

@@ -1,24 +1,14 @@
 """scripts/warming_table.py: the README's warming table from a hand-made evaluate report."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "warming_table.py"
-
 
 @pytest.fixture(scope="module")
-def warming():
-    spec = importlib.util.spec_from_file_location("warming_table_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["warming_table_script"] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["warming_table_script"]
+def warming(load_script):
+    return load_script("warming_table")
 
 
 def _seeds(total, final=(0.0, 0.0, 0.0, 0.0)):
