@@ -87,10 +87,12 @@ class WorldConfig(Config):
     name: str = setting("default", "Short name of the world.")
     description: str = setting("", "One line for people reading reports.")
     daily_volume_messages: tuple[float, float] = setting(
-        # §5 Resend: dedicated only above 500/day and 30k/month, so 300/day is under the
-        # line; §5 one IP per ~500k/day, "others cite 1-2 (up to 2.5) M/day per IP": 3M/day
+        # §5 Resend: dedicated only above 500/day and 30k/month, so 100/day is well under
+        # the line (a sixth of the draws are under it, enough for a policy to learn to stay
+        # shared there; from 300/day it was 6%, and a 200-400/day sender sat at the edge);
+        # §5 one IP per ~500k/day, "others cite 1-2 (up to 2.5) M/day per IP": 3M/day
         # needs several IPs (max_ips 8). Log-uniform: every decade alike.
-        (300.0, 3_000_000.0),
+        (100.0, 3_000_000.0),
         "Mean daily demand at the start of the episode, drawn log-uniform.",
         gt=0,
     )

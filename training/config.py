@@ -118,6 +118,14 @@ class TrainingConfig(Config):
         64, "Teacher episodes per training scenario, or senders drawn from the world.", ge=1
     )
     pretrain_epochs: int = setting(30, "Passes over the teacher's demonstrations.", ge=1)
+    dagger_rounds: int = setting(
+        0,
+        "DAgger rounds after cloning (world training only): the clone drives "
+        "pretrain_episodes new senders, the teacher labels the states it reaches, and the "
+        "clone is refitted on every demonstration so far. Cloning alone never sees the "
+        "states its own mistakes lead to.",
+        ge=0,
+    )
     action_std: float = setting(
         0.3,
         "Spread of the Gaussian policy's cap actions when RL starts, after cloning or from "
@@ -143,6 +151,11 @@ class TrainingConfig(Config):
             ]
         if self.world is not None:
             return []
+        if self.dagger_rounds:
+            return [
+                f"dagger_rounds: expected 0 when training on scenarios (training.world is "
+                f"null), got {self.dagger_rounds}; DAgger draws new senders from a world"
+            ]
         if not self.scenarios:
             return [
                 "scenarios: expected at least one scenario when training.world is null, got "

@@ -9,6 +9,7 @@ the teacher's discounted returns; PPO then improves on that start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ from ipwarmup.envs.simulator import Simulator
 from ipwarmup.envs.world import WORLD_STREAM, WorldSampler, load_world
 from ipwarmup.envs.world_config import WorldConfig
 from ipwarmup.policy import Policy
+
+Actor = Callable[[np.ndarray], np.ndarray]
+"""Maps a batch of raw observations to the actions that drive the episodes."""
 
 
 @dataclass
@@ -52,7 +56,7 @@ def collect(
         base = seed + 1_000 * index
         generators = [seeding.np_random(base + i)[0] for i in range(episodes)]
         parts.append(_rollout(teacher, config, generators, None, gamma=gamma))
-    return _joined(parts)
+    return joined(parts)
 
 
 def collect_world(
@@ -63,12 +67,15 @@ def collect_world(
     episodes: int,
     gamma: float,
     seed: int,
+    actor: Actor | None = None,
 ) -> Demonstrations:
     """Roll the teacher through ``episodes`` senders drawn from a world, one episode each.
 
     Draw ``i`` comes from the world stream of seed ``seed + i`` and its episode from seed
     ``seed + i``, as env ``i`` of a world VecEnv seeded ``seed`` draws its first episode;
-    the draws run batched, one batch per MTA overflow mode.
+    the draws run batched, one batch per MTA overflow mode. With an ``actor`` (DAgger), the
+    actor's actions drive the episodes and the teacher only labels the states the actor
+    reaches, and the returns are the actor's.
     """
     sampler = WorldSampler(
         world=world if isinstance(world, WorldConfig) else load_world(world), config=config
@@ -82,8 +89,8 @@ def collect_world(
         members = [i for i, d in enumerate(draws) if d.mta.overflow == mode]
         generators = [seeding.np_random(seed + i)[0] for i in members]
         configs = [draws[i] for i in members]
-        parts.append(_rollout(teacher, configs[0], generators, configs, gamma=gamma))
-    return _joined(parts)
+        parts.append(_rollout(teacher, configs[0], generators, configs, gamma=gamma, actor=actor))
+    return joined(parts)
 
 
 def _rollout(
@@ -93,8 +100,12 @@ def _rollout(
     configs: list[EnvConfig] | None,
     *,
     gamma: float,
+    actor: Actor | None = None,
 ) -> Demonstrations:
-    """Roll the teacher through one batched episode per generator (rows' own configs if given)."""
+    """Roll one batched episode per generator (rows' own configs if given), teacher-labelled.
+
+    The teacher's actions drive the episodes unless an ``actor`` is given.
+    """
     episodes = len(generators)
     sim = Simulator(config, episodes)
     obs = sim.reset(np.arange(episodes), generators, configs)
@@ -106,7 +117,7 @@ def _rollout(
         action, state = policy.predict(obs, state, start)
         observations.append(obs)
         actions.append(np.clip(action, -1.0, 1.0))
-        result = sim.step(action)
+        result = sim.step(action if actor is None else actor(obs))
         rewards.append(result.reward)
         obs, start = result.observation, np.zeros(episodes, dtype=bool)
     returns = np.zeros_like(np.array(rewards))
@@ -119,7 +130,18 @@ def _rollout(
     )
 
 
-def _joined(parts: list[Demonstrations]) -> Demonstrations:
+def student_actor(model: Any, normalizer: VecNormalize) -> Actor:
+    """Return the model's deterministic actions on raw observations, normalised as in training."""
+
+    def act(observations: np.ndarray) -> np.ndarray:
+        actions, _ = model.predict(normalizer.normalize_obs(observations), deterministic=True)
+        return np.asarray(actions, dtype=float)
+
+    return act
+
+
+def joined(parts: list[Demonstrations]) -> Demonstrations:
+    """Return the demonstrations of every part, one after another."""
     return Demonstrations(
         np.concatenate([p.observations for p in parts]).astype(np.float32),
         np.concatenate([p.actions for p in parts]).astype(np.float32),
@@ -137,15 +159,18 @@ def clone(
     seed: int = 0,
     action_std: float = 0.3,
     pool_action_std: float = 0.05,
+    update_statistics: bool = True,
 ) -> dict[str, float]:
     """Fit the actor to the teacher's actions and the critic to its returns.
 
-    The VecNormalize statistics are first updated with the demonstrations, so the policy
-    sees them normalised exactly as it will in training. The Gaussian policy's spread is
-    then set by :func:`set_action_spread`. Returns the last losses.
+    The VecNormalize statistics are first updated with the demonstrations (unless
+    ``update_statistics`` is false: a DAgger round refits on statistics already set), so
+    the policy sees them normalised exactly as it will in training. The Gaussian policy's
+    spread is then set by :func:`set_action_spread`. Returns the last losses.
     """
-    normalizer.obs_rms.update(demos.observations)
-    normalizer.ret_rms.update(demos.returns)
+    if update_statistics:
+        normalizer.obs_rms.update(demos.observations)
+        normalizer.ret_rms.update(demos.returns)
     obs = torch.as_tensor(normalizer.normalize_obs(demos.observations), dtype=torch.float32)
     actions = torch.as_tensor(demos.actions)
     scale = float(np.sqrt(normalizer.ret_rms.var + normalizer.epsilon))

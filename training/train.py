@@ -44,6 +44,8 @@ from ipwarmup.training.run_logging import (
 from ipwarmup.training.store import redact
 from ipwarmup.training.tracking import Run, Tracker
 
+DAGGER_SEED_STRIDE = 1_000_000
+"""Seed offset between DAgger rounds' senders, far from the cloning draws' seeds."""
 LEARNED = "learned"
 BEST = "learned-best"
 
@@ -314,7 +316,7 @@ def train(
 def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
     """Behaviour-clone the teacher, log the losses, and evaluate the clone as a candidate."""
     from ipwarmup.envs.env import build_config
-    from ipwarmup.training.pretrain import clone, collect, collect_world
+    from ipwarmup.training.pretrain import clone, collect, collect_world, joined, student_actor
 
     t = trainer.config.training
     assert t.pretrain_teacher is not None
@@ -346,6 +348,29 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
         action_std=t.action_std,
         pool_action_std=t.pool_action_std,
     )
+    for round_ in range(1, t.dagger_rounds + 1):
+        assert t.world is not None  # checked with the configuration
+        labelled = collect_world(
+            t.pretrain_teacher,
+            t.world,
+            trainer.config.env,
+            episodes=t.pretrain_episodes,
+            gamma=gamma,
+            seed=trainer.seed + round_ * DAGGER_SEED_STRIDE,
+            actor=student_actor(model, env),
+        )
+        demos = joined([demos, labelled])
+        losses = clone(
+            model,
+            env,
+            demos,
+            epochs=t.pretrain_epochs,
+            seed=trainer.seed + round_,
+            action_std=t.action_std,
+            pool_action_std=t.pool_action_std,
+            update_statistics=False,
+        )
+        print(f"DAgger round {round_}: {len(demos.actions)} labelled steps", file=sys.stderr)
     trainer.run.log_metrics(losses, step=0)
     print(f"cloned {t.pretrain_teacher}: {losses}", file=sys.stderr)
     trainer.periodic_evaluation(model)

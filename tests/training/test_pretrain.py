@@ -1,0 +1,119 @@
+"""Demonstrations from the world and DAgger: who drives the episode and who labels it (issue 10)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+from ipwarmup.envs import IPWarmupEnv
+from ipwarmup.envs.config import EnvConfig
+from ipwarmup.errors import ConfigError
+from ipwarmup.training.config import load_experiment
+from ipwarmup.training.pretrain import clone, collect_world, joined, student_actor
+from ipwarmup.training.train import train
+
+SMOKE = "configs/experiments/smoke.yaml"
+EPISODES = 6
+
+
+@pytest.fixture(scope="module")
+def config() -> EnvConfig:
+    return EnvConfig(horizon_days=10)
+
+
+def _demos(teacher: str, config: EnvConfig, actor=None):
+    return collect_world(
+        teacher, "default", config, episodes=EPISODES, gamma=0.9, seed=5, actor=actor
+    )
+
+
+def _hold(observations: np.ndarray) -> np.ndarray:
+    return np.zeros((len(observations), 6))  # hold's action: caps and pool unchanged
+
+
+def test_the_actor_drives_the_episodes_and_the_teacher_labels_them(config: EnvConfig) -> None:
+    held = _demos("hold", config)
+    labelled = _demos("aimd", config, actor=_hold)
+    driven = _demos("aimd", config)
+
+    assert labelled.observations.shape == (EPISODES * 10, held.observations.shape[1])
+    # States and returns are the actor's (hold's), bit for bit.
+    assert np.array_equal(labelled.observations, held.observations)
+    assert np.array_equal(labelled.returns, held.returns)
+    # Labels are the teacher's: aimd's where the state is the same either way (the first
+    # decision of each episode, whatever drives it; rows are grouped by MTA mode)...
+    same = (labelled.observations == driven.observations).all(axis=1)
+    assert EPISODES <= same.sum() < len(same)
+    assert np.array_equal(labelled.actions[same], driven.actions[same])
+    # ... and elsewhere on the states hold reaches, where aimd would not have been.
+    assert not np.allclose(labelled.actions, 0.0)
+
+
+def test_hold_driving_itself_is_the_plain_collection(config: EnvConfig) -> None:
+    plain = _demos("hold", config)
+    itself = _demos("hold", config, actor=_hold)
+    for name in ("observations", "actions", "returns"):
+        assert np.array_equal(getattr(plain, name), getattr(itself, name)), name
+
+
+def test_joined_keeps_every_part_in_order(config: EnvConfig) -> None:
+    first, second = _demos("hold", config), _demos("aimd", config)
+    both = joined([first, second])
+    assert np.array_equal(both.actions, np.concatenate([first.actions, second.actions]))
+    assert np.array_equal(both.returns, np.concatenate([first.returns, second.returns]))
+    assert both.observations.dtype == np.float32 and len(both.observations) == 2 * EPISODES * 10
+
+
+def test_a_refit_keeps_the_normalisation_and_the_student_acts_on_raw_telemetry() -> None:
+    env = VecNormalize(DummyVecEnv([lambda: IPWarmupEnv(config=EnvConfig(horizon_days=10))]))
+    model = PPO("MlpPolicy", env, n_steps=10, batch_size=10, device="cpu", seed=0)
+    demos = _demos("aimd", EnvConfig(horizon_days=10))
+    clone(model, env, demos, epochs=1)
+    mean, count = env.obs_rms.mean.copy(), env.obs_rms.count
+    assert count == pytest.approx(len(demos.observations) + 1e-4)  # SB3's epsilon start
+
+    clone(model, env, demos, epochs=1, update_statistics=False)
+    assert np.array_equal(env.obs_rms.mean, mean) and env.obs_rms.count == count
+
+    act = student_actor(model, env)
+    raw = demos.observations[:4]
+    expected, _ = model.predict(env.normalize_obs(raw), deterministic=True)
+    assert np.array_equal(act(raw), expected)
+    assert act(raw).shape == (4, 6)
+
+
+def test_dagger_needs_a_world(tmp_path: Path, request) -> None:
+    with pytest.raises(ConfigError, match="dagger_rounds: expected 0 when training on scen"):
+        load_experiment(
+            request.config.rootpath / SMOKE,
+            ["training.world=null", "training.scenarios=[low_volume]", "training.dagger_rounds=1"],
+        )
+
+
+@pytest.mark.slow
+def test_training_runs_dagger_rounds_on_the_clone(tmp_path: Path, request, capsys) -> None:
+    config = load_experiment(
+        request.config.rootpath / SMOKE,
+        [
+            f"tracking.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+            f"training.output_dir={tmp_path}/runs",
+            "training.seed=3",
+            "training.total_timesteps=200",
+            "training.n_envs=4",
+            "training.pretrain_teacher=aimd",
+            "training.pretrain_episodes=3",
+            "training.pretrain_epochs=1",
+            "training.dagger_rounds=2",
+            "hyperparameters.n_steps=10",
+            "hyperparameters.batch_size=40",
+            "env.horizon_days=10",
+        ],
+    )
+    train(config, command="pytest dagger", final_evaluation=False)
+    err = capsys.readouterr().err
+    # 3 senders x 10 days cloned, then 3 more per round.
+    assert "DAgger round 1: 60 labelled steps" in err
+    assert "DAgger round 2: 90 labelled steps" in err
+    assert "DAgger round 3" not in err
