@@ -118,12 +118,18 @@ class TrainingConfig(Config):
         64, "Teacher episodes per training scenario, or senders drawn from the world.", ge=1
     )
     pretrain_epochs: int = setting(30, "Passes over the teacher's demonstrations.", ge=1)
+    freeze_normalization: bool = setting(
+        True,
+        "After cloning a teacher, keep VecNormalize's observation and return statistics "
+        "those of the demonstrations during RL (and after a resume).",
+    )
     dagger_rounds: int = setting(
         0,
         "DAgger rounds after cloning (world training only): the clone drives "
         "pretrain_episodes new senders, the teacher labels the states it reaches, and the "
-        "clone is refitted on every demonstration so far. Cloning alone never sees the "
-        "states its own mistakes lead to.",
+        "clone is refitted on every demonstration so far (pretrain_epochs / (round + 1) "
+        "passes: as many gradient steps as the first cloning). Cloning alone never sees "
+        "the states its own mistakes lead to.",
         ge=0,
     )
     action_std: float = setting(

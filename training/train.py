@@ -293,6 +293,10 @@ def train(
         model.set_logger(Logger(folder=None, output_formats=[SB3MLflowOutput(run)]))
         if resume_run_id is None and t.pretrain_teacher:
             _pretrain(trainer, model, env)
+        if t.pretrain_teacher and t.freeze_normalization:
+            # The clone was fitted on these statistics; PPO's rollouts updating them would
+            # shift every input of the cloned network under it.
+            env.training = False
         elif resume_run_id is None:
             from ipwarmup.training.pretrain import set_action_spread
 
@@ -364,7 +368,10 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
             model,
             env,
             demos,
-            epochs=t.pretrain_epochs,
+            # As many gradient steps a round as the first cloning: the data grows a share
+            # a round, so passes over it shrink (30 passes a round made round 8 take 5x
+            # the first).
+            epochs=max(1, round(t.pretrain_epochs / (round_ + 1))),
             seed=trainer.seed + round_,
             action_std=t.action_std,
             pool_action_std=t.pool_action_std,

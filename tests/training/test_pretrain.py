@@ -1,5 +1,6 @@
 """Demonstrations from the world and DAgger: who drives the episode and who labels it (issue 10)."""
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
+from ipwarmup.agents.learned import VECNORMALIZE_FILE
 from ipwarmup.envs import IPWarmupEnv
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.errors import ConfigError
@@ -92,13 +94,22 @@ def test_dagger_needs_a_world(tmp_path: Path, request) -> None:
         )
 
 
+def _normaliser_count(model_dir: Path) -> float:
+    with (model_dir / VECNORMALIZE_FILE).open("rb") as handle:
+        return float(pickle.load(handle).obs_rms.count)
+
+
 @pytest.mark.slow
-def test_training_runs_dagger_rounds_on_the_clone(tmp_path: Path, request, capsys) -> None:
+@pytest.mark.parametrize("frozen", [True, False])
+def test_training_runs_dagger_rounds_on_the_clone(
+    tmp_path: Path, request, capsys, frozen: bool
+) -> None:
     config = load_experiment(
         request.config.rootpath / SMOKE,
         [
             f"tracking.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
             f"training.output_dir={tmp_path}/runs",
+            f"training.freeze_normalization={str(frozen).lower()}",
             "training.seed=3",
             "training.total_timesteps=200",
             "training.n_envs=4",
@@ -111,8 +122,12 @@ def test_training_runs_dagger_rounds_on_the_clone(tmp_path: Path, request, capsy
             "env.horizon_days=10",
         ],
     )
-    train(config, command="pytest dagger", final_evaluation=False)
+    result = train(config, command="pytest dagger", final_evaluation=False)
     err = capsys.readouterr().err
+    # The statistics count the first demonstrations only (3 senders x 10 days); unfrozen,
+    # PPO adds the 4 envs' first observations and its 200 steps (5 rollouts of 4 x 10).
+    count = _normaliser_count(result.model_dir)
+    assert count == pytest.approx(30 + (0 if frozen else 4 + 200), abs=1e-3)
     # 3 senders x 10 days cloned, then 3 more per round.
     assert "DAgger round 1: 60 labelled steps" in err
     assert "DAgger round 2: 90 labelled steps" in err
