@@ -22,7 +22,7 @@ import numpy as np
 
 ENV_ID = "ipwarmup/IPWarmup-v0"
 """The Gymnasium id of the simulator."""
-ENV_VERSION = 1
+ENV_VERSION = 2
 """Bumped with every change of dynamics, reward or spaces (see the env's Version History)."""
 POOL_THRESHOLD = 1.0 / 3.0
 """Pool action above which an IP is added, below minus which one is dropped."""

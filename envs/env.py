@@ -239,6 +239,12 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
       with this sender's share of its volume; the first decision may already size the
       pool; the reward is per message of the episode's expected demand and counts a
       continuation after the horizon.
+    * v2: the policy sees more than the last period (issue 10): by default the observation
+      appends the provider features of the last ``observation.history_periods`` (3)
+      periods and the MTA's own set-up (overflow mode, queue, retry interval), 189 inputs
+      with five providers (51 before); ``history_periods: 0`` with ``mta_inputs: false``
+      is the v1 layout. The oracle plans ramps held within each provider's spike
+      tolerance (issue 8); the dynamics are unchanged.
     """
 
     # Gymnasium reads metadata from the class (hence RUF012); one table per decision, and

@@ -118,6 +118,12 @@ class TrainingConfig(Config):
         64, "Teacher episodes per training scenario, or senders drawn from the world.", ge=1
     )
     pretrain_epochs: int = setting(30, "Passes over the teacher's demonstrations.", ge=1)
+    dagger_epochs: int | None = setting(
+        None,
+        "Passes over all demonstrations at each DAgger refit; null: pretrain_epochs / "
+        "(round + 1), as many gradient steps a round as the first cloning.",
+        ge=1,
+    )
     freeze_normalization: bool = setting(
         True,
         "After cloning a teacher, keep VecNormalize's observation and return statistics "
@@ -127,9 +133,8 @@ class TrainingConfig(Config):
         0,
         "DAgger rounds after cloning (world training only): the clone drives "
         "pretrain_episodes new senders, the teacher labels the states it reaches, and the "
-        "clone is refitted on every demonstration so far (pretrain_epochs / (round + 1) "
-        "passes: as many gradient steps as the first cloning). Cloning alone never sees "
-        "the states its own mistakes lead to.",
+        "clone is refitted on every demonstration so far (see dagger_epochs). Cloning "
+        "alone never sees the states its own mistakes lead to.",
         ge=0,
     )
     action_std: float = setting(

@@ -368,10 +368,10 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
             model,
             env,
             demos,
-            # As many gradient steps a round as the first cloning: the data grows a share
-            # a round, so passes over it shrink (30 passes a round made round 8 take 5x
-            # the first).
-            epochs=max(1, round(t.pretrain_epochs / (round_ + 1))),
+            # By default as many gradient steps a round as the first cloning: the data
+            # grows a share a round, so passes over it shrink (30 passes a round made
+            # round 8 take 5x the first).
+            epochs=t.dagger_epochs or max(1, round(t.pretrain_epochs / (round_ + 1))),
             seed=trainer.seed + round_,
             action_std=t.action_std,
             pool_action_std=t.pool_action_std,

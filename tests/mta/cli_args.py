@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 EDGE_CASES = EXAMPLES / "postfix-edge-cases.log"
 SOURCES = EXAMPLES / "sources.yaml"
-MODEL = ROOT / "models" / "default"
+MODEL = ROOT / "models" / "last-period"
 
 
 def mta_args(

@@ -116,7 +116,7 @@ def test_every_example_record_is_decided(name: str) -> None:
     periods, totals = build_periods(
         events, sources=sources, period_hours=24, provider_map=ProviderMap(sources.providers)
     )
-    policy = load_policy(ROOT / "models" / "default")
+    policy = load_policy(ROOT / "models" / "last-period")
     for period in periods:
         decision = policy.decide(period.record)
         assert set(decision["providers"]) == set(PROVIDERS)

@@ -1,7 +1,7 @@
-"""The shipped ``models/default`` bundle as the serving tests use it.
+"""The shipped ``models/last-period`` bundle as the serving tests use it.
 
 The serving tests need a realistic trained network, not a fresh one. When the simulator's
-version moves past the one ``models/default`` was trained on (a behaviour change on
+version moves past the one ``models/last-period`` was trained on (a behaviour change on
 main), serving rightly refuses the shipped bundle until it is re-exported; the tests then
 use its same weights and manifest re-exported under the current version (a temporary
 copy), so they keep testing serving rather than the model's freshness.
@@ -21,12 +21,12 @@ import numpy as np
 
 from ipwarmup.actions import ENV_VERSION
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "default"
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "last-period"
 
 
 @functools.cache
 def default_bundle() -> Path:
-    """Return models/default, or its re-export under the current env version."""
+    """Return models/last-period, or its re-export under the current env version."""
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
     if manifest["env"]["version"] == ENV_VERSION:
         return SHIPPED

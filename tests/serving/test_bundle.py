@@ -1,6 +1,6 @@
 """The bundle is verified whole: digest, signature, manifest schema, files and arrays.
 
-Most tests start from a copy of the shipped ``models/default`` bundle. A manifest edit is
+Most tests start from a copy of the shipped ``models/last-period`` bundle. A manifest edit is
 written back with a fresh digest (``_rewrite``), so that the check under test, not the
 digest, is what refuses it; the digest and signature have tests of their own.
 """

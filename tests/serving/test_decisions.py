@@ -92,7 +92,7 @@ def grow(tmp_path_factory: pytest.TempPathFactory) -> ServedPolicy:
 def test_a_decision_names_its_version_model_and_period() -> None:
     policy = load_policy(DEFAULT)
     decision = policy.decide(_record())
-    run_id = "55ee2adef2fd470696397501f0309262"  # models/default/manifest.json, mlflow.run_id
+    run_id = "55ee2adef2fd470696397501f0309262"  # models/last-period/manifest.json, mlflow.run_id
     assert decision["decision_version"] == 2
     assert decision["model"] == {"name": "default", "run_id": run_id}
     assert decision["period_hours"] == 24

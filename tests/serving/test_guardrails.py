@@ -1,7 +1,7 @@
 """Guardrails on realistic records: each fires at its threshold and not just below it.
 
 The records start from the shipped ``examples/telemetry-v1.json`` (a day-10 sender with one IP)
-and the shipped ``models/default`` bundle. Counts are chosen so that the rate at the
+and the shipped ``models/last-period`` bundle. Counts are chosen so that the rate at the
 threshold is exactly the threshold in floating point (300 / 6000 is the double nearest
 0.05, like the literal), so "at" and "just below" are both tested without slack.
 """

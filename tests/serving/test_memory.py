@@ -4,7 +4,7 @@ A bundle of the default layout reads the MTA's set-up and the last three periods
 telemetry record (schema version 2) carries them. The env's observation and the record's
 encoding are the same bit for bit along real episodes, SB3's ``predict`` and the bundle's
 ``decide`` agree within 1e-5, and the compiled one-record path decides as the batch path.
-A bundle of the last period alone (``models/default``) decides as it did before.
+A bundle of the last period alone (``models/last-period``) decides as it did before.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def test_the_history_needed_grows_with_the_warmups_age(memory: ServedPolicy) -> 
 
 
 # ----------------------------------------------------------------- the shipped bundle
-PINNED = {  # models/default on examples/telemetry-v1.json, decided by the parent commit
+PINNED = {  # models/last-period on examples/telemetry-v1.json, decided by the parent commit
     "gmail": (320.874336792437, 1.4292843509685391),
     "microsoft": (42.863537965830616, 1.3521620809410289),
     "yahoo": (124.7887064926444, 1.429423900259386),
@@ -251,7 +251,7 @@ def test_the_shipped_bundle_decides_as_before_on_either_version() -> None:
 
 
 def test_the_shipped_bundle_acts_alike_in_an_env_of_any_layout() -> None:
-    """evaluate --policy models/default: the bundle reads its columns of a fuller observation."""
+    """evaluate --policy models/last-period: the bundle reads its columns of a fuller obs."""
     full = build_config(scenario=SCENARIO)
     last = build_config(scenario=SCENARIO, overrides=list(LAST_PERIOD))
     in_full, in_last = make_policy(str(default_bundle()), full), make_policy(

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = default_bundle()
 EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry-v1.json").read_text())
 PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
-GMAIL_DEMAND, WEEKDAY_SIN = 0, 48  # feature indices (models/default/manifest.json)
+GMAIL_DEMAND, WEEKDAY_SIN = 0, 48  # feature indices (models/last-period/manifest.json)
 BIGGEST = sys.float_info.max
 
 

@@ -13,7 +13,7 @@ from ipwarmup.errors import BundleError
 from ipwarmup.serving import load_policy
 from ipwarmup.training.export import redeclare_env
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "default"
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "last-period"
 
 
 def _as_older(tmp_path: Path) -> Path:
