@@ -48,7 +48,8 @@ from starlette.requests import ClientDisconnect
 import ipwarmup
 from ipwarmup.errors import TelemetryError
 from ipwarmup.serving.body import BodyError, parse_body
-from ipwarmup.serving.policy import ServedPolicy, gc_paused
+from ipwarmup.serving.fleet import gc_paused
+from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.telemetry import (
     COUNT_FIELDS,
     POOL_KEYS,

@@ -305,6 +305,25 @@ def _decide(
     return fired
 
 
+def _log_rows(values: np.ndarray, starts: np.ndarray, consts: np.ndarray, logs: np.ndarray) -> None:
+    """Write :func:`_log_inputs` for each of a fleet's records, already checked.
+
+    ``values`` holds the records' values one after the other, record ``r`` at
+    ``values[starts[r] : starts[r + 1]]``; ``logs`` is (B, 3P(1 + K)).
+    """
+    for r in range(logs.shape[0]):
+        log_inputs(values[starts[r] : starts[r + 1]], consts, logs[r])
+
+
+def _encode_rows(
+    values: np.ndarray, starts: np.ndarray, logs: np.ndarray, consts: np.ndarray,
+    obs: np.ndarray,
+) -> None:  # fmt: skip
+    """Run :func:`_encode` on each of a fleet's records (laid out as :func:`_log_rows`')."""
+    for r in range(obs.shape[0]):
+        encode(values[starts[r] : starts[r + 1]], logs[r], consts, obs[r])
+
+
 counts_at: Callable[..., int] = numba.njit(cache=True, nogil=True)(_counts_at)
 """The compiled :func:`_counts_at`."""
 log_inputs: Callable[..., None] = numba.njit(cache=True, nogil=True)(_log_inputs)
@@ -317,3 +336,7 @@ encode: Callable[..., None] = numba.njit(cache=True, nogil=True)(_encode)
 """The compiled :func:`_encode`."""
 decide: Callable[..., int] = numba.njit(cache=True, nogil=True)(_decide)
 """The compiled :func:`_decide`."""
+log_rows: Callable[..., None] = numba.njit(cache=True, nogil=True)(_log_rows)
+"""The compiled :func:`_log_rows`."""
+encode_rows: Callable[..., None] = numba.njit(cache=True, nogil=True)(_encode_rows)
+"""The compiled :func:`_encode_rows`."""
