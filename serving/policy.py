@@ -282,6 +282,9 @@ class ServedPolicy:
         )  # fmt: skip
         # Rows where anything beyond the policy's own move happened: the rest skip all checks.
         special = (hit_rows | at_max | held | low.mask | empty).tolist()
+        # Which guardrails fired per row and provider, one bit each (bit k: provider_hits[k]).
+        bits = 1 << np.arange(len(provider_hits))
+        fired = np.tensordot(bits, masks, axes=1).tolist()  # (B, P) ints
         hit_list = hit_rows.tolist()
         decisions = []
         for i, (n, factor, next_cap, ratio, pool_value, proposal, action, fallback) in enumerate(
@@ -289,8 +292,10 @@ class ServedPolicy:
         ):
             hits: list[list[tuple[str, str]]] | None = None
             if hit_list[i]:
-                hits = [[(h.name, h.reason(i, j)) for k, h in enumerate(provider_hits)
-                         if masks[k, i, j]] for j in range(len(self.providers))]  # fmt: skip
+                hits = [
+                    [(h.name, h.reason(i, j)) for k, h in enumerate(provider_hits) if code >> k & 1]
+                    for j, code in enumerate(fired[i])
+                ]
             notes: list[tuple[str | None, str]] = []
             if special[i]:
                 if at_max[i]:

@@ -319,14 +319,16 @@ class OneRecord:
         mta = {"overflow": "shared", "max_age_hours": 72, "retry_interval_hours": 1.0}
         self.decide({**record, "schema_version": 2, "mta": mta, "history": []})
 
-    def _counts(self, entries: object, flat: list[Any]) -> bool:
-        """Add one period's provider counts to ``flat``; False if its shape is off."""
-        if type(entries) is not dict or len(entries) != len(self.providers):
-            return False
-        for entry in self._entries(entries):
-            if type(entry) is not dict or len(entry) != _N_COUNTS:
+    def _counts(self, periods: list[Any], flat: list[Any]) -> bool:
+        """Add each period's provider counts to ``flat``; False if a shape is off."""
+        n, entries_of = len(self.providers), self._entries
+        for entries in periods:
+            if type(entries) is not dict or len(entries) != n:
                 return False
-            flat += _COUNTS_OF(entry)
+            for entry in entries_of(entries):
+                if type(entry) is not dict or len(entry) != _N_COUNTS:
+                    return False
+                flat += _COUNTS_OF(entry)
         return True
 
     def _gather(self, record: object) -> list[Any] | None:
@@ -351,7 +353,7 @@ class OneRecord:
                 or len(pool) != len(POOL_KEYS)):  # fmt: skip
             return None
         flat: list[Any] = []
-        if not self._counts(entries, flat):
+        if not self._counts([entries], flat):
             return None
         flat += self._pool(pool)
         flat += self._time(when)
@@ -365,9 +367,8 @@ class OneRecord:
             if type(overflow) is not str or overflow not in _QUEUE:
                 return None
             flat += (_QUEUE[overflow], max_age, retry, len(history))
-            for entries in history:
-                if not self._counts(entries, flat):
-                    return None
+            if not self._counts(history, flat):
+                return None
             flat += self._padding * max(self._history - len(history), 0)
         if not _NUMBERS.issuperset(map(type, flat)):
             return None
