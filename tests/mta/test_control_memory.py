@@ -114,3 +114,30 @@ def test_control_paces_postfix_with_a_bundle_that_reads_history_and_the_mta(
     for provider, cap in runs[-1]["caps_per_ip_per_hour"].items():
         delay = pace(cap * scale)[0]
         assert f"ip1_{provider}_transport_rate_delay = {delay}s" in main_cf
+
+
+def test_shadow_replays_a_log_for_a_bundle_that_reads_history_and_the_mta(
+    tmp_path: Path, memory_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipwarmup.cli import main
+    from ipwarmup.mta.commands import periods_from_log
+
+    from .cli_args import EDGE_CASES, SOURCES, mta_args
+
+    report = tmp_path / "shadow.json"
+    args = mta_args("shadow", model=memory_bundle, json=report, year=2026)
+    assert main(args) == 0, capsys.readouterr().err
+    rows = json.loads(report.read_text())["periods"]
+    policy = load_policy(memory_bundle)
+    periods, *_ = periods_from_log("postfix", EDGE_CASES, SOURCES, 24, 2026, policy.layout)
+    assert len(rows) == len(periods) == 2
+    first, second = (p.record for p in periods)
+    # No main.cf beside a log: postconf(5)'s defaults, 5 days and 4000 s.
+    assert second["mta"] == {"overflow": "queue", "max_age_hours": 120,
+                             "retry_interval_hours": 4000 / 3600}  # fmt: skip
+    assert second["history"][0] == first["providers"]
+    for row, record in zip(rows, (first, second), strict=True):
+        decision = policy.decide(record)
+        assert {p: row["providers"][p]["policy_cap_per_ip_per_hour"] for p in PROVIDERS} == {
+            p: decision["providers"][p]["cap_per_ip_per_hour"] for p in PROVIDERS
+        }
