@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -45,47 +44,46 @@ class Fleet:
         # weekday, hour.
         self._scalars = np.array([10 * p + 6, 10 * p, 10 * p + 1, 10 * p + 2, 10 * p + 3,
                                   10 * p + 4])  # fmt: skip
-        self._structs: dict[int, Callable[..., bytes]] = {}
-        # Compile (or load) the fleet's kernels now, not on a server's first batch: on a
+        # Compile (or load) the fleet's kernel now, not on a server's first batch: on a
         # record of zeros, which the encoder takes whatever its meaning.
         k = one.layout.history_periods
-        self.encode([bytes(8 * (10 * p * (1 + k) + 11 if one.layout.needs_v2 else head))])
+        width = 10 * p * (1 + k) + 11 if one.layout.needs_v2 else head
+        self.encode([(np.zeros(width), np.ones(one._n_logs))])
 
-    def row(self, record: object) -> bytes | None:
-        """Return a record's values as float64 bytes in the kernel's order, or None.
+    def row(self, record: object) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return a record's values in the kernel's order and its log10 inputs, or None.
 
-        None when the fast check refuses the record: its shape or types are off
-        (:meth:`OneRecord._gather`), a number does not fit a float, or a value is out of
-        bounds or a provider's counts inconsistent (:func:`ipwarmup.serving.kernel.check`).
+        None when the fast check refuses the record: its shape is off
+        (:meth:`OneRecord._gather`), a number is not an exact ``int`` or ``float`` or does
+        not fit a float (``kernel.read``), or a value is out of bounds or a provider's
+        counts inconsistent (``kernel.check``).
         """
         one = self._one
-        flat = one._gather(record)
-        if flat is None:
-            return None
-        pack = self._structs.get(len(flat))
-        if pack is None:
-            pack = self._structs[len(flat)] = struct.Struct(f"{len(flat)}d").pack
         try:
-            row = pack(*flat)
-        except struct.error:  # an int too large for a float
+            flat = one._gather(record)
+        except KeyError:
+            return None
+        data = None if flat is None else one._pickled(flat)
+        if flat is None or data is None:
             return None
         layout = one._layout_v2 if len(flat) > 10 * self._p + 7 else one._layout
-        return row if kernel.check(np.frombuffer(row), one._consts, layout) else None
+        values, logs = np.empty(len(flat)), np.empty(one._n_logs)
+        return (values, logs) if kernel.prepare(data, values, one._consts, layout, logs) else None
 
-    def encode(self, rows: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def encode(
+        self, rows: list[tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Encode checked records (:meth:`row`'s); return (counts, scalars, obs).
 
         ``counts`` (B, P, 10) and ``scalars`` (B, 6) are
         :func:`ipwarmup.serving.telemetry.record_arrays`', ``obs`` (B, D) the observations.
         """
         one = self._one
-        values = np.frombuffer(b"".join(rows))
+        values = np.concatenate([row[0] for row in rows])
         starts = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([len(row) // 8 for row in rows], out=starts[1:])
-        logs = np.empty((len(rows), one._n_logs))
-        kernel.log_rows(values, starts, one._consts, logs)
+        np.cumsum([row[0].size for row in rows], out=starts[1:])
         # numpy's log10, as encode's (serving.single says why not libm's).
-        np.log10(logs, out=logs)
+        logs = np.log10(np.stack([row[1] for row in rows]))
         obs = np.empty((len(rows), self._obs_dim), dtype=np.float32)
         kernel.encode_rows(values, starts, logs, one._consts, obs)
         head = values[starts[:-1, None] + self._head]

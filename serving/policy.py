@@ -179,7 +179,7 @@ class ServedPolicy:
         with gc_paused():
             # The fast check (serving.fleet) passes most records; pydantic words the
             # problems of the others, or returns them normalised for the fast path.
-            rows: list[bytes] = []
+            rows: list[tuple[np.ndarray, np.ndarray]] = []
             problems: list[str] = []
             for i, record in enumerate(records):
                 row = self._fleet.row(record)

@@ -79,15 +79,15 @@ def test_a_fleet_of_version_2_records_decides_exactly_as_the_pydantic_path(
     assert obs.shape == (90, 189) and obs.tobytes() == expected.tobytes()
 
 
-def test_the_plain_python_row_kernels_encode_as_the_compiled_ones(memory: ServedPolicy) -> None:
-    """``_log_rows`` and ``_encode_rows`` as written (where mutation testing sees them)."""
+def test_the_plain_python_row_kernel_encodes_as_the_compiled_one(memory: ServedPolicy) -> None:
+    """``_encode_rows`` as written (where mutation testing sees it)."""
     records = _episode(SCENARIO, [], 5)[:12]
     rows = [memory._fleet.row(r) for r in records]
-    values = np.frombuffer(b"".join(rows))  # type: ignore[arg-type]
-    starts = np.array([0, *np.cumsum([len(r) // 8 for r in rows])])  # type: ignore[arg-type]
-    logs = np.empty((12, 60))
-    kernel._log_rows(values, starts, memory._single._consts, logs)
-    np.log10(logs, out=logs)
+    assert all(row is not None for row in rows)
+    values = np.concatenate([row[0] for row in rows])  # type: ignore[index]
+    starts = np.array([0, *np.cumsum([row[0].size for row in rows])])  # type: ignore[index]
+    assert starts[-1] == 12 * (10 * 5 * 4 + 11)  # three past periods each, as read
+    logs = np.log10(np.stack([row[1] for row in rows]))  # type: ignore[index]
     obs = np.empty((12, 189), dtype=np.float32)
     kernel._encode_rows(values, starts, logs, memory._single._consts, obs)
     assert obs.tobytes() == memory._fleet.encode(rows)[2].tobytes()  # type: ignore[arg-type]
