@@ -9,8 +9,10 @@ plain function (where mutation testing sees it) and the compiled one.
 from __future__ import annotations
 
 import decimal
+import json
 import math
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ import pytest
 from ipwarmup.serving import kernel
 
 READERS = [kernel._read, kernel.read]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _read(reader: Any, items: list[Any], size: int | None = None) -> np.ndarray | None:
@@ -90,3 +93,37 @@ def test_a_wrong_length_header_or_ending_is_refused(reader: Any) -> None:
     values = np.zeros(3)
     assert reader(np.frombuffer(good, dtype=np.uint8), values)
     assert values.tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_header_of_another_kind_is_refused_even_when_the_rest_reads(reader: Any) -> None:
+    good = pickle.dumps([1, 2.0, 3], 2)
+    assert good[:5] == bytes(kernel._HEADER)
+    for data in (
+        good[:2] + b"}" + good[3:],  # EMPTY_DICT, not EMPTY_LIST
+        b"\x80\x03" + good[2:],  # protocol 3
+        good[:3] + b"r" + good[4:],  # another memo opcode
+        good[:4] + b"\x01" + good[5:],  # memo slot 1
+        good[:3],  # shorter than the header
+        b"",
+    ):
+        values = np.zeros(3)
+        assert not reader(np.frombuffer(data, dtype=np.uint8), values), data
+
+
+def test_prepare_refuses_a_bool_even_when_the_values_would_pass() -> None:
+    """``_prepare``: a record read as not all numbers is refused, whatever ``values`` holds."""
+    from ipwarmup.serving import load_policy
+    from tests.serving.shipped import default_bundle
+
+    one = load_policy(default_bundle())._single
+    record = json.loads((ROOT / "examples" / "telemetry-v1.json").read_text())
+    flat = one._gather(record)
+    assert flat is not None
+    values = np.array(flat, dtype=np.float64)  # what a bool's 1 would pass as
+    logs = np.empty(one._n_logs)
+    assert kernel._prepare(one._pickled(flat), values.copy(), one._consts, one._layout, logs)
+    flat[10 * 5 + 4] = True  # time.weekday: 1 would be valid, True is not
+    assert values[10 * 5 + 4] == 0.0
+    values[10 * 5 + 4] = 1.0
+    assert not kernel._prepare(one._pickled(flat), values, one._consts, one._layout, logs)
