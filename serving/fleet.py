@@ -40,10 +40,6 @@ class Fleet:
         # The first 10P + 7 values of every record: its counts, pool, time, version, period.
         head = 10 * p + 7
         self._head = np.arange(head)
-        # record_arrays' scalars: period_hours, dedicated_ips, mean_ip_age_days, day,
-        # weekday, hour.
-        self._scalars = np.array([10 * p + 6, 10 * p, 10 * p + 1, 10 * p + 2, 10 * p + 3,
-                                  10 * p + 4])  # fmt: skip
         # Compile (or load) the fleet's kernel now, not on a server's first batch: on a
         # record of zeros, which the encoder takes whatever its meaning.
         k = one.layout.history_periods
@@ -73,10 +69,10 @@ class Fleet:
     def encode(
         self, rows: list[tuple[np.ndarray, np.ndarray]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Encode checked records (:meth:`row`'s); return (counts, scalars, obs).
+        """Encode checked records (:meth:`row`'s); return (counts, ips, obs).
 
-        ``counts`` (B, P, 10) and ``scalars`` (B, 6) are
-        :func:`ipwarmup.serving.telemetry.record_arrays`', ``obs`` (B, D) the observations.
+        ``counts`` (B, P, 10) as :func:`ipwarmup.serving.telemetry.record_arrays` gives
+        them, ``ips`` (B,) each record's dedicated IPs, ``obs`` (B, D) the observations.
         """
         one = self._one
         values = np.concatenate([row[0] for row in rows])
@@ -88,7 +84,7 @@ class Fleet:
         kernel.encode_rows(values, starts, logs, one._consts, obs)
         head = values[starts[:-1, None] + self._head]
         counts = head[:, : 10 * self._p].reshape(len(rows), self._p, 10)
-        return counts, head[:, self._scalars], obs
+        return counts, head[:, 10 * self._p], obs
 
 
 @contextlib.contextmanager

@@ -204,12 +204,16 @@ class ServedPolicy:
             records, self.providers, counts, scalars, horizon_days=self.horizon_days,
             max_ips=self.max_ips, layout=self.layout,
         )  # fmt: skip
-        return self._decide_observed(counts, scalars, obs)
+        return self._decide_observed(counts, scalars[:, 1], obs)
 
     def _decide_observed(
-        self, counts: np.ndarray, scalars: np.ndarray, obs: np.ndarray
+        self, counts: np.ndarray, ips: np.ndarray, obs: np.ndarray
     ) -> list[dict[str, Any]]:
-        """Decide encoded records: the network on the batch, then the guardrails."""
+        """Decide encoded records: the network on the batch, then the guardrails.
+
+        ``counts`` (B, P, 10) as :func:`record_arrays` gives them, ``ips`` (B,) each
+        record's dedicated IPs, ``obs`` (B, D) the observations.
+        """
         with np.errstate(all="ignore"):
             actions = self._network(obs)
         # Checked before the clip, which would turn an overflow (inf) into a bold +-1.
@@ -218,7 +222,7 @@ class ServedPolicy:
         np.maximum(actions, self._low, out=actions)
         if bad.any():  # NaN or inf from the network: the rule decides those rows
             actions[bad] = self._aimd_actions(obs[bad])
-        return self._decisions(counts, scalars, actions, bad)
+        return self._decisions(counts, ips, actions, bad)
 
     def _aimd_actions(self, obs: np.ndarray) -> np.ndarray:
         view = read(obs, n_providers=len(self.providers), horizon_days=self.horizon_days,
@@ -233,7 +237,7 @@ class ServedPolicy:
         return np.concatenate([caps, np.where(grow, 1.0, 0.0)[:, None]], axis=1)
 
     def _decisions(
-        self, counts: np.ndarray, scalars: np.ndarray, actions: np.ndarray, bad: np.ndarray
+        self, counts: np.ndarray, n_ips: np.ndarray, actions: np.ndarray, bad: np.ndarray
     ) -> list[dict[str, Any]]:
         """Apply the guardrails to a batch (vectorised), then write one decision per row."""
         g, field = self.guardrails, {name: i for i, name in enumerate(COUNT_FIELDS)}
@@ -241,7 +245,7 @@ class ServedPolicy:
         def col(name: str) -> np.ndarray:
             return counts[:, :, field[name]]
 
-        ips = scalars[:, 1].astype(np.int64)
+        ips = n_ips.astype(np.int64)
         has_ips = (ips > 0)[:, None]
         factors = self.codec.cap_factors(actions)
         c = gr.Counts(

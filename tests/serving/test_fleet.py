@@ -141,3 +141,26 @@ def test_a_last_period_bundle_takes_both_versions_in_one_batch() -> None:
     assert decisions == _pydantic_path(policy, batch)
     # The version-2 extras are not read by a bundle of the last period alone.
     assert decisions[1] == decisions[2] != decisions[0]
+
+
+def test_a_version_2_record_without_history_is_read_as_version_2_by_a_last_period_bundle() -> None:
+    # 61 values (10P + 11 with no past period): the version-2 bounds, not version 1's 57.
+    policy = load_policy(default_bundle())
+    empty = copy.deepcopy(EXAMPLE)
+    empty["history"] = []
+    row = policy._fleet.row(empty)
+    assert row is not None and row[0].size == 61
+    assert policy.decide_batch([empty, EXAMPLE]) == _pydantic_path(policy, [empty, EXAMPLE])
+
+
+def test_a_value_pickle_cannot_write_is_named_not_raised() -> None:
+    policy = load_policy(default_bundle())
+    odd = copy.deepcopy(EXAMPLE_V1)
+    odd["providers"]["gmail"]["demand"] = lambda: 1  # nothing JSON holds; pickle refuses it
+    assert policy._fleet.row(odd) is None
+    with pytest.raises(TelemetryError) as error:
+        policy.decide_batch([EXAMPLE_V1, odd])
+    assert error.value.problems[0].startswith("[1] telemetry.providers.gmail.demand: expected")
+    with pytest.raises(TelemetryError) as error:
+        policy.decide(odd)
+    assert error.value.problems[0].startswith("telemetry.providers.gmail.demand: expected")

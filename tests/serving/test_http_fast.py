@@ -179,3 +179,14 @@ def test_a_version_2_body_that_drops_a_key_is_answered_by_the_strict_path(
     assert ONE._fast_payload(body) is None
     fast, strict = _both(body, batch=False)
     assert fast == strict and fast[0] in (400, 422)
+
+
+@pytest.mark.parametrize(
+    ("body", "batch"),
+    [(b"[1, 2]", True), (b'["x", {}]', True), (b'{"a": 1}', True), (b"[1]", False)],
+)
+def test_a_body_of_the_wrong_shape_is_answered_by_the_strict_path(body: bytes, batch: bool) -> None:
+    endpoint = MANY if batch else ONE
+    assert endpoint._fast_payload(body) is None
+    fast, strict = _both(body, batch=batch)
+    assert fast == strict and fast[0] == 422
