@@ -105,6 +105,9 @@ def test_a_header_of_another_kind_is_refused_even_when_the_rest_reads(reader: An
         good[:3] + b"r" + good[4:],  # another memo opcode
         good[:4] + b"\x01" + good[5:],  # memo slot 1
         good[:3],  # shorter than the header
+        good[:4],
+        good[:5],  # the header alone
+        good[:6],  # a MARK alone
         b"",
     ):
         values = np.zeros(3)
