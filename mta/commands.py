@@ -12,8 +12,10 @@ from ipwarmup.errors import MTAError
 from ipwarmup.mta.files import write_atomic
 from ipwarmup.mta.logs import MTA, read_events
 from ipwarmup.mta.providers import ProviderMap
+from ipwarmup.mta.setup import mta_block
 from ipwarmup.mta.sources import Sources, load_sources
 from ipwarmup.mta.telemetry import Period, Totals, build_periods
+from ipwarmup.observation import LAST_PERIOD, Layout
 
 
 def ledger(totals: Totals) -> str:
@@ -26,18 +28,27 @@ def ledger(totals: Totals) -> str:
 
 
 def periods_from_log(
-    mta: MTA, log: Path, sources_path: Path, period_hours: int, year: int | None
-) -> tuple[list[Period], Totals, str, Sources]:
-    """Read a log into periods; return them, the ledger, the read summary and the sources."""
+    mta: MTA, log: Path, sources_path: Path, period_hours: int, year: int | None,
+    layout: Layout = LAST_PERIOD,
+) -> tuple[list[Period], Totals, str, Sources]:  # fmt: skip
+    """Read a log into periods; return them, the ledger, the read summary and the sources.
+
+    Records of schema version 2 where ``layout`` needs them: the MTA's set-up as the
+    sources file and the MTA's defaults give it (no MTA configuration is read here), and
+    the log's previous periods as history.
+    """
     sources = load_sources(sources_path)
     if not log.is_file():
         raise MTAError(f"--log: no log file at '{log}'")
     events, report = read_events(mta, log, year=year)
+    setup = mta_block(mta=mta, sources=sources, postfix_config=None) if layout.needs_v2 else None
     periods, totals = build_periods(
         events,
         sources=sources,
         period_hours=period_hours,
         provider_map=ProviderMap(sources.providers),
+        mta=setup,
+        history_periods=layout.history_periods,
     )
     return periods, totals, report.summary(), sources
 
@@ -93,7 +104,7 @@ def shadow_command(
 
     policy = load_policy(model)
     hours = model_period_hours(policy)
-    periods, totals, summary, _ = periods_from_log(mta, log, sources, hours, year)
+    periods, totals, summary, _ = periods_from_log(mta, log, sources, hours, year, policy.layout)
     rows = shadow_rows(periods, policy.decide)
     print(format_shadow(rows))
     print(summary, file=sys.stderr)

@@ -3,7 +3,10 @@
 One run is one period. It reads the lines the log gained since the saved cursor (surviving
 rotation, :mod:`~ipwarmup.mta.tail`), adds them to the telemetry of the open period (the
 retry queue carries over in the state file), asks the policy for the next caps and writes
-them into Postfix (transports, rate delays, reload) or a KumoMTA overlay. The state file
+them into Postfix (transports, rate delays, reload) or a KumoMTA overlay. For a bundle that
+reads the MTA's set-up or past periods the record is of schema version 2: its ``mta`` block
+comes from the MTA's configuration (:mod:`~ipwarmup.mta.setup`), its ``history`` from the
+last periods' counts, which the state file keeps beside the queue. The state file
 (cursor, queue, caps in force) is replaced only after the MTA took the new configuration:
 a failed reload leaves both the MTA and the state as they were, and the next run reads the
 same lines again.
@@ -33,9 +36,11 @@ from ipwarmup.mta.logs import MTA, guess_year
 from ipwarmup.mta.postfix_config import apply_postfix, plan_transports
 from ipwarmup.mta.postfix_log import read_postfix
 from ipwarmup.mta.providers import PROVIDERS, ProviderMap
+from ipwarmup.mta.setup import mta_block
 from ipwarmup.mta.sources import Sources
 from ipwarmup.mta.tail import Cursor, read_new
 from ipwarmup.mta.telemetry import TelemetryBuilder
+from ipwarmup.observation import LAST_PERIOD, Layout
 
 STATE_VERSION = 1
 
@@ -106,6 +111,11 @@ class Controller:
         self.clock = clock
         self.period_hours = int(policy.period_hours)
         self.providers = ProviderMap(options.sources.providers)
+        layout: Layout = getattr(policy, "layout", LAST_PERIOD)
+        # Version-2 records (the MTA's set-up and the last K periods) for a bundle that
+        # reads them; version 1, as before, for one that reads neither.
+        self.needs_v2 = layout.needs_v2
+        self.history_periods = layout.history_periods
 
     @property
     def time_factor(self) -> float:
@@ -118,6 +128,16 @@ class Controller:
         """Return the caps per real hour in logged messages that the MTA must enforce."""
         scale = self.time_factor / self.options.volume_scale
         return {p: cap * scale for p, cap in caps_per_ip.items()}
+
+    def mta_block(self) -> dict[str, Any]:
+        """Return the records' ``mta`` block: the MTA's set-up, read at each run."""
+        options = self.options
+        return mta_block(
+            mta=options.mta,
+            sources=options.sources,
+            postfix_config=options.postfix_config,
+            time_factor=self.time_factor,
+        )
 
     def _load_state(self) -> dict[str, Any] | None:
         path = self.options.state
@@ -214,6 +234,8 @@ class Controller:
             provider_map=self.providers,
             origin=state["origin"],
             volume_scale=options.volume_scale,
+            mta=self.mta_block() if self.needs_v2 else None,
+            history_periods=self.history_periods,
         )
         if state["builder"] is not None:
             builder.restore(state["builder"])

@@ -107,7 +107,7 @@ def _strip_block(text: str) -> str:
     return pattern.sub("\n", text).rstrip("\n") + "\n" if text.strip() else ""
 
 
-def _parameter(text: str, name: str) -> str | None:
+def parameter(text: str, name: str) -> str | None:
     """Return the last value of a main.cf parameter (with continuation lines), or None."""
     value = None
     lines = text.splitlines()
@@ -145,7 +145,7 @@ def render_main(
             continue
         table = config_dir / DOMAINS_FILE.format(provider=provider)
         maps.append(f"pipemap:{{texthash:{table}, randmap:{{{choices}}}}}")
-    operator = _parameter(base, "transport_maps")
+    operator = parameter(base, "transport_maps")
     if operator:
         maps.append(operator)
     if maps:

@@ -9,6 +9,7 @@ A YAML file, for example::
         started: "2026-11-23"        # first day this IP sent (default: warmup_start)
     cap_per_ip_per_hour: {gmail: 20.0, microsoft: 20.0}   # caps in force now (optional)
     providers: {example-corp.com: microsoft, .mx.example.net: other}   # map overrides
+    mta: {overflow: queue, max_age_hours: 72}   # optional; see ipwarmup.mta.setup
 
 A Postfix delivery is dedicated when its transport (the ``postfix/<transport>/smtp`` log
 tag that ``-o syslog_name=postfix/$service_name`` gives) is an IP's name, starts with
@@ -22,10 +23,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Literal
 
 from ipwarmup.config import Config, configclass, load, load_yaml, setting, setting_factory
 from ipwarmup.errors import ConfigError
 from ipwarmup.mta.providers import PROVIDERS
+from ipwarmup.observation import MAX_AGE_SCALE_HOURS, MIN_RETRY_HOURS, RETRY_SCALE_HOURS
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 
@@ -53,6 +56,31 @@ class DedicatedIP(Config):
 
 
 @configclass
+class MTASetup(Config):
+    """What the MTA does with mail it holds back, where its configuration does not say."""
+
+    overflow: Literal["shared", "queue"] = setting(
+        "queue",
+        "Where mail above the caps goes: 'queue' (waits and is retried on the dedicated IPs, "
+        "as ipwarmup control configures Postfix and KumoMTA) or 'shared' (a shared pool).",
+    )
+    max_age_hours: int | None = setting(
+        None,
+        "Hours a queued message lives; empty: Postfix's maximal_queue_lifetime, KumoMTA's "
+        "default (7 days).",
+        ge=1,
+        le=int(MAX_AGE_SCALE_HOURS),
+    )
+    retry_interval_hours: float | None = setting(
+        None,
+        "Hours between two attempts of a queued message; empty: Postfix's "
+        "maximal_backoff_time, KumoMTA's default (20 minutes).",
+        ge=MIN_RETRY_HOURS,
+        le=RETRY_SCALE_HOURS,
+    )
+
+
+@configclass
 class Sources(Config):
     """The dedicated pool and what the log alone cannot tell."""
 
@@ -68,6 +96,9 @@ class Sources(Config):
     )
     postfix_nexthop: dict[str, str] = setting_factory(
         dict, "Postfix next hop per provider ('[10.0.0.9]:25'); missing: the MX lookup."
+    )
+    mta: MTASetup = setting_factory(
+        MTASetup, "The MTA's set-up for bundles that read it (telemetry schema 2)."
     )
 
     def _check(self) -> list[str]:

@@ -32,6 +32,8 @@ from typing import Any
 from ipwarmup.mta.events import Event
 from ipwarmup.mta.providers import PROVIDERS, ProviderMap
 from ipwarmup.mta.sources import Sources
+from ipwarmup.observation import Layout
+from ipwarmup.serving.record import elapsed_periods
 from ipwarmup.serving.telemetry import COUNT_FIELDS, validate
 
 DAY = 86_400.0
@@ -61,7 +63,7 @@ class Period:
     Attributes:
         start: UNIX seconds at the period's start.
         end: UNIX seconds at its end.
-        record: the telemetry record (schema version 1).
+        record: the telemetry record (schema version 1, or 2 with ``mta`` and ``history``).
         expired: recipients given up in the period, per provider.
         shared_deferred: 4xx answers on shared transports, per provider.
         shared_rejected: 5xx blocks on shared transports, per provider.
@@ -85,6 +87,12 @@ class TelemetryBuilder:
         origin: UNIX seconds of the warmup's day 0; None: the first event's UTC midnight.
         volume_scale: messages each logged message stands for in the records (1 in
             production; a drill on a compressed clock sends fewer, larger messages).
+        mta: the MTA's set-up (:func:`ipwarmup.mta.setup.mta_block`): records are then of
+            schema version 2, with this ``mta`` block and the last ``history_periods``
+            periods' provider counts as ``history``; None: version 1 (the last period
+            alone), for bundles that read neither.
+        history_periods: how many past periods a version-2 record carries (the bundle's
+            ``observation.history_periods``).
     """
 
     def __init__(
@@ -95,6 +103,8 @@ class TelemetryBuilder:
         provider_map: ProviderMap,
         origin: float | None = None,
         volume_scale: float = 1.0,
+        mta: Mapping[str, Any] | None = None,
+        history_periods: int = 0,
     ) -> None:
         if period_hours <= 0 or 24 % period_hours:
             raise ValueError(f"period_hours: expected a divisor of 24, got {period_hours}")
@@ -112,6 +122,10 @@ class TelemetryBuilder:
         """Hourly cap per IP in force per provider (a controller updates it)."""
         self.active_ips = len(sources.dedicated)
         self.current: float | None = None  # start of the open period
+        self.mta = dict(mta) if mta is not None else None
+        self.layout = Layout(history_periods=history_periods, mta_inputs=mta is not None)
+        self.recent: list[dict[str, Any]] = []
+        """The closed periods' provider counts, most recent first (at most K)."""
         self._reset()
 
     def _reset(self) -> None:
@@ -248,8 +262,8 @@ class TelemetryBuilder:
             (end - _midnight(self.sources.started(name, _date(self.origin)))) / DAY
             for name in list(self.sources.dedicated)[:ips]
         ]
-        record = {
-            "schema_version": 1,  # the last period alone (version 2 adds mta and history)
+        record: dict[str, Any] = {
+            "schema_version": 1 if self.mta is None else 2,
             "period_hours": self.period_hours,
             "time": {
                 "day": round(max((end - self.origin) / DAY, 0.0), 6),
@@ -262,8 +276,25 @@ class TelemetryBuilder:
             },
             "providers": entries,
         }
-        validate(record, PROVIDERS, max_ips=max(ips, 1))  # a failure here is our bug
+        if self.mta is not None:
+            record["mta"] = dict(self.mta)
+            record["history"] = self._history(record["time"]["day"])
+        # A failure here is our bug.
+        validate(record, PROVIDERS, max_ips=max(ips, 1), layout=self.layout)
+        self.recent = [entries, *self.recent][: self.layout.history_periods]
         return record
+
+    def _history(self, day: float) -> list[dict[str, Any]]:
+        """Return the last K periods' provider counts, most recent first.
+
+        Periods the state does not hold (before the warmup started, or before the first
+        run of a controller that started mid-warmup) are all zeros, as the simulator's
+        observation has them before its first period: as many as the record must carry
+        (``min(K, periods since the warmup started)``).
+        """
+        need = min(self.layout.history_periods, elapsed_periods(day, self.period_hours))
+        quiet = {p: dict.fromkeys(COUNT_FIELDS, 0.0) for p in PROVIDERS}
+        return [*self.recent, *([quiet] * (need - len(self.recent)))]
 
     def state(self) -> dict[str, Any]:
         """Return what carries over between runs (the controller saves it as JSON)."""
@@ -277,6 +308,7 @@ class TelemetryBuilder:
             "expired": dict(self.expired),
             "shared_deferred": dict(self.shared_deferred),
             "shared_rejected": dict(self.shared_rejected),
+            "recent": self.recent,
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -290,6 +322,8 @@ class TelemetryBuilder:
         self.expired = Counter(state["expired"])
         self.shared_deferred = Counter(state["shared_deferred"])
         self.shared_rejected = Counter(state["shared_rejected"])
+        # A state from before version-2 records has none: its past periods read as quiet.
+        self.recent = list(state.get("recent", []))[: self.layout.history_periods]
 
 
 def _midnight(day: dt.date) -> float:
@@ -306,11 +340,18 @@ def build_periods(
     sources: Sources,
     period_hours: int,
     provider_map: ProviderMap,
+    mta: Mapping[str, Any] | None = None,
+    history_periods: int = 0,
 ) -> tuple[list[Period], Totals]:
-    """Return the periods from the first event's to the last's, and the recipient ledger."""
+    """Return the periods from the first event's to the last's, and the recipient ledger.
+
+    ``mta`` and ``history_periods`` as :class:`TelemetryBuilder` takes them (version-2
+    records when ``mta`` is given).
+    """
     builder = TelemetryBuilder(
-        sources=sources, period_hours=period_hours, provider_map=provider_map
-    )
+        sources=sources, period_hours=period_hours, provider_map=provider_map, mta=mta,
+        history_periods=history_periods,
+    )  # fmt: skip
     periods = builder.feed(events)
     if builder.current is not None:
         periods.append(builder.close())

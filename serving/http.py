@@ -48,12 +48,15 @@ from starlette.requests import ClientDisconnect
 import ipwarmup
 from ipwarmup.errors import TelemetryError
 from ipwarmup.serving.body import BodyError, parse_body
-from ipwarmup.serving.policy import ServedPolicy, gc_paused
+from ipwarmup.serving.fleet import gc_paused
+from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.telemetry import (
     COUNT_FIELDS,
+    MTA_KEYS,
     POOL_KEYS,
     TIME_KEYS,
     TOP_KEYS,
+    TOP_KEYS_V2,
     json_schema,
 )
 
@@ -162,10 +165,31 @@ def _render(status: int, content: object) -> tuple[int, bytes]:
     return status, data
 
 
-def record_keys(providers: tuple[str, ...]) -> int:
-    """Return how many keys a valid record for these providers holds, nested ones included."""
-    return (len(TOP_KEYS) + len(TIME_KEYS) + len(POOL_KEYS)
-            + len(providers) * (1 + len(COUNT_FIELDS)))  # fmt: skip
+def record_keys(providers: tuple[str, ...], history: int | None = None) -> int:
+    """Return how many keys a valid record for these providers holds, nested ones included.
+
+    Version 1 when ``history`` is None; version 2 with ``history`` past periods.
+    """
+    period = len(providers) * (1 + len(COUNT_FIELDS))
+    if history is None:
+        return len(TOP_KEYS) + len(TIME_KEYS) + len(POOL_KEYS) + period
+    return (
+        len(TOP_KEYS_V2) + len(TIME_KEYS) + len(POOL_KEYS) + len(MTA_KEYS) + period * (1 + history)
+    )
+
+
+def _keys_if_valid(record: object, providers: tuple[str, ...]) -> int:
+    """Return the keys ``record`` holds if it is valid (its version and history as parsed).
+
+    -1 for what no valid record looks like (not an object, ``mta`` without ``history``, a
+    ``history`` that is not an array): the strict path answers those.
+    """
+    if type(record) is not dict:
+        return -1
+    history = record.get("history")
+    if history is None:
+        return -1 if "mta" in record else record_keys(providers)
+    return record_keys(providers, len(history)) if type(history) is list else -1
 
 
 INLINE_BODY_BYTES = 8_192
@@ -192,11 +216,11 @@ class _Endpoint:
 
     def __init__(
         self, path: str, work: Any, *, max_body_bytes: int, body_timeout: float,
-        limiter: anyio.CapacityLimiter, keys: int, batch: bool,
+        limiter: anyio.CapacityLimiter, providers: tuple[str, ...], batch: bool,
     ) -> None:  # fmt: skip
         self.path, self.work = path, work
         self.max_body_bytes, self.body_timeout, self.limiter = max_body_bytes, body_timeout, limiter
-        self.keys, self.batch = keys, batch
+        self.providers, self.batch = providers, batch
 
     def _compute(self, body: bytes) -> tuple[int, bytes, float]:
         started = time.perf_counter()
@@ -212,22 +236,29 @@ class _Endpoint:
 
         orjson reads strict JSON (it refuses NaN and Infinity) several times faster than
         ``json`` with the hook that finds repeated keys, but it keeps the last of repeated
-        keys silently. A valid record holds exactly :attr:`keys` keys and no other string
-        with a colon, so when the body's colons number exactly that per record and the
-        records then validate, no key was repeated: that body is answered from this read.
-        Any other body takes :func:`parse_body`, and its answer is the strict path's.
+        keys silently. A valid record holds exactly :func:`record_keys` keys (for its
+        version and the number of past periods it carries) and no string with a colon, so
+        when the body's colons number exactly the keys of its records, were they valid,
+        and the records then validate, no key was dropped: that body is answered from this
+        read. Any other body takes :func:`parse_body`, and its answer is the strict path's.
         """
         try:
             payload: object = orjson.loads(body)
         except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
             return None
         if self.batch:
-            records = len(payload) if isinstance(payload, list) else -1
+            records = payload if isinstance(payload, list) else None
         else:
-            records = 1 if isinstance(payload, dict) else -1
-        if records < 0 or body.count(b":") != records * self.keys:
+            records = [payload] if isinstance(payload, dict) else None
+        if records is None:
             return None
-        return payload
+        expected = 0
+        for record in records:
+            keys = _keys_if_valid(record, self.providers)
+            if keys < 0:
+                return None
+            expected += keys
+        return payload if body.count(b":") == expected else None
 
     def _answer(self, body: bytes) -> tuple[int, bytes]:
         payload = self._fast_payload(body)
@@ -367,7 +398,6 @@ def create_app(
         return health
 
     limiter = anyio.CapacityLimiter(workers)
-    keys = record_keys(policy.providers)
 
     def decide_batch(payload: object) -> dict[str, Any]:
         if not isinstance(payload, list):
@@ -382,7 +412,7 @@ def create_app(
         DECIDE_PATH,
         _Endpoint(DECIDE_PATH, lambda record: policy.decide(record),
                   max_body_bytes=max_body_bytes, body_timeout=body_timeout, limiter=limiter,
-                  keys=keys, batch=False),
+                  providers=policy.providers, batch=False),
         methods=["POST"],
         summary="Decide the next period's caps and pool from one telemetry record",
         responses=_RESPONSES,
@@ -393,7 +423,8 @@ def create_app(
     app.add_api_route(
         BATCH_PATH,
         _Endpoint(BATCH_PATH, decide_batch, max_body_bytes=max_batch_bytes,
-                  body_timeout=body_timeout, limiter=limiter, keys=keys, batch=True),
+                  body_timeout=body_timeout, limiter=limiter, providers=policy.providers,
+                  batch=True),
         methods=["POST"],
         summary="Decide for a fleet: a JSON array of records in, {decisions: [...]} out",
         description="Problems of record i are prefixed with [i]; one bad record decides none.",

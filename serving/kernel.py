@@ -2,10 +2,12 @@
 
 :class:`ipwarmup.serving.single.OneRecord` lays a policy's constants out in one float64
 array (``consts``, the encoder's block first) and an int64 ``layout`` of offsets and layer
-shapes, and calls :func:`prepare` (:func:`check`, the fast check of a raw record's numbers,
+shapes, and calls :func:`prepare` (:func:`read`, the record's numbers from their pickle,
+which checks their types; :func:`check`, the fast check of their bounds and consistency;
 then :func:`log_inputs`), numpy's ``log10``, then :func:`decide` (which runs
-:func:`encode`). Each step is the batch path's operation on the same operands, in the same
-order, written for one record (see :mod:`ipwarmup.serving.single` for what is exact).
+:func:`encode`); a fleet's batch runs :func:`prepare` per record and :func:`encode_rows`.
+Each step is the batch path's operation on the same operands, in the same order, written
+for one record (see :mod:`ipwarmup.serving.single` for what is exact).
 
 The plain functions stay importable beside their compiled forms, so tests run them where
 a line tracer (coverage, ``scripts/mutation``) sees them; ``NUMBA_DISABLE_JIT=1`` makes
@@ -125,9 +127,84 @@ def _check(values: np.ndarray, consts: np.ndarray, layout: np.ndarray) -> bool:
     return True
 
 
-def _prepare(values: np.ndarray, consts: np.ndarray, layout: np.ndarray, logs: np.ndarray) -> bool:
-    """Check a record (:func:`_check`) and, if it passes, write :func:`_log_inputs`."""
-    if not check(values, consts, layout):
+_HEADER = (0x80, 0x02, 0x5D, 0x71, 0x00)
+"""``pickle.dumps(list, 2)``'s start: PROTO 2, EMPTY_LIST, BINPUT 0 (the list memoised)."""
+_MARK, _APPENDS, _STOP = 0x28, 0x65, 0x2E
+_BINFLOAT, _BININT1, _BININT2, _BININT, _LONG1 = 0x47, 0x4B, 0x4D, 0x4A, 0x8A
+
+
+def _read(data: np.ndarray, values: np.ndarray) -> bool:
+    """Read ``pickle.dumps(numbers, 2)`` of a list of exact ``int`` and ``float`` into ``values``.
+
+    The type check and the conversion to float64 in one pass over bytes: pickle writes an
+    exact float as BINFLOAT (its IEEE bits, big-endian) and an exact int as BININT1,
+    BININT2, BININT or LONG1 (little-endian), but a bool, a subclass of int or float, a
+    numpy scalar or anything else with other opcodes, which refuse the record. The list
+    comes in batches (MARK, up to 1,000 items, APPENDS). Ints of 8 bytes or more (beyond
+    2**55, far over every bound) are refused too. ``values`` must hold exactly the list's
+    length. False when anything is off.
+    """
+    size = data.size
+    if size < len(_HEADER) + 1:
+        return False
+    for k in range(len(_HEADER)):
+        if data[k] != _HEADER[k]:
+            return False
+    bits = np.empty(1, dtype=np.uint64)
+    i, n = len(_HEADER), 0
+    while i < size and data[i] == _MARK:
+        i += 1
+        while i < size and data[i] != _APPENDS:
+            op = data[i]
+            if n == values.size:
+                return False
+            if op == _BINFLOAT and i + 9 <= size:
+                b = np.uint64(0)
+                for k in range(1, 9):
+                    b = (b << np.uint64(8)) | np.uint64(data[i + k])
+                bits[0] = b
+                values[n] = bits.view(np.float64)[0]
+                i += 9
+            elif op == _BININT1 and i + 2 <= size:
+                values[n] = data[i + 1]
+                i += 2
+            elif op == _BININT2 and i + 3 <= size:
+                values[n] = data[i + 1] | (np.int64(data[i + 2]) << 8)
+                i += 3
+            elif op == _BININT and i + 5 <= size:
+                v = np.int64(0)
+                for k in range(4):
+                    v |= np.int64(data[i + 1 + k]) << (8 * k)
+                values[n] = v - (np.int64(1) << 32) if v >= np.int64(1) << 31 else v
+                i += 5
+            elif (
+                op == _LONG1
+                and i + 2 <= size
+                and 0 < data[i + 1] < 8
+                and (i + 2 + data[i + 1] <= size)
+            ):
+                m = int(data[i + 1])
+                v = np.int64(0)
+                for k in range(m):
+                    v |= np.int64(data[i + 2 + k]) << (8 * k)
+                values[n] = v - (np.int64(1) << (8 * m)) if data[i + 1 + m] >= 0x80 else v
+                i += 2 + m
+            else:
+                return False
+            n += 1
+        i += 1  # the APPENDS
+    return i == size - 1 and data[i] == _STOP and n == values.size
+
+
+def _prepare(
+    data: np.ndarray, values: np.ndarray, consts: np.ndarray, layout: np.ndarray,
+    logs: np.ndarray,
+) -> bool:  # fmt: skip
+    """Read a record's pickled values (:func:`_read`), check them (:func:`_check`).
+
+    If they pass, write :func:`_log_inputs` and return True.
+    """
+    if not read(data, values) or not check(values, consts, layout):
         return False
     log_inputs(values, consts, logs)
     return True
@@ -305,15 +382,32 @@ def _decide(
     return fired
 
 
+def _encode_rows(
+    values: np.ndarray, starts: np.ndarray, logs: np.ndarray, consts: np.ndarray,
+    obs: np.ndarray,
+) -> None:  # fmt: skip
+    """Run :func:`_encode` on each of a fleet's records.
+
+    ``values`` holds the records' values one after the other, record ``r`` at
+    ``values[starts[r] : starts[r + 1]]``; ``logs`` (B, 3P(1 + K)) their ``log10``'s.
+    """
+    for r in range(obs.shape[0]):
+        encode(values[starts[r] : starts[r + 1]], logs[r], consts, obs[r])
+
+
 counts_at: Callable[..., int] = numba.njit(cache=True, nogil=True)(_counts_at)
 """The compiled :func:`_counts_at`."""
 log_inputs: Callable[..., None] = numba.njit(cache=True, nogil=True)(_log_inputs)
 """The compiled :func:`_log_inputs`."""
 check: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_check)
 """The compiled :func:`_check`."""
+read: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_read)
+"""The compiled :func:`_read`."""
 prepare: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_prepare)
 """The compiled :func:`_prepare`."""
 encode: Callable[..., None] = numba.njit(cache=True, nogil=True)(_encode)
 """The compiled :func:`_encode`."""
 decide: Callable[..., int] = numba.njit(cache=True, nogil=True)(_decide)
 """The compiled :func:`_decide`."""
+encode_rows: Callable[..., None] = numba.njit(cache=True, nogil=True)(_encode_rows)
+"""The compiled :func:`_encode_rows`."""

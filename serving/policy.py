@@ -9,10 +9,8 @@ action's meaning is ``ipwarmup.actions``' codec, shared with the simulator.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +22,7 @@ from ipwarmup.observation import read
 from ipwarmup.policy import PolicyState, check_observation_shape
 from ipwarmup.serving import guardrails as gr
 from ipwarmup.serving.bundle import PublicKey, read_bundle
+from ipwarmup.serving.fleet import Fleet, gc_paused
 from ipwarmup.serving.manifest import FORMAT_VERSION, MANIFEST, WEIGHTS, Manifest
 from ipwarmup.serving.record import COUNT_FIELDS
 from ipwarmup.serving.single import EMPTY, OneRecord, pool_hold_reason, pool_max_reason
@@ -101,6 +100,7 @@ class ServedPolicy:
             codec=self.codec, guardrails=self.guardrails, horizon_days=self.horizon_days,
             max_ips=self.max_ips, layout=self.layout,
         )  # fmt: skip
+        self._fleet = Fleet(self._single, obs_dim=len(self._mean))
 
     @property
     def name(self) -> str:
@@ -177,18 +177,26 @@ class ServedPolicy:
                 (``[3] telemetry.pool...``) and nothing is decided.
         """
         with gc_paused():
-            clean: list[dict[str, Any]] = []
+            # The fast check (serving.fleet) passes most records; pydantic words the
+            # problems of the others, or returns them normalised for the fast path.
+            rows: list[tuple[np.ndarray, np.ndarray]] = []
             problems: list[str] = []
             for i, record in enumerate(records):
-                try:
-                    clean.append(self._validate(record))
-                except TelemetryError as error:
-                    problems += [f"[{i}] {line}" for line in error.problems]
-                    if len(problems) >= 50:
-                        break
+                row = self._fleet.row(record)
+                if row is None:
+                    try:
+                        row = self._fleet.row(self._validate(record))
+                    except TelemetryError as error:
+                        problems += [f"[{i}] {line}" for line in error.problems]
+                        if len(problems) >= 50:
+                            break
+                        continue
+                    if row is None:  # pydantic's normalised record always passes
+                        raise AssertionError(f"record {i}: valid, yet refused by the fast check")
+                rows.append(row)
             if problems:
                 raise TelemetryError(problems[:50])
-            return self._decide_records(clean) if clean else []
+            return self._decide_observed(*self._fleet.encode(rows)) if rows else []
 
     def _decide_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         counts, scalars = record_arrays(records, self.providers)
@@ -196,6 +204,16 @@ class ServedPolicy:
             records, self.providers, counts, scalars, horizon_days=self.horizon_days,
             max_ips=self.max_ips, layout=self.layout,
         )  # fmt: skip
+        return self._decide_observed(counts, scalars[:, 1], obs)
+
+    def _decide_observed(
+        self, counts: np.ndarray, ips: np.ndarray, obs: np.ndarray
+    ) -> list[dict[str, Any]]:
+        """Decide encoded records: the network on the batch, then the guardrails.
+
+        ``counts`` (B, P, 10) as :func:`record_arrays` gives them, ``ips`` (B,) each
+        record's dedicated IPs, ``obs`` (B, D) the observations.
+        """
         with np.errstate(all="ignore"):
             actions = self._network(obs)
         # Checked before the clip, which would turn an overflow (inf) into a bold +-1.
@@ -204,7 +222,7 @@ class ServedPolicy:
         np.maximum(actions, self._low, out=actions)
         if bad.any():  # NaN or inf from the network: the rule decides those rows
             actions[bad] = self._aimd_actions(obs[bad])
-        return self._decisions(counts, scalars, actions, bad)
+        return self._decisions(counts, ips, actions, bad)
 
     def _aimd_actions(self, obs: np.ndarray) -> np.ndarray:
         view = read(obs, n_providers=len(self.providers), horizon_days=self.horizon_days,
@@ -219,7 +237,7 @@ class ServedPolicy:
         return np.concatenate([caps, np.where(grow, 1.0, 0.0)[:, None]], axis=1)
 
     def _decisions(
-        self, counts: np.ndarray, scalars: np.ndarray, actions: np.ndarray, bad: np.ndarray
+        self, counts: np.ndarray, n_ips: np.ndarray, actions: np.ndarray, bad: np.ndarray
     ) -> list[dict[str, Any]]:
         """Apply the guardrails to a batch (vectorised), then write one decision per row."""
         g, field = self.guardrails, {name: i for i, name in enumerate(COUNT_FIELDS)}
@@ -227,7 +245,7 @@ class ServedPolicy:
         def col(name: str) -> np.ndarray:
             return counts[:, :, field[name]]
 
-        ips = scalars[:, 1].astype(np.int64)
+        ips = n_ips.astype(np.int64)
         has_ips = (ips > 0)[:, None]
         factors = self.codec.cap_factors(actions)
         c = gr.Counts(
@@ -268,6 +286,9 @@ class ServedPolicy:
         )  # fmt: skip
         # Rows where anything beyond the policy's own move happened: the rest skip all checks.
         special = (hit_rows | at_max | held | low.mask | empty).tolist()
+        # Which guardrails fired per row and provider, one bit each (bit k: provider_hits[k]).
+        bits = 1 << np.arange(len(provider_hits))
+        fired = np.tensordot(bits, masks, axes=1).tolist()  # (B, P) ints
         hit_list = hit_rows.tolist()
         decisions = []
         for i, (n, factor, next_cap, ratio, pool_value, proposal, action, fallback) in enumerate(
@@ -275,8 +296,10 @@ class ServedPolicy:
         ):
             hits: list[list[tuple[str, str]]] | None = None
             if hit_list[i]:
-                hits = [[(h.name, h.reason(i, j)) for k, h in enumerate(provider_hits)
-                         if masks[k, i, j]] for j in range(len(self.providers))]  # fmt: skip
+                hits = [
+                    [(h.name, h.reason(i, j)) for k, h in enumerate(provider_hits) if code >> k & 1]
+                    for j, code in enumerate(fired[i])
+                ]
             notes: list[tuple[str | None, str]] = []
             if special[i]:
                 if at_max[i]:
@@ -359,27 +382,6 @@ class ServedPolicy:
             "guardrails": fired,
             "fallback": "the network's output is not finite" if fallback else None,
         }  # fmt: skip
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a fleet's batch, then restore it as it was.
-
-    A batch allocates ~25 containers per record (validated records, decisions), acyclic
-    and freed by reference counting. With the collector on, its passes over them, and the
-    full collections of the caller's whole heap that their promotion triggers, took as
-    long as the deciding (a model server with torch loaded: 1.1 s of GC in 15 batches of
-    1,000). Paused, nothing is promoted and nothing leaks: no cycle is made here.
-    Thread-safe in effect: the collector is re-enabled by whoever disabled it.
-    """
-    enabled = gc.isenabled()
-    if enabled:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def load_policy(

@@ -24,8 +24,9 @@ A network output that is not finite (overflow) is reported, and the caller decid
 record through the batch path, whose fallback rule handles it.
 
 :meth:`OneRecord.decide` takes the raw record: most records are well formed, and pydantic's
-validation cost as much as the rest of a decision. It checks the record's shape and types
-while gathering its numbers (:meth:`OneRecord._gather`), and the kernel checks the numbers
+validation cost as much as the rest of a decision. It checks the record's shape while
+gathering its numbers (:meth:`OneRecord._gather`); the kernel reads their pickle, which
+says each number's exact type (:meth:`OneRecord._pickled`, ``kernel.read``), and checks them
 against bounds read from the record's JSON Schema (:func:`record_bounds`, so the pydantic
 types stay the one source) and the counts' consistency (``record._consistent``'s rule).
 Anything off returns None, and :meth:`ServedPolicy.decide` validates with pydantic, which
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 import math
 import operator
-import struct
+import pickle
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -99,8 +100,6 @@ _COUNTS_OF = operator.itemgetter(*COUNT_FIELDS)
 _N_COUNTS = len(COUNT_FIELDS)
 _QUEUE = {"shared": 0.0, "queue": 1.0}
 """``mta.overflow`` as the kernel reads it (``mta.queue``)."""
-_NUMBERS = frozenset((int, float))
-"""The types pydantic's strict ``float`` takes from JSON (``bool`` is refused)."""
 EMPTY = "the pool is already empty"
 
 
@@ -290,12 +289,6 @@ class OneRecord:
         self._size = _BLOCKS * p + 2
         self._kernels = (kernel.prepare, kernel.decide)
         self._n_logs = 3 * p * (1 + k)
-        # One record's values as float64 bytes: packing and viewing them as an array takes
-        # half as long as np.array on the list.
-        self._pack = struct.Struct(f"{10 * p + 7}d").pack
-        # Version 2 by the number of past periods its values hold (at least K).
-        self._packs_v2 = [struct.Struct(f"{10 * p * (1 + n) + 11}d").pack
-                          for n in range(MAX_HISTORY_PERIODS + 1)]  # fmt: skip
         self._padding = [0.0] * (10 * p)  # a past period before the warmup started
         # A record's parts in one C call each (itemgetter of one key returns no tuple).
         self._top = operator.itemgetter(*TOP_KEYS)
@@ -319,14 +312,16 @@ class OneRecord:
         mta = {"overflow": "shared", "max_age_hours": 72, "retry_interval_hours": 1.0}
         self.decide({**record, "schema_version": 2, "mta": mta, "history": []})
 
-    def _counts(self, entries: object, flat: list[Any]) -> bool:
-        """Add one period's provider counts to ``flat``; False if its shape is off."""
-        if type(entries) is not dict or len(entries) != len(self.providers):
-            return False
-        for entry in self._entries(entries):
-            if type(entry) is not dict or len(entry) != _N_COUNTS:
+    def _counts(self, periods: list[Any], flat: list[Any]) -> bool:
+        """Add each period's provider counts to ``flat``; False if a shape is off."""
+        n, entries_of = len(self.providers), self._entries
+        for entries in periods:
+            if type(entries) is not dict or len(entries) != n:
                 return False
-            flat += _COUNTS_OF(entry)
+            for entry in entries_of(entries):
+                if type(entry) is not dict or len(entry) != _N_COUNTS:
+                    return False
+                flat += _COUNTS_OF(entry)
         return True
 
     def _gather(self, record: object) -> list[Any] | None:
@@ -334,9 +329,10 @@ class OneRecord:
 
         The shape is the record's pydantic types' (``record.record_adapter``): plain dicts
         holding exactly the expected keys (a version-1 record only where the policy takes
-        one, the version as its keys say), every number an ``int`` or a ``float`` (not a
-        bool, a subclass or a string), ``mta.overflow`` a ``str``, ``history`` a list of at
-        most ``MAX_HISTORY_PERIODS`` periods. Anything else is left to pydantic.
+        one, the version as its keys say), ``mta.overflow`` a ``str``, ``history`` a list
+        of at most ``MAX_HISTORY_PERIODS`` periods. Anything else is left to pydantic. The
+        numbers' types (an ``int`` or a ``float``: not a bool, a subclass or a string) are
+        checked by :func:`kernel.read <ipwarmup.serving.kernel.read>` on their pickle.
         """
         if type(record) is not dict:
             return None
@@ -351,7 +347,7 @@ class OneRecord:
                 or len(pool) != len(POOL_KEYS)):  # fmt: skip
             return None
         flat: list[Any] = []
-        if not self._counts(entries, flat):
+        if not self._counts([entries], flat):
             return None
         flat += self._pool(pool)
         flat += self._time(when)
@@ -365,13 +361,25 @@ class OneRecord:
             if type(overflow) is not str or overflow not in _QUEUE:
                 return None
             flat += (_QUEUE[overflow], max_age, retry, len(history))
-            for entries in history:
-                if not self._counts(entries, flat):
-                    return None
+            if not self._counts(history, flat):
+                return None
             flat += self._padding * max(self._history - len(history), 0)
-        if not _NUMBERS.issuperset(map(type, flat)):
-            return None
         return flat
+
+    @staticmethod
+    def _pickled(flat: list[Any]) -> np.ndarray | None:
+        """Return ``pickle.dumps(flat, 2)`` as bytes for :func:`kernel.read`, or None.
+
+        pickle writes each number with an opcode of its exact type in one C pass, which the
+        kernel reads as the type check and the conversion (half the time of a ``type()``
+        per number, then ``struct``). None when pickle cannot write something: whatever
+        its reason, pydantic words the problem.
+        """
+        try:
+            data = pickle.dumps(flat, 2)
+        except Exception:  # an object's own __reduce__ may raise anything
+            return None
+        return np.frombuffer(data, dtype=np.uint8)
 
     def decide(
         self, record: object, kernels: tuple[Callable[..., Any], ...] | None = None
@@ -387,18 +395,18 @@ class OneRecord:
         """
         try:
             flat = self._gather(record)
-            if flat is None:
-                return None
-            p = len(self.providers)
-            v2 = len(flat) > 10 * p + 7
-            pack = self._packs_v2[(len(flat) - 11) // (10 * p) - 1] if v2 else self._pack
-            values = np.frombuffer(pack(*flat))
-        except (KeyError, struct.error):  # a key missing; an int too large for a float
+        except KeyError:  # a key missing
+            return None
+        if flat is None:
+            return None
+        data = self._pickled(flat)
+        if data is None:
             return None
         prepare, decide = kernels or self._kernels
-        layout = self._layout_v2 if v2 else self._layout
+        layout = self._layout_v2 if len(flat) > 10 * len(self.providers) + 7 else self._layout
+        values = np.empty(len(flat))
         logs = np.empty(self._n_logs)
-        if not prepare(values, self._consts, layout, logs):
+        if not prepare(data, values, self._consts, layout, logs):
             return None
         # numpy's log10, as encode's: libm's may differ in the last bit (module docstring).
         np.log10(logs, out=logs)

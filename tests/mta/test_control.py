@@ -292,13 +292,13 @@ def test_enforced_caps_and_plans_below_one_an_hour() -> None:
 
 
 def test_main_cf_parameter_reading() -> None:
-    from ipwarmup.mta.postfix_config import _parameter
+    from ipwarmup.mta.postfix_config import parameter
 
     text = "a = 1\ntransport_maps = x\n  y\n\n  z\nother = 2\ntransport_maps = last\n\tmore\nb=3\n"
-    assert _parameter(text, "transport_maps") == "last more"
-    assert _parameter("transport_maps = x\n  y\n\n  z\n", "transport_maps") == "x y"
-    assert _parameter("transport_maps = x\nnext = 1\n", "transport_maps") == "x"
-    assert _parameter("a = 1\n", "transport_maps") is None
+    assert parameter(text, "transport_maps") == "last more"
+    assert parameter("transport_maps = x\n  y\n\n  z\n", "transport_maps") == "x y"
+    assert parameter("transport_maps = x\nnext = 1\n", "transport_maps") == "x"
+    assert parameter("a = 1\n", "transport_maps") is None
 
 
 def test_apply_keeps_the_operator_files_and_needs_them(tmp_path: Path) -> None:

@@ -369,17 +369,17 @@ def test_a_batch_pauses_the_collector_and_restores_it_as_it_was(
     import gc
 
     from ipwarmup.errors import TelemetryError
-    from ipwarmup.serving.policy import gc_paused
+    from ipwarmup.serving.fleet import gc_paused
 
     policy = policies[0]
     seen: list[bool] = []
-    original = policy._decide_records
+    original = policy._decide_observed
 
-    def spy(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def spy(*arrays: np.ndarray) -> list[dict[str, Any]]:
         seen.append(gc.isenabled())
-        return original(records)
+        return original(*arrays)
 
-    policy._decide_records = spy  # type: ignore[method-assign]
+    policy._decide_observed = spy  # type: ignore[method-assign]
     try:
         assert gc.isenabled()
         policy.decide_batch([EXAMPLE])
@@ -395,7 +395,7 @@ def test_a_batch_pauses_the_collector_and_restores_it_as_it_was(
         finally:
             gc.enable()
     finally:
-        del policy._decide_records
+        del policy._decide_observed
 
 
 def test_a_rate_exactly_at_its_threshold_fires_on_both_paths(

@@ -41,7 +41,7 @@ def _endpoints(batch: bool) -> tuple[_Endpoint, _Endpoint]:
         return _Endpoint(
             BATCH_PATH if batch else DECIDE_PATH, work, max_body_bytes=1 << 20,
             body_timeout=1.0, limiter=anyio.CapacityLimiter(1),
-            keys=record_keys(POLICY.providers), batch=batch,
+            providers=POLICY.providers, batch=batch,
         )  # fmt: skip
 
     strict = make()
@@ -140,3 +140,53 @@ def test_any_edited_body_gets_the_strict_paths_answer(
     body = (f"[{', '.join([text] * size)}]" if batch else text).encode()
     fast, strict = _both(body, batch=batch)
     assert fast == strict
+
+
+EXAMPLE_V2: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry.json").read_text())
+
+
+def test_a_version_2_record_counts_its_past_periods_keys_and_takes_the_fast_path() -> None:
+    # 7 top keys, 3 time, 2 pool, 3 mta; 5 providers of 10 counts (55) now and per period.
+    text = json.dumps(EXAMPLE_V2)
+    assert len(EXAMPLE_V2["history"]) == 3
+    assert record_keys(POLICY.providers, 3) == text.count(":") == 7 + 3 + 2 + 3 + 55 * 4
+    assert record_keys(POLICY.providers, 0) == 70
+    assert ONE._fast_payload(text.encode()) == EXAMPLE_V2
+    fleet = f"[{json.dumps(EXAMPLE)}, {text}]".encode()
+    assert MANY._fast_payload(fleet) == [EXAMPLE, EXAMPLE_V2]
+    fast, strict = _both(fleet, batch=True)
+    assert fast == strict == (200, {"decisions": POLICY.decide_batch([EXAMPLE, EXAMPLE_V2])})
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # A repeated count in a past period: orjson keeps the second, the colons tell.
+        ('"deferred": 0,', '"deferred": 0, "deferred": 0,'),
+        # A repeated history whose first value (dropped by orjson) was longer.
+        ('"history": [', '"history": [], "history": ['),
+        # mta without history, and a history that is not an array: the strict path.
+        ('"history": [', '"x": ['),
+        ('"history": [', '"history": 3, "y": ['),
+    ],
+)
+def test_a_version_2_body_that_drops_a_key_is_answered_by_the_strict_path(
+    old: str, new: str
+) -> None:
+    text = json.dumps(EXAMPLE_V2)
+    assert old in text
+    body = text.replace(old, new, 1).encode()
+    assert ONE._fast_payload(body) is None
+    fast, strict = _both(body, batch=False)
+    assert fast == strict and fast[0] in (400, 422)
+
+
+@pytest.mark.parametrize(
+    ("body", "batch"),
+    [(b"[1, 2]", True), (b'["x", {}]', True), (b'{"a": 1}', True), (b"[1]", False)],
+)
+def test_a_body_of_the_wrong_shape_is_answered_by_the_strict_path(body: bytes, batch: bool) -> None:
+    endpoint = MANY if batch else ONE
+    assert endpoint._fast_payload(body) is None
+    fast, strict = _both(body, batch=batch)
+    assert fast == strict and fast[0] == 422
