@@ -132,7 +132,7 @@ def test_closed_loop_with_a_real_postfix(tmp_path: Path) -> None:
                 "--sources",
                 str(sources),
                 "--model",
-                str(ROOT / "models" / "last-period"),
+                str(ROOT / "models" / "default"),
                 "--every",
                 str(PERIOD_SECONDS / 3600),
                 "--runs",
