@@ -9,6 +9,7 @@ the teacher's discounted returns; PPO then improves on that start.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,9 @@ from ipwarmup.envs.simulator import Simulator
 from ipwarmup.envs.world import WORLD_STREAM, WorldSampler, load_world
 from ipwarmup.envs.world_config import WorldConfig
 from ipwarmup.policy import Policy
+
+DAGGER_SEED_STRIDE = 1_000_000
+"""Seed offset between DAgger rounds' senders, far from the cloning draws' seeds."""
 
 Actor = Callable[[np.ndarray], np.ndarray]
 """Maps a batch of raw observations to the actions that drive the episodes."""
@@ -198,6 +202,66 @@ def clone(
     policy.set_training_mode(False)
     set_action_spread(model, action_std=action_std, pool_action_std=pool_action_std)
     return losses
+
+
+def refit_epochs(first_epochs: int, round_: int) -> int:
+    """Return the passes of DAgger round ``round_``: as many gradient steps as the first fit.
+
+    Round ``r`` refits on ``r + 1`` times the first demonstrations (one batch of senders
+    more a round), so ``first_epochs / (r + 1)`` passes, at least one.
+    """
+    return max(1, round(first_epochs / (round_ + 1)))
+
+
+def dagger(
+    model: Any,
+    normalizer: VecNormalize,
+    demos: Demonstrations,
+    *,
+    teacher: str,
+    world: str | WorldConfig,
+    config: EnvConfig,
+    rounds: int,
+    episodes: int,
+    gamma: float,
+    seed: int,
+    epochs: int | None,
+    first_epochs: int,
+    action_std: float,
+    pool_action_std: float,
+) -> tuple[Demonstrations, dict[str, float]]:
+    """Run DAgger rounds on a cloned model; return every demonstration and the last losses.
+
+    Round ``r`` (from 1) lets the model drive ``episodes`` new senders of the world, drawn
+    from seed ``seed + r * DAGGER_SEED_STRIDE``, has the teacher label each state it
+    reaches, and refits the model on all demonstrations so far: ``epochs`` passes, or
+    :func:`refit_epochs` when ``epochs`` is None. The normaliser's statistics stay as the
+    first cloning set them.
+    """
+    losses: dict[str, float] = {}
+    for round_ in range(1, rounds + 1):
+        labelled = collect_world(
+            teacher,
+            world,
+            config,
+            episodes=episodes,
+            gamma=gamma,
+            seed=seed + round_ * DAGGER_SEED_STRIDE,
+            actor=student_actor(model, normalizer),
+        )
+        demos = joined([demos, labelled])
+        losses = clone(
+            model,
+            normalizer,
+            demos,
+            epochs=epochs or refit_epochs(first_epochs, round_),
+            seed=seed + round_,
+            action_std=action_std,
+            pool_action_std=pool_action_std,
+            update_statistics=False,
+        )
+        print(f"DAgger round {round_}: {len(demos.actions)} labelled steps", file=sys.stderr)
+    return demos, losses
 
 
 def set_action_spread(model: Any, *, action_std: float, pool_action_std: float) -> None:

@@ -44,8 +44,6 @@ from ipwarmup.training.run_logging import (
 from ipwarmup.training.store import redact
 from ipwarmup.training.tracking import Run, Tracker
 
-DAGGER_SEED_STRIDE = 1_000_000
-"""Seed offset between DAgger rounds' senders, far from the cloning draws' seeds."""
 LEARNED = "learned"
 BEST = "learned-best"
 
@@ -320,7 +318,7 @@ def train(
 def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
     """Behaviour-clone the teacher, log the losses, and evaluate the clone as a candidate."""
     from ipwarmup.envs.env import build_config
-    from ipwarmup.training.pretrain import clone, collect, collect_world, joined, student_actor
+    from ipwarmup.training.pretrain import clone, collect, collect_world, dagger
 
     t = trainer.config.training
     assert t.pretrain_teacher is not None
@@ -352,32 +350,24 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
         action_std=t.action_std,
         pool_action_std=t.pool_action_std,
     )
-    for round_ in range(1, t.dagger_rounds + 1):
+    if t.dagger_rounds:
         assert t.world is not None  # checked with the configuration
-        labelled = collect_world(
-            t.pretrain_teacher,
-            t.world,
-            trainer.config.env,
-            episodes=t.pretrain_episodes,
-            gamma=gamma,
-            seed=trainer.seed + round_ * DAGGER_SEED_STRIDE,
-            actor=student_actor(model, env),
-        )
-        demos = joined([demos, labelled])
-        losses = clone(
+        demos, losses = dagger(
             model,
             env,
             demos,
-            # By default as many gradient steps a round as the first cloning: the data
-            # grows a share a round, so passes over it shrink (30 passes a round made
-            # round 8 take 5x the first).
-            epochs=t.dagger_epochs or max(1, round(t.pretrain_epochs / (round_ + 1))),
-            seed=trainer.seed + round_,
+            teacher=t.pretrain_teacher,
+            world=t.world,
+            config=trainer.config.env,
+            rounds=t.dagger_rounds,
+            episodes=t.pretrain_episodes,
+            gamma=gamma,
+            seed=trainer.seed,
+            epochs=t.dagger_epochs,
+            first_epochs=t.pretrain_epochs,
             action_std=t.action_std,
             pool_action_std=t.pool_action_std,
-            update_statistics=False,
         )
-        print(f"DAgger round {round_}: {len(demos.actions)} labelled steps", file=sys.stderr)
     trainer.run.log_metrics(losses, step=0)
     print(f"cloned {t.pretrain_teacher}: {losses}", file=sys.stderr)
     trainer.periodic_evaluation(model)

@@ -12,8 +12,17 @@ from ipwarmup.agents.learned import VECNORMALIZE_FILE
 from ipwarmup.envs import IPWarmupEnv
 from ipwarmup.envs.config import EnvConfig
 from ipwarmup.errors import ConfigError
+from ipwarmup.training import pretrain
 from ipwarmup.training.config import load_experiment
-from ipwarmup.training.pretrain import clone, collect_world, joined, student_actor
+from ipwarmup.training.pretrain import (
+    DAGGER_SEED_STRIDE,
+    clone,
+    collect_world,
+    dagger,
+    joined,
+    refit_epochs,
+    student_actor,
+)
 from ipwarmup.training.train import train
 
 SMOKE = "configs/experiments/smoke.yaml"
@@ -74,16 +83,86 @@ def test_a_refit_keeps_the_normalisation_and_the_student_acts_on_raw_telemetry()
     demos = _demos("aimd", EnvConfig(horizon_days=10))
     clone(model, env, demos, epochs=1)
     mean, count = env.obs_rms.mean.copy(), env.obs_rms.count
+    returns = (env.ret_rms.mean, env.ret_rms.var, env.ret_rms.count)
     assert count == pytest.approx(len(demos.observations) + 1e-4)  # SB3's epsilon start
+    assert returns[2] == pytest.approx(len(demos.returns) + 1e-4)
 
     clone(model, env, demos, epochs=1, update_statistics=False)
     assert np.array_equal(env.obs_rms.mean, mean) and env.obs_rms.count == count
+    assert (env.ret_rms.mean, env.ret_rms.var, env.ret_rms.count) == returns
 
     act = student_actor(model, env)
     raw = demos.observations[:4]
     expected, _ = model.predict(env.normalize_obs(raw), deterministic=True)
     assert np.array_equal(act(raw), expected)
     assert act(raw).shape == (4, 6)
+
+
+def test_refits_take_as_many_gradient_steps_as_the_first_fit() -> None:
+    # round r fits (r + 1) batches of senders: 30 / 2, 30 / 3, 30 / 8 = 3.75 -> 4; never 0.
+    assert [refit_epochs(30, r) for r in (1, 2, 7)] == [15, 10, 4]
+    assert refit_epochs(1, 5) == 1 and refit_epochs(3, 1) == 2
+
+
+def _student() -> tuple[PPO, VecNormalize, pretrain.Demonstrations]:
+    env = VecNormalize(DummyVecEnv([lambda: IPWarmupEnv(config=EnvConfig(horizon_days=10))]))
+    model = PPO("MlpPolicy", env, n_steps=10, batch_size=10, device="cpu", seed=0)
+    demos = _demos("aimd", EnvConfig(horizon_days=10))
+    clone(model, env, demos, epochs=1)
+    return model, env, demos
+
+
+def _dagger(model, env, demos, **settings):
+    base = dict(
+        teacher="aimd", world="default", config=EnvConfig(horizon_days=10), rounds=2,
+        episodes=3, gamma=0.9, seed=11, epochs=None, first_epochs=30, action_std=0.2,
+        pool_action_std=0.04,
+    )  # fmt: skip
+    return dagger(model, env, demos, **{**base, **settings})
+
+
+def test_a_round_labels_the_states_the_model_reaches_on_new_senders() -> None:
+    model, env, demos = _student()
+    # What round 1 must add: the model (as it stands) drives 3 senders of seed 11 + stride.
+    expected = collect_world(
+        "aimd", "default", EnvConfig(horizon_days=10), episodes=3, gamma=0.9,
+        seed=11 + DAGGER_SEED_STRIDE, actor=student_actor(model, env),
+    )  # fmt: skip
+    grown, _ = _dagger(model, env, demos)
+    first, added = len(demos.actions), len(expected.actions)
+    assert len(grown.actions) == first + 2 * added == EPISODES * 10 + 2 * 30
+    assert np.array_equal(grown.actions[:first], demos.actions)
+    for name in ("observations", "actions", "returns"):
+        part = getattr(grown, name)[first : first + added]
+        assert np.array_equal(part, getattr(expected, name)), name
+
+
+def test_each_refit_gets_its_passes_seed_and_spread_and_keeps_the_statistics(
+    monkeypatch,
+) -> None:
+    model, env, demos = _student()
+    fits = []
+
+    def fake_clone(model, normalizer, demos, **settings):  # records what each refit got
+        fits.append({**settings, "rows": len(demos.actions)})
+        return {"bc/actor_loss": float(len(fits))}
+
+    monkeypatch.setattr(pretrain, "clone", fake_clone)
+    _, losses = _dagger(model, env, demos, rounds=3)
+    assert [f["epochs"] for f in fits] == [15, 10, 8]  # 30/2, 30/3, 30/4 = 7.5 -> 8
+    assert [f["seed"] for f in fits] == [12, 13, 14]
+    assert [f["rows"] for f in fits] == [EPISODES * 10 + 30 * r for r in (1, 2, 3)]
+    assert all(f["update_statistics"] is False for f in fits)
+    assert all((f["action_std"], f["pool_action_std"]) == (0.2, 0.04) for f in fits)
+    assert losses == {"bc/actor_loss": 3.0}  # the last round's
+
+    fits.clear()
+    _dagger(model, env, demos, epochs=7)
+    assert [f["epochs"] for f in fits] == [7, 7]
+
+    fits.clear()
+    assert _dagger(model, env, demos, rounds=0) == (demos, {})
+    assert fits == []
 
 
 def test_dagger_needs_a_world(tmp_path: Path, request) -> None:
