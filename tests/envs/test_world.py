@@ -61,7 +61,8 @@ def test_log_uniform_pick_and_floor_by_hand() -> None:
 def test_a_draw_at_the_midpoints_by_hand(sampler: WorldSampler) -> None:
     config = sampler.from_uniforms(_uniforms(), np.full((N_PROVIDER_SCALES, 5), 0.5))
     s = config.scenario
-    assert s.daily_volume_messages == pytest.approx((30_000.0, 30_000.0))
+    # log-uniform midpoint of [100, 3M]: sqrt(100 x 3e6) = 17,320.5
+    assert s.daily_volume_messages == pytest.approx((17_320.508, 17_320.508))
     # growth kind 0.5 is in [0.4, 0.65): multiplicative, 1.01 + 0.07 x 0.5
     assert s.growth_per_day == pytest.approx((1.045, 1.045))
     assert s.growth_messages_per_day == (0.0, 0.0)
@@ -80,7 +81,7 @@ def test_a_draw_at_the_midpoints_by_hand(sampler: WorldSampler) -> None:
     assert s.campaign_probability == 0.0 and s.spike_start_day is None
     assert config.mta.overflow == "shared"
     assert s.name == "default-draw"
-    assert s.description == "30,000/day, multiplicative growth, b2b_microsoft mix, b2c_marketing"
+    assert s.description == "17,321/day, multiplicative growth, b2b_microsoft mix, b2c_marketing"
     # allowance 0.4 x 6.25 ** 0.5 = 1.0; trust growth x 0.9 above 1; escalation x 1.0
     microsoft = config.providers["microsoft"]
     assert microsoft.full_trust_hourly_allowance_messages == pytest.approx((3_000.0, 10_000.0))
@@ -100,8 +101,8 @@ def test_a_campaign_sender_with_a_spike_on_a_queue_mta_by_hand(sampler: WorldSam
     scales[:, 4] = [0.0, 0.25, 0.9]  # other: allowance 0.4x, trust 0.7x, escalation 1.4x
     config = sampler.from_uniforms(u, scales)
     s = config.scenario
-    # linear growth (0.7 in [0.65, 0.85)): 30,000 x (0.005 + 0.045 x 0.5) = 825 a day
-    assert s.growth_messages_per_day == pytest.approx((825.0, 825.0))
+    # linear growth (0.7 in [0.65, 0.85)): 17,320.5 x (0.005 + 0.045 x 0.5) = 476.31 a day
+    assert s.growth_messages_per_day == pytest.approx((476.314, 476.314))
     assert s.growth_per_day == (1.0, 1.0)
     # 1 + int(0.5 x 3) = 2 campaign days, the two smallest weekday uniforms
     assert s.campaign_weekdays == ("tue", "sat")
