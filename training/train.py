@@ -291,14 +291,14 @@ def train(
         model.set_logger(Logger(folder=None, output_formats=[SB3MLflowOutput(run)]))
         if resume_run_id is None and t.pretrain_teacher:
             _pretrain(trainer, model, env)
-        if t.pretrain_teacher and t.freeze_normalization:
-            # The clone was fitted on these statistics; PPO's rollouts updating them would
-            # shift every input of the cloned network under it.
-            env.training = False
         elif resume_run_id is None:
             from ipwarmup.training.pretrain import set_action_spread
 
             set_action_spread(model, action_std=t.action_std, pool_action_std=t.pool_action_std)
+        if t.pretrain_teacher and t.freeze_normalization:
+            # The clone was fitted on these statistics; PPO's rollouts updating them would
+            # shift every input of the cloned network under it.
+            env.training = False
         remaining = t.total_timesteps - model.num_timesteps
         try:
             if remaining > 0:
