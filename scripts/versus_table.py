@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ipwarmup.training.stats import stratified_bootstrap
+from ipwarmup.training.stats import estimate
 
 KPIS = ("objective", "inbox_share", "total_inbox_share")
 REFERENCE = "fixed-sendgrid"
@@ -40,9 +40,10 @@ def lead_lines(report: dict[str, Any], policy: str, *, seed: int = 0) -> list[st
         cells = []
         for kpi in KPIS:
             lead = scores(report, policy, kpi) - scores(report, other, kpi)
-            low, high = stratified_bootstrap(lead, np.random.default_rng(seed))
-            mark = "*" if low > 0 else " "
-            cells.append(f"{lead.mean():+.4f} [{low:+.4f}, {high:+.4f}]{mark}")
+            # As the report's own `versus` entries: the estimate of the paired difference.
+            paired = estimate(lead, np.random.default_rng(seed))
+            mark = "*" if paired.ci_low > 0 else " "
+            cells.append(f"{paired.mean:+.4f} [{paired.ci_low:+.4f}, {paired.ci_high:+.4f}]{mark}")
         lines.append(f"{other[-18:]:<18}" + "".join(f"{c:>30}" for c in cells))
     lines.append("* the 95% interval is above zero")
     return lines
