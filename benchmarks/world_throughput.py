@@ -25,6 +25,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -88,6 +89,18 @@ def ppo_seconds(kind: str, n_envs: int, rollouts: int) -> float:
     return (time.process_time() - start) / (rollouts * HORIZON * n_envs)
 
 
+def timed(seconds: Callable[[str], float], repeats: int) -> dict[str, list[float]]:
+    """Time the scenarios and the world alternately ``repeats`` times; print best and median."""
+    times: dict[str, list[float]] = {"scenarios": [], "world": []}
+    for _ in range(repeats):
+        for kind in times:
+            times[kind].append(seconds(kind))
+    for kind, values in times.items():
+        best, median = min(values), statistics.median(values)
+        print(f"{kind:>10}: {rate(1 / best)} env-steps/s (best), median {rate(1 / median)}")
+    return times
+
+
 def main() -> None:
     """Measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -99,14 +112,8 @@ def main() -> None:
     print(f"load average before: {load()}")
     report: dict[str, Any] = {"n_envs": n_envs, "load_before": load()}
     print(rule(f"1. training VecEnv alone, {n_envs} envs, random actions, CPU time"))
-    env: dict[str, list[float]] = {"scenarios": [], "world": []}
     make("world", 2).reset()  # compile and cache outside the timed loops
-    for _ in range(repeats):
-        for kind in env:
-            env[kind].append(env_seconds(kind, n_envs, episodes))
-    for kind, values in env.items():
-        best, median = min(values), statistics.median(values)
-        print(f"{kind:>10}: {rate(1 / best)} env-steps/s (best), median {rate(1 / median)}")
+    env = timed(lambda kind: env_seconds(kind, n_envs, episodes), repeats)
     ratio = min(env["scenarios"]) / min(env["world"])
     print(f"world / scenarios env-steps/s: {ratio:.2f}")
     report["env_steps_per_s"] = {k: 1 / min(v) for k, v in env.items()}
@@ -120,13 +127,7 @@ def main() -> None:
     )
     report["draw_ms"] = draw * 1e3
     print(rule(f"3. SB3 PPO learn (ppo preset rollout, {n_envs} envs), CPU time"))
-    ppo: dict[str, list[float]] = {"scenarios": [], "world": []}
-    for _ in range(repeats):
-        for kind in ppo:
-            ppo[kind].append(ppo_seconds(kind, n_envs, rollouts))
-    for kind, values in ppo.items():
-        best, median = min(values), statistics.median(values)
-        print(f"{kind:>10}: {rate(1 / best)} env-steps/s (best), median {rate(1 / median)}")
+    ppo = timed(lambda kind: ppo_seconds(kind, n_envs, rollouts), repeats)
     print(f"world / scenarios PPO env-steps/s: {min(ppo['scenarios']) / min(ppo['world']):.2f}")
     report["ppo_env_steps_per_s"] = {k: 1 / min(v) for k, v in ppo.items()}
     print(f"\nload average after: {load()}")
