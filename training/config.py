@@ -151,6 +151,15 @@ class TrainingConfig(Config):
         gt=0,
         le=1,
     )
+    pool_label_scale: float = setting(
+        1.0,
+        "Scale of the teacher's pool actions (-1, 0, +1) in cloning and DAgger: the "
+        "student's mean crosses the +-1/3 threshold where a share 1/(3 x scale) of similar "
+        "states move the pool (1.0: a third; 0.5: two thirds), so lower changes the pool "
+        "only where the teacher mostly would.",
+        gt=1.0 / 3.0,
+        le=1,
+    )
     output_dir: str = setting("runs", "Local folder for checkpoints and models, per run.")
 
     def _check(self) -> list[str]:

@@ -19,6 +19,7 @@ import torch
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecNormalize
 
+from ipwarmup.actions import POOL_THRESHOLD
 from ipwarmup.agents.base import attach
 from ipwarmup.agents.oracle import OraclePolicy
 from ipwarmup.agents.registry import make_policy
@@ -163,20 +164,25 @@ def clone(
     seed: int = 0,
     action_std: float = 0.3,
     pool_action_std: float = 0.05,
+    pool_label_scale: float = 1.0,
     update_statistics: bool = True,
 ) -> dict[str, float]:
     """Fit the actor to the teacher's actions and the critic to its returns.
 
     The VecNormalize statistics are first updated with the demonstrations (unless
     ``update_statistics`` is false: a DAgger round refits on statistics already set), so
-    the policy sees them normalised exactly as it will in training. The Gaussian policy's
+    the policy sees them normalised exactly as it will in training. The teacher's pool
+    actions (-1, 0, +1) are fitted at ``pool_label_scale`` times their value: a squared
+    loss fits the mean label, which crosses the +-1/3 threshold where a third of similar
+    states change the pool, so the student adds or drops IPs on a minority's say; at a
+    scale ``s`` it moves where a share ``1 / (3 s)`` of them do. The Gaussian policy's
     spread is then set by :func:`set_action_spread`. Returns the last losses.
     """
     if update_statistics:
         normalizer.obs_rms.update(demos.observations)
         normalizer.ret_rms.update(demos.returns)
     obs = torch.as_tensor(normalizer.normalize_obs(demos.observations), dtype=torch.float32)
-    actions = torch.as_tensor(demos.actions)
+    actions = torch.as_tensor(pool_labels(demos.actions, pool_label_scale))
     scale = float(np.sqrt(normalizer.ret_rms.var + normalizer.epsilon))
     returns = torch.as_tensor(demos.returns / scale, dtype=torch.float32)
     policy = model.policy
@@ -204,6 +210,18 @@ def clone(
     return losses
 
 
+def pool_labels(actions: np.ndarray, scale: float) -> np.ndarray:
+    """Return the actions with the last (the pool's) times ``scale``, the others as they are."""
+    if not POOL_THRESHOLD < scale <= 1.0:
+        raise ValueError(
+            f"pool_label_scale: expected above {POOL_THRESHOLD:.4f} (a sure pool move must "
+            f"still cross the threshold) and at most 1, got {scale}"
+        )
+    labels = actions.copy()
+    labels[:, -1] *= scale
+    return labels
+
+
 def refit_epochs(first_epochs: int, round_: int) -> int:
     """Return the passes of DAgger round ``round_``: as many gradient steps as the first fit.
 
@@ -229,6 +247,7 @@ def dagger(
     first_epochs: int,
     action_std: float,
     pool_action_std: float,
+    pool_label_scale: float = 1.0,
 ) -> tuple[Demonstrations, dict[str, float]]:
     """Run DAgger rounds on a cloned model; return every demonstration and the last losses.
 
@@ -258,6 +277,7 @@ def dagger(
             seed=seed + round_,
             action_std=action_std,
             pool_action_std=pool_action_std,
+            pool_label_scale=pool_label_scale,
             update_statistics=False,
         )
         print(f"DAgger round {round_}: {len(demos.actions)} labelled steps", file=sys.stderr)

@@ -349,6 +349,7 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
         seed=trainer.seed,
         action_std=t.action_std,
         pool_action_std=t.pool_action_std,
+        pool_label_scale=t.pool_label_scale,
     )
     if t.dagger_rounds:
         assert t.world is not None  # checked with the configuration
@@ -367,6 +368,7 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
             first_epochs=t.pretrain_epochs,
             action_std=t.action_std,
             pool_action_std=t.pool_action_std,
+            pool_label_scale=t.pool_label_scale,
         )
     trainer.run.log_metrics(losses, step=0)
     print(f"cloned {t.pretrain_teacher}: {losses}", file=sys.stderr)

@@ -20,6 +20,7 @@ from ipwarmup.training.pretrain import (
     collect_world,
     dagger,
     joined,
+    pool_labels,
     refit_epochs,
     student_actor,
 )
@@ -154,15 +155,51 @@ def test_each_refit_gets_its_passes_seed_and_spread_and_keeps_the_statistics(
     assert [f["rows"] for f in fits] == [EPISODES * 10 + 30 * r for r in (1, 2, 3)]
     assert all(f["update_statistics"] is False for f in fits)
     assert all((f["action_std"], f["pool_action_std"]) == (0.2, 0.04) for f in fits)
+    assert all(f["pool_label_scale"] == 1.0 for f in fits)
     assert losses == {"bc/actor_loss": 3.0}  # the last round's
 
     fits.clear()
-    _dagger(model, env, demos, epochs=7)
+    _dagger(model, env, demos, epochs=7, pool_label_scale=0.6)
     assert [f["epochs"] for f in fits] == [7, 7]
+    assert [f["pool_label_scale"] for f in fits] == [0.6, 0.6]
 
     fits.clear()
     assert _dagger(model, env, demos, rounds=0) == (demos, {})
     assert fits == []
+
+
+def test_pool_labels_scale_only_the_pool_column() -> None:
+    actions = np.array([[0.5, -0.2, 1.0], [0.1, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+    labels = pool_labels(actions, 0.6)
+    assert np.array_equal(labels[:, :2], actions[:, :2])
+    assert labels[:, 2].tolist() == [0.6, -0.6, 0.0]
+    assert actions[0, 2] == 1.0  # the demonstrations keep the teacher's own actions
+    assert np.array_equal(pool_labels(actions, 1.0), actions)
+    # A sure move must still cross the threshold of 1/3: 0.34 does, 1/3 itself does not.
+    assert pool_labels(actions, 0.34)[0, 2] == pytest.approx(0.34)
+    for scale in (1.0 / 3.0, 0.2, 1.01):
+        with pytest.raises(ValueError, match=r"pool_label_scale: expected above 0\.3333"):
+            pool_labels(actions, scale)
+
+
+def test_clone_fits_the_scaled_pool_labels() -> None:
+    # A student fitted long on one state whose label is a sure "grow" (+1) reads 0.5 there
+    # at a scale of 0.5: the squared loss fits the scaled label, the caps as they are.
+    env = VecNormalize(DummyVecEnv([lambda: IPWarmupEnv(config=EnvConfig(horizon_days=10))]))
+    model = PPO("MlpPolicy", env, n_steps=10, batch_size=10, device="cpu", seed=0)
+    base = _demos("aimd", EnvConfig(horizon_days=10))
+    rows = np.repeat(base.observations[:1], 64, axis=0)
+    target = np.array([[0.2, -0.1, 0.3, 0.0, -0.3, 1.0]], dtype=np.float32).repeat(64, axis=0)
+    demos = pretrain.Demonstrations(rows, target, np.zeros(64))
+    model.policy.optimizer.param_groups[0]["lr"] = 1e-3
+    clone(model, env, demos, epochs=400, batch_size=64, pool_label_scale=0.5)
+    mean = (
+        model.policy.get_distribution(pretrain.torch.as_tensor(env.normalize_obs(rows[:1])))
+        .distribution.mean.detach()
+        .numpy()[0]
+    )
+    assert mean[-1] == pytest.approx(0.5, abs=0.02)
+    assert mean[:-1] == pytest.approx(target[0, :-1], abs=0.02)
 
 
 def test_dagger_needs_a_world(tmp_path: Path, request) -> None:
