@@ -210,6 +210,45 @@ def test_dagger_needs_a_world(tmp_path: Path, request) -> None:
         )
 
 
+@pytest.mark.parametrize("scale", ["0.3333", "1.2"])
+def test_the_pool_label_scale_is_checked_with_the_configuration(request, scale: str) -> None:
+    with pytest.raises(ConfigError, match="pool_label_scale"):
+        load_experiment(request.config.rootpath / SMOKE, [f"training.pool_label_scale={scale}"])
+
+
+def test_training_fits_every_round_at_the_configured_pool_label_scale(
+    tmp_path: Path, request, monkeypatch
+) -> None:
+    scales = []
+    real = pretrain.clone
+
+    def recording(model, normalizer, demos, **settings):
+        scales.append(settings["pool_label_scale"])
+        return real(model, normalizer, demos, **settings)
+
+    monkeypatch.setattr(pretrain, "clone", recording)
+    config = load_experiment(
+        request.config.rootpath / SMOKE,
+        [
+            f"tracking.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+            f"training.output_dir={tmp_path}/runs",
+            "training.seed=3",
+            "training.total_timesteps=40",
+            "training.n_envs=4",
+            "training.pretrain_teacher=aimd",
+            "training.pretrain_episodes=2",
+            "training.pretrain_epochs=1",
+            "training.dagger_rounds=2",
+            "training.pool_label_scale=0.45",
+            "hyperparameters.n_steps=10",
+            "hyperparameters.batch_size=40",
+            "env.horizon_days=5",
+        ],
+    )
+    train(config, command="pytest pool labels", final_evaluation=False)
+    assert scales == [0.45, 0.45, 0.45]  # the first cloning and both refits
+
+
 def _normaliser_count(model_dir: Path) -> float:
     with (model_dir / VECNORMALIZE_FILE).open("rb") as handle:
         return float(pickle.load(handle).obs_rms.count)
