@@ -36,7 +36,7 @@ from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.days import start_day
-from ipwarmup.envs.draws import RowGenerators, draw_days
+from ipwarmup.envs.draws import RowGenerators, copy_generator, draw_days
 from ipwarmup.envs.mta import Period
 from ipwarmup.envs.outcomes import N_CLOSE, refresh_pool_telemetry, write_outcomes
 from ipwarmup.envs.period_kernel import advance_period
@@ -75,17 +75,6 @@ class StepResult:
     reward: np.ndarray  # (B,) float64, the continuation's value included where truncated
     truncated: np.ndarray  # (B,) bool: the horizon is reached
     continuation_reward: np.ndarray  # (B,) the part of reward that values the continuation
-
-
-def _copy_generator(generator: np.random.Generator) -> np.random.Generator:
-    """Return an independent generator in the same state (a third of copy.deepcopy's cost).
-
-    The copy's bit generator has the original's state, so it draws the same numbers; it
-    does not share the original's seed sequence (nothing here spawns from it).
-    """
-    bit_generator = type(generator.bit_generator)(0)
-    bit_generator.state = generator.bit_generator.state
-    return np.random.Generator(bit_generator)
 
 
 def _settings(config: EnvConfig) -> np.ndarray:
@@ -375,7 +364,7 @@ class Simulator:
         clone = Simulator(self.config, len(rows))
         clone.state = take(self.state, rows)
         clone._rows = self._rows.take(rows)
-        clone.generators = RowGenerators([_copy_generator(self.generators[i]) for i in rows])
+        clone.generators = self.generators.copies(rows)
         before = {key: clone.state.accounting[key].copy() for key in CONTINUATION_KEYS}
         hold = np.zeros((len(rows), self.codec.size))
         steps = self.config.reward.continuation_days * HOURS_PER_DAY // self.hours_per_step
@@ -411,7 +400,7 @@ class Simulator:
         if self._history is not None:
             clone._history = self._history[rows]
         clone.generators = RowGenerators(
-            [_copy_generator(g) for g in self.generators for _ in range(copies)]
+            [copy_generator(g) for g in self.generators for _ in range(copies)]
         )
         return clone
 

@@ -122,3 +122,40 @@ def test_a_row_given_another_generator_draws_from_it_and_the_same_one_is_kept() 
 def test_no_rows_is_refused() -> None:
     with pytest.raises(ValueError, match="generators: expected at least one row, got none"):
         RowGenerators([])
+
+
+def test_copies_draw_what_their_rows_would_draw_next_and_leave_the_rows_alone() -> None:
+    originals = [seeding.np_random(s)[0] for s in range(5)]
+    for g in originals:
+        g.random(3)  # mid-stream, not at the seed's start
+    twins = [seeding.np_random(s)[0] for s in range(5)]
+    for g in twins:
+        g.random(3)
+    batch = RowGenerators(originals)
+    rows = np.array([3, 1, 4])
+    copies = batch.copies(rows)
+    assert len(copies) == 3 and all(c is not o for c in copies for o in originals)
+    u, n = np.empty((3, 9)), np.empty((3, 2, 24, 5))
+    draw_days(copies.typed, np.arange(3), u, n)
+    u_expected, n_expected = np.empty((3, 9)), np.empty((3, 2, 24, 5))
+    _numpy_days(twins, rows, u_expected, n_expected)
+    assert np.array_equal(u, u_expected) and np.array_equal(n, n_expected)
+    untouched = [seeding.np_random(s)[0] for s in range(5)]
+    for g in untouched:
+        g.random(3)
+    assert _states(originals) == _states(untouched)
+
+
+def test_copies_are_set_again_at_each_call_and_follow_another_kind_of_bit_generator() -> None:
+    originals = [np.random.default_rng(1), np.random.Generator(np.random.MT19937(2))]
+    batch = RowGenerators(originals)
+    first = batch.copies(np.array([0]))
+    first[0].random(10)  # the copy moves on; the next call starts it from row 0 again
+    again = batch.copies(np.array([1, 0]))
+    assert type(again[0].bit_generator) is np.random.MT19937
+    assert type(again[1].bit_generator) is np.random.PCG64
+    u, n = np.empty((2, 2)), np.empty((2, 3))
+    draw_days(again.typed, np.arange(2), u, n)
+    mt, pcg = np.random.Generator(np.random.MT19937(2)), np.random.default_rng(1)
+    assert np.array_equal(u[0], mt.random(2)) and np.array_equal(n[0], mt.standard_normal(3))
+    assert np.array_equal(u[1], pcg.random(2)) and np.array_equal(n[1], pcg.standard_normal(3))
