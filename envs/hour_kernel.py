@@ -139,6 +139,9 @@ def _run_until_event(
         for h in range(done[b], stop):
             hod = hour_of_day + h
             slot = (ring_clock + h) % ages
+            # Shared mode's cohort released this hour, one per hour for every provider (an
+            # integer remainder per provider cost a tenth of the hours at 256 rows).
+            due = (slot + ages - hold_hours) % ages
             now = hour[b] + (h + 1)
             event = False
             for p in range(n_providers):
@@ -199,7 +202,6 @@ def _run_until_event(
                     # deferral), or expires first if that is past its maximum age.
                     deferred = max(sent - accepted - rejected, 0.0)
                     if hold_hours <= ages:
-                        due = (slot + ages - hold_hours) % ages
                         released = queue_cohorts[b, p, due]
                         queue_cohorts[b, p, due] = 0.0
                         expired = 0.0
