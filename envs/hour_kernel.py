@@ -244,10 +244,12 @@ def _held_one(history: np.ndarray, b: int, k: int, p: int, today: int, days: int
     """
     window = history.shape[3]
     best = 0.0
-    for age in range(days):
-        value = history[b, k, p, (today - age) % window]
+    day = today % window
+    for _ in range(days):  # today, then back a day at a time (no remainder per day)
+        value = history[b, k, p, day]
         if value > best:
             best = value
+        day = day - 1 if day > 0 else window - 1
     return best
 
 
