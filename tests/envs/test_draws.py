@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from gymnasium.utils import seeding
 
-from ipwarmup.envs.draws import RowGenerators, draw_days
+from ipwarmup.envs.draws import RowGenerators, copy_generator, draw_days
 
 BIT_GENERATORS = (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.random.Philox,
                   np.random.SFC64)  # fmt: skip
@@ -149,9 +149,11 @@ def test_copies_draw_what_their_rows_would_draw_next_and_leave_the_rows_alone() 
 def test_copies_are_set_again_at_each_call_and_follow_another_kind_of_bit_generator() -> None:
     originals = [np.random.default_rng(1), np.random.Generator(np.random.MT19937(2))]
     batch = RowGenerators(originals)
-    first = batch.copies(np.array([0]))
-    first[0].random(10)  # the copy moves on; the next call starts it from row 0 again
-    again = batch.copies(np.array([1, 0]))
+    first = batch.copies(np.array([0, 1]))
+    first[0].random(10)  # the copies move on; the next call starts them afresh
+    first[1].random(10)
+    again = batch.copies(np.array([1, 0]))  # the same scratch, each slot of the other kind
+    assert again.typed is first.typed
     assert type(again[0].bit_generator) is np.random.MT19937
     assert type(again[1].bit_generator) is np.random.PCG64
     u, n = np.empty((2, 2)), np.empty((2, 3))
@@ -159,3 +161,31 @@ def test_copies_are_set_again_at_each_call_and_follow_another_kind_of_bit_genera
     mt, pcg = np.random.Generator(np.random.MT19937(2)), np.random.default_rng(1)
     assert np.array_equal(u[0], mt.random(2)) and np.array_equal(n[0], mt.standard_normal(3))
     assert np.array_equal(u[1], pcg.random(2)) and np.array_equal(n[1], pcg.standard_normal(3))
+
+
+def test_copies_of_the_same_rows_start_again_from_the_rows_states() -> None:
+    originals = [np.random.default_rng(s) for s in (3, 4)]
+    batch = RowGenerators(originals)
+    rows = np.array([0, 1])
+    u1, n1, u2, n2 = np.empty((2, 5)), np.empty((2, 6)), np.empty((2, 5)), np.empty((2, 6))
+    draw_days(batch.copies(rows).typed, rows, u1, n1)
+    draw_days(batch.copies(rows).typed, rows, u2, n2)  # the scratch again, set again
+    assert np.array_equal(u1, u2) and np.array_equal(n1, n2)
+    originals[0].random(2)  # a row moves on: its next copy follows it
+    draw_days(batch.copies(rows).typed, rows, u2, n2)
+    reference = np.random.default_rng(3)
+    reference.random(2)
+    assert np.array_equal(u2[0], reference.random(5)) and np.array_equal(u2[1], u1[1])
+    # A simulator's continuation copies the rows of a copy (a replicated simulator's).
+    nested = batch.copies(rows).copies(np.array([1]))
+    assert len(nested) == 1
+
+
+def test_copy_generator_draws_what_the_original_draws_and_moves_on_alone() -> None:
+    original = np.random.Generator(np.random.Philox(8))
+    original.standard_normal(5)
+    copy = copy_generator(original)
+    assert type(copy.bit_generator) is np.random.Philox and copy is not original
+    assert np.array_equal(copy.standard_normal(7), original.standard_normal(7))
+    copy.random(3)
+    assert not np.array_equal(copy.random(4), original.random(4))
