@@ -232,3 +232,4 @@ def test_each_row_draws_its_mix_with_its_own_scenarios_shapes_cached_or_not() ->
         got = rows.gamma_shapes(row)
         np.testing.assert_array_equal(got, expected)
         assert not got.flags.writeable  # shared between rows: nothing may write into it
+    assert rows.gamma_shapes(0) is rows.gamma_shapes(2)  # one scenario, computed once

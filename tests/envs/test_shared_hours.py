@@ -126,7 +126,7 @@ def _batch(seed: int) -> dict[str, Any]:
         "accept": accept,
         "per_allowance": np.where(blocked, 0.0, rng.uniform(0, 0.1, (b, k, p))),
         "reject_share": rng.uniform(0, 0.5, (b, p)),
-        "hold_hours": int(rng.choice([1, 2, 3, ages + 2])),
+        "hold_hours": int(rng.choice([1, 2, 3, ages, ages + 2])),  # the oldest cohort, or none
         "max_overshoot": MAX_OVERSHOOT,
         "decay": rng.uniform(0.5, 0.99, (b, p)),
         "threshold": threshold,
@@ -197,14 +197,15 @@ def test_provider_after_provider_equals_hour_by_hour_until_each_rows_event(compi
 
 
 def test_the_first_event_is_the_earliest_hour_any_ip_of_the_row_meets_one() -> None:
-    # Row 0: provider 1's IP crosses its threshold in hour 2 (pressure 0 + 3 x 1.0 over),
-    # provider 0's throttle ends at the end of hour 4; the row's first event is hour 2.
+    # Row 0: provider 1's IP crosses its threshold in hour 2 (pressure 0 + 3 x 1.0 over; at
+    # hour 1 it is exactly at it, not past it), provider 0's throttle ends at the end of
+    # hour 4; the row's first event is hour 2.
     b, k, p = 1, 1, 2
     args: dict[str, Any] = {
         "b": 0, "start": 0, "stop": 6, "hour_of_day": 0, "hour": np.array([10]), "n_ips": 1,
-        "demand_today": np.full((b, 24, p), 100.0), "total_cap": np.array([[0.0, 100.0]]),
-        "per_allowance": np.full((b, k, p), 0.02), "max_overshoot": MAX_OVERSHOOT,
-        "decay": np.ones((b, p)), "threshold": np.array([[9.0, 2.5]]),
+        "demand_today": np.full((b, 24, p), 8.0), "total_cap": np.array([[0.0, 8.0]]),
+        "per_allowance": np.full((b, k, p), 0.25), "max_overshoot": MAX_OVERSHOOT,
+        "decay": np.ones((b, p)), "threshold": np.array([[9.0, 2.0]]),
         "blocked": np.zeros((b, k, p), dtype=bool), "blocked_until": np.zeros((b, k, p)),
         "throttled": np.array([[[True, False]]]), "throttled_until": np.full((b, k, p), 15.0),
         "pressure": np.zeros((b, k, p)),
