@@ -123,12 +123,6 @@ def _run_shared_hours(
     n_rows, n_providers = total_cap.shape
     ages = queue_cohorts.shape[2]
     live = min(hold_hours, ages)  # cohorts still held after an hour's release
-    # Each hour's ring slot and the cohort it releases: the same for every row and provider.
-    slots = np.empty(stop, dtype=np.int64)
-    dues = np.empty(stop, dtype=np.int64)
-    for h in range(stop):
-        slots[h] = (ring_clock + h) % ages
-        dues[h] = (slots[h] + ages - hold_hours) % ages
     any_event = False
     for b in range(n_rows):
         n = n_ips[b]
@@ -139,6 +133,10 @@ def _run_shared_hours(
             throttled_until, pressure,
         )  # fmt: skip
         end = stop if event == stop else event + 1
+        # The row's first hour's ring slot and the cohort it releases; each later hour steps
+        # both one slot on (no remainder per hour and provider, no tables to allocate).
+        first_slot = (ring_clock + start) % ages
+        first_due = (first_slot + ages - hold_hours) % ages
         for p in range(n_providers):
             cap = total_cap[b, p]
             share = reject_share[b, p]
@@ -150,9 +148,9 @@ def _run_shared_hours(
             shared_sum = shared_total[b, p]
             expired_sum = expired_total[b, p]
             queued = queue_total[b, p]
+            slot, due = first_slot, first_due
             for h in range(start, end):
                 hod = hour_of_day + h
-                slot = slots[h]
                 demand = demand_today[b, hod, p]
                 demand_sum += demand
                 sent = min(demand, cap)
@@ -180,7 +178,6 @@ def _run_shared_hours(
                 # its maximum age.
                 deferred = max(sent - accepted - rejected, 0.0)
                 if hold_hours <= ages:
-                    due = dues[h]
                     released = queue_cohorts[b, p, due]
                     queue_cohorts[b, p, due] = 0.0
                     expired = 0.0
@@ -195,6 +192,8 @@ def _run_shared_hours(
                 for i in range(1, live):
                     held += queue_cohorts[b, p, (slot + ages - i) % ages]
                 queued = held
+                slot = slot + 1 if slot + 1 < ages else 0
+                due = due + 1 if due + 1 < ages else 0
             demand_total[b, p] = demand_sum
             sent_total[b, p] = sent_sum
             accepted_total[b, p] = accepted_sum
