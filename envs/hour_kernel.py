@@ -9,6 +9,9 @@ records how far each row got; the caller handles the events with
 :mod:`~ipwarmup.envs.escalation` (rare), routes again and resumes. Blocks change the
 routing, so they stay in Python. Rows do not interact within a period, so each row runs
 its hours on its own (its few hundred values stay in cache) and stops at its own events.
+In shared overflow mode the providers of a row do not meet within its hours either, and
+each row runs provider after provider (:mod:`~ipwarmup.envs.shared_hours`, the same
+results); queue mode's retries read the queue that the row's hours move, hour by hour.
 
 The retry queue is the other timed state, and it is not an event: its retries and
 expiries (and in shared mode the release of held mail to the shared pool) happen inside
@@ -33,6 +36,8 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
+
+from ipwarmup.envs.shared_hours import run_shared_hours
 
 
 def _run_until_event(
@@ -128,10 +133,17 @@ def _run_until_event(
         Whether some row stopped at an event, at the end of its hour ``done[b] - 1``
         (every other row has ``done[b] == stop``).
     """
+    if not queue_mode:  # provider after provider (envs/shared_hours.py), the same results
+        return run_shared_hours(
+            done, stop, hour_of_day, ring_clock, hour, n_ips, demand_today, accept_noise,
+            total_cap, weight, accept, per_allowance, reject_share, hold_hours, max_overshoot,
+            decay, threshold, blocked, blocked_until, throttled, throttled_until, pressure,
+            day_peak, day_overshoot, queue_total, queue_cohorts, demand_total, sent_total,
+            accepted_total, rejected_total, shared_total, expired_total, accepted_ip_total,
+        )  # fmt: skip
     n_rows, n_providers = total_cap.shape
     ages = queue_cohorts.shape[2]
     keep_share = min(retry, 1.0)
-    live = min(hold_hours, ages)  # shared mode: cohorts still held after an hour's release
     any_event = False
     for b in range(n_rows):
         n = n_ips[b]
@@ -144,7 +156,7 @@ def _run_until_event(
             for p in range(n_providers):
                 demand = demand_today[b, hod, p]
                 demand_total[b, p] += demand
-                wanted = demand + queue_total[b, p] * retry if queue_mode else demand
+                wanted = demand + queue_total[b, p] * retry
                 sent = min(wanted, total_cap[b, p])
                 noise = accept_noise[b, hod, p]
                 accepted = 0.0
@@ -172,49 +184,25 @@ def _run_until_event(
                 # Mail sent to a blocked IP is rejected (5xx) and lost (0 without blocks).
                 rejected = min(sent * reject_share[b, p], sent - accepted)
                 rejected_total[b, p] += rejected
-                if queue_mode:
-                    leftover = max(wanted - accepted - rejected, 0.0)
-                    shared_total[b, p] += leftover * to_sh
-                    # The retry queue: a ring of hourly cohorts with a lazy common scale;
-                    # a retry takes the same share of every cohort (each queued message
-                    # is equally likely to be due): one multiplication of the scale.
-                    frac_left = leftover / wanted if wanted > 0 else 0.0
-                    stay = frac_left * (1.0 - to_sh)
-                    keep = 1.0 - keep_share * (1.0 - stay)
-                    joined = demand * stay
-                    scale = queue_scale[b, p] * keep
-                    if scale < 1e-200:  # fold the scale into the cohorts before it underflows
-                        for a in range(ages):
-                            queue_cohorts[b, p, a] *= scale
-                        scale = 1.0
-                    queue_scale[b, p] = scale
-                    expired = queue_cohorts[b, p, slot] * scale
-                    queue_cohorts[b, p, slot] = joined / scale
-                    queue_total[b, p] = max(queue_total[b, p] * keep - expired + joined, 0.0)
-                    expired_total[b, p] += expired
-                else:
-                    # Shared mode: what the caps held back goes to the shared pool this
-                    # hour; deferred mail waits in the queue for its retry, which goes to
-                    # the shared pool `hold_hours` later (a ring of cohorts by hour of
-                    # deferral), or expires first if that is past its maximum age.
-                    deferred = max(sent - accepted - rejected, 0.0)
-                    if hold_hours <= ages:
-                        due = (slot + ages - hold_hours) % ages
-                        released = queue_cohorts[b, p, due]
-                        queue_cohorts[b, p, due] = 0.0
-                        expired = 0.0
-                    else:
-                        released = 0.0
-                        expired = queue_cohorts[b, p, slot]
-                    queue_cohorts[b, p, slot] = deferred
-                    shared_total[b, p] += (demand - sent) + released
-                    expired_total[b, p] += expired
-                    # The queue is the live cohorts' sum, not a running total: exact (0
-                    # once everything held has gone), one term at the default interval.
-                    held = deferred
-                    for i in range(1, live):
-                        held += queue_cohorts[b, p, (slot + ages - i) % ages]
-                    queue_total[b, p] = held
+                leftover = max(wanted - accepted - rejected, 0.0)
+                shared_total[b, p] += leftover * to_sh
+                # The retry queue: a ring of hourly cohorts with a lazy common scale;
+                # a retry takes the same share of every cohort (each queued message
+                # is equally likely to be due): one multiplication of the scale.
+                frac_left = leftover / wanted if wanted > 0 else 0.0
+                stay = frac_left * (1.0 - to_sh)
+                keep = 1.0 - keep_share * (1.0 - stay)
+                joined = demand * stay
+                scale = queue_scale[b, p] * keep
+                if scale < 1e-200:  # fold the scale into the cohorts before it underflows
+                    for a in range(ages):
+                        queue_cohorts[b, p, a] *= scale
+                    scale = 1.0
+                queue_scale[b, p] = scale
+                expired = queue_cohorts[b, p, slot] * scale
+                queue_cohorts[b, p, slot] = joined / scale
+                queue_total[b, p] = max(queue_total[b, p] * keep - expired + joined, 0.0)
+                expired_total[b, p] += expired
             done[b] = h + 1
             if event:
                 any_event = True
@@ -256,10 +244,12 @@ def _held_one(history: np.ndarray, b: int, k: int, p: int, today: int, days: int
     """
     window = history.shape[3]
     best = 0.0
-    for age in range(days):
-        value = history[b, k, p, (today - age) % window]
+    day = today % window
+    for _ in range(days):  # today, then back a day at a time (no remainder per day)
+        value = history[b, k, p, day]
         if value > best:
             best = value
+        day = day - 1 if day > 0 else window - 1
     return best
 
 

@@ -8,7 +8,7 @@ their throttles and blocks), :func:`~ipwarmup.envs.outcomes.close_arrays` (place
 telemetry, accounting), :func:`~ipwarmup.envs.reward.reward_arrays`, and at midnight
 :func:`~ipwarmup.envs.days.end_day_arrays` and :func:`~ipwarmup.envs.pool.ramp_arrays`;
 then the pool and clock features (:func:`~ipwarmup.envs.outcomes.refresh_arrays`). The
-next day's draws come from each row's generator in Python
+next day's draws come from each row's generator
 (:meth:`~ipwarmup.envs.simulator.Simulator._start_day`), so the caller starts the day.
 
 Each of those functions is the one its Python step function runs, so the Python path and

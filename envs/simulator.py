@@ -11,7 +11,8 @@ Both the Gymnasium env (one row) and the VecEnv (many rows) are thin adapters ov
 * :func:`~ipwarmup.envs.outcomes.close_period`: placement, telemetry, accounting, and
   :func:`~ipwarmup.envs.reward.period_reward`;
 * at midnight :func:`~ipwarmup.envs.days.end_day` (allowance, reputation, domain
-  reputation move); then, back in Python, each row draws the next day from its generator
+  reputation move); then every row draws the next day from its generator, all rows in
+  one compiled call (:func:`~ipwarmup.envs.draws.draw_days`, numpy's draws bit for bit),
   and :func:`~ipwarmup.envs.days.start_day` lays out its demand and incidents.
 
 Each step function is callable from Python on a state (its tests call it so) and runs
@@ -35,6 +36,7 @@ from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.days import start_day
+from ipwarmup.envs.draws import RowGenerators, copy_generator, draw_days
 from ipwarmup.envs.mta import Period
 from ipwarmup.envs.outcomes import N_CLOSE, refresh_pool_telemetry, write_outcomes
 from ipwarmup.envs.period_kernel import advance_period
@@ -73,17 +75,6 @@ class StepResult:
     reward: np.ndarray  # (B,) float64, the continuation's value included where truncated
     truncated: np.ndarray  # (B,) bool: the horizon is reached
     continuation_reward: np.ndarray  # (B,) the part of reward that values the continuation
-
-
-def _copy_generator(generator: np.random.Generator) -> np.random.Generator:
-    """Return an independent generator in the same state (a third of copy.deepcopy's cost).
-
-    The copy's bit generator has the original's state, so it draws the same numbers; it
-    does not share the original's seed sequence (nothing here spawns from it).
-    """
-    bit_generator = type(generator.bit_generator)(0)
-    bit_generator.state = generator.bit_generator.state
-    return np.random.Generator(bit_generator)
 
 
 def _settings(config: EnvConfig) -> np.ndarray:
@@ -150,7 +141,7 @@ class Simulator:
         self._history = np.zeros((n_envs, k, 9 * p), dtype=np.float32) if k else None
         self._last = np.zeros((n_envs, obs_size(p, layout)), dtype=np.float32)
         # Placeholders until reset hands every row its own generator and draws.
-        self.generators: list[np.random.Generator] = [np.random.default_rng(0)] * n_envs
+        self.generators = RowGenerators.repeat(np.random.default_rng(0), n_envs)
         self.state: SimState = allocate(
             n_envs=n_envs,
             max_ips=self.max_ips,
@@ -275,13 +266,10 @@ class Simulator:
 
     def _start_day(self, idx: np.ndarray) -> None:
         # Each row draws from its own generator (uniforms, then normals), straight into its
-        # rows of two arrays.
+        # rows of two arrays, all rows in one compiled call.
         uniforms = np.empty((len(idx), snd.N_DAILY_UNIFORMS))
         normals = np.empty((len(idx), 2, HOURS_PER_DAY, self.n_providers))
-        generators = self.generators
-        for row, i in enumerate(idx):
-            generators[i].random(out=uniforms[row])
-            generators[i].standard_normal(out=normals[row])
+        draw_days(self.generators.typed, idx, uniforms, normals)
         start_day(self.state, idx, uniforms, self.config, self._rows.shapes, normals)
 
     # ------------------------------------------------------------------ steps
@@ -376,7 +364,7 @@ class Simulator:
         clone = Simulator(self.config, len(rows))
         clone.state = take(self.state, rows)
         clone._rows = self._rows.take(rows)
-        clone.generators = [_copy_generator(self.generators[i]) for i in rows]
+        clone.generators = self.generators.copies(rows)
         before = {key: clone.state.accounting[key].copy() for key in CONTINUATION_KEYS}
         hold = np.zeros((len(rows), self.codec.size))
         steps = self.config.reward.continuation_days * HOURS_PER_DAY // self.hours_per_step
@@ -411,7 +399,9 @@ class Simulator:
         clone._last = self._last[rows]
         if self._history is not None:
             clone._history = self._history[rows]
-        clone.generators = [_copy_generator(g) for g in self.generators for _ in range(copies)]
+        clone.generators = RowGenerators(
+            [copy_generator(g) for g in self.generators for _ in range(copies)]
+        )
         return clone
 
     def privileged(self) -> PrivilegedView:

@@ -11,7 +11,7 @@ from gymnasium.utils import seeding
 
 from ipwarmup.envs import build_config
 from ipwarmup.envs.days import end_day
-from ipwarmup.envs.hour_kernel import held_one, window_max
+from ipwarmup.envs.hour_kernel import _held_one, held_one, window_max
 from ipwarmup.envs.simulator import Simulator
 from ipwarmup.envs.state import SimState, take
 
@@ -85,6 +85,11 @@ def test_held_one_is_window_max_of_one_slot() -> None:
     assert held_one(ring, 0, 0, 0, 1, 3) == 9.0
     assert held_one(ring, 0, 0, 0, 1, 2) == 5.0
     assert held_one(ring, 0, 0, 0, 1, 0) == 0.0
+    # A day count past the ring, or before it, is read modulo its width (8 and -6 are 1).
+    for today in (8, -6):
+        assert held_one(ring, 0, 0, 0, today, 3) == 9.0
+        assert _held_one(ring, 0, 0, 0, today, 2) == 5.0
+    assert held_one(ring, 0, 0, 0, 0, 7) == 9.0  # the whole ring, wrapping once
 
 
 def test_allowance_holds_for_a_peak_within_the_providers_memory_only() -> None:

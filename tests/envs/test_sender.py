@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ipwarmup.envs import build_config
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import ScenarioConfig
+from ipwarmup.envs.rows import RowConfigs
 
 NAMES = ("gmail", "microsoft", "yahoo", "apple", "other")
 MIX = {"gmail": 2.0, "microsoft": 1.0, "yahoo": 1.0, "apple": 0.0, "other": 0.0}
@@ -215,3 +217,19 @@ def test_a_campaign_adds_its_extra_volume_in_its_window(
     if campaign:
         expected[9:13] += 1500.0
     np.testing.assert_allclose(hourly, expected, rtol=1e-14)
+
+
+def test_each_row_draws_its_mix_with_its_own_scenarios_shapes_cached_or_not() -> None:
+    batch = build_config(scenario="steady_b2c_transactional")
+    other = build_config(scenario="steady_b2c_transactional",
+                         overrides=["scenario.mix_concentration=3.0"])  # fmt: skip
+    rows = RowConfigs(batch, 3)
+    rows.use(np.array([1]), [other])
+    names = batch.provider_names
+    mine, theirs = (snd.gamma_shapes(c.scenario, names) for c in (batch, other))
+    assert not np.array_equal(mine, theirs)
+    for row, expected in ((0, mine), (2, mine), (1, theirs), (1, theirs), (0, mine)):
+        got = rows.gamma_shapes(row)
+        np.testing.assert_array_equal(got, expected)
+        assert not got.flags.writeable  # shared between rows: nothing may write into it
+    assert rows.gamma_shapes(0) is rows.gamma_shapes(2)  # one scenario, computed once
