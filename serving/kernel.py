@@ -210,6 +210,26 @@ def _prepare(
     return True
 
 
+def _prepare_rows(
+    values: np.ndarray, starts: np.ndarray, consts: np.ndarray, layout: np.ndarray,
+    layout_v2: np.ndarray, logs: np.ndarray,
+) -> bool:  # fmt: skip
+    """Check each of a fleet's records (:func:`_check`) and write its :func:`_log_inputs`.
+
+    Record ``r`` is ``values[starts[r] : starts[r + 1]]`` (read by
+    :mod:`ipwarmup.serving.jsonrows`), checked with ``layout_v2``'s bounds when it is
+    longer than a version-1 record; ``logs`` is (B, 3P(1 + K)). False at the first record
+    that fails.
+    """
+    v1 = 10 * int(consts[_N_PROVIDERS]) + _V1_EXTRA
+    for r in range(starts.size - 1):
+        row = values[starts[r] : starts[r + 1]]
+        if not check(row, consts, layout_v2 if row.size > v1 else layout):
+            return False
+        log_inputs(row, consts, logs[r])
+    return True
+
+
 def _encode(values: np.ndarray, logs: np.ndarray, consts: np.ndarray, obs: np.ndarray) -> None:
     """Write the float32 observation of one record: ``encode``'s arithmetic, per feature.
 
@@ -405,6 +425,8 @@ read: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_read)
 """The compiled :func:`_read`."""
 prepare: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_prepare)
 """The compiled :func:`_prepare`."""
+prepare_rows: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_prepare_rows)
+"""The compiled :func:`_prepare_rows`."""
 encode: Callable[..., None] = numba.njit(cache=True, nogil=True)(_encode)
 """The compiled :func:`_encode`."""
 decide: Callable[..., int] = numba.njit(cache=True, nogil=True)(_decide)

@@ -175,6 +175,8 @@ class ServedPolicy:
         Raises:
             TelemetryError: some record is invalid; its problems are prefixed with its index
                 (``[3] telemetry.pool...``) and nothing is decided.
+            ValueError: a cap or ratio came out NaN or infinite (JSON cannot carry it; the
+                clamps and the fallback rule keep this from happening).
         """
         with gc_paused():
             # The fast check (serving.fleet) passes most records; pydantic words the
@@ -197,6 +199,19 @@ class ServedPolicy:
             if problems:
                 raise TelemetryError(problems[:50])
             return self._decide_observed(*self._fleet.encode(rows)) if rows else []
+
+    def decide_batch_body(self, body: bytes, *, max_records: int) -> list[dict[str, Any]] | None:
+        """Decide for a JSON array of records given as its bytes, or return None.
+
+        :meth:`Fleet.read_body <ipwarmup.serving.fleet.Fleet.read_body>` reads the records
+        without building their dicts; None when it refuses anything (another number form,
+        an unknown or repeated key, a record the fast check refuses, more than
+        ``max_records``): parse the body and call :meth:`decide_batch`, which decides the
+        same records alike and names the problems of the others.
+        """
+        with gc_paused():
+            encoded = self._fleet.read_body(body, max_records)
+            return None if encoded is None else self._decide_observed(*encoded)
 
     def _decide_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         counts, scalars = record_arrays(records, self.providers)
@@ -278,6 +293,11 @@ class ServedPolicy:
         pool = np.where(empty, 0, pool)
         change = np.divide(per_ip_next, per_ip_now, out=np.full_like(per_ip_now, np.nan),
                            where=per_ip_now >= 1e-6)  # fmt: skip
+        # JSON has no NaN or infinity: checked here for the whole batch, not walked per
+        # decision when rendered. A finite per-IP cap is within the bundle's bounds, so the
+        # pool's cap (times at most max_ips) and the ratio (over at least 1e-6) are finite.
+        if not np.isfinite(per_ip_next).all():
+            raise ValueError("a decision holds NaN or infinity, which JSON cannot carry")
         # Lists, not arrays, from here: per-element numpy access costs ~100 ns each.
         rows = zip(
             ips.tolist(), factors.tolist(), per_ip_next.tolist(), change.tolist(),

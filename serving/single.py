@@ -300,17 +300,23 @@ class OneRecord:
                          else lambda entries: (entries[self.providers[0]],))  # fmt: skip
         self._warm_up()
 
-    def _warm_up(self) -> None:
-        """Compile (or load) the kernels now, on records of zeros (of each version taken)."""
+    def zeros_record(self, version: int) -> dict[str, Any]:
+        """Return a valid record of zeros (no IPs, day 0, no history) of this version."""
         zeros = dict.fromkeys(COUNT_FIELDS, 0.0)
         record = {"schema_version": 1, "period_hours": self.period_hours,
                   "time": {"day": 0.0, "weekday": 0, "hour": 0},
                   "pool": {"dedicated_ips": 0, "mean_ip_age_days": 0.0},
                   "providers": dict.fromkeys(self.providers, zeros)}  # fmt: skip
-        if self._accepts_v1:
-            self.decide(record)
+        if version == 1:
+            return record
         mta = {"overflow": "shared", "max_age_hours": 72, "retry_interval_hours": 1.0}
-        self.decide({**record, "schema_version": 2, "mta": mta, "history": []})
+        return {**record, "schema_version": 2, "mta": mta, "history": []}
+
+    def _warm_up(self) -> None:
+        """Compile (or load) the kernels now, on records of zeros (of each version taken)."""
+        if self._accepts_v1:
+            self.decide(self.zeros_record(1))
+        self.decide(self.zeros_record(2))
 
     def _counts(self, periods: list[Any], flat: list[Any]) -> bool:
         """Add each period's provider counts to ``flat``; False if a shape is off."""
