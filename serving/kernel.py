@@ -133,7 +133,7 @@ _MARK, _APPENDS, _STOP = 0x28, 0x65, 0x2E
 _BINFLOAT, _BININT1, _BININT2, _BININT, _LONG1 = 0x47, 0x4B, 0x4D, 0x4A, 0x8A
 
 
-def _read(data: np.ndarray, values: np.ndarray) -> bool:
+def _read(data: np.ndarray | bytes, values: np.ndarray) -> bool:
     """Read ``pickle.dumps(numbers, 2)`` of a list of exact ``int`` and ``float`` into ``values``.
 
     The type check and the conversion to float64 in one pass over bytes: pickle writes an
@@ -144,7 +144,7 @@ def _read(data: np.ndarray, values: np.ndarray) -> bool:
     2**55, far over every bound) are refused too. ``values`` must hold exactly the list's
     length. False when anything is off.
     """
-    size = data.size
+    size = len(data)
     if size < len(_HEADER) + 1:
         return False
     for k in range(len(_HEADER)):
@@ -197,7 +197,7 @@ def _read(data: np.ndarray, values: np.ndarray) -> bool:
 
 
 def _prepare(
-    data: np.ndarray, values: np.ndarray, consts: np.ndarray, layout: np.ndarray,
+    data: np.ndarray | bytes, values: np.ndarray, consts: np.ndarray, layout: np.ndarray,
     logs: np.ndarray,
 ) -> bool:  # fmt: skip
     """Read a record's pickled values (:func:`_read`), check them (:func:`_check`).

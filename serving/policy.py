@@ -94,6 +94,11 @@ class ServedPolicy:
             fallback: "\0".join([f"{source}: x%.3f"] * len(self.providers))
             for fallback, source in ((False, "policy"), (True, "aimd"))
         }
+        # The pool's first reason, "policy: grow (+0.38)", by the source and the proposal.
+        self._pool_text = {
+            fallback: {code: f"{source}: {word} (%+.2f)" for code, word in _POOL_ACTIONS.items()}
+            for fallback, source in ((False, "policy"), (True, "aimd"))
+        }
         self._single = OneRecord(
             providers=self.providers, mean=self._mean, inv_std=self._inv_std,
             clip_obs=self._clip_obs, layers=self._layers, low=self._low, high=self._high,
@@ -358,7 +363,6 @@ class ServedPolicy:
         ``hits[j]`` holds (guardrail, reason) for each guardrail that fired at provider
         ``j`` (None: none fired anywhere); ``notes`` the pool's (guardrail or None, reason).
         """
-        source = "aimd" if fallback else "policy"
         fired: list[str] = []
         providers: dict[str, Any]
         if n == 0:
@@ -369,32 +373,32 @@ class ServedPolicy:
             # One format call for every provider's first reason, then one dict each: this
             # is most of a decision's cost once the numbers are known.
             firsts = (self._factor_text[fallback] % tuple(factor)).split("\0")
-            providers = {
-                name: {
+            providers = {}
+            for name, cap, change, first in zip(
+                self.providers, next_cap, ratio, firsts, strict=True
+            ):
+                providers[name] = {
                     "dedicated_cap_per_hour": cap * n,
                     "cap_per_ip_per_hour": cap,
                     # NaN: below a millionth of a message an hour there was no cap, no ratio.
                     "change": None if change != change else change,
                     "reasons": [first],
                 }
-                for name, cap, change, first in zip(
-                    self.providers, next_cap, ratio, firsts, strict=True
-                )
-            }
             if hits is not None:
                 for name, here in zip(self.providers, hits, strict=True):
-                    reasons = providers[name]["reasons"]
-                    for hit, reason in here:
-                        reasons.append(reason)
-                        fired.append(f"{hit}:{name}")
-        pool_reasons = [f"{source}: {_POOL_ACTIONS[proposal]} ({pool_value:+.2f})"]
+                    if here:
+                        reasons = providers[name]["reasons"]
+                        for hit, reason in here:
+                            reasons.append(reason)
+                            fired.append(f"{hit}:{name}")
+        pool_reasons = [self._pool_text[fallback][proposal] % pool_value]
         for rule, reason in notes:
             pool_reasons.append(reason)
             if rule is not None:
                 fired.append(rule)
         return {
             "decision_version": DECISION_VERSION,
-            "model": dict(self._model),
+            "model": self._model.copy(),
             "period_hours": self.period_hours,
             "providers": providers,
             "pool": {"action": _POOL_ACTIONS[action], "dedicated_ips": n + action,

@@ -373,19 +373,19 @@ class OneRecord:
         return flat
 
     @staticmethod
-    def _pickled(flat: list[Any]) -> np.ndarray | None:
+    def _pickled(flat: list[Any]) -> bytes | None:
         """Return ``pickle.dumps(flat, 2)`` as bytes for :func:`kernel.read`, or None.
 
         pickle writes each number with an opcode of its exact type in one C pass, which the
         kernel reads as the type check and the conversion (half the time of a ``type()``
-        per number, then ``struct``). None when pickle cannot write something: whatever
-        its reason, pydantic words the problem.
+        per number, then ``struct``). The kernel takes the bytes as they are (numba reads a
+        ``bytes`` object without a numpy view, ~0.5 µs less). None when pickle cannot write
+        something: whatever its reason, pydantic words the problem.
         """
         try:
-            data = pickle.dumps(flat, 2)
+            return pickle.dumps(flat, 2)
         except Exception:  # an object's own __reduce__ may raise anything
             return None
-        return np.frombuffer(data, dtype=np.uint8)
 
     def decide(
         self, record: object, kernels: tuple[Callable[..., Any], ...] | None = None
@@ -432,10 +432,15 @@ class OneRecord:
         if n > 0:
             next_caps = o[_NEXT_CAP * p : _NEXT_CAP * p + p]
             ratios = o[_RATIO * p : _RATIO * p + p]
-            if fired:
-                flags = [int(f) for f in o[_FLAGS * p : _FLAGS * p + p]]
-                hits = [self._reasons(o, j, f, flat) if f else [] for j, f in enumerate(flags)]
-                cut_at = [name for name, f in zip(self.providers, flags, strict=True) if f & _CUTS]
+            if fired:  # one pass over the providers' flags: most are 0
+                hits = []
+                for j, flag in enumerate(o[_FLAGS * p : _FLAGS * p + p]):
+                    if not flag:
+                        hits.append([])
+                        continue
+                    hits.append(self._reasons(o, j, int(flag), flat))
+                    if int(flag) & _CUTS:
+                        cut_at.append(self.providers[j])
         else:
             next_caps, ratios = [0.0] * p, [math.nan] * p
         # The pool: the policy's change, then its bounds and guardrails, in this order.
