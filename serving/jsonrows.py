@@ -189,7 +189,9 @@ def _read_batch(
     head = 10 * p  # a record's counts; then pool (2), time (3), version, period, version 2's
     # mta (3) and past periods' count at head + 10, then the past periods' counts
     widest = head * (1 + max(history, MAX_HISTORY_PERIODS)) + 11
-    values = np.empty(size // 8 + widest)
+    # Zeros: the past periods a record does not give (up to K) are read as zeros, and are
+    # never written.
+    values = np.zeros(size // 8 + widest)
     starts = np.zeros(size // 64 + 2, dtype=np.int64)
     kind = np.zeros(8, dtype=np.int64)  # the stack: what each level is (a group, or a list)
     seen = np.zeros(8, dtype=np.int64)  # an object's keys read, one bit each
@@ -222,7 +224,7 @@ def _read_batch(
                 if n == max_records:
                     return -1, values, starts
                 if starts[n] + widest > values.size:  # grow: a body of short numbers
-                    grown = np.empty(2 * values.size + widest)
+                    grown = np.zeros(2 * values.size + widest)
                     grown[: starts[n]] = values[: starts[n]]
                     values = grown
                 if n + 2 > starts.size:  # never: a record's keys alone take 64 bytes
@@ -421,7 +423,6 @@ def _read_batch(
                     periods = max(given, history)
                     values[at + head + 5] = version
                     values[at + head + 10] = given
-                    values[at + head + 11 + head * given : at + head + 11 + head * periods] = 0.0
                     starts[n + 1] = at + head + 11 + head * periods
                 elif seen[depth] == _V1_KEYS and version == 1.0 and takes_v1:
                     values[at + head + 5] = version

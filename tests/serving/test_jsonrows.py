@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from ipwarmup.serving import jsonrows, load_policy
 from ipwarmup.serving.http import BATCH_PATH, _Endpoint
 from ipwarmup.serving.policy import ServedPolicy
+from ipwarmup.serving.record import COUNT_FIELDS
 from tests.serving.shipped import default_bundle
 from tests.serving.test_fleet import _episode
 
@@ -167,6 +168,10 @@ def test_minus_zero_is_an_int_zero_but_a_float_minus_zero() -> None:
 @pytest.mark.parametrize(
     "literal",
     ["1234567890123456", "1234567890123456.789", "0.1234567890123456789", "01", "1.", ".5",
+     "12345678901234567890.5",
+     # 946311641522224.5 exactly, but its 16 digits (once the zeros go) are beyond 2**53:
+     # Eisel-Lemire cannot settle it, and Clinger's path would round twice.
+     "946311641522224500e-3",
      "+1", "-", "1e", "1e+",
      "NaN", "Infinity", "-Infinity", "true", "null", '"1"', "[1]", "{}", "1e999999", "1e400",
      "1e-400", "4e-320", "1.8e308",
@@ -231,6 +236,17 @@ def test_eisel_lemire_refuses_ties_subnormals_and_infinities(whole: int, exp10: 
     assert jsonrows.lemire(np.uint64(17976931348623157), 292) == (True, 1.7976931348623157e308)
 
 
+def _cut_after_a_number(last: str | None = None) -> bytes:
+    """The example's batch, cut right after its last number (written as ``last``)."""
+    text = json.dumps([EXAMPLE])
+    end = text.rindex("}}]}]")
+    cut = text[:end]
+    if last is not None:
+        cut = cut[: cut.rindex(" ") + 1] + last
+    assert cut[-1].isdigit()
+    return cut.encode()
+
+
 def _edit(old: str, new: str, record: dict[str, Any] = EXAMPLE) -> bytes:
     text = json.dumps(record)
     assert old in text
@@ -265,6 +281,10 @@ def _edit(old: str, new: str, record: dict[str, Any] = EXAMPLE) -> bytes:
         f"{json.dumps(EXAMPLE)}".encode(),
         f"[{json.dumps(EXAMPLE)}\v]".encode(),  # not JSON whitespace
         _edit('"gmail"', '"gm\xe9il"'),
+        _edit('"demand"', 'ddemand"'),  # a key without its opening quote
+        _cut_after_a_number(),  # the body ends inside the last record
+        _cut_after_a_number("1e5"),
+        b'[{"schema_ver',  # the body ends inside a key
     ],
 )
 def test_a_body_the_reader_refuses_gets_the_orjson_paths_answer(body: bytes) -> None:
@@ -338,9 +358,73 @@ def test_the_plain_python_reader_reads_as_the_compiled_one() -> None:
 def test_a_cap_that_is_not_finite_stops_the_batch_before_any_decision_is_written() -> None:
     # The batch endpoint no longer walks its answer for NaN: _decisions checks the caps.
     n, values, starts = _read(MEMORY, json.dumps([EXAMPLE, EXAMPLE]).encode())
+    assert n == 2
     counts = values[np.add.outer(starts[:-1], np.arange(50))].reshape(2, 5, 10)
     actions = np.zeros((2, 6))
     assert len(MEMORY._decisions(counts, np.ones(2), actions, np.zeros(2, dtype=bool))) == 2
     counts[1, 3, 1] = np.nan  # apple's cap in force: validation never lets one through
     with pytest.raises(ValueError, match="JSON cannot carry"):
         MEMORY._decisions(counts, np.ones(2), actions, np.zeros(2, dtype=bool))
+
+
+@pytest.mark.parametrize(
+    ("whole", "exp10", "settled"),
+    [
+        # The first 128-bit product's low bits leave the rounding open: the second product
+        # settles it, with a carry into the high word or without one.
+        (93104809652061658, -21, True), (22984249124875287, -22, True),
+        (23732759485518381, -9, True), (87254990991653862, -7, True),
+        (83977745249047924, 16, True), (56500656966085758, 23, True),
+        (38547371202549755, 9, True),
+        # Still open after it: each an exact tie (5091217114623905.5 lies halfway between
+        # two floats 1 apart), left to orjson.
+        (50912171146239055, -1, False), (47721938307100495, -1, False),
+        (38144115342980750, -3, False),
+    ],
+)  # fmt: skip
+def test_eisel_lemire_settles_with_the_second_product_or_refuses(
+    whole: int, exp10: int, settled: bool
+) -> None:
+    expected = (True, float(f"{whole}e{exp10}")) if settled else (False, 0.0)
+    assert jsonrows.lemire(np.uint64(whole), exp10) == expected
+    assert jsonrows._lemire(np.uint64(whole), exp10) == expected
+
+
+def test_an_escape_or_a_control_byte_never_matches_a_name_even_one_that_holds_it() -> None:
+    # One provider, named as the key table says; its key written raw in the body. A raw
+    # backslash in JSON starts an escape ("a\\b" is a, backspace) and a raw tab is not JSON:
+    # the reader refuses both, even for a name spelt with those very bytes.
+    counts = ", ".join(f'"{name}": 0' for name in COUNT_FIELDS)
+    for name, ok in (("ab", True), ("a\\b", False), ("a\tb", False), ("a\x01b", False)):
+        text = (
+            '[{"schema_version": 1, "period_hours": 24, "time": {"day": 0, "weekday": 0, '
+            '"hour": 0}, "pool": {"dedicated_ips": 0, "mean_ip_age_days": 0}, '
+            f'"providers": {{"{name}": {{{counts}}}}}}}]'
+        )
+        data = np.frombuffer(text.encode(), dtype=np.uint8)
+        table = jsonrows.key_table((name,))
+        expected = 1 if ok else -1
+        assert jsonrows.read_batch(data, *table, 0, True, 9)[0] == expected, name
+        assert jsonrows._read_batch(data, *table, 0, True, 9)[0] == expected, name
+
+
+def test_an_exponent_too_long_for_an_int64_is_refused_not_wrapped() -> None:
+    # 2**64 + 5: an int64 would wrap it to 5 and read 1e5.
+    assert _read(LAST, _with("1e18446744073709551621"))[0] == -1
+    assert _read(LAST, _with("1e1000"))[0] == -1 and _read(LAST, _with("1e5"))[0] == 1
+
+
+def test_a_record_of_the_widest_layout_fits_at_the_very_end_of_the_buffer() -> None:
+    # Records of zeros without history (211 values each, 150 of them padding), then one
+    # with 14 past periods (761 values), the body padded so that the first guess of the
+    # values' size leaves 0 to 21 values more than the widest record's room at its start.
+    short = json.dumps(MEMORY._single.zeros_record(2), separators=(",", ":"))
+    long = json.loads(short)
+    long["history"] = [long["providers"]] * 14
+    widest, n = 10 * 5 * 15 + 11, 40
+    body = "[" + ",".join([short] * n + [json.dumps(long, separators=(",", ":"))]) + "]"
+    body = body[:1] + " " * (8 * (n * 211 - len(body) // 8)) + body[1:]
+    assert len(body) // 8 + widest - n * 211 == widest  # the room the first guess leaves
+    got = _read(MEMORY, body.encode(), max_records=100)
+    assert got[0] == n + 1 and got[2][-1] == n * 211 + widest
+    assert _same_as_orjson(MEMORY, body.encode())
