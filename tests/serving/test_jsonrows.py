@@ -428,3 +428,30 @@ def test_a_record_of_the_widest_layout_fits_at_the_very_end_of_the_buffer() -> N
     got = _read(MEMORY, body.encode(), max_records=100)
     assert got[0] == n + 1 and got[2][-1] == n * 211 + widest
     assert _same_as_orjson(MEMORY, body.encode())
+
+
+def test_the_endpoint_answers_from_the_bytes_when_it_can_and_does_not_walk_a_batch() -> None:
+    # A fake reader (a unit test of the endpoint alone): what it returns is the answer,
+    # None hands the body on, and an exception is a 500. A batch's numbers are checked
+    # by ServedPolicy._decisions, so the endpoint writes them without walking them.
+    def endpoint(from_bytes: Any) -> _Endpoint:
+        return _Endpoint(
+            BATCH_PATH, lambda payload: {"decisions": MEMORY.decide_batch(payload)},
+            max_body_bytes=1 << 20, body_timeout=1.0, limiter=anyio.CapacityLimiter(1),
+            providers=MEMORY.providers, batch=True, from_bytes=from_bytes,
+        )  # fmt: skip
+
+    body = json.dumps([EXAMPLE]).encode()
+    assert endpoint(lambda _: {"decisions": []})._answer(body) == (200, b'{"decisions":[]}')
+    assert endpoint(lambda _: None)._answer(body) == endpoint(None)._answer(body)
+    assert endpoint(lambda _: {"x": math.nan})._answer(body) == (200, b'{"x":null}')
+
+    def broken(_: bytes) -> Any:
+        raise RuntimeError("a bug")
+
+    status, answer = endpoint(broken)._answer(body)
+    assert status == 500 and b"internal error" in answer
+    # The orjson path's answer is not walked either (a batch's work is decide_batch).
+    nan_work = endpoint(None)
+    nan_work.work = lambda payload: {"x": math.nan}
+    assert nan_work._answer(body) == (200, b'{"x":null}')
