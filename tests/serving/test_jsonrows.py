@@ -28,6 +28,7 @@ from ipwarmup.serving import jsonrows, load_policy
 from ipwarmup.serving.http import BATCH_PATH, _Endpoint
 from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.record import COUNT_FIELDS
+from ipwarmup.serving.telemetry import validate
 from tests.serving.shipped import default_bundle
 from tests.serving.test_fleet import _episode
 
@@ -455,3 +456,15 @@ def test_the_endpoint_answers_from_the_bytes_when_it_can_and_does_not_walk_a_bat
     nan_work = endpoint(None)
     nan_work.work = lambda payload: {"x": math.nan}
     assert nan_work._answer(body) == (200, b'{"x":null}')
+
+
+def test_a_record_of_zeros_is_valid_in_each_version_and_takes_the_fast_check() -> None:
+    # The warm-ups (OneRecord's kernels, the fleet's reader) run on these records.
+    for version, keys in ((1, 5), (2, 7)):
+        record = LAST._single.zeros_record(version)
+        assert len(record) == keys and record["schema_version"] == version
+        clean = validate(record, LAST.providers, max_ips=LAST.max_ips, layout=LAST.layout)
+        assert clean["pool"]["dedicated_ips"] == 0 and LAST._single.decide(record) is not None
+    assert "history" in MEMORY._single.zeros_record(2) and MEMORY._single.decide(
+        MEMORY._single.zeros_record(2)
+    )
