@@ -468,3 +468,11 @@ def test_a_record_of_zeros_is_valid_in_each_version_and_takes_the_fast_check() -
     assert "history" in MEMORY._single.zeros_record(2) and MEMORY._single.decide(
         MEMORY._single.zeros_record(2)
     )
+
+
+def test_a_last_period_bundle_decides_a_body_of_both_versions_from_its_bytes() -> None:
+    # Each record checked with its own version's bounds (version 1's say schema_version 1).
+    batch = [EXAMPLE_V1, EXAMPLE, EXAMPLE_V1]
+    decisions = LAST.decide_batch_body(json.dumps(batch).encode(), max_records=9)
+    assert decisions is not None and decisions == LAST.decide_batch(copy.deepcopy(batch))
+    assert decisions[0] == decisions[2] != decisions[1]
