@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipwarmup.serving import jsonrows, load_policy
-from ipwarmup.serving.http import BATCH_PATH, _Endpoint
+from ipwarmup.serving.http import BATCH_PATH, _Endpoint, create_app
 from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.record import COUNT_FIELDS
 from ipwarmup.serving.telemetry import validate
@@ -456,6 +456,21 @@ def test_the_endpoint_answers_from_the_bytes_when_it_can_and_does_not_walk_a_bat
     nan_work = endpoint(None)
     nan_work.work = lambda payload: {"x": math.nan}
     assert nan_work._answer(body) == (200, b'{"x":null}')
+    # Nor the strict parser's (a colon in a string keeps a body off the orjson path).
+    assert nan_work._answer(b'[{"x": "a:b"}]') == (200, b'{"x":null}')
+
+
+def test_the_served_batch_route_reads_bodies_of_up_to_its_records_limit() -> None:
+    app = create_app(MEMORY, max_batch_records=2)
+    (route,) = [r for r in app.routes if getattr(r, "path", None) == BATCH_PATH]
+    assert route.methods == {"POST"}  # type: ignore[attr-defined]
+    endpoint: _Endpoint = route.endpoint  # type: ignore[attr-defined]
+    two, three = json.dumps([EXAMPLE] * 2).encode(), json.dumps([EXAMPLE] * 3).encode()
+    status, answer = endpoint._answer(two)
+    assert status == 200 and json.loads(answer) == {"decisions": MEMORY.decide_batch([EXAMPLE] * 2)}
+    assert endpoint.from_bytes(two) is not None and endpoint.from_bytes(three) is None
+    status, answer = endpoint._answer(three)
+    assert status == 422 and json.loads(answer)["problems"] == ["records: at most 2 records, got 3"]
 
 
 def test_a_record_of_zeros_is_valid_in_each_version_and_takes_the_fast_check() -> None:
