@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 from collections.abc import Iterator
 
 import numpy as np
 
-from ipwarmup.serving import kernel
+from ipwarmup.serving import jsonrows, kernel
 from ipwarmup.serving.single import OneRecord
 
 
@@ -45,6 +46,9 @@ class Fleet:
         k = one.layout.history_periods
         width = 10 * p * (1 + k) + 11 if one.layout.needs_v2 else head
         self.encode([(np.zeros(width), np.ones(one._n_logs))])
+        self._names = jsonrows.key_table(one.providers)
+        if self.read_body(json.dumps([one.zeros_record(2)]).encode(), 1) is None:
+            raise AssertionError("the body reader refused a record of zeros")
 
     def row(self, record: object) -> tuple[np.ndarray, np.ndarray] | None:
         """Return a record's values in the kernel's order and its log10 inputs, or None.
@@ -74,16 +78,45 @@ class Fleet:
         ``counts`` (B, P, 10) as :func:`ipwarmup.serving.telemetry.record_arrays` gives
         them, ``ips`` (B,) each record's dedicated IPs, ``obs`` (B, D) the observations.
         """
-        one = self._one
         values = np.concatenate([row[0] for row in rows])
         starts = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum([row[0].size for row in rows], out=starts[1:])
+        return self._encoded(values, starts, np.stack([row[1] for row in rows]))
+
+    def read_body(
+        self, body: bytes, max_records: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Read and encode a JSON array of records from its bytes; return (counts, ips, obs).
+
+        :func:`ipwarmup.serving.jsonrows.read_batch` reads the numbers without a Python
+        object each, then ``kernel.prepare_rows`` runs the fast check on every record. None
+        when either refuses anything (or the array is empty or longer than
+        ``max_records``): the caller parses the body and takes :meth:`row`'s way, which
+        decides the same records alike and words the problems of the others.
+        """
+        one = self._one
+        data = np.frombuffer(body, dtype=np.uint8)
+        n, values, starts = jsonrows.read_batch(data, *self._names, one._history,
+                                                one._accepts_v1, max_records)  # fmt: skip
+        if n < 0:
+            return None
+        logs = np.empty((n, one._n_logs))
+        if not kernel.prepare_rows(values, starts, one._consts, one._layout, one._layout_v2,
+                                   logs):  # fmt: skip
+            return None
+        return self._encoded(values, starts, logs)
+
+    def _encoded(
+        self, values: np.ndarray, starts: np.ndarray, logs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Encode checked records (``values[starts[r] : starts[r + 1]]``, log10 inputs (B, L))."""
+        n = starts.size - 1
         # numpy's log10, as encode's (serving.single says why not libm's).
-        logs = np.log10(np.stack([row[1] for row in rows]))
-        obs = np.empty((len(rows), self._obs_dim), dtype=np.float32)
-        kernel.encode_rows(values, starts, logs, one._consts, obs)
+        np.log10(logs, out=logs)
+        obs = np.empty((n, self._obs_dim), dtype=np.float32)
+        kernel.encode_rows(values, starts, logs, self._one._consts, obs)
         head = values[starts[:-1, None] + self._head]
-        counts = head[:, : 10 * self._p].reshape(len(rows), self._p, 10)
+        counts = head[:, : 10 * self._p].reshape(n, self._p, 10)
         return counts, head[:, 10 * self._p], obs
 
 

@@ -154,9 +154,13 @@ def _finite(content: object) -> bool:
     return True
 
 
-def _render(status: int, content: object) -> tuple[int, bytes]:
-    """Write an answer as JSON; raise ValueError on NaN or infinity (orjson writes null)."""
-    if not _finite(content):
+def _render(status: int, content: object, *, checked: bool = False) -> tuple[int, bytes]:
+    """Write an answer as JSON; raise ValueError on NaN or infinity (orjson writes null).
+
+    ``checked``: the content's numbers were checked where they were made (a batch's
+    decisions, by ``ServedPolicy._decisions``, at once), so they are not walked here.
+    """
+    if not checked and not _finite(content):
         raise ValueError("the answer holds NaN or infinity, which JSON cannot carry")
     try:
         data = orjson.dumps(content)
@@ -217,10 +221,13 @@ class _Endpoint:
     def __init__(
         self, path: str, work: Any, *, max_body_bytes: int, body_timeout: float,
         limiter: anyio.CapacityLimiter, providers: tuple[str, ...], batch: bool,
+        from_bytes: Any = None,
     ) -> None:  # fmt: skip
         self.path, self.work = path, work
         self.max_body_bytes, self.body_timeout, self.limiter = max_body_bytes, body_timeout, limiter
         self.providers, self.batch = providers, batch
+        self.from_bytes = from_bytes
+        """The batch's answer straight from the body's bytes, or None to parse it."""
 
     def _compute(self, body: bytes) -> tuple[int, bytes, float]:
         started = time.perf_counter()
@@ -261,10 +268,19 @@ class _Endpoint:
         return payload if body.count(b":") == expected else None
 
     def _answer(self, body: bytes) -> tuple[int, bytes]:
+        # A batch's numbers are checked by ServedPolicy._decisions, not walked in _render.
+        checked = self.batch
+        if self.from_bytes is not None:
+            try:
+                content = self.from_bytes(body)
+            except Exception:
+                return self._failure(body)
+            if content is not None:
+                return _render(200, content, checked=checked)
         payload = self._fast_payload(body)
         if payload is not None:
             try:
-                return _render(200, self.work(payload))
+                return _render(200, self.work(payload), checked=checked)
             except TelemetryError:
                 pass  # answered below from the strict parse, with its messages
             except Exception:
@@ -274,8 +290,8 @@ class _Endpoint:
         except BodyError as error:
             return _render(400, {"error": "request body is not valid JSON",
                                  "problems": error.problems})  # fmt: skip
-        try:
-            return _render(200, self.work(payload))  # refuses NaN and infinity: a 500
+        try:  # refuses NaN and infinity: a 500
+            return _render(200, self.work(payload), checked=checked)
         except TelemetryError as error:
             return _render(422, {"error": "invalid telemetry", "problems": error.problems})
         except Exception:
@@ -408,6 +424,10 @@ def create_app(
                                  f"{len(payload)}")  # fmt: skip
         return {"decisions": policy.decide_batch(payload)}
 
+    def decide_body(body: bytes) -> dict[str, Any] | None:
+        decisions = policy.decide_batch_body(body, max_records=max_batch_records)
+        return None if decisions is None else {"decisions": decisions}
+
     app.add_api_route(
         DECIDE_PATH,
         _Endpoint(DECIDE_PATH, lambda record: policy.decide(record),
@@ -424,7 +444,7 @@ def create_app(
         BATCH_PATH,
         _Endpoint(BATCH_PATH, decide_batch, max_body_bytes=max_batch_bytes,
                   body_timeout=body_timeout, limiter=limiter, providers=policy.providers,
-                  batch=True),
+                  batch=True, from_bytes=decide_body),
         methods=["POST"],
         summary="Decide for a fleet: a JSON array of records in, {decisions: [...]} out",
         description="Problems of record i are prefixed with [i]; one bad record decides none.",

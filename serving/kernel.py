@@ -133,7 +133,7 @@ _MARK, _APPENDS, _STOP = 0x28, 0x65, 0x2E
 _BINFLOAT, _BININT1, _BININT2, _BININT, _LONG1 = 0x47, 0x4B, 0x4D, 0x4A, 0x8A
 
 
-def _read(data: np.ndarray, values: np.ndarray) -> bool:
+def _read(data: np.ndarray | bytes, values: np.ndarray) -> bool:
     """Read ``pickle.dumps(numbers, 2)`` of a list of exact ``int`` and ``float`` into ``values``.
 
     The type check and the conversion to float64 in one pass over bytes: pickle writes an
@@ -144,7 +144,7 @@ def _read(data: np.ndarray, values: np.ndarray) -> bool:
     2**55, far over every bound) are refused too. ``values`` must hold exactly the list's
     length. False when anything is off.
     """
-    size = data.size
+    size = len(data)
     if size < len(_HEADER) + 1:
         return False
     for k in range(len(_HEADER)):
@@ -197,7 +197,7 @@ def _read(data: np.ndarray, values: np.ndarray) -> bool:
 
 
 def _prepare(
-    data: np.ndarray, values: np.ndarray, consts: np.ndarray, layout: np.ndarray,
+    data: np.ndarray | bytes, values: np.ndarray, consts: np.ndarray, layout: np.ndarray,
     logs: np.ndarray,
 ) -> bool:  # fmt: skip
     """Read a record's pickled values (:func:`_read`), check them (:func:`_check`).
@@ -207,6 +207,26 @@ def _prepare(
     if not read(data, values) or not check(values, consts, layout):
         return False
     log_inputs(values, consts, logs)
+    return True
+
+
+def _prepare_rows(
+    values: np.ndarray, starts: np.ndarray, consts: np.ndarray, layout: np.ndarray,
+    layout_v2: np.ndarray, logs: np.ndarray,
+) -> bool:  # fmt: skip
+    """Check each of a fleet's records (:func:`_check`) and write its :func:`_log_inputs`.
+
+    Record ``r`` is ``values[starts[r] : starts[r + 1]]`` (read by
+    :mod:`ipwarmup.serving.jsonrows`), checked with ``layout_v2``'s bounds when it is
+    longer than a version-1 record; ``logs`` is (B, 3P(1 + K)). False at the first record
+    that fails.
+    """
+    v1 = 10 * int(consts[_N_PROVIDERS]) + _V1_EXTRA
+    for r in range(starts.size - 1):
+        row = values[starts[r] : starts[r + 1]]
+        if not check(row, consts, layout_v2 if row.size > v1 else layout):
+            return False
+        log_inputs(row, consts, logs[r])
     return True
 
 
@@ -405,6 +425,8 @@ read: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_read)
 """The compiled :func:`_read`."""
 prepare: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_prepare)
 """The compiled :func:`_prepare`."""
+prepare_rows: Callable[..., bool] = numba.njit(cache=True, nogil=True)(_prepare_rows)
+"""The compiled :func:`_prepare_rows`."""
 encode: Callable[..., None] = numba.njit(cache=True, nogil=True)(_encode)
 """The compiled :func:`_encode`."""
 decide: Callable[..., int] = numba.njit(cache=True, nogil=True)(_decide)

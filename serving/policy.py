@@ -94,6 +94,11 @@ class ServedPolicy:
             fallback: "\0".join([f"{source}: x%.3f"] * len(self.providers))
             for fallback, source in ((False, "policy"), (True, "aimd"))
         }
+        # The pool's first reason, "policy: grow (+0.38)", by the source and the proposal.
+        self._pool_text = {
+            fallback: {code: f"{source}: {word} (%+.2f)" for code, word in _POOL_ACTIONS.items()}
+            for fallback, source in ((False, "policy"), (True, "aimd"))
+        }
         self._single = OneRecord(
             providers=self.providers, mean=self._mean, inv_std=self._inv_std,
             clip_obs=self._clip_obs, layers=self._layers, low=self._low, high=self._high,
@@ -175,6 +180,8 @@ class ServedPolicy:
         Raises:
             TelemetryError: some record is invalid; its problems are prefixed with its index
                 (``[3] telemetry.pool...``) and nothing is decided.
+            ValueError: a cap or ratio came out NaN or infinite (JSON cannot carry it; the
+                clamps and the fallback rule keep this from happening).
         """
         with gc_paused():
             # The fast check (serving.fleet) passes most records; pydantic words the
@@ -197,6 +204,19 @@ class ServedPolicy:
             if problems:
                 raise TelemetryError(problems[:50])
             return self._decide_observed(*self._fleet.encode(rows)) if rows else []
+
+    def decide_batch_body(self, body: bytes, *, max_records: int) -> list[dict[str, Any]] | None:
+        """Decide for a JSON array of records given as its bytes, or return None.
+
+        :meth:`Fleet.read_body <ipwarmup.serving.fleet.Fleet.read_body>` reads the records
+        without building their dicts; None when it refuses anything (another number form,
+        an unknown or repeated key, a record the fast check refuses, more than
+        ``max_records``): parse the body and call :meth:`decide_batch`, which decides the
+        same records alike and names the problems of the others.
+        """
+        with gc_paused():
+            encoded = self._fleet.read_body(body, max_records)
+            return None if encoded is None else self._decide_observed(*encoded)
 
     def _decide_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         counts, scalars = record_arrays(records, self.providers)
@@ -278,6 +298,11 @@ class ServedPolicy:
         pool = np.where(empty, 0, pool)
         change = np.divide(per_ip_next, per_ip_now, out=np.full_like(per_ip_now, np.nan),
                            where=per_ip_now >= 1e-6)  # fmt: skip
+        # JSON has no NaN or infinity: checked here for the whole batch, not walked per
+        # decision when rendered. A finite per-IP cap is within the bundle's bounds, so the
+        # pool's cap (times at most max_ips) and the ratio (over at least 1e-6) are finite.
+        if not np.isfinite(per_ip_next).all():
+            raise ValueError("a decision holds NaN or infinity, which JSON cannot carry")
         # Lists, not arrays, from here: per-element numpy access costs ~100 ns each.
         rows = zip(
             ips.tolist(), factors.tolist(), per_ip_next.tolist(), change.tolist(),
@@ -338,7 +363,6 @@ class ServedPolicy:
         ``hits[j]`` holds (guardrail, reason) for each guardrail that fired at provider
         ``j`` (None: none fired anywhere); ``notes`` the pool's (guardrail or None, reason).
         """
-        source = "aimd" if fallback else "policy"
         fired: list[str] = []
         providers: dict[str, Any]
         if n == 0:
@@ -349,32 +373,32 @@ class ServedPolicy:
             # One format call for every provider's first reason, then one dict each: this
             # is most of a decision's cost once the numbers are known.
             firsts = (self._factor_text[fallback] % tuple(factor)).split("\0")
-            providers = {
-                name: {
+            providers = {}
+            for name, cap, change, first in zip(
+                self.providers, next_cap, ratio, firsts, strict=True
+            ):
+                providers[name] = {
                     "dedicated_cap_per_hour": cap * n,
                     "cap_per_ip_per_hour": cap,
                     # NaN: below a millionth of a message an hour there was no cap, no ratio.
                     "change": None if change != change else change,
                     "reasons": [first],
                 }
-                for name, cap, change, first in zip(
-                    self.providers, next_cap, ratio, firsts, strict=True
-                )
-            }
             if hits is not None:
                 for name, here in zip(self.providers, hits, strict=True):
-                    reasons = providers[name]["reasons"]
-                    for hit, reason in here:
-                        reasons.append(reason)
-                        fired.append(f"{hit}:{name}")
-        pool_reasons = [f"{source}: {_POOL_ACTIONS[proposal]} ({pool_value:+.2f})"]
+                    if here:
+                        reasons = providers[name]["reasons"]
+                        for hit, reason in here:
+                            reasons.append(reason)
+                            fired.append(f"{hit}:{name}")
+        pool_reasons = [self._pool_text[fallback][proposal] % pool_value]
         for rule, reason in notes:
             pool_reasons.append(reason)
             if rule is not None:
                 fired.append(rule)
         return {
             "decision_version": DECISION_VERSION,
-            "model": dict(self._model),
+            "model": self._model.copy(),
             "period_hours": self.period_hours,
             "providers": providers,
             "pool": {"action": _POOL_ACTIONS[action], "dedicated_ips": n + action,
