@@ -37,7 +37,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from ipwarmup.envs.shared_hours import run_shared_hours
+from ipwarmup.envs.shared_hours import hour_overshoot, run_shared_hours
 
 
 def _run_until_event(
@@ -166,8 +166,7 @@ def _run_until_event(
                     accepted_ip_total[b, k, p] += acc_ip
                     if acc_ip > day_peak[b, k, p]:
                         day_peak[b, k, p] = acc_ip
-                    over = sent * per_allowance[b, k, p] - 1.0
-                    over = min(max(over, 0.0), max_overshoot)
+                    over = hour_overshoot(sent, per_allowance[b, k, p], max_overshoot)
                     day_overshoot[b, k, p] += over
                     pr = pressure[b, k, p] * decay[b, p] + over
                     pressure[b, k, p] = pr

@@ -26,6 +26,22 @@ import numba
 import numpy as np
 
 
+def _hour_overshoot(sent: float, per_allowance: float, max_overshoot: float) -> float:
+    """Return one IP's overshoot in an hour: ``sent`` times its per-allowance less 1, clipped.
+
+    Clipped to ``[0, max_overshoot]``. The one formula of every hour loop (queue mode's,
+    shared mode's and the search for shared mode's first event), so a change reaches all.
+    """
+    over = sent * per_allowance - 1.0
+    return min(max(over, 0.0), max_overshoot)
+
+
+hour_overshoot: Callable[[float, float, float], float] = numba.njit(
+    cache=True, nogil=True, inline="always"
+)(_hour_overshoot)
+"""The compiled :func:`_hour_overshoot`, inlined where it is called."""
+
+
 def _first_event_hour(
     b: int,
     start: int,
@@ -58,8 +74,7 @@ def _first_event_hour(
             pr = pressure[b, k, p]
             for h in range(start, found):
                 sent = min(demand_today[b, hour_of_day + h, p], cap)
-                over = sent * per_allowance[b, k, p] - 1.0
-                over = min(max(over, 0.0), max_overshoot)
+                over = hour_overshoot(sent, per_allowance[b, k, p], max_overshoot)
                 pr = pr * decay[b, p] + over
                 now = hour[b] + (h + 1)
                 if (
@@ -162,8 +177,7 @@ def _run_shared_hours(
                     accepted_ip_total[b, k, p] += acc_ip
                     if acc_ip > day_peak[b, k, p]:
                         day_peak[b, k, p] = acc_ip
-                    over = sent * per_allowance[b, k, p] - 1.0
-                    over = min(max(over, 0.0), max_overshoot)
+                    over = hour_overshoot(sent, per_allowance[b, k, p], max_overshoot)
                     day_overshoot[b, k, p] += over
                     pressure[b, k, p] = pressure[b, k, p] * fade + over
                 # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
