@@ -28,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from ipwarmup.actions import POOL_THRESHOLD
 from ipwarmup.config import (
     Config,
     apply_overrides,
@@ -157,7 +158,7 @@ class TrainingConfig(Config):
         "student's mean crosses the +-1/3 threshold where a share 1/(3 x scale) of similar "
         "states move the pool (1.0: a third; 0.5: two thirds), so lower changes the pool "
         "only where the teacher mostly would.",
-        gt=1.0 / 3.0,
+        gt=POOL_THRESHOLD,
         le=1,
     )
     output_dir: str = setting("runs", "Local folder for checkpoints and models, per run.")
