@@ -33,6 +33,8 @@ __all__ = ["FORMAT_VERSION", "MANIFEST", "WEIGHTS", "ServedPolicy", "load_policy
 DECISION_VERSION = 2
 """2: guardrails fire on their condition (not only when they cut), 0 IPs hold no cap."""
 _POOL_ACTIONS = {GROW: "grow", SHRINK: "shrink", 0: "hold"}
+_SOURCES = ((False, "policy"), (True, "aimd"))
+"""Who proposed a decision, by whether the fallback rule decided: its reasons' prefix."""
 _NO_IPS = "no dedicated IPs: nothing to cap; mail goes through the shared pool"
 
 
@@ -92,12 +94,12 @@ class ServedPolicy:
         # Each provider's first reason, "policy: x1.234" (or "aimd: ..."), NUL-separated.
         self._factor_text = {
             fallback: "\0".join([f"{source}: x%.3f"] * len(self.providers))
-            for fallback, source in ((False, "policy"), (True, "aimd"))
+            for fallback, source in _SOURCES
         }
         # The pool's first reason, "policy: grow (+0.38)", by the source and the proposal.
         self._pool_text = {
             fallback: {code: f"{source}: {word} (%+.2f)" for code, word in _POOL_ACTIONS.items()}
-            for fallback, source in ((False, "policy"), (True, "aimd"))
+            for fallback, source in _SOURCES
         }
         self._single = OneRecord(
             providers=self.providers, mean=self._mean, inv_std=self._inv_std,
