@@ -46,7 +46,6 @@ from ipwarmup.serving.record import (
     FIELD_DOCS,
     MAX_COUNT,
     MAX_DAYS,
-    MAX_PROBLEMS,
     MTA_KEYS,
     PERIOD_HOURS,
     POOL_KEYS,
@@ -55,13 +54,10 @@ from ipwarmup.serving.record import (
     TIME_KEYS,
     TOP_KEYS,
     TOP_KEYS_V2,
-    Shape,
     adapter_for,
-    crowded,
-    needs_v2,
-    problems,
     record_adapter,
 )
+from ipwarmup.serving.wording import MAX_PROBLEMS, Shape, crowded, needs_v2, problems
 
 __all__ = [
     "COUNT_FIELDS",
