@@ -22,7 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipwarmup.serving import load_policy
-from ipwarmup.serving.http import BATCH_PATH, DECIDE_PATH, _Endpoint, _render, record_keys
+from ipwarmup.serving.endpoint import Endpoint, record_keys, render
+from ipwarmup.serving.http import BATCH_PATH, DECIDE_PATH
 from ipwarmup.serving.policy import ServedPolicy
 from tests.serving.shipped import default_bundle
 
@@ -31,14 +32,14 @@ EXAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "telemetry-v1.json").r
 POLICY: ServedPolicy = load_policy(default_bundle())
 
 
-def _endpoints(batch: bool) -> tuple[_Endpoint, _Endpoint]:
+def _endpoints(batch: bool) -> tuple[Endpoint, Endpoint]:
     """The endpoint as served, and the same with the fast path turned off."""
 
     def work(payload: Any) -> Any:
         return {"decisions": POLICY.decide_batch(payload)} if batch else POLICY.decide(payload)
 
-    def make() -> _Endpoint:
-        return _Endpoint(
+    def make() -> Endpoint:
+        return Endpoint(
             BATCH_PATH if batch else DECIDE_PATH, work, max_body_bytes=1 << 20,
             body_timeout=1.0, limiter=anyio.CapacityLimiter(1),
             providers=POLICY.providers, batch=batch,
@@ -101,10 +102,10 @@ def test_a_repeated_key_that_hides_a_missing_one_is_still_refused() -> None:
 def test_the_render_refuses_nan_and_writes_what_orjson_cannot() -> None:
     for bad in ({"a": [1.0, {"b": math.inf}]}, [(-math.inf,)], {"a": np.float64("nan")}):
         with pytest.raises(ValueError, match="NaN or infinity"):
-            _render(200, bad)
-    assert _render(200, {"a": [True, 3, None, "x", 2.5, (1.0,)]})[0] == 200
-    assert json.loads(_render(200, {"key": "\ud800"})[1]) == {"key": "\ud800"}
-    assert _render(200, {"a": 1.5, "b": None})[1] == b'{"a":1.5,"b":null}'
+            render(200, bad)
+    assert render(200, {"a": [True, 3, None, "x", 2.5, (1.0,)]})[0] == 200
+    assert json.loads(render(200, {"key": "\ud800"})[1]) == {"key": "\ud800"}
+    assert render(200, {"a": 1.5, "b": None})[1] == b'{"a":1.5,"b":null}'
 
 
 _EDITS = [

@@ -25,7 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipwarmup.serving import jsonrows, load_policy
-from ipwarmup.serving.http import BATCH_PATH, _Endpoint, create_app
+from ipwarmup.serving.endpoint import Endpoint
+from ipwarmup.serving.http import BATCH_PATH, create_app
 from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.record import COUNT_FIELDS
 from ipwarmup.serving.telemetry import validate
@@ -313,11 +314,11 @@ def test_a_long_batch_of_short_records_grows_its_arrays() -> None:
     assert _same_as_orjson(MEMORY, body)
 
 
-def _batch_endpoints(policy: ServedPolicy) -> tuple[_Endpoint, _Endpoint]:
+def _batch_endpoints(policy: ServedPolicy) -> tuple[Endpoint, Endpoint]:
     """The batch endpoint as served, and without the reader (the orjson path alone)."""
 
-    def make(from_bytes: Any) -> _Endpoint:
-        return _Endpoint(
+    def make(from_bytes: Any) -> Endpoint:
+        return Endpoint(
             BATCH_PATH, lambda payload: {"decisions": policy.decide_batch(payload)},
             max_body_bytes=1 << 22, body_timeout=1.0, limiter=anyio.CapacityLimiter(1),
             providers=policy.providers, batch=True, from_bytes=from_bytes,
@@ -435,8 +436,8 @@ def test_the_endpoint_answers_from_the_bytes_when_it_can_and_does_not_walk_a_bat
     # A fake reader (a unit test of the endpoint alone): what it returns is the answer,
     # None hands the body on, and an exception is a 500. A batch's numbers are checked
     # by ServedPolicy._decisions, so the endpoint writes them without walking them.
-    def endpoint(from_bytes: Any) -> _Endpoint:
-        return _Endpoint(
+    def endpoint(from_bytes: Any) -> Endpoint:
+        return Endpoint(
             BATCH_PATH, lambda payload: {"decisions": MEMORY.decide_batch(payload)},
             max_body_bytes=1 << 20, body_timeout=1.0, limiter=anyio.CapacityLimiter(1),
             providers=MEMORY.providers, batch=True, from_bytes=from_bytes,
@@ -464,7 +465,7 @@ def test_the_served_batch_route_reads_bodies_of_up_to_its_records_limit() -> Non
     app = create_app(MEMORY, max_batch_records=2)
     (route,) = [r for r in app.routes if getattr(r, "path", None) == BATCH_PATH]
     assert route.methods == {"POST"}  # type: ignore[attr-defined]
-    endpoint: _Endpoint = route.endpoint  # type: ignore[attr-defined]
+    endpoint: Endpoint = route.endpoint  # type: ignore[attr-defined]
     two, three = json.dumps([EXAMPLE] * 2).encode(), json.dumps([EXAMPLE] * 3).encode()
     status, answer = endpoint._answer(two)
     assert status == 200 and json.loads(answer) == {"decisions": MEMORY.decide_batch([EXAMPLE] * 2)}
