@@ -18,7 +18,7 @@ It accepts a subset of what the orjson path accepts, and reads it to the same va
   correctly rounded one): with at most 15 digits and a decimal exponent (once the digits
   are read as a whole number) within +-22, the digits and the power of ten are both exact
   floats, so one IEEE multiplication or division rounds correctly (Clinger's fast path);
-  other numbers by Eisel-Lemire (:func:`_lemire`), which refuses the rare ones whose
+  other numbers by Eisel-Lemire (:mod:`ipwarmup.serving.digits`), which refuses the rare ones whose
   rounding it cannot settle, and subnormal or infinite results; an integer literal ``-0``
   reads as 0.0 (Python's int 0), ``-0.0`` as -0.0; an integer literal of more than 15
   digits is refused (the orjson path reads a Python int, which ``kernel.read`` takes only
@@ -35,13 +35,13 @@ that path's on the same bodies.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numba
 import numpy as np
 
 from ipwarmup.observation import MAX_HISTORY_PERIODS
+from ipwarmup.serving.digits import EXACT_DIGITS, MAX_DIGITS, to_float
 from ipwarmup.serving.record import (
     COUNT_FIELDS,
     MTA_KEYS,
@@ -65,89 +65,6 @@ _SPACE, _TAB, _LF, _CR = 32, 9, 10, 13
 _QUOTE, _BACKSLASH, _COLON, _COMMA = 34, 92, 58, 44
 _OPEN, _CLOSE, _OPEN_LIST, _CLOSE_LIST = 123, 125, 91, 93
 _MINUS, _PLUS, _DOT, _ZERO, _NINE, _E, _E_UPPER = 45, 43, 46, 48, 57, 101, 69
-_EXACT_DIGITS = 15
-"""Up to 15 significant digits (below 10**15 < 2**53) a float holds the digits exactly."""
-_MAX_DIGITS = 18
-"""Significant digits of a number read here at all: below 10**18, an int64 holds them."""
-_POWERS = np.array([float(10**k) for k in range(23)])
-"""10**0 to 10**22: every one exactly a float (10**23 is not)."""
-_MIN_EXP10, _MAX_EXP10 = -342, 308
-"""Decimal exponents Eisel-Lemire is tried on (beyond them, a digit string is 0 or inf)."""
-
-
-def _power_table() -> tuple[np.ndarray, np.ndarray]:
-    """10**e for e in [_MIN_EXP10, _MAX_EXP10] as 128-bit mantissas, rounded down.
-
-    ``m = floor(10**e * 2**(127 - E))`` with ``E = (217706 * e) >> 16`` (floor(log2 10**e)),
-    so ``2**127 <= m < 2**128``; returned as its high and low 64 bits. Exact integers.
-    """
-    high, low = [], []
-    for e in range(_MIN_EXP10, _MAX_EXP10 + 1):
-        shift = 127 - ((217706 * e) >> 16)
-        if e >= 0:
-            m = 10**e << shift if shift >= 0 else 10**e >> -shift
-        else:
-            m = (1 << shift) // 10**-e
-        if m.bit_length() != 128:
-            raise RuntimeError(f"the power table's exponent estimate fails at 1e{e}")
-        high.append(m >> 64)
-        low.append(m & (2**64 - 1))
-    return np.array(high, dtype=np.uint64), np.array(low, dtype=np.uint64)
-
-
-_POW_HIGH, _POW_LOW = _power_table()
-_M64 = np.uint64(2**64 - 1)
-_M32, _U32 = np.uint64(2**32 - 1), np.uint64(32)
-_U0, _U1, _U9, _U63, _U52 = (np.uint64(k) for k in (0, 1, 9, 63, 52))
-_LOW9, _TOP_BIT = np.uint64(0x1FF), np.uint64(1 << 63)
-
-
-def _mul(a: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:
-    """Return the high and low 64 bits of ``a * b`` (no 128-bit integer in numba)."""
-    a_lo, a_hi, b_lo, b_hi = a & _M32, a >> _U32, b & _M32, b >> _U32
-    p0, p1, p2, p3 = a_lo * b_lo, a_lo * b_hi, a_hi * b_lo, a_hi * b_hi
-    mid = (p0 >> _U32) + (p1 & _M32) + (p2 & _M32)
-    return p3 + (p1 >> _U32) + (p2 >> _U32) + (mid >> _U32), (p0 & _M32) | ((mid & _M32) << _U32)
-
-
-def _lemire(whole: np.uint64, exp10: int) -> tuple[bool, float]:
-    """Return ``whole * 10**exp10`` correctly rounded, by Eisel-Lemire, or (False, 0.0).
-
-    ``whole`` > 0. The algorithm of Go's ``strconv.eiselLemire64`` (D. Lemire, "Number
-    Parsing at a Gigabyte per Second", 2021): a 128-bit product with a power of ten whose
-    rounding is certain, or False where it is not (a near tie), or where the result would
-    be subnormal or infinite. Written so that no uint64 operation overflows, as the plain
-    Python form runs on numpy scalars.
-    """
-    if exp10 < _MIN_EXP10 or exp10 > _MAX_EXP10:
-        return False, 0.0
-    clz = 0
-    while whole < _TOP_BIT:  # normalise: the top bit set
-        whole = whole << _U1
-        clz += 1
-    exp2 = ((217706 * exp10) >> 16) + 64 + 1023 - clz
-    x_hi, x_lo = mul(whole, _POW_HIGH[exp10 - _MIN_EXP10])
-    if x_hi & _LOW9 == _LOW9 and x_lo > _M64 - whole:  # a carry from the lower bits may matter
-        y_hi, y_lo = mul(whole, _POW_LOW[exp10 - _MIN_EXP10])
-        if y_hi > _M64 - x_lo:  # x_lo + y_hi carries
-            x_lo, x_hi = x_lo - (_M64 - y_hi) - _U1, x_hi + _U1
-        else:
-            x_lo = x_lo + y_hi
-        if x_hi & _LOW9 == _LOW9 and x_lo == _M64 and y_lo > _M64 - whole:
-            return False, 0.0
-    top = x_hi >> _U63
-    mantissa = x_hi >> (top + _U9)
-    if top == _U0:
-        exp2 -= 1
-    if x_lo == _U0 and x_hi & _LOW9 == _U0 and mantissa & np.uint64(3) == _U1:
-        return False, 0.0  # a tie, perhaps
-    mantissa = (mantissa + (mantissa & _U1)) >> _U1
-    if mantissa >> np.uint64(53) > _U0:
-        mantissa = mantissa >> _U1
-        exp2 += 1
-    if exp2 <= 0 or exp2 >= 0x7FF:  # subnormal or infinite
-        return False, 0.0
-    return True, math.ldexp(float(mantissa), exp2 - 1075)
 
 
 def key_table(providers: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -326,7 +243,7 @@ def _read_batch(
                     whole = whole * 10 + (int(body[i]) - _ZERO)
                     digits += 1
                     i += 1
-                    if digits > _MAX_DIGITS:
+                    if digits > MAX_DIGITS:
                         return -1, values, starts
             if i < size and body[i] == _DOT:
                 is_float = True
@@ -339,7 +256,7 @@ def _read_batch(
                         digits += 1
                     scale -= 1
                     i += 1
-                    if digits > _MAX_DIGITS:
+                    if digits > MAX_DIGITS:
                         return -1, values, starts
             if i < size and (body[i] == _E or body[i] == _E_UPPER):
                 is_float = True
@@ -357,22 +274,15 @@ def _read_batch(
                         return -1, values, starts
                     i += 1
                 scale += sign * exponent
-            if not is_float and digits > _EXACT_DIGITS:
+            if not is_float and digits > EXACT_DIGITS:
                 # An int beyond 10**15: the orjson path reads a Python int, which kernel.read
                 # takes below 2**55 only; none is in bounds, so leave them all to that path.
                 return -1, values, starts
-            if whole != 0 and (digits > _EXACT_DIGITS or not -22 <= scale <= 22):
-                while whole % 10 == 0:  # "1234567890123456.0" is 1234567890123456
-                    whole //= 10
-                    scale += 1
-                    digits -= 1
             if whole == 0:  # Python: int("-0") is 0; float("-0.0"), float("-0e5") are -0.0
                 value = 0.0
                 negative = negative and is_float
-            elif digits <= _EXACT_DIGITS and -22 <= scale <= 22:  # exact operands: Clinger
-                value = whole * _POWERS[scale] if scale >= 0 else whole / _POWERS[-scale]
             else:
-                ok, value = lemire(np.uint64(whole), scale)
+                ok, value = to_float(whole, scale, digits)
                 if not ok:
                     return -1, values, starts
             if negative:
@@ -439,8 +349,6 @@ if (TOP_KEYS_V2[:5] != TOP_KEYS or len(TOP_KEYS_V2) != 7 or MTA_KEYS[0] != "over
         or sorted(_QUEUE.values()) != list(range(len(_QUEUE)))):  # fmt: skip
     raise RuntimeError("jsonrows reads the record's keys in record.py's order: teach it the change")
 
-mul: Callable[..., tuple[np.uint64, np.uint64]] = numba.njit(cache=True, nogil=True)(_mul)
-lemire: Callable[..., tuple[bool, float]] = numba.njit(cache=True, nogil=True)(_lemire)
 read_batch: Callable[..., tuple[int, np.ndarray, np.ndarray]] = numba.njit(cache=True, nogil=True)(
     _read_batch
 )

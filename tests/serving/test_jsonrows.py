@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipwarmup.serving import jsonrows, load_policy
+from ipwarmup.serving import digits, jsonrows, load_policy
 from ipwarmup.serving.endpoint import Endpoint
 from ipwarmup.serving.http import BATCH_PATH, create_app
 from ipwarmup.serving.policy import ServedPolicy
@@ -206,7 +206,7 @@ def test_full_precision_floats_are_read_nearly_always() -> None:
     assert body.count(b".") > 1500 and _same_as_orjson(MEMORY, body)
     for value in floats:
         whole, scale = _digits(repr(value))
-        assert jsonrows.lemire(np.uint64(whole), scale) == (True, value)
+        assert digits.lemire(np.uint64(whole), scale) == (True, value)
     assert data.size > 0
 
 
@@ -220,10 +220,10 @@ def _digits(literal: str) -> tuple[int, int]:
 @settings(max_examples=300, deadline=None)
 @given(whole=st.integers(1, 10**18 - 1), exp10=st.integers(-340, 300))
 def test_eisel_lemire_rounds_as_python_or_refuses(whole: int, exp10: int) -> None:
-    ok, value = jsonrows.lemire(np.uint64(whole), exp10)
+    ok, value = digits.lemire(np.uint64(whole), exp10)
     if ok:
         assert value == float(f"{whole}e{exp10}")
-    assert jsonrows._lemire(np.uint64(whole), exp10) == (ok, value)
+    assert digits._lemire(np.uint64(whole), exp10) == (ok, value)
 
 
 @pytest.mark.parametrize(
@@ -233,9 +233,9 @@ def test_eisel_lemire_rounds_as_python_or_refuses(whole: int, exp10: int) -> Non
 def test_eisel_lemire_refuses_ties_subnormals_and_infinities(whole: int, exp10: int) -> None:
     # 10**23 and 2**53 + 1 lie exactly halfway between two floats; 1e-330 and 5e-324 are
     # subnormal; 1e309 and 2e308 overflow (1e309's exponent is past the table too).
-    assert jsonrows.lemire(np.uint64(whole), exp10) == (False, 0.0)
-    assert jsonrows._lemire(np.uint64(whole), exp10) == (False, 0.0)
-    assert jsonrows.lemire(np.uint64(17976931348623157), 292) == (True, 1.7976931348623157e308)
+    assert digits.lemire(np.uint64(whole), exp10) == (False, 0.0)
+    assert digits._lemire(np.uint64(whole), exp10) == (False, 0.0)
+    assert digits.lemire(np.uint64(17976931348623157), 292) == (True, 1.7976931348623157e308)
 
 
 def _cut_after_a_number(last: str | None = None) -> bytes:
@@ -388,8 +388,8 @@ def test_eisel_lemire_settles_with_the_second_product_or_refuses(
     whole: int, exp10: int, settled: bool
 ) -> None:
     expected = (True, float(f"{whole}e{exp10}")) if settled else (False, 0.0)
-    assert jsonrows.lemire(np.uint64(whole), exp10) == expected
-    assert jsonrows._lemire(np.uint64(whole), exp10) == expected
+    assert digits.lemire(np.uint64(whole), exp10) == expected
+    assert digits._lemire(np.uint64(whole), exp10) == expected
 
 
 def test_an_escape_or_a_control_byte_never_matches_a_name_even_one_that_holds_it() -> None:
