@@ -40,3 +40,4 @@ def test_trailing_zeros_are_stripped_and_their_digits_uncounted(to_float: ToFloa
 def test_past_1e22_lemire_decides_and_may_refuse(to_float: ToFloat) -> None:
     assert to_float(1, 23, 1) == (False, 0.0)  # 1e23 is no exact float
     assert to_float(3, 23, 1) == (True, 3e23)
+    assert to_float(1, -23, 1) == (True, 1e-23)  # 1e-23 is no exact float either
