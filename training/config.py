@@ -1,17 +1,9 @@
 """Typed experiment configuration: algorithm, hyperparameters, training budget, tracking, env.
 
 Hyperparameters keep stable-baselines3's own names and live in
-``configs/algorithms/<algorithm>.yaml`` by preset, in rl-baselines3-zoo's format: the zoo
-reads a file unchanged with ``--conf-file`` (it takes the ``default`` block), and so does
-:func:`load_experiment`. A preset holds SB3 keyword arguments plus the zoo's own keys,
-which become defaults of the experiment (the experiment file and ``--set`` override them):
-
-* ``n_timesteps``: ``training.total_timesteps``;
-* ``n_envs``: ``training.n_envs``;
-* ``policy``: ``algorithm.policy``;
-* ``normalize``: true, or a mapping with ``norm_obs: true`` whose ``norm_reward`` sets
-  ``training.norm_reward`` (observations are always normalised: the bundle carries the
-  statistics).
+``configs/algorithms/<algorithm>.yaml`` by preset, in rl-baselines3-zoo's format
+(:mod:`ipwarmup.training.presets` reads them). :func:`load_experiment` lays the experiment
+file over its preset, then the ``--set`` overrides on top.
 
 The experiment's ``hyperparameters`` (the preset's, then the file's) are part of the typed
 config, checked against the algorithm's signature, and, for PPO and RecurrentPPO, against
@@ -21,10 +13,8 @@ the rollout: ``n_steps`` a whole number of episodes, ``batch_size`` a divisor of
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +30,13 @@ from ipwarmup.config import (
 )
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.errors import ConfigError
+from ipwarmup.training.presets import (
+    algorithm_class,
+    check_hyperparameters,
+    preset_path,
+    read_preset,
+    split_preset,
+)
 
 # The validation suite's scenarios, which training used to run on: kept for comparisons
 # (benchmarks/world_throughput.py); training draws from a world by default (issue 10).
@@ -52,21 +49,6 @@ VALIDATION_SCENARIOS = (
     "poor_list_quality",
     "seasonal_spike",
 )
-ZOO_KEYS = {
-    "n_timesteps": ("training", "total_timesteps"),
-    "n_envs": ("training", "n_envs"),
-    "policy": ("algorithm", "policy"),
-}
-"""rl-baselines3-zoo keys of a preset that set a field of the experiment."""
-ZOO_UNREAD = (
-    "env_wrapper",
-    "vec_env_wrapper",
-    "frame_stack",
-    "callback",
-    "env_kwargs",
-    "monitor_kwargs",
-)
-"""rl-baselines3-zoo keys that ``ipwarmup train`` does not read (refused with a reason)."""
 ON_POLICY = ("PPO", "RecurrentPPO")
 
 
@@ -240,107 +222,6 @@ def check_world(config: ExperimentConfig) -> list[str]:
     except ConfigError as error:
         return [f"training.{problem}" for problem in error.problems]
     return []
-
-
-def algorithm_class(name: str) -> type[Any]:
-    """Return the SB3 class of an algorithm name."""
-    if name == "RecurrentPPO":
-        from sb3_contrib import RecurrentPPO
-
-        return RecurrentPPO
-    import stable_baselines3
-
-    algorithm: type[Any] = getattr(stable_baselines3, name)
-    return algorithm
-
-
-def preset_path(algorithm: str) -> Path:
-    """Return the presets file of an algorithm: ``configs/algorithms/<name>.yaml``."""
-    folder = Path(str(resources.files("ipwarmup.configs"))) / "algorithms"
-    return folder / f"{algorithm.lower()}.yaml"
-
-
-def read_preset(algorithm: str, preset: str) -> dict[str, Any]:
-    """Return one preset block of an algorithm's file, as written.
-
-    Raises:
-        ConfigError: the preset is not in the file (the closest name is suggested).
-    """
-    presets = load_yaml(preset_path(algorithm))
-    if preset not in presets:
-        close = difflib.get_close_matches(preset, list(presets), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {list(presets)}"
-        raise ConfigError(f"experiment.algorithm.preset: unknown preset '{preset}'{hint}")
-    block = presets[preset] or {}
-    if not isinstance(block, dict):
-        raise ConfigError(f"{preset_path(algorithm)}: {preset}: expected a mapping, got {block!r}")
-    return dict(block)
-
-
-def split_preset(block: dict[str, Any], *, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a zoo-format preset into experiment defaults and SB3 keyword arguments.
-
-    Args:
-        block: one preset as written.
-        where: the file and block, for messages.
-
-    Returns:
-        ``(defaults, hyperparameters)``: nested experiment data from the zoo's keys (see the
-        module docstring) and the remaining SB3 keyword arguments.
-
-    Raises:
-        ConfigError: a zoo key ipwarmup does not read, or a ``normalize`` it cannot honour.
-    """
-    defaults: dict[str, dict[str, Any]] = {"training": {}, "algorithm": {}}
-    hyperparameters: dict[str, Any] = {}
-    problems = []
-    for key, value in block.items():
-        if key in ZOO_KEYS:
-            section, field = ZOO_KEYS[key]
-            defaults[section][field] = value
-        elif key == "normalize":
-            norm = value if isinstance(value, dict) else {"norm_obs": value, "norm_reward": value}
-            if norm.get("norm_obs", True) is not True:
-                problems.append(
-                    f"{where}.normalize: expected true or a mapping with norm_obs: true "
-                    f"(observations are always normalised, the bundle carries the statistics), "
-                    f"got {value!r}"
-                )
-            else:
-                defaults["training"]["norm_reward"] = norm.get("norm_reward", True)
-        elif key in ZOO_UNREAD:
-            problems.append(f"{where}.{key}: an rl-baselines3-zoo key ipwarmup train does not read")
-        else:
-            hyperparameters[key] = value
-    if problems:
-        raise ConfigError(problems)
-    return defaults, hyperparameters
-
-
-def check_hyperparameters(name: str, hyperparameters: dict[str, Any]) -> list[str]:
-    """Return problems with hyperparameter names and scalar types, checked against SB3."""
-    signature = inspect.signature(algorithm_class(name).__init__)
-    known = {p for p in signature.parameters if p not in ("self", "policy", "env")}
-    problems = []
-    for key, value in hyperparameters.items():
-        where = f"hyperparameters.{key}"
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            problems.append(f"{where}: not a {name} parameter{hint}")
-            continue
-        default = signature.parameters[key].default
-        if isinstance(default, bool) and not isinstance(value, bool):
-            problems.append(f"{where}: expected true or false, got {value!r}")
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                hint = ""
-                if isinstance(value, str) and "e" in value.lower():
-                    hint = "; YAML reads 3e-4 as text, write 3.0e-4"
-                problems.append(f"{where}: expected a number, got {value!r}{hint}")
-            elif isinstance(default, int) and isinstance(value, float) and not value.is_integer():
-                problems.append(f"{where}: expected an integer, got {value!r}")
-    return problems
 
 
 def check_rollout(config: ExperimentConfig) -> list[str]:

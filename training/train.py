@@ -31,8 +31,9 @@ from ipwarmup.envs.config import EnvConfig
 from ipwarmup.envs.vector import make_multi_scenario_vec_env
 from ipwarmup.envs.world_vec import make_world_vec_env
 from ipwarmup.errors import ConfigError
-from ipwarmup.training.config import ExperimentConfig, algorithm_class
+from ipwarmup.training.config import ExperimentConfig
 from ipwarmup.training.evaluate import evaluate, load_suite, report, suite_inputs
+from ipwarmup.training.presets import algorithm_class
 from ipwarmup.training.provenance import evaluation_fingerprint, provenance
 from ipwarmup.training.report import format_tables, plot_curves, plot_kpis
 from ipwarmup.training.run_logging import (

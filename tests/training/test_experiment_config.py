@@ -9,13 +9,8 @@ import pytest
 
 from ipwarmup.config import load, load_yaml, to_dict
 from ipwarmup.errors import ConfigError
-from ipwarmup.training.config import (
-    ExperimentConfig,
-    algorithm_class,
-    load_experiment,
-    preset_path,
-    split_preset,
-)
+from ipwarmup.training.config import ExperimentConfig, load_experiment
+from ipwarmup.training.presets import algorithm_class, preset_path, split_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 ALGORITHMS = ("PPO", "SAC", "RecurrentPPO")
