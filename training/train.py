@@ -5,7 +5,8 @@ env and episode) or the training scenarios, wrap it in
 VecNormalize, build the SB3 model, learn with callbacks that checkpoint, evaluate on the
 suite against the reference baseline and keep the best model (by ``inbox_share``, with
 ``lost_share`` no worse than the reference's), then evaluate every baseline and the final
-and best models at full seeds and log it all.
+and best models at full seeds and log it all. The run's state and its callback are
+:mod:`ipwarmup.training.trainer`'s.
 """
 
 from __future__ import annotations
@@ -18,21 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
+from stable_baselines3.common.vec_env import VecNormalize
 
-from ipwarmup.agents.learned import VECNORMALIZE_FILE, LearnedPolicy
-from ipwarmup.agents.registry import BASELINES, REFERENCE
+from ipwarmup.agents.learned import VECNORMALIZE_FILE
+from ipwarmup.agents.registry import BASELINES
 from ipwarmup.config import flatten, to_dict
-from ipwarmup.envs.config import EnvConfig
-from ipwarmup.envs.vector import make_multi_scenario_vec_env
-from ipwarmup.envs.world_vec import make_world_vec_env
 from ipwarmup.errors import ConfigError
 from ipwarmup.training.config import ExperimentConfig
-from ipwarmup.training.evaluate import evaluate, load_suite, report, suite_inputs
+from ipwarmup.training.evaluate import evaluate, report, suite_inputs
 from ipwarmup.training.presets import algorithm_class
 from ipwarmup.training.provenance import evaluation_fingerprint, provenance
 from ipwarmup.training.report import format_tables, plot_curves, plot_kpis
@@ -43,9 +39,9 @@ from ipwarmup.training.run_logging import (
     log_evaluation,
 )
 from ipwarmup.training.store import redact
-from ipwarmup.training.tracking import Run, Tracker
+from ipwarmup.training.tracking import Tracker
+from ipwarmup.training.trainer import LEARNED, Progress, Trainer, save_policy
 
-LEARNED = "learned"
 BEST = "learned-best"
 
 
@@ -58,137 +54,6 @@ class TrainResult:
     model_dir: Path
     report: dict[str, Any]
     last_score: float
-
-
-def save_policy(model: Any, normalizer: VecNormalize, folder: Path) -> Path:
-    """Save the SB3 model and its VecNormalize statistics side by side."""
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / "model.zip")
-    normalizer.save(str(folder / VECNORMALIZE_FILE))
-    return folder
-
-
-class _Progress(BaseCallback):
-    """Checkpoint, evaluate and keep the best model; show a progress bar with the KPIs."""
-
-    def __init__(self, trainer: _Trainer) -> None:
-        super().__init__()
-        self.trainer = trainer
-        self.bar: Any = None
-
-    def _on_training_start(self) -> None:
-        from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
-
-        t = self.trainer
-        self.bar = tqdm(
-            total=t.config.training.total_timesteps,
-            initial=self.model.num_timesteps,
-            unit="step",
-            dynamic_ncols=True,
-            file=sys.stderr,
-        )
-        self._next_eval = _next(self.model.num_timesteps, t.config.training.eval_freq)
-        self._next_checkpoint = _next(self.model.num_timesteps, t.config.training.checkpoint_freq)
-
-    def _on_step(self) -> bool:
-        steps = self.model.num_timesteps
-        self.bar.update(steps - self.bar.n)
-        if steps >= self._next_checkpoint:
-            self.trainer.checkpoint(self.model)
-            self._next_checkpoint = _next(steps, self.trainer.config.training.checkpoint_freq)
-        if steps >= self._next_eval:
-            t = self.trainer
-            kpis = t.periodic_evaluation(self.model)
-            self.bar.set_postfix(kpis, refresh=True)
-            self._next_eval = _next(steps, t.config.training.eval_freq)
-            if t.on_evaluation is not None and not t.on_evaluation(steps, t.last_score):
-                t.stopped = True
-                return False
-        return True
-
-    def _on_training_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _next(now: int, every: int) -> int:
-    return (now // every + 1) * every
-
-
-class _Trainer:
-    """The state of one training run (config, env, run handle, best score)."""
-
-    def __init__(self, config: ExperimentConfig, run: Run, seed: int) -> None:
-        self.config = config
-        self.hyperparameters = config.hyperparameters
-        self.run = run
-        self.seed = seed
-        self.folder = Path(config.training.output_dir) / run.run_id
-        self.suite = load_suite(config.training.suite)
-        self.best_score = -np.inf
-        self.last_score = float("nan")
-        self.normalizer: VecNormalize | None = None
-        self.on_evaluation: Callable[[int, float], bool] | None = None
-        self.stopped = False
-
-    def make_env(self) -> VecNormalize:
-        t = self.config.training
-        env: VecEnv
-        if t.world is not None:
-            env = make_world_vec_env(
-                world=t.world, config=self.config.env, n_envs=t.n_envs, seed=self.seed
-            )
-        else:
-            env = make_multi_scenario_vec_env(
-                scenarios=list(t.scenarios), config=self.config.env, n_envs=t.n_envs, seed=self.seed
-            )
-        gamma = float(self.hyperparameters.get("gamma", 0.99))
-        # VecMonitor adds each finished episode's return and length to its info, which SB3
-        # logs as rollout/ep_rew_mean and rollout/ep_len_mean (raw, before normalisation).
-        monitored = VecMonitor(env)
-        return VecNormalize(monitored, norm_obs=True, norm_reward=t.norm_reward, gamma=gamma)
-
-    def factory(self, model: Any, name: str) -> Any:
-        assert self.normalizer is not None  # set before learning starts
-        normalizer = self.normalizer
-
-        def build(config: EnvConfig) -> LearnedPolicy:
-            return LearnedPolicy(config, model, normalizer, name=name)
-
-        return build
-
-    def checkpoint(self, model: Any) -> None:
-        assert self.normalizer is not None
-        folder = save_policy(model, self.normalizer, self.folder / "checkpoints" / "latest")
-        (folder / "timesteps.txt").write_text(str(model.num_timesteps))
-        self.run.log_artifacts(str(folder), "checkpoints/latest")
-
-    def periodic_evaluation(self, model: Any) -> dict[str, float]:
-        t = self.config.training
-        result = evaluate(
-            [LEARNED],
-            self.suite,
-            seeds=t.eval_seeds,
-            seed=10_000,  # evaluation seeds never overlap the training seeds' draws
-            factories={LEARNED: self.factory(model, LEARNED)},
-        )
-        data = report(result)
-        log_evaluation(self.run, data, policy=LEARNED, step=model.num_timesteps, prefix="eval/")
-        learned = data["overall"][LEARNED]
-        reference = data["overall"][REFERENCE]
-        allowed = reference["lost_share"]["mean"] + t.lost_share_margin
-        score = learned["inbox_share"]["mean"]
-        self.last_score = score
-        if learned["lost_share"]["mean"] <= allowed and score > self.best_score:
-            self.best_score = score
-            assert self.normalizer is not None
-            save_policy(model, self.normalizer, self.folder / "best")
-            self.run.log_metrics({"eval/best_inbox_share": score}, step=model.num_timesteps)
-        return {
-            "inbox": round(score, 3),
-            "lost": round(learned["lost_share"]["mean"], 4),
-            "vs_sendgrid": round(data["versus"][LEARNED]["inbox_share"]["mean"], 3),
-        }
 
 
 def _tags(config: ExperimentConfig, seed: int) -> dict[str, str]:
@@ -271,7 +136,7 @@ def train(
         print(f"run: {run.run_id} ({tracker.where})", file=sys.stderr)
         if on_run_start is not None:
             on_run_start(run.run_id)
-        trainer = _Trainer(config, run, seed)
+        trainer = Trainer(config, run, seed)
         trainer.on_evaluation = on_evaluation
         if resume_run_id is None:
             params = flatten({k: v for k, v in resolved.items() if k != "hyperparameters"})
@@ -303,7 +168,7 @@ def train(
         remaining = t.total_timesteps - model.num_timesteps
         try:
             if remaining > 0:
-                model.learn(remaining, callback=_Progress(trainer), reset_num_timesteps=False)
+                model.learn(remaining, callback=Progress(trainer), reset_num_timesteps=False)
         finally:
             trainer.checkpoint(model)  # a crash or Ctrl-C leaves the last state resumable
         final = save_policy(model, env, trainer.folder / "final")
@@ -316,7 +181,7 @@ def train(
         return TrainResult(run.run_id, seed, final, data, trainer.last_score)
 
 
-def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
+def _pretrain(trainer: Trainer, model: Any, env: VecNormalize) -> None:
     """Behaviour-clone the teacher, log the losses, and evaluate the clone as a candidate."""
     from ipwarmup.envs.env import build_config
     from ipwarmup.training.pretrain import clone, collect, collect_world, dagger
@@ -376,7 +241,7 @@ def _pretrain(trainer: _Trainer, model: Any, env: VecNormalize) -> None:
     trainer.periodic_evaluation(model)
 
 
-def _resume(trainer: _Trainer, algorithm: type[Any], env: VecNormalize) -> tuple[Any, Any]:
+def _resume(trainer: Trainer, algorithm: type[Any], env: VecNormalize) -> tuple[Any, Any]:
     folder = trainer.folder / "checkpoints" / "latest"
     if not (folder / "model.zip").is_file():
         folder = trainer.run.download_artifacts("checkpoints/latest", trainer.folder / "resume")
@@ -387,7 +252,7 @@ def _resume(trainer: _Trainer, algorithm: type[Any], env: VecNormalize) -> tuple
 
 
 def _final_evaluation(
-    trainer: _Trainer, model: Any, tracker: Tracker, run_name: str, *, baselines: bool
+    trainer: Trainer, model: Any, tracker: Tracker, run_name: str, *, baselines: bool
 ) -> dict[str, Any]:
     """Evaluate the final and best models (and the baselines) at full seeds; log it all."""
     t, run = trainer.config.training, trainer.run
