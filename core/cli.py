@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ipwarmup.cli_mta import add_mta_commands, control, shadow, telemetry
 from ipwarmup.errors import IPWarmupError
 
 
@@ -138,117 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--guardrails", type=Path, default=None, help="the operator's guardrails file (YAML)"
     )
-    _add_mta_commands(commands)
+    add_mta_commands(commands)
     return parser
-
-
-def _add_mta_input(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mta", required=True, choices=("postfix", "kumomta"), help="log format")
-    parser.add_argument("--log", type=Path, required=True, help="the MTA's log file")
-    parser.add_argument(
-        "--sources", type=Path, required=True, help="YAML: the dedicated IPs and transports"
-    )
-    parser.add_argument(
-        "--year", type=int, default=None, help="year of a syslog's first line (default: guessed)"
-    )
-
-
-def _add_mta_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    telemetry = commands.add_parser(
-        "telemetry", help="turn a Postfix or KumoMTA log into telemetry records (JSON Lines)"
-    )
-    _add_mta_input(telemetry)
-    telemetry.add_argument(
-        "--period-hours", type=int, default=24, help="period length, a divisor of 24"
-    )
-    telemetry.add_argument("--out", type=Path, default=None, help="JSONL file (default stdout)")
-    shadow = commands.add_parser(
-        "shadow", help="replay a log: what a policy would have set beside fixed-sendgrid"
-    )
-    _add_mta_input(shadow)
-    shadow.add_argument("--model", type=Path, required=True, help="bundle folder")
-    shadow.add_argument("--json", type=Path, default=None, help="write the replay as JSON")
-    control = commands.add_parser(
-        "control", help="each period: read the new log lines, decide, configure the MTA"
-    )
-    _add_mta_input(control)
-    control.add_argument("--model", type=Path, required=True, help="bundle folder")
-    when = control.add_mutually_exclusive_group(required=True)
-    when.add_argument("--once", action="store_true", help="run one period and exit (cron)")
-    when.add_argument("--every", type=float, default=None, metavar="H", help="period in hours")
-    control.add_argument("--runs", type=int, default=None, help="stop after N periods")
-    control.add_argument(
-        "--state", type=Path, default=Path("ipwarmup-control.json"), help="controller state"
-    )
-    control.add_argument("--postfix-config", type=Path, default=None, help="config_directory")
-    control.add_argument("--postfix-command", default="postfix", help="the postfix command")
-    control.add_argument("--kumomta-overlay", type=Path, default=None, help="overlay TOML path")
-    control.add_argument("--history", type=Path, default=None, help="JSONL, a line a period")
-    control.add_argument(
-        "--period-seconds", type=float, default=None, help="drill: real seconds per period"
-    )
-    control.add_argument(
-        "--volume-scale", type=float, default=1.0, help="drill: messages per logged message"
-    )
-
-
-def _check_period(hours: int) -> None:
-    if hours < 1 or 24 % hours:
-        raise IPWarmupError(f"--period-hours: expected a divisor of 24, got {hours}")
-
-
-def _telemetry(args: argparse.Namespace) -> int:
-    from ipwarmup.mta.commands import telemetry_command
-
-    _check_period(args.period_hours)
-    return telemetry_command(
-        mta=args.mta,
-        log=args.log,
-        sources=args.sources,
-        period_hours=args.period_hours,
-        out=args.out,
-        year=args.year,
-    )
-
-
-def _control(args: argparse.Namespace) -> int:
-    from ipwarmup.mta.commands import control_command
-    from ipwarmup.mta.control import ControlOptions
-    from ipwarmup.mta.sources import load_sources
-
-    if args.every is not None and not args.every > 0:
-        raise IPWarmupError(f"--every: expected hours > 0, got {args.every}")
-    if args.runs is not None and args.runs < 1:
-        raise IPWarmupError(f"--runs: expected at least 1, got {args.runs}")
-    options = ControlOptions(
-        mta=args.mta,
-        log=args.log,
-        sources=load_sources(args.sources),
-        state=args.state,
-        postfix_config=args.postfix_config,
-        postfix_command=args.postfix_command,
-        kumomta_overlay=args.kumomta_overlay,
-        history=args.history,
-        period_seconds=args.period_seconds,
-        volume_scale=args.volume_scale,
-        year=args.year,
-    )
-    return control_command(
-        options=options, model=args.model, once=args.once, every_hours=args.every, runs=args.runs
-    )
-
-
-def _shadow(args: argparse.Namespace) -> int:
-    from ipwarmup.mta.commands import shadow_command
-
-    return shadow_command(
-        mta=args.mta,
-        log=args.log,
-        sources=args.sources,
-        model=args.model,
-        json_out=args.json,
-        year=args.year,
-    )
 
 
 def _check_store(uri: str | None) -> None:
@@ -411,9 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tune": _tune,
             "export": _export,
             "serve": _serve,
-            "telemetry": _telemetry,
-            "shadow": _shadow,
-            "control": _control,
+            "telemetry": telemetry,
+            "shadow": shadow,
+            "control": control,
         }
         return handlers[args.command](args)
     except IPWarmupError as error:
