@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 import operator
 import pickle
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -290,6 +291,8 @@ class OneRecord:
         self._kernels = (kernel.prepare, kernel.decide)
         self._n_logs = 3 * p * (1 + k)
         self._padding = [0.0] * (10 * p)  # a past period before the warmup started
+        self._v1_size = 10 * p + 7  # a version-1 record's values; version 2's are more
+        self._spare = threading.local()  # each thread's arrays for decide (_buffers)
         # A record's parts in one C call each (itemgetter of one key returns no tuple).
         self._top = operator.itemgetter(*TOP_KEYS)
         self._top_v2 = operator.itemgetter(*TOP_KEYS_V2)
@@ -318,18 +321,6 @@ class OneRecord:
             self.decide(self.zeros_record(1))
         self.decide(self.zeros_record(2))
 
-    def _counts(self, periods: list[Any], flat: list[Any]) -> bool:
-        """Add each period's provider counts to ``flat``; False if a shape is off."""
-        n, entries_of = len(self.providers), self._entries
-        for entries in periods:
-            if type(entries) is not dict or len(entries) != n:
-                return False
-            for entry in entries_of(entries):
-                if type(entry) is not dict or len(entry) != _N_COUNTS:
-                    return False
-                flat += _COUNTS_OF(entry)
-        return True
-
     def _gather(self, record: object) -> list[Any] | None:
         """Return a record's numbers in the kernel's order, or None if its shape is off.
 
@@ -339,6 +330,7 @@ class OneRecord:
         of at most ``MAX_HISTORY_PERIODS`` periods. Anything else is left to pydantic. The
         numbers' types (an ``int`` or a ``float``: not a bool, a subclass or a string) are
         checked by :func:`kernel.read <ipwarmup.serving.kernel.read>` on their pickle.
+        Raises ``KeyError`` when a key is missing.
         """
         if type(record) is not dict:
             return None
@@ -352,24 +344,38 @@ class OneRecord:
         if (type(when) is not dict or len(when) != len(TIME_KEYS) or type(pool) is not dict
                 or len(pool) != len(POOL_KEYS)):  # fmt: skip
             return None
-        flat: list[Any] = []
-        if not self._counts([entries], flat):
+        # Inline loops, not a helper per period: a decision gathers 20 entries or more,
+        # and each Python call or bound name costs more than the check it wraps.
+        n, entries_of, counts_of = len(self.providers), self._entries, _COUNTS_OF
+        if type(entries) is not dict or len(entries) != n:
             return None
+        flat: list[Any] = []
+        for entry in entries_of(entries):
+            if type(entry) is not dict or len(entry) != _N_COUNTS:
+                return None
+            flat += counts_of(entry)
         flat += self._pool(pool)
         flat += self._time(when)
         # The version the keys say: the other one is pydantic's to word.
         flat += (version if version == (2 if v2 else 1) else math.nan, period)
-        if v2:
-            if (type(mta) is not dict or len(mta) != len(MTA_KEYS) or type(history) is not list
-                    or len(history) > MAX_HISTORY_PERIODS):  # fmt: skip
+        if not v2:
+            return flat
+        if (type(mta) is not dict or len(mta) != len(MTA_KEYS) or type(history) is not list
+                or len(history) > MAX_HISTORY_PERIODS):  # fmt: skip
+            return None
+        overflow, max_age, retry = self._mta(mta)
+        if type(overflow) is not str or overflow not in _QUEUE:
+            return None
+        flat += (_QUEUE[overflow], max_age, retry, len(history))
+        for past in history:
+            if type(past) is not dict or len(past) != n:
                 return None
-            overflow, max_age, retry = self._mta(mta)
-            if type(overflow) is not str or overflow not in _QUEUE:
-                return None
-            flat += (_QUEUE[overflow], max_age, retry, len(history))
-            if not self._counts(history, flat):
-                return None
-            flat += self._padding * max(self._history - len(history), 0)
+            for entry in entries_of(past):
+                if type(entry) is not dict or len(entry) != _N_COUNTS:
+                    return None
+                flat += counts_of(entry)
+        if len(history) < self._history:
+            flat += self._padding * (self._history - len(history))
         return flat
 
     @staticmethod
@@ -386,6 +392,20 @@ class OneRecord:
             return pickle.dumps(flat, 2)
         except Exception:  # an object's own __reduce__ may raise anything
             return None
+
+    def _buffers(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Take this thread's spare (values, logs, out) arrays for a record of ``size`` values.
+
+        Three ``np.empty`` a decision cost ~0.5 µs. The arrays are the calling thread's
+        (the HTTP service decides in a thread pool) and taken out while in use, so a call
+        that re-enters ``decide`` on the same thread (a signal handler, a finaliser) gets
+        fresh ones; :meth:`decide` gives them back once it has read ``out``.
+        """
+        try:
+            spare: tuple[np.ndarray, np.ndarray, np.ndarray] = self._spare.__dict__.pop(size)
+        except KeyError:
+            return np.empty(size), np.empty(self._n_logs), np.empty(self._size)
+        return spare
 
     def decide(
         self, record: object, kernels: tuple[Callable[..., Any], ...] | None = None
@@ -405,25 +425,26 @@ class OneRecord:
             return None
         if flat is None:
             return None
-        data = self._pickled(flat)
-        if data is None:
+        try:
+            data = pickle.dumps(flat, 2)  # _pickled's, inline: a call costs ~0.1 µs
+        except Exception:  # an object's own __reduce__ may raise anything
             return None
         prepare, decide = kernels or self._kernels
-        layout = self._layout_v2 if len(flat) > 10 * len(self.providers) + 7 else self._layout
-        values = np.empty(len(flat))
-        logs = np.empty(self._n_logs)
+        size = len(flat)
+        values, logs, out = buffers = self._buffers(size)
+        layout = self._layout_v2 if size > self._v1_size else self._layout
         if not prepare(data, values, self._consts, layout, logs):
+            self._spare.__dict__[size] = buffers
             return None
         # numpy's log10, as encode's: libm's may differ in the last bit (module docstring).
         np.log10(logs, out=logs)
-        out = np.empty(self._size)
         fired: int = decide(values, logs, self._consts, layout, out)
+        o: list[float] = out.tolist()
+        self._spare.__dict__[size] = buffers  # given back: nothing reads them from here on
         if fired < 0:
             return None
         p = len(self.providers)
         n = int(flat[10 * p])
-        o: list[float] = out.tolist()
-        factors = o[_FACTOR * p : _FACTOR * p + p]
         pool_value = o[-2]
         proposal = (GROW if pool_value > POOL_THRESHOLD
                     else SHRINK if pool_value < -POOL_THRESHOLD else HOLD)  # fmt: skip
@@ -444,7 +465,6 @@ class OneRecord:
         else:
             next_caps, ratios = [0.0] * p, [math.nan] * p
         # The pool: the policy's change, then its bounds and guardrails, in this order.
-        g = self.guardrails
         notes: list[tuple[str | None, str]] = []
         action = proposal
         if action == GROW and n >= self.max_ips:
@@ -456,14 +476,14 @@ class OneRecord:
         # The kernel sums in order, as numpy does below 8 terms; from 8 on numpy sums pairwise.
         demand = o[-1] if p < 8 else _sum([float(d) for d in flat[0 : 10 * p : 10]])
         monthly = demand * (24 / self.period_hours) * 30
-        if monthly < g.min_monthly_messages:
+        if monthly < self.guardrails.min_monthly_messages:
             action = SHRINK if n > 0 else HOLD
-            notes.append(("low_volume", gr.low_volume_reason(g, monthly)))
+            notes.append(("low_volume", gr.low_volume_reason(self.guardrails, monthly)))
         if action == SHRINK and n == 0:
             action = HOLD
             notes.append((None, EMPTY))
-        return (n, False, factors, next_caps, ratios, hits, pool_value, proposal, action,
-                notes)  # fmt: skip
+        return (n, False, o[_FACTOR * p : _FACTOR * p + p], next_caps, ratios, hits,
+                pool_value, proposal, action, notes)  # fmt: skip
 
     def _reasons(
         self, o: list[float], j: int, flags: int, flat: list[float]
