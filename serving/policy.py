@@ -25,7 +25,7 @@ from ipwarmup.serving.bundle import PublicKey, read_bundle
 from ipwarmup.serving.fleet import Fleet, gc_paused
 from ipwarmup.serving.manifest import FORMAT_VERSION, MANIFEST, WEIGHTS, Manifest
 from ipwarmup.serving.record import COUNT_FIELDS
-from ipwarmup.serving.single import EMPTY, OneRecord, pool_hold_reason, pool_max_reason
+from ipwarmup.serving.single import OneRecord
 from ipwarmup.serving.telemetry import encode_arrays, record_arrays, validate
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "WEIGHTS", "ServedPolicy", "load_policy"]
@@ -330,14 +330,14 @@ class ServedPolicy:
             notes: list[tuple[str | None, str]] = []
             if special[i]:
                 if at_max[i]:
-                    notes.append(("pool_max", pool_max_reason(self.max_ips)))
+                    notes.append(("pool_max", gr.pool_max_reason(self.max_ips)))
                 if held[i]:
                     where = [p for j, p in enumerate(self.providers) if masks[1:-1, i, j].any()]
-                    notes.append(("pool_hold", pool_hold_reason(where)))
+                    notes.append(("pool_hold", gr.pool_hold_reason(where)))
                 if low.mask[i]:
                     notes.append(("low_volume", low.reason(i, 0)))
                 if empty[i]:
-                    notes.append((None, EMPTY))
+                    notes.append((None, gr.EMPTY))
             decisions.append(self._decision(n, fallback, factor, next_cap, ratio, hits,
                                             pool_value, proposal, action, notes))  # fmt: skip
         return decisions

@@ -26,14 +26,17 @@ record through the batch path, whose fallback rule handles it.
 :meth:`OneRecord.decide` takes the raw record: most records are well formed, and pydantic's
 validation cost as much as the rest of a decision. It checks the record's shape while
 gathering its numbers (:meth:`OneRecord._gather`); the kernel reads their pickle, which
-says each number's exact type (:meth:`OneRecord._pickled`, ``kernel.read``), and checks them
-against bounds read from the record's JSON Schema (:func:`record_bounds`, so the pydantic
-types stay the one source) and the counts' consistency (``record._consistent``'s rule).
-Anything off returns None, and :meth:`ServedPolicy.decide` validates with pydantic, which
-names every problem. ``tests/serving/test_fast_check.py`` holds the two to each other.
+says each number's exact type (``kernel.read``), and checks them against bounds read from
+the record's JSON Schema (:mod:`ipwarmup.serving.schema_bounds`) and the counts'
+consistency. Anything off returns None, and :meth:`ServedPolicy.decide` validates with
+pydantic, which names every problem (``tests/serving/test_fast_check.py`` holds the two to
+each other). :class:`OneRecord` runs the kernel once when built, so a server compiles it
+(or loads it from numba's cache) at start, not on its first request.
 
-:class:`OneRecord` runs the kernel once when built, so a server compiles it (or loads it
-from numba's cache) at start, not on its first request.
+Why two compiled calls and not one: ``log10`` between them is numpy's, for the bit-exact
+observation above. libm's ``log10`` inside the kernel would save one dispatch (~0.5 µs)
+but costs ~0.4 µs itself on the 60 inputs of the default layout (numpy's runs them
+vectorised), so the exactness would buy almost nothing.
 """
 
 from __future__ import annotations
@@ -63,140 +66,23 @@ from ipwarmup.observation import (  # the encoder's own constants, so both read 
 )
 from ipwarmup.serving import guardrails as gr
 from ipwarmup.serving import kernel
-from ipwarmup.serving.kernel import (
-    _ACTIVATIONS,
-    _BLOCK,
-    _BLOCKS,
-    _BOUNCE,
-    _BOUNCES,
-    _CAP_BOUNDS,
-    _COMPLAINT,
-    _COMPLAINTS,
-    _CUTS,
-    _DEFERRAL,
-    _DEFERRALS,
-    _FACTOR,
-    _FLAGS,
-    _GROWTH,
-    _L_LOWEST,
-    _L_WHOLE,
-    _NEXT_CAP,
-    _PER_IP,
-    _RATIO,
-)
+from ipwarmup.serving import kernel_layout as at  # where the kernel's inputs and outputs are
 from ipwarmup.serving.record import (
     COUNT_FIELDS,
     MTA_KEYS,
-    OVERFLOW_MODES,
     POOL_KEYS,
     RELATIVE_TOLERANCE,
     TIME_KEYS,
     TOP_KEYS,
     TOP_KEYS_V2,
 )
-from ipwarmup.serving.telemetry import json_schema
+from ipwarmup.serving.schema_bounds import record_bounds
 
 _COUNTS_OF = operator.itemgetter(*COUNT_FIELDS)
 """A provider entry's counts in ``COUNT_FIELDS`` order, in one C call."""
 _N_COUNTS = len(COUNT_FIELDS)
 _QUEUE = {"shared": 0.0, "queue": 1.0}
 """``mta.overflow`` as the kernel reads it (``mta.queue``)."""
-EMPTY = "the pool is already empty"
-
-
-def pool_max_reason(max_ips: int) -> str:
-    """Say that the pool may not grow past ``max_ips``."""
-    return f"guardrail pool_max: already at max_ips ({max_ips})"
-
-
-def pool_hold_reason(where: list[str]) -> str:
-    """Say that the pool holds while caps are cut at these providers."""
-    return f"guardrail pool_hold: no new IP while caps are cut at {', '.join(where)}"
-
-
-_LEAF_WORDS = frozenset(("type", "minimum", "maximum", "const", "enum", "description"))
-"""The JSON Schema keywords :func:`record_bounds` understands on a number."""
-
-
-def _object(node: dict[str, Any], keys: Sequence[str], where: str) -> dict[str, Any]:
-    """Return an object's properties, after checking they are exactly ``keys``, all required."""
-    properties: dict[str, Any] = node.get("properties", {})
-    if (node.get("type") != "object" or node.get("additionalProperties") is not False
-            or list(properties) != list(keys) or node.get("required") != list(keys)):  # fmt: skip
-        raise RuntimeError(f"the fast path cannot read the schema of {where}: {sorted(node)}")
-    return properties
-
-
-def _leaf(node: dict[str, Any], where: str) -> tuple[float, float, float]:
-    """Return a number's (lowest, highest, 1.0 if whole) from its JSON Schema."""
-    if not _LEAF_WORDS.issuperset(node) or "enum" in node:
-        raise RuntimeError(f"the fast path cannot read the schema of {where}: {sorted(node)}")
-    if "const" in node:
-        const = node["const"]
-        return float(const), float(const), float(type(const) is int)
-    if node.get("type") not in ("number", "integer"):
-        raise RuntimeError(f"the fast path cannot read the schema of {where}: {node}")
-    return (float(node.get("minimum", -math.inf)), float(node.get("maximum", math.inf)),
-            float(node["type"] == "integer"))  # fmt: skip
-
-
-def record_bounds(
-    providers: Sequence[str], max_ips: int, period_hours: int, layout: Layout = LAST_PERIOD,
-    version: int = 1,
-) -> tuple[list[float], list[float], list[float]]:  # fmt: skip
-    """Read the kernel's bounds on a record's values from the record's JSON Schema.
-
-    The schema is generated from the pydantic types that validate records
-    (:func:`ipwarmup.serving.telemetry.json_schema`), so they stay the one source of the
-    bounds. Returns per value, in the kernel's order (each provider's counts, then
-    ``dedicated_ips, mean_ip_age_days, day, weekday, hour, schema_version,
-    period_hours``; for version 2 then ``mta``'s queue flag, ``max_age_hours`` and
-    ``retry_interval_hours``, the number of past periods given and each past period's
-    counts), its lowest and highest value and 1.0 where it must be whole.
-    ``period_hours`` is bounded to the policy's own (a policy refuses any other), if the
-    schema allows it.
-
-    Raises:
-        RuntimeError: the schema uses something this reader does not understand (a
-            change to the record's types must then be taught here).
-    """
-    schema = json_schema(providers, max_ips, layout=layout, version=version)
-    top = _object(schema, TOP_KEYS if version == 1 else TOP_KEYS_V2, "the record")
-    entries = _object(top["providers"], providers, "providers")
-    provider = schema["$defs"]["provider"]
-    counts = _object(provider, COUNT_FIELDS, "a provider")
-    if any(entry != {"$ref": "#/$defs/provider"} for entry in entries.values()):
-        raise RuntimeError("the fast path expects every provider to share one schema")
-    pool = _object(top["pool"], POOL_KEYS, "pool")
-    when = _object(top["time"], TIME_KEYS, "time")
-    per_period = [_leaf(counts[name], f"providers.*.{name}") for name in COUNT_FIELDS]
-    leaves = per_period * len(providers)
-    leaves += [_leaf(pool[name], f"pool.{name}") for name in POOL_KEYS]
-    leaves += [_leaf(when[name], f"time.{name}") for name in TIME_KEYS]
-    leaves.append(_leaf(top["schema_version"], "schema_version"))
-    allowed = top["period_hours"].get("enum", [])
-    period = float(period_hours) if period_hours in allowed else math.nan  # NaN: none pass
-    leaves.append((period, period, 1.0))
-    if version == 2:
-        mta = _object(top["mta"], MTA_KEYS, "mta")
-        if mta["overflow"].get("enum") != list(OVERFLOW_MODES):
-            raise RuntimeError(f"the fast path cannot read the schema of mta.overflow: "
-                               f"{mta['overflow']}")  # fmt: skip
-        leaves.append((0.0, 1.0, 1.0))  # the queue flag _gather reads from the mode
-        leaves += [_leaf(mta[name], f"mta.{name}") for name in MTA_KEYS[1:]]
-        history = top["history"]
-        if sorted(history) != ["description", "items", "maxItems", "type"] or (
-            history["type"] != "array"
-        ):
-            raise RuntimeError(f"the fast path cannot read the schema of history: {history}")
-        past = _object(history["items"], providers, "history.*")
-        if any(entry != {"$ref": "#/$defs/provider"} for entry in past.values()):
-            raise RuntimeError("the fast path expects every past provider to share one schema")
-        k = history["maxItems"]
-        leaves.append((0.0, float(k), 1.0))  # how many past periods are given
-        leaves += per_period * len(providers) * k
-    lowest, highest, whole = (list(column) for column in zip(*leaves, strict=True))
-    return lowest, highest, whole
 
 
 def _sum(terms: list[float]) -> float:
@@ -208,6 +94,13 @@ def _sum(terms: list[float]) -> float:
     if len(terms) < 8:
         return sum(terms, 0.0)
     return float(np.add.reduce(np.array(terms)))
+
+
+class _Spare(threading.local):
+    """Each thread's arrays for :meth:`OneRecord.decide`, by the record's number of values."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
 Decision = tuple[
@@ -277,7 +170,7 @@ class OneRecord:
         offsets = offsets[:-3]
         offsets.append(len(layers))
         for weight_t, bias, activation in layers:
-            offsets += [weight_t.shape[0], weight_t.shape[1], _ACTIVATIONS[activation],
+            offsets += [weight_t.shape[0], weight_t.shape[1], at._ACTIVATIONS[activation],
                         used, used + weight_t.size]  # fmt: skip
             parts += [np.asarray(weight_t, dtype=np.float64).ravel(),
                       np.asarray(bias, dtype=np.float64).ravel()]  # fmt: skip
@@ -285,14 +178,19 @@ class OneRecord:
         self._consts = np.concatenate(parts)
         self._layout = np.array(offsets, dtype=np.int64)
         self._layout_v2 = self._layout.copy()
-        self._layout_v2[_L_LOWEST : _L_WHOLE + 1] = bounds_v2
+        self._layout_v2[at._L_LOWEST : at._L_WHOLE + 1] = bounds_v2
         self._accepts_v1 = not layout.needs_v2
-        self._size = _BLOCKS * p + 2
+        self._size = at._BLOCKS * p + 2
+        # The output's blocks that every decision reads, as slices of its list.
+        self._factors_at, self._caps_at, self._ratios_at, self._flags_at = (
+            slice(block * p, block * p + p)
+            for block in (at._FACTOR, at._NEXT_CAP, at._RATIO, at._FLAGS)
+        )
         self._kernels = (kernel.prepare, kernel.decide)
         self._n_logs = 3 * p * (1 + k)
         self._padding = [0.0] * (10 * p)  # a past period before the warmup started
         self._v1_size = 10 * p + 7  # a version-1 record's values; version 2's are more
-        self._spare = threading.local()  # each thread's arrays for decide (_buffers)
+        self._spare = _Spare()
         # A record's parts in one C call each (itemgetter of one key returns no tuple).
         self._top = operator.itemgetter(*TOP_KEYS)
         self._top_v2 = operator.itemgetter(*TOP_KEYS_V2)
@@ -330,7 +228,6 @@ class OneRecord:
         of at most ``MAX_HISTORY_PERIODS`` periods. Anything else is left to pydantic. The
         numbers' types (an ``int`` or a ``float``: not a bool, a subclass or a string) are
         checked by :func:`kernel.read <ipwarmup.serving.kernel.read>` on their pickle.
-        Raises ``KeyError`` when a key is missing.
         """
         if type(record) is not dict:
             return None
@@ -393,20 +290,6 @@ class OneRecord:
         except Exception:  # an object's own __reduce__ may raise anything
             return None
 
-    def _buffers(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Take this thread's spare (values, logs, out) arrays for a record of ``size`` values.
-
-        Three ``np.empty`` a decision cost ~0.5 µs. The arrays are the calling thread's
-        (the HTTP service decides in a thread pool) and taken out while in use, so a call
-        that re-enters ``decide`` on the same thread (a signal handler, a finaliser) gets
-        fresh ones; :meth:`decide` gives them back once it has read ``out``.
-        """
-        try:
-            spare: tuple[np.ndarray, np.ndarray, np.ndarray] = self._spare.__dict__.pop(size)
-        except KeyError:
-            return np.empty(size), np.empty(self._n_logs), np.empty(self._size)
-        return spare
-
     def decide(
         self, record: object, kernels: tuple[Callable[..., Any], ...] | None = None
     ) -> Decision | None:
@@ -431,16 +314,23 @@ class OneRecord:
             return None
         prepare, decide = kernels or self._kernels
         size = len(flat)
-        values, logs, out = buffers = self._buffers(size)
         layout = self._layout_v2 if size > self._v1_size else self._layout
+        # This thread's arrays for a record of this size (three np.empty cost ~0.5 µs): per
+        # thread, as the HTTP service decides in a thread pool and the kernels release the
+        # GIL; taken out while in use, so a call that re-enters decide here gets fresh ones.
+        spare = self._spare.arrays
+        buffers = spare.pop(size, None)
+        if buffers is None:
+            buffers = (np.empty(size), np.empty(self._n_logs), np.empty(self._size))
+        values, logs, out = buffers
         if not prepare(data, values, self._consts, layout, logs):
-            self._spare.__dict__[size] = buffers
+            spare[size] = buffers
             return None
         # numpy's log10, as encode's: libm's may differ in the last bit (module docstring).
         np.log10(logs, out=logs)
         fired: int = decide(values, logs, self._consts, layout, out)
         o: list[float] = out.tolist()
-        self._spare.__dict__[size] = buffers  # given back: nothing reads them from here on
+        spare[size] = buffers  # given back: nothing reads them from here on
         if fired < 0:
             return None
         p = len(self.providers)
@@ -451,16 +341,16 @@ class OneRecord:
         hits: list[list[tuple[str, str]]] | None = None
         cut_at: list[str] = []
         if n > 0:
-            next_caps = o[_NEXT_CAP * p : _NEXT_CAP * p + p]
-            ratios = o[_RATIO * p : _RATIO * p + p]
+            next_caps = o[self._caps_at]
+            ratios = o[self._ratios_at]
             if fired:  # one pass over the providers' flags: most are 0
                 hits = []
-                for j, flag in enumerate(o[_FLAGS * p : _FLAGS * p + p]):
+                for j, flag in enumerate(o[self._flags_at]):
                     if not flag:
                         hits.append([])
                         continue
                     hits.append(self._reasons(o, j, int(flag), flat))
-                    if int(flag) & _CUTS:
+                    if int(flag) & at._CUTS:
                         cut_at.append(self.providers[j])
         else:
             next_caps, ratios = [0.0] * p, [math.nan] * p
@@ -469,10 +359,10 @@ class OneRecord:
         action = proposal
         if action == GROW and n >= self.max_ips:
             action = HOLD
-            notes.append(("pool_max", pool_max_reason(self.max_ips)))
+            notes.append(("pool_max", gr.pool_max_reason(self.max_ips)))
         if action == GROW and cut_at:
             action = HOLD
-            notes.append(("pool_hold", pool_hold_reason(cut_at)))
+            notes.append(("pool_hold", gr.pool_hold_reason(cut_at)))
         # The kernel sums in order, as numpy does below 8 terms; from 8 on numpy sums pairwise.
         demand = o[-1] if p < 8 else _sum([float(d) for d in flat[0 : 10 * p : 10]])
         monthly = demand * (24 / self.period_hours) * 30
@@ -481,8 +371,8 @@ class OneRecord:
             notes.append(("low_volume", gr.low_volume_reason(self.guardrails, monthly)))
         if action == SHRINK and n == 0:
             action = HOLD
-            notes.append((None, EMPTY))
-        return (n, False, o[_FACTOR * p : _FACTOR * p + p], next_caps, ratios, hits,
+            notes.append((None, gr.EMPTY))
+        return (n, False, o[self._factors_at], next_caps, ratios, hits,
                 pool_value, proposal, action, notes)  # fmt: skip
 
     def _reasons(
@@ -491,20 +381,20 @@ class OneRecord:
         """The (guardrail, reason) pairs of provider ``j``'s flags, in the batch path's order."""
         p, g = len(self.providers), self.guardrails
         fired: list[tuple[str, str]] = []
-        if flags & _GROWTH:
+        if flags & at._GROWTH:
             limit = gr.growth_limit(g, self.period_hours)
             fired.append(("growth_bound", gr.growth_reason(o[j], limit, self.period_hours)))
-        if flags & _BLOCK:
+        if flags & at._BLOCK:
             fired.append(("block", gr.block_reason(g, float(flat[10 * j + 5]))))
-        if flags & _DEFERRALS:
-            fired.append(("deferrals", gr.deferrals_reason(g, o[_DEFERRAL * p + j])))
-        if flags & _BOUNCES:
-            fired.append(("bounces", gr.bounces_reason(g, o[_BOUNCE * p + j])))
-        if flags & _COMPLAINTS:
-            reason = gr.complaints_reason(g, o[_COMPLAINT * p + j], self.thresholds[j])
+        if flags & at._DEFERRALS:
+            fired.append(("deferrals", gr.deferrals_reason(g, o[at._DEFERRAL * p + j])))
+        if flags & at._BOUNCES:
+            fired.append(("bounces", gr.bounces_reason(g, o[at._BOUNCE * p + j])))
+        if flags & at._COMPLAINTS:
+            reason = gr.complaints_reason(g, o[at._COMPLAINT * p + j], self.thresholds[j])
             fired.append(("complaints", reason))
-        if flags & _CAP_BOUNDS:
-            reason = gr.cap_bounds_reason(o[_PER_IP * p + j], o[_NEXT_CAP * p + j],
+        if flags & at._CAP_BOUNDS:
+            reason = gr.cap_bounds_reason(o[at._PER_IP * p + j], o[at._NEXT_CAP * p + j],
                                           self._max_cap)  # fmt: skip
             fired.append(("cap_bounds", reason))
         return fired
