@@ -95,7 +95,7 @@ from ipwarmup.serving.kernel_record import read as read
 
 _DEPENDS = {
     "kernel_layout.py": "4cb53dbf1a04c79f8e6c6bf2d089ef0c69dc57968090c959e21ee39009fdd58f",
-    "kernel_record.py": "eb8145a958ccac75ed19703d78c456ed842fc8caa22fe64ea01cd57e9f68fc05",
+    "kernel_record.py": "754cc9976792574a46fef35aebab428c926af7337379d0af6928dbe960a1e107",
 }
 """The SHA-256 of each file this module's compiled code reads names from (see above)."""
 
