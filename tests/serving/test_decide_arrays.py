@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ipwarmup.errors import TelemetryError
 from ipwarmup.serving import kernel
 from ipwarmup.serving.policy import ServedPolicy
 from tests.serving.test_fast_path import alike
@@ -128,3 +129,49 @@ def test_the_arrays_are_kept_per_thread_and_per_size(memory: ServedPolicy) -> No
     worker.start()
     worker.join()
     assert elsewhere == [set()]
+
+
+class _Entries(dict):  # type: ignore[type-arg]  # a caller's own mapping type
+    pass
+
+
+@pytest.mark.parametrize("where", ["providers", "history"])
+@pytest.mark.parametrize(
+    "shape",
+    ["extra provider", "missing provider", "subclass", "list", "entry's extra key", "entry list"],
+)
+def test_a_period_of_another_shape_goes_the_long_way(
+    memory: ServedPolicy, where: str, shape: str
+) -> None:
+    """A period's providers, or one provider's counts, not a plain dict of exactly its keys.
+
+    The fast path refuses the record (pydantic words its problem, or decides it as its own
+    normalised record), so ``decide`` answers as validating first does.
+    """
+    (record,) = _seeded_v2(1, seed=61)
+    record["history"] = record["history"] or [record["providers"]]
+    record["time"]["day"] = 1.0
+    period = record["providers"] if where == "providers" else record["history"][0]
+    spoilt = {
+        "extra provider": {**period, "aol": period["gmail"]},
+        "missing provider": {k: v for k, v in period.items() if k != "apple"},
+        "subclass": _Entries(period),
+        "list": list(period.values()),
+        "entry's extra key": {**period, "yahoo": {**period["yahoo"], "opened": 3}},
+        "entry list": {**period, "yahoo": list(period["yahoo"].values())},
+    }[shape]
+    if where == "providers":
+        record["providers"] = spoilt
+    else:
+        record["history"][0] = spoilt
+    assert memory._single.decide(record) is None
+    try:
+        expected: object = _pydantic_path(memory, record)
+    except TelemetryError as error:
+        with pytest.raises(TelemetryError) as raised:
+            memory.decide(record)
+        assert raised.value.problems == error.problems
+        assert any(where in line for line in error.problems)
+    else:
+        assert shape == "subclass"  # pydantic reads a dict subclass as the dict it is
+        alike(memory.decide(record), expected)
