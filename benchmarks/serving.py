@@ -20,7 +20,9 @@ What is measured, all in this one process (the HTTP server excepted):
 1. ``ServedPolicy.decide(record)`` on ``examples/telemetry.json`` (validation, encoding,
    network, guardrails), one call at a time: p50/p99 over 5,000 calls; its parts alone
    (``ipwarmup.serving.single``'s fast check and compiled kernel with the Python that
-   gathers their input, writing the decision); the long way that a record the fast check
+   gathers their input, and that row's steps one by one: the gather, ``pickle.dumps``, the
+   compiled ``prepare``, numpy's ``log10``, the compiled ``decide``; writing the
+   decision); the long way that a record the fast check
    refuses takes (pydantic's validation, then the same kernel) and its validation alone;
    and the network alone, ``ServedPolicy.predict(obs)`` on one observation (numpy,
    normalisation included).
@@ -87,6 +89,7 @@ from _common import write_json  # noqa: E402  # the script's own folder
 from _serving_http import batch_run, fairness, single_run, worst_case_body  # noqa: E402
 
 import ipwarmup  # noqa: E402
+from ipwarmup.serving import kernel  # noqa: E402
 from ipwarmup.serving.policy import ServedPolicy, load_policy  # noqa: E402
 from ipwarmup.serving.telemetry import encode_arrays, record_arrays, validate  # noqa: E402
 
@@ -431,13 +434,43 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             ),
         ]
+        # The fast path's steps one by one, as OneRecord.decide runs them (the Python
+        # between them, the pool rules and reasons, is the rest of its row above).
+        one = policy._single
+        flat = one._gather(record)
+        assert flat is not None
+        data = pickle.dumps(flat, 2)
+        layout = one._layout_v2 if len(flat) > 10 * len(policy.providers) + 7 else one._layout
+        values, logs, out = np.empty(len(flat)), np.empty(one._n_logs), np.empty(one._size)
+        assert kernel.prepare(data, values, one._consts, layout, logs)
+        log_inputs, log_out = logs.copy(), np.empty_like(logs)
+        np.log10(logs, out=logs)
+        steps = [
+            latency("    gather its numbers (Python)", lambda: one._gather(record)),
+            latency("    pickle.dumps them", lambda: pickle.dumps(flat, 2)),
+            latency(
+                "    compiled prepare (read, check)",
+                lambda: kernel.prepare(data, values, one._consts, layout, log_out),
+            ),
+            latency("    numpy log10", lambda: np.log10(log_inputs, out=log_out)),
+            latency(
+                "    compiled decide (encode, net, guards)",
+                lambda: kernel.decide(values, logs, one._consts, layout, out),
+            ),
+        ]
+        parts[1:1] = steps
         figures: dict[str, Any] = {
             "decide": decide,
             "decide_fast_check_and_kernel": parts[0],
-            "decide_write": parts[1],
-            "decide_long_way": parts[2],
-            "decide_validate": parts[3],
-            "shared_encode_one_record": parts[4],
+            "decide_gather": steps[0],
+            "decide_pickle": steps[1],
+            "decide_kernel_prepare": steps[2],
+            "decide_log10": steps[3],
+            "decide_kernel_decide": steps[4],
+            "decide_write": parts[6],
+            "decide_long_way": parts[7],
+            "decide_validate": parts[8],
+            "shared_encode_one_record": parts[9],
             "predict": predict,
             "forward": forward,
             "decide_batch": decide_batch,

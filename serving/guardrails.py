@@ -359,3 +359,17 @@ def low_volume_reason(g: GuardrailSettings, monthly_messages: float) -> str:
     return (f"guardrail low_volume: {monthly_messages:,.0f} a month is below the "
             f"{g.min_monthly_messages:,.0f} a dedicated IP needs; stay on the shared "
             "pool")  # fmt: skip
+
+
+EMPTY = "the pool is already empty"
+"""Why a shrink of an empty pool holds instead."""
+
+
+def pool_max_reason(max_ips: int) -> str:
+    """Say that the pool may not grow past ``max_ips``."""
+    return f"guardrail pool_max: already at max_ips ({max_ips})"
+
+
+def pool_hold_reason(where: list[str]) -> str:
+    """Say that the pool holds while caps are cut at these providers."""
+    return f"guardrail pool_hold: no new IP while caps are cut at {', '.join(where)}"

@@ -16,26 +16,21 @@ from typing import Any
 import numpy as np
 
 from ipwarmup import rules
-from ipwarmup.actions import GROW, SHRINK, ActionCodec
+from ipwarmup.actions import ActionCodec
 from ipwarmup.errors import TelemetryError
 from ipwarmup.observation import read
 from ipwarmup.policy import PolicyState, check_observation_shape
 from ipwarmup.serving import guardrails as gr
+from ipwarmup.serving.batch import batch_decisions
 from ipwarmup.serving.bundle import PublicKey, read_bundle
+from ipwarmup.serving.decision import _NO_IPS as _NO_IPS  # where the tests find it
+from ipwarmup.serving.decision import DecisionWriter
 from ipwarmup.serving.fleet import Fleet, gc_paused
 from ipwarmup.serving.manifest import FORMAT_VERSION, MANIFEST, WEIGHTS, Manifest
-from ipwarmup.serving.record import COUNT_FIELDS
-from ipwarmup.serving.single import EMPTY, OneRecord, pool_hold_reason, pool_max_reason
+from ipwarmup.serving.single import OneRecord
 from ipwarmup.serving.telemetry import encode_arrays, record_arrays, validate
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "WEIGHTS", "ServedPolicy", "load_policy"]
-
-DECISION_VERSION = 2
-"""2: guardrails fire on their condition (not only when they cut), 0 IPs hold no cap."""
-_POOL_ACTIONS = {GROW: "grow", SHRINK: "shrink", 0: "hold"}
-_SOURCES = ((False, "policy"), (True, "aimd"))
-"""Who proposed a decision, by whether the fallback rule decided: its reasons' prefix."""
-_NO_IPS = "no dedicated IPs: nothing to cap; mail goes through the shared pool"
 
 
 class ServedPolicy:
@@ -90,17 +85,11 @@ class ServedPolicy:
         self.guardrails = guardrails if guardrails is not None else manifest.guardrails
         self.guardrail_notes = list(notes)
         run_id = manifest.mlflow.get("run_id")
-        self._model = {"name": manifest.name, "run_id": run_id if isinstance(run_id, str) else None}
-        # Each provider's first reason, "policy: x1.234" (or "aimd: ..."), NUL-separated.
-        self._factor_text = {
-            fallback: "\0".join([f"{source}: x%.3f"] * len(self.providers))
-            for fallback, source in _SOURCES
-        }
-        # The pool's first reason, "policy: grow (+0.38)", by the source and the proposal.
-        self._pool_text = {
-            fallback: {code: f"{source}: {word} (%+.2f)" for code, word in _POOL_ACTIONS.items()}
-            for fallback, source in _SOURCES
-        }
+        self._decision = DecisionWriter(
+            providers=self.providers, period_hours=self.period_hours, name=manifest.name,
+            run_id=run_id if isinstance(run_id, str) else None,
+        ).write  # fmt: skip
+        """Write one decision from one record's numbers (:meth:`DecisionWriter.write`)."""
         self._single = OneRecord(
             providers=self.providers, mean=self._mean, inv_std=self._inv_std,
             clip_obs=self._clip_obs, layers=self._layers, low=self._low, high=self._high,
@@ -261,86 +250,12 @@ class ServedPolicy:
     def _decisions(
         self, counts: np.ndarray, n_ips: np.ndarray, actions: np.ndarray, bad: np.ndarray
     ) -> list[dict[str, Any]]:
-        """Apply the guardrails to a batch (vectorised), then write one decision per row."""
-        g, field = self.guardrails, {name: i for i, name in enumerate(COUNT_FIELDS)}
-
-        def col(name: str) -> np.ndarray:
-            return counts[:, :, field[name]]
-
-        ips = n_ips.astype(np.int64)
-        has_ips = (ips > 0)[:, None]
-        factors = self.codec.cap_factors(actions)
-        c = gr.Counts(
-            rejected=col("rejected"), deferred=col("deferred"),
-            sent_dedicated=col("sent_dedicated"), bounced=col("bounced"),
-            transmitted=col("accepted") + col("sent_shared"), complaints=col("complaints"),
+        """Apply the guardrails to a batch, then write one decision per row (serving.batch)."""
+        return batch_decisions(
+            counts, n_ips, actions, bad, guardrails=self.guardrails, codec=self.codec,
+            providers=self.providers, period_hours=self.period_hours, max_ips=self.max_ips,
+            write=self._decision,
         )  # fmt: skip
-        growth = gr.growth_bound(g, factors, self.period_hours)
-        cuts = [gr.block(g, c), gr.deferrals(g, c), gr.bounces(g, c),
-                gr.complaints(g, c, self.providers)]  # fmt: skip
-        allowed = factors
-        for bound in (growth, *cuts):
-            allowed = np.where(bound.mask & has_ips, np.minimum(allowed, bound.factor), allowed)
-        per_ip_now = col("dedicated_cap_per_hour") / np.maximum(ips, 1)[:, None]
-        per_ip_next, clamp = gr.cap_bounds(per_ip_now * allowed, self.codec.min_hourly_cap_messages,
-                                           self.codec.max_hourly_cap_messages)  # fmt: skip
-        provider_hits = [growth, *cuts, clamp]
-        masks: np.ndarray = np.stack([h.mask for h in provider_hits]) & has_ips[None]  # (H, B, P)
-        cut_rows: np.ndarray = np.any(masks[1:-1], axis=(0, 2))
-        hit_rows = np.any(masks, axis=(0, 2))
-        # Pool: the policy's change, then its bounds and guardrails, in this order.
-        pool = self.codec.pool_change(actions)
-        at_max = (pool == GROW) & (ips >= self.max_ips)
-        pool = np.where(at_max, 0, pool)
-        held = (pool == GROW) & cut_rows
-        pool = np.where(held, 0, pool)
-        low = gr.low_volume(g, col("demand").sum(axis=1) * (24 / self.period_hours) * 30)
-        pool = np.where(low.mask, np.where(ips > 0, SHRINK, 0), pool)
-        empty = (pool == SHRINK) & (ips == 0)
-        pool = np.where(empty, 0, pool)
-        change = np.divide(per_ip_next, per_ip_now, out=np.full_like(per_ip_now, np.nan),
-                           where=per_ip_now >= 1e-6)  # fmt: skip
-        # JSON has no NaN or infinity: checked here for the whole batch, not walked per
-        # decision when rendered. A finite per-IP cap is within the bundle's bounds, so the
-        # pool's cap (times at most max_ips) and the ratio (over at least 1e-6) are finite.
-        if not np.isfinite(per_ip_next).all():
-            raise ValueError("a decision holds NaN or infinity, which JSON cannot carry")
-        # Lists, not arrays, from here: per-element numpy access costs ~100 ns each.
-        rows = zip(
-            ips.tolist(), factors.tolist(), per_ip_next.tolist(), change.tolist(),
-            actions[:, -1].tolist(), self.codec.pool_change(actions).tolist(), pool.tolist(),
-            bad.tolist(), strict=True,
-        )  # fmt: skip
-        # Rows where anything beyond the policy's own move happened: the rest skip all checks.
-        special = (hit_rows | at_max | held | low.mask | empty).tolist()
-        # Which guardrails fired per row and provider, one bit each (bit k: provider_hits[k]).
-        bits = 1 << np.arange(len(provider_hits))
-        fired = np.tensordot(bits, masks, axes=1).tolist()  # (B, P) ints
-        hit_list = hit_rows.tolist()
-        decisions = []
-        for i, (n, factor, next_cap, ratio, pool_value, proposal, action, fallback) in enumerate(
-            rows
-        ):
-            hits: list[list[tuple[str, str]]] | None = None
-            if hit_list[i]:
-                hits = [
-                    [(h.name, h.reason(i, j)) for k, h in enumerate(provider_hits) if code >> k & 1]
-                    for j, code in enumerate(fired[i])
-                ]
-            notes: list[tuple[str | None, str]] = []
-            if special[i]:
-                if at_max[i]:
-                    notes.append(("pool_max", pool_max_reason(self.max_ips)))
-                if held[i]:
-                    where = [p for j, p in enumerate(self.providers) if masks[1:-1, i, j].any()]
-                    notes.append(("pool_hold", pool_hold_reason(where)))
-                if low.mask[i]:
-                    notes.append(("low_volume", low.reason(i, 0)))
-                if empty[i]:
-                    notes.append((None, EMPTY))
-            decisions.append(self._decision(n, fallback, factor, next_cap, ratio, hits,
-                                            pool_value, proposal, action, notes))  # fmt: skip
-        return decisions
 
     def _decide_one(self, record: dict[str, Any]) -> dict[str, Any]:
         """Decide for one validated record: :meth:`_decide_records`' decision, compiled.
@@ -354,60 +269,6 @@ class ServedPolicy:
         if parts is None:
             return self._decide_records([record])[0]
         return self._decision(*parts)
-
-    def _decision(
-        self, n: int, fallback: bool, factor: list[float], next_cap: list[float],
-        ratio: list[float], hits: list[list[tuple[str, str]]] | None, pool_value: float,
-        proposal: int, action: int, notes: list[tuple[str | None, str]],
-    ) -> dict[str, Any]:  # fmt: skip
-        """Write one decision from one record's numbers (lists over providers).
-
-        ``hits[j]`` holds (guardrail, reason) for each guardrail that fired at provider
-        ``j`` (None: none fired anywhere); ``notes`` the pool's (guardrail or None, reason).
-        """
-        fired: list[str] = []
-        providers: dict[str, Any]
-        if n == 0:
-            providers = {name: {"dedicated_cap_per_hour": 0.0, "cap_per_ip_per_hour": 0.0,
-                                "change": None, "reasons": [_NO_IPS]}
-                         for name in self.providers}  # fmt: skip
-        else:
-            # One format call for every provider's first reason, then one dict each: this
-            # is most of a decision's cost once the numbers are known.
-            firsts = (self._factor_text[fallback] % tuple(factor)).split("\0")
-            providers = {}
-            for name, cap, change, first in zip(
-                self.providers, next_cap, ratio, firsts, strict=True
-            ):
-                providers[name] = {
-                    "dedicated_cap_per_hour": cap * n,
-                    "cap_per_ip_per_hour": cap,
-                    # NaN: below a millionth of a message an hour there was no cap, no ratio.
-                    "change": None if change != change else change,
-                    "reasons": [first],
-                }
-            if hits is not None:
-                for name, here in zip(self.providers, hits, strict=True):
-                    if here:
-                        reasons = providers[name]["reasons"]
-                        for hit, reason in here:
-                            reasons.append(reason)
-                            fired.append(f"{hit}:{name}")
-        pool_reasons = [self._pool_text[fallback][proposal] % pool_value]
-        for rule, reason in notes:
-            pool_reasons.append(reason)
-            if rule is not None:
-                fired.append(rule)
-        return {
-            "decision_version": DECISION_VERSION,
-            "model": self._model.copy(),
-            "period_hours": self.period_hours,
-            "providers": providers,
-            "pool": {"action": _POOL_ACTIONS[action], "dedicated_ips": n + action,
-                     "reasons": pool_reasons},
-            "guardrails": fired,
-            "fallback": "the network's output is not finite" if fallback else None,
-        }  # fmt: skip
 
 
 def load_policy(

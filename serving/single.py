@@ -26,14 +26,17 @@ record through the batch path, whose fallback rule handles it.
 :meth:`OneRecord.decide` takes the raw record: most records are well formed, and pydantic's
 validation cost as much as the rest of a decision. It checks the record's shape while
 gathering its numbers (:meth:`OneRecord._gather`); the kernel reads their pickle, which
-says each number's exact type (:meth:`OneRecord._pickled`, ``kernel.read``), and checks them
-against bounds read from the record's JSON Schema (:func:`record_bounds`, so the pydantic
-types stay the one source) and the counts' consistency (``record._consistent``'s rule).
-Anything off returns None, and :meth:`ServedPolicy.decide` validates with pydantic, which
-names every problem. ``tests/serving/test_fast_check.py`` holds the two to each other.
+says each number's exact type (``kernel.read``), and checks them against bounds read from
+the record's JSON Schema (:mod:`ipwarmup.serving.schema_bounds`) and the counts'
+consistency. Anything off returns None, and :meth:`ServedPolicy.decide` validates with
+pydantic, which names every problem (``tests/serving/test_fast_check.py`` holds the two to
+each other). :class:`OneRecord` runs the kernel once when built, so a server compiles it
+(or loads it from numba's cache) at start, not on its first request.
 
-:class:`OneRecord` runs the kernel once when built, so a server compiles it (or loads it
-from numba's cache) at start, not on its first request.
+Why two compiled calls and not one: ``log10`` between them is numpy's, for the bit-exact
+observation above. libm's ``log10`` inside the kernel would save one dispatch (~0.5 µs)
+but costs ~0.4 µs itself on the 60 inputs of the default layout (numpy's runs them
+vectorised), so the exactness would buy almost nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from __future__ import annotations
 import math
 import operator
 import pickle
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,140 +66,23 @@ from ipwarmup.observation import (  # the encoder's own constants, so both read 
 )
 from ipwarmup.serving import guardrails as gr
 from ipwarmup.serving import kernel
-from ipwarmup.serving.kernel import (
-    _ACTIVATIONS,
-    _BLOCK,
-    _BLOCKS,
-    _BOUNCE,
-    _BOUNCES,
-    _CAP_BOUNDS,
-    _COMPLAINT,
-    _COMPLAINTS,
-    _CUTS,
-    _DEFERRAL,
-    _DEFERRALS,
-    _FACTOR,
-    _FLAGS,
-    _GROWTH,
-    _L_LOWEST,
-    _L_WHOLE,
-    _NEXT_CAP,
-    _PER_IP,
-    _RATIO,
-)
+from ipwarmup.serving import kernel_layout as at  # where the kernel's inputs and outputs are
 from ipwarmup.serving.record import (
     COUNT_FIELDS,
     MTA_KEYS,
-    OVERFLOW_MODES,
     POOL_KEYS,
     RELATIVE_TOLERANCE,
     TIME_KEYS,
     TOP_KEYS,
     TOP_KEYS_V2,
 )
-from ipwarmup.serving.telemetry import json_schema
+from ipwarmup.serving.schema_bounds import record_bounds
 
 _COUNTS_OF = operator.itemgetter(*COUNT_FIELDS)
 """A provider entry's counts in ``COUNT_FIELDS`` order, in one C call."""
 _N_COUNTS = len(COUNT_FIELDS)
 _QUEUE = {"shared": 0.0, "queue": 1.0}
 """``mta.overflow`` as the kernel reads it (``mta.queue``)."""
-EMPTY = "the pool is already empty"
-
-
-def pool_max_reason(max_ips: int) -> str:
-    """Say that the pool may not grow past ``max_ips``."""
-    return f"guardrail pool_max: already at max_ips ({max_ips})"
-
-
-def pool_hold_reason(where: list[str]) -> str:
-    """Say that the pool holds while caps are cut at these providers."""
-    return f"guardrail pool_hold: no new IP while caps are cut at {', '.join(where)}"
-
-
-_LEAF_WORDS = frozenset(("type", "minimum", "maximum", "const", "enum", "description"))
-"""The JSON Schema keywords :func:`record_bounds` understands on a number."""
-
-
-def _object(node: dict[str, Any], keys: Sequence[str], where: str) -> dict[str, Any]:
-    """Return an object's properties, after checking they are exactly ``keys``, all required."""
-    properties: dict[str, Any] = node.get("properties", {})
-    if (node.get("type") != "object" or node.get("additionalProperties") is not False
-            or list(properties) != list(keys) or node.get("required") != list(keys)):  # fmt: skip
-        raise RuntimeError(f"the fast path cannot read the schema of {where}: {sorted(node)}")
-    return properties
-
-
-def _leaf(node: dict[str, Any], where: str) -> tuple[float, float, float]:
-    """Return a number's (lowest, highest, 1.0 if whole) from its JSON Schema."""
-    if not _LEAF_WORDS.issuperset(node) or "enum" in node:
-        raise RuntimeError(f"the fast path cannot read the schema of {where}: {sorted(node)}")
-    if "const" in node:
-        const = node["const"]
-        return float(const), float(const), float(type(const) is int)
-    if node.get("type") not in ("number", "integer"):
-        raise RuntimeError(f"the fast path cannot read the schema of {where}: {node}")
-    return (float(node.get("minimum", -math.inf)), float(node.get("maximum", math.inf)),
-            float(node["type"] == "integer"))  # fmt: skip
-
-
-def record_bounds(
-    providers: Sequence[str], max_ips: int, period_hours: int, layout: Layout = LAST_PERIOD,
-    version: int = 1,
-) -> tuple[list[float], list[float], list[float]]:  # fmt: skip
-    """Read the kernel's bounds on a record's values from the record's JSON Schema.
-
-    The schema is generated from the pydantic types that validate records
-    (:func:`ipwarmup.serving.telemetry.json_schema`), so they stay the one source of the
-    bounds. Returns per value, in the kernel's order (each provider's counts, then
-    ``dedicated_ips, mean_ip_age_days, day, weekday, hour, schema_version,
-    period_hours``; for version 2 then ``mta``'s queue flag, ``max_age_hours`` and
-    ``retry_interval_hours``, the number of past periods given and each past period's
-    counts), its lowest and highest value and 1.0 where it must be whole.
-    ``period_hours`` is bounded to the policy's own (a policy refuses any other), if the
-    schema allows it.
-
-    Raises:
-        RuntimeError: the schema uses something this reader does not understand (a
-            change to the record's types must then be taught here).
-    """
-    schema = json_schema(providers, max_ips, layout=layout, version=version)
-    top = _object(schema, TOP_KEYS if version == 1 else TOP_KEYS_V2, "the record")
-    entries = _object(top["providers"], providers, "providers")
-    provider = schema["$defs"]["provider"]
-    counts = _object(provider, COUNT_FIELDS, "a provider")
-    if any(entry != {"$ref": "#/$defs/provider"} for entry in entries.values()):
-        raise RuntimeError("the fast path expects every provider to share one schema")
-    pool = _object(top["pool"], POOL_KEYS, "pool")
-    when = _object(top["time"], TIME_KEYS, "time")
-    per_period = [_leaf(counts[name], f"providers.*.{name}") for name in COUNT_FIELDS]
-    leaves = per_period * len(providers)
-    leaves += [_leaf(pool[name], f"pool.{name}") for name in POOL_KEYS]
-    leaves += [_leaf(when[name], f"time.{name}") for name in TIME_KEYS]
-    leaves.append(_leaf(top["schema_version"], "schema_version"))
-    allowed = top["period_hours"].get("enum", [])
-    period = float(period_hours) if period_hours in allowed else math.nan  # NaN: none pass
-    leaves.append((period, period, 1.0))
-    if version == 2:
-        mta = _object(top["mta"], MTA_KEYS, "mta")
-        if mta["overflow"].get("enum") != list(OVERFLOW_MODES):
-            raise RuntimeError(f"the fast path cannot read the schema of mta.overflow: "
-                               f"{mta['overflow']}")  # fmt: skip
-        leaves.append((0.0, 1.0, 1.0))  # the queue flag _gather reads from the mode
-        leaves += [_leaf(mta[name], f"mta.{name}") for name in MTA_KEYS[1:]]
-        history = top["history"]
-        if sorted(history) != ["description", "items", "maxItems", "type"] or (
-            history["type"] != "array"
-        ):
-            raise RuntimeError(f"the fast path cannot read the schema of history: {history}")
-        past = _object(history["items"], providers, "history.*")
-        if any(entry != {"$ref": "#/$defs/provider"} for entry in past.values()):
-            raise RuntimeError("the fast path expects every past provider to share one schema")
-        k = history["maxItems"]
-        leaves.append((0.0, float(k), 1.0))  # how many past periods are given
-        leaves += per_period * len(providers) * k
-    lowest, highest, whole = (list(column) for column in zip(*leaves, strict=True))
-    return lowest, highest, whole
 
 
 def _sum(terms: list[float]) -> float:
@@ -207,6 +94,13 @@ def _sum(terms: list[float]) -> float:
     if len(terms) < 8:
         return sum(terms, 0.0)
     return float(np.add.reduce(np.array(terms)))
+
+
+class _Spare(threading.local):
+    """Each thread's arrays for :meth:`OneRecord.decide`, by the record's number of values."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
 Decision = tuple[
@@ -276,7 +170,7 @@ class OneRecord:
         offsets = offsets[:-3]
         offsets.append(len(layers))
         for weight_t, bias, activation in layers:
-            offsets += [weight_t.shape[0], weight_t.shape[1], _ACTIVATIONS[activation],
+            offsets += [weight_t.shape[0], weight_t.shape[1], at._ACTIVATIONS[activation],
                         used, used + weight_t.size]  # fmt: skip
             parts += [np.asarray(weight_t, dtype=np.float64).ravel(),
                       np.asarray(bias, dtype=np.float64).ravel()]  # fmt: skip
@@ -284,12 +178,19 @@ class OneRecord:
         self._consts = np.concatenate(parts)
         self._layout = np.array(offsets, dtype=np.int64)
         self._layout_v2 = self._layout.copy()
-        self._layout_v2[_L_LOWEST : _L_WHOLE + 1] = bounds_v2
+        self._layout_v2[at._L_LOWEST : at._L_WHOLE + 1] = bounds_v2
         self._accepts_v1 = not layout.needs_v2
-        self._size = _BLOCKS * p + 2
+        self._size = at._BLOCKS * p + 2
+        # The output's blocks that every decision reads, as slices of its list.
+        self._factors_at, self._caps_at, self._ratios_at, self._flags_at = (
+            slice(block * p, block * p + p)
+            for block in (at._FACTOR, at._NEXT_CAP, at._RATIO, at._FLAGS)
+        )
         self._kernels = (kernel.prepare, kernel.decide)
         self._n_logs = 3 * p * (1 + k)
         self._padding = [0.0] * (10 * p)  # a past period before the warmup started
+        self._v1_size = 10 * p + 7  # a version-1 record's values; version 2's are more
+        self._spare = _Spare()
         # A record's parts in one C call each (itemgetter of one key returns no tuple).
         self._top = operator.itemgetter(*TOP_KEYS)
         self._top_v2 = operator.itemgetter(*TOP_KEYS_V2)
@@ -318,18 +219,6 @@ class OneRecord:
             self.decide(self.zeros_record(1))
         self.decide(self.zeros_record(2))
 
-    def _counts(self, periods: list[Any], flat: list[Any]) -> bool:
-        """Add each period's provider counts to ``flat``; False if a shape is off."""
-        n, entries_of = len(self.providers), self._entries
-        for entries in periods:
-            if type(entries) is not dict or len(entries) != n:
-                return False
-            for entry in entries_of(entries):
-                if type(entry) is not dict or len(entry) != _N_COUNTS:
-                    return False
-                flat += _COUNTS_OF(entry)
-        return True
-
     def _gather(self, record: object) -> list[Any] | None:
         """Return a record's numbers in the kernel's order, or None if its shape is off.
 
@@ -352,24 +241,38 @@ class OneRecord:
         if (type(when) is not dict or len(when) != len(TIME_KEYS) or type(pool) is not dict
                 or len(pool) != len(POOL_KEYS)):  # fmt: skip
             return None
-        flat: list[Any] = []
-        if not self._counts([entries], flat):
+        # Inline loops, not a helper per period: a decision gathers 20 entries or more,
+        # and each Python call or bound name costs more than the check it wraps.
+        n, entries_of, counts_of = len(self.providers), self._entries, _COUNTS_OF
+        if type(entries) is not dict or len(entries) != n:
             return None
+        flat: list[Any] = []
+        for entry in entries_of(entries):
+            if type(entry) is not dict or len(entry) != _N_COUNTS:
+                return None
+            flat += counts_of(entry)
         flat += self._pool(pool)
         flat += self._time(when)
         # The version the keys say: the other one is pydantic's to word.
         flat += (version if version == (2 if v2 else 1) else math.nan, period)
-        if v2:
-            if (type(mta) is not dict or len(mta) != len(MTA_KEYS) or type(history) is not list
-                    or len(history) > MAX_HISTORY_PERIODS):  # fmt: skip
+        if not v2:
+            return flat
+        if (type(mta) is not dict or len(mta) != len(MTA_KEYS) or type(history) is not list
+                or len(history) > MAX_HISTORY_PERIODS):  # fmt: skip
+            return None
+        overflow, max_age, retry = self._mta(mta)
+        if type(overflow) is not str or overflow not in _QUEUE:
+            return None
+        flat += (_QUEUE[overflow], max_age, retry, len(history))
+        for past in history:
+            if type(past) is not dict or len(past) != n:
                 return None
-            overflow, max_age, retry = self._mta(mta)
-            if type(overflow) is not str or overflow not in _QUEUE:
-                return None
-            flat += (_QUEUE[overflow], max_age, retry, len(history))
-            if not self._counts(history, flat):
-                return None
-            flat += self._padding * max(self._history - len(history), 0)
+            for entry in entries_of(past):
+                if type(entry) is not dict or len(entry) != _N_COUNTS:
+                    return None
+                flat += counts_of(entry)
+        if len(history) < self._history:
+            flat += self._padding * (self._history - len(history))
         return flat
 
     @staticmethod
@@ -405,65 +308,72 @@ class OneRecord:
             return None
         if flat is None:
             return None
-        data = self._pickled(flat)
-        if data is None:
+        try:
+            data = pickle.dumps(flat, 2)  # _pickled's, inline: a call costs ~0.1 µs
+        except Exception:  # an object's own __reduce__ may raise anything
             return None
         prepare, decide = kernels or self._kernels
-        layout = self._layout_v2 if len(flat) > 10 * len(self.providers) + 7 else self._layout
-        values = np.empty(len(flat))
-        logs = np.empty(self._n_logs)
+        size = len(flat)
+        layout = self._layout_v2 if size > self._v1_size else self._layout
+        # This thread's arrays for a record of this size (three np.empty cost ~0.5 µs): per
+        # thread, as the HTTP service decides in a thread pool and the kernels release the
+        # GIL; taken out while in use, so a call that re-enters decide here gets fresh ones.
+        spare = self._spare.arrays
+        buffers = spare.pop(size, None)
+        if buffers is None:
+            buffers = (np.empty(size), np.empty(self._n_logs), np.empty(self._size))
+        values, logs, out = buffers
         if not prepare(data, values, self._consts, layout, logs):
+            spare[size] = buffers
             return None
         # numpy's log10, as encode's: libm's may differ in the last bit (module docstring).
         np.log10(logs, out=logs)
-        out = np.empty(self._size)
         fired: int = decide(values, logs, self._consts, layout, out)
+        o: list[float] = out.tolist()
+        spare[size] = buffers  # given back: nothing reads them from here on
         if fired < 0:
             return None
         p = len(self.providers)
         n = int(flat[10 * p])
-        o: list[float] = out.tolist()
-        factors = o[_FACTOR * p : _FACTOR * p + p]
         pool_value = o[-2]
         proposal = (GROW if pool_value > POOL_THRESHOLD
                     else SHRINK if pool_value < -POOL_THRESHOLD else HOLD)  # fmt: skip
         hits: list[list[tuple[str, str]]] | None = None
         cut_at: list[str] = []
         if n > 0:
-            next_caps = o[_NEXT_CAP * p : _NEXT_CAP * p + p]
-            ratios = o[_RATIO * p : _RATIO * p + p]
+            next_caps = o[self._caps_at]
+            ratios = o[self._ratios_at]
             if fired:  # one pass over the providers' flags: most are 0
                 hits = []
-                for j, flag in enumerate(o[_FLAGS * p : _FLAGS * p + p]):
+                for j, flag in enumerate(o[self._flags_at]):
                     if not flag:
                         hits.append([])
                         continue
                     hits.append(self._reasons(o, j, int(flag), flat))
-                    if int(flag) & _CUTS:
+                    if int(flag) & at._CUTS:
                         cut_at.append(self.providers[j])
         else:
             next_caps, ratios = [0.0] * p, [math.nan] * p
         # The pool: the policy's change, then its bounds and guardrails, in this order.
-        g = self.guardrails
         notes: list[tuple[str | None, str]] = []
         action = proposal
         if action == GROW and n >= self.max_ips:
             action = HOLD
-            notes.append(("pool_max", pool_max_reason(self.max_ips)))
+            notes.append(("pool_max", gr.pool_max_reason(self.max_ips)))
         if action == GROW and cut_at:
             action = HOLD
-            notes.append(("pool_hold", pool_hold_reason(cut_at)))
+            notes.append(("pool_hold", gr.pool_hold_reason(cut_at)))
         # The kernel sums in order, as numpy does below 8 terms; from 8 on numpy sums pairwise.
         demand = o[-1] if p < 8 else _sum([float(d) for d in flat[0 : 10 * p : 10]])
         monthly = demand * (24 / self.period_hours) * 30
-        if monthly < g.min_monthly_messages:
+        if monthly < self.guardrails.min_monthly_messages:
             action = SHRINK if n > 0 else HOLD
-            notes.append(("low_volume", gr.low_volume_reason(g, monthly)))
+            notes.append(("low_volume", gr.low_volume_reason(self.guardrails, monthly)))
         if action == SHRINK and n == 0:
             action = HOLD
-            notes.append((None, EMPTY))
-        return (n, False, factors, next_caps, ratios, hits, pool_value, proposal, action,
-                notes)  # fmt: skip
+            notes.append((None, gr.EMPTY))
+        return (n, False, o[self._factors_at], next_caps, ratios, hits,
+                pool_value, proposal, action, notes)  # fmt: skip
 
     def _reasons(
         self, o: list[float], j: int, flags: int, flat: list[float]
@@ -471,20 +381,20 @@ class OneRecord:
         """The (guardrail, reason) pairs of provider ``j``'s flags, in the batch path's order."""
         p, g = len(self.providers), self.guardrails
         fired: list[tuple[str, str]] = []
-        if flags & _GROWTH:
+        if flags & at._GROWTH:
             limit = gr.growth_limit(g, self.period_hours)
             fired.append(("growth_bound", gr.growth_reason(o[j], limit, self.period_hours)))
-        if flags & _BLOCK:
+        if flags & at._BLOCK:
             fired.append(("block", gr.block_reason(g, float(flat[10 * j + 5]))))
-        if flags & _DEFERRALS:
-            fired.append(("deferrals", gr.deferrals_reason(g, o[_DEFERRAL * p + j])))
-        if flags & _BOUNCES:
-            fired.append(("bounces", gr.bounces_reason(g, o[_BOUNCE * p + j])))
-        if flags & _COMPLAINTS:
-            reason = gr.complaints_reason(g, o[_COMPLAINT * p + j], self.thresholds[j])
+        if flags & at._DEFERRALS:
+            fired.append(("deferrals", gr.deferrals_reason(g, o[at._DEFERRAL * p + j])))
+        if flags & at._BOUNCES:
+            fired.append(("bounces", gr.bounces_reason(g, o[at._BOUNCE * p + j])))
+        if flags & at._COMPLAINTS:
+            reason = gr.complaints_reason(g, o[at._COMPLAINT * p + j], self.thresholds[j])
             fired.append(("complaints", reason))
-        if flags & _CAP_BOUNDS:
-            reason = gr.cap_bounds_reason(o[_PER_IP * p + j], o[_NEXT_CAP * p + j],
+        if flags & at._CAP_BOUNDS:
+            reason = gr.cap_bounds_reason(o[at._PER_IP * p + j], o[at._NEXT_CAP * p + j],
                                           self._max_cap)  # fmt: skip
             fired.append(("cap_bounds", reason))
         return fired

@@ -283,9 +283,9 @@ def test_a_schema_the_fast_check_cannot_read_is_refused_at_load(
 
     Otherwise the fast check would go on with bounds the types no longer have.
     """
-    from ipwarmup.serving import single
+    from ipwarmup.serving import schema_bounds  # where record_bounds reads the schema
 
-    real = single.json_schema(PROVIDERS, 8)
+    real = schema_bounds.json_schema(PROVIDERS, 8)
     record_bounds(PROVIDERS, 8, 24)  # the real schema reads
 
     def edited(providers: Any, max_ips: int, **layout: Any) -> dict[str, Any]:
@@ -293,20 +293,20 @@ def test_a_schema_the_fast_check_cannot_read_is_refused_at_load(
         edit(schema)
         return schema
 
-    monkeypatch.setattr(single, "json_schema", edited)
+    monkeypatch.setattr(schema_bounds, "json_schema", edited)
     with pytest.raises(RuntimeError, match="the fast path"):
         record_bounds(PROVIDERS, 8, 24)
 
 
 def test_an_open_bound_lets_no_infinity_through(monkeypatch: pytest.MonkeyPatch) -> None:
     """A number without minimum or maximum reads as unbounded; the kernel still wants it finite."""
-    from ipwarmup.serving import single
+    from ipwarmup.serving import schema_bounds  # where record_bounds reads the schema
 
-    real = single.json_schema(PROVIDERS, 8)
+    real = schema_bounds.json_schema(PROVIDERS, 8)
     schema = copy.deepcopy(real)
     for bound in ("minimum", "maximum"):
         schema["properties"]["time"]["properties"]["day"].pop(bound)
-    monkeypatch.setattr(single, "json_schema", lambda providers, max_ips, **layout: schema)
+    monkeypatch.setattr(schema_bounds, "json_schema", lambda providers, max_ips, **layout: schema)
     lowest, highest, _ = record_bounds(PROVIDERS, 8, 24)
     day = 10 * len(PROVIDERS) + 2
     assert (lowest[day], highest[day]) == (-math.inf, math.inf)
