@@ -14,10 +14,8 @@ importable from here too, so ``kernel.prepare`` and ``kernel._FLAGS`` mean what 
 The plain functions stay importable beside their compiled forms, so tests run them where
 a line tracer (coverage, ``scripts/mutation``) sees them; ``NUMBA_DISABLE_JIT=1`` makes
 the compiled forms plain Python too. Compiled with ``cache=True``: machine code is written
-beside this file. numba's cache checks only the file of the function it compiles, not
-those of the functions and constants it calls or reads (numba issue #1833), so
-``_DEPENDS`` holds the digests of the two files this module's compiled code reads, and
-``tests/serving/test_kernel_split.py`` fails until a change there is recorded here.
+beside this file, stale when any module of the package changes (:mod:`ipwarmup.numba_cache`:
+this module's compiled code builds in ``kernel_record``'s and ``kernel_layout``'s).
 """
 
 from __future__ import annotations
@@ -92,12 +90,6 @@ from ipwarmup.serving.kernel_record import log_inputs as log_inputs
 from ipwarmup.serving.kernel_record import prepare as prepare
 from ipwarmup.serving.kernel_record import prepare_rows as prepare_rows
 from ipwarmup.serving.kernel_record import read as read
-
-_DEPENDS = {
-    "kernel_layout.py": "4cb53dbf1a04c79f8e6c6bf2d089ef0c69dc57968090c959e21ee39009fdd58f",
-    "kernel_record.py": "754cc9976792574a46fef35aebab428c926af7337379d0af6928dbe960a1e107",
-}
-"""The SHA-256 of each file this module's compiled code reads names from (see above)."""
 
 
 def _encode(values: np.ndarray, logs: np.ndarray, consts: np.ndarray, obs: np.ndarray) -> None:

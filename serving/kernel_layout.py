@@ -4,10 +4,8 @@
 array (``consts``, the encoder's block first) and an int64 ``layout`` of offsets and layer
 shapes; a record's values and the kernel's output are float64 arrays laid out as below.
 :mod:`ipwarmup.serving.kernel_record` and :mod:`ipwarmup.serving.kernel` read these names
-as compile-time constants: their machine code cached by numba holds them, and numba's cache
-does not see a change here, so each of those modules records this file's digest
-(``_DEPENDS``) and ``tests/serving/test_kernel_split.py`` fails until it is updated, which
-changes those files and so invalidates their caches.
+as compile-time constants: their machine code cached by numba holds them, and a change
+here makes that cache stale (:mod:`ipwarmup.numba_cache`).
 """
 
 _ACTIVATIONS = {"identity": 0, "tanh": 1, "relu": 2}

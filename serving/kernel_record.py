@@ -8,8 +8,8 @@ then runs); a fleet's batch runs :func:`prepare_rows` on the numbers
 
 The plain functions stay importable beside their compiled forms, so tests run them where
 a line tracer (coverage, ``scripts/mutation``) sees them; ``NUMBA_DISABLE_JIT=1`` makes the
-compiled forms plain Python too. Compiled with ``cache=True``; numba's cache checks only this
-file, so ``_DEPENDS`` holds the digest of the one it reads constants from.
+compiled forms plain Python too. Compiled with ``cache=True``, stale when any module of the
+package changes (:mod:`ipwarmup.numba_cache`): it reads ``kernel_layout``'s constants.
 """
 
 from __future__ import annotations
@@ -32,9 +32,6 @@ from ipwarmup.serving.kernel_layout import (
     _V1_EXTRA,
     _V2_EXTRA,
 )
-
-_DEPENDS = {"kernel_layout.py": "4cb53dbf1a04c79f8e6c6bf2d089ef0c69dc57968090c959e21ee39009fdd58f"}
-"""The SHA-256 of each file this module's compiled code reads names from (see its docstring)."""
 
 
 def _counts_at(block: int, n_providers: int) -> int:

@@ -16,7 +16,6 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
-from numba.core import caching
 
 from ipwarmup.envs import compiled
 
@@ -51,36 +50,6 @@ def test_second_fresh_process_loads_every_kernel_from_the_cache(tmp_path: Path) 
     second = _fresh_process(tmp_path)
     assert second["compiled"] == 0, second
     assert second["loaded"] >= 1, second
-
-
-def test_package_locators_come_first_in_numbas_order() -> None:
-    # NUMBA_CACHE_DIR, then __pycache__, then the user's folder; numba's own locators,
-    # which check a function's own file only, come after all three.
-    order = caching.CacheImpl._locator_classes
-    assert order[:3] == [
-        compiled.PackageUserCacheLocator,
-        compiled.PackageCacheLocator,
-        compiled.PackageUserWideCacheLocator,
-    ]
-    assert caching.UserWideCacheLocator in order[3:]
-
-
-def test_stamp_changes_with_any_module_of_the_package(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The period kernel builds in code from other modules: a change to any of them must
-    # make every cached function of the package stale, not only the changed file's.
-    for name in ("kernel.py", "formula.py"):
-        (tmp_path / name).write_text(f"# {name}\n")
-    monkeypatch.setattr(compiled, "_PACKAGE", tmp_path)
-    locator = object.__new__(compiled.PackageCacheLocator)
-    before = locator.get_source_stamp()
-    assert len(before) == 2
-    (tmp_path / "formula.py").write_text("# changed\n")
-    os.utime(tmp_path / "formula.py", ns=(1, 1))  # numba memoises hashes on mtime and size
-    after = locator.get_source_stamp()
-    assert after[0] != before[0]  # formula.py, first in sorted order
-    assert after[1] == before[1]  # kernel.py, unchanged
 
 
 _FAKE = """
