@@ -26,6 +26,19 @@ def load() -> str:
         return "n/a"
 
 
+def set_threads(threads: int | None) -> int:
+    """Set numba's thread count when given one; return the count the run uses.
+
+    The simulator runs a batch's rows on numba's threads (``ipwarmup.envs.threads``). An
+    older commit (``benchmarks/at_commit.sh``) has one thread whatever this says.
+    """
+    import numba
+
+    if threads is not None:
+        numba.set_num_threads(threads)
+    return int(numba.get_num_threads())
+
+
 def write_json(path: Path, report: dict[str, Any]) -> None:
     """Write the figures as JSON and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,7 @@ class RowGenerators:
         else:
             self._typed = typed.List(self._list)
         self._scratch: RowGenerators | None = None  # what copies() hands out, reused
+        self._distinct: bool | None = None  # whether no two rows share a bit generator
 
     def copies(self, rows: np.ndarray) -> RowGenerators:
         """Return generators in the states of rows ``rows``' generators, which they leave alone.
@@ -91,12 +92,21 @@ class RowGenerators:
         view._list = scratch._list[: len(sources)]
         view._typed = scratch._typed
         view._scratch = None
+        view._distinct = None
         return view
 
     @classmethod
     def repeat(cls, generator: np.random.Generator, count: int) -> RowGenerators:
         """Return ``count`` rows that all hold ``generator`` (placeholders before a reset)."""
         return cls([generator] * count)
+
+    @property
+    def distinct(self) -> bool:
+        """Whether every row draws from a bit generator of its own (rows may draw at once)."""
+        if self._distinct is None:
+            seen = {id(g.bit_generator) for g in self._list}
+            self._distinct = len(seen) == len(self._list)
+        return self._distinct
 
     @property
     def typed(self) -> Any:
@@ -110,6 +120,7 @@ class RowGenerators:
         if self._list[row] is not generator:  # ~10 µs to hand numba a new one
             self._list[row] = generator
             self._typed[row] = generator
+            self._distinct = None
 
     def __len__(self) -> int:
         return len(self._list)

@@ -1,0 +1,208 @@
+"""A batch's rows on several threads: the same bits as one thread, and only where it pays.
+
+The chunk count is forced (``simulator.chunks``) so these run the threaded kernels on any
+machine; with one numba thread the chunks run one after the other, the same code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Iterator
+
+import numba
+import numpy as np
+import pytest
+from gymnasium.utils import seeding
+
+from ipwarmup.envs import build_config, simulator, threads
+from ipwarmup.envs.config import EnvConfig
+from ipwarmup.envs.draws import RowGenerators
+from ipwarmup.envs.simulator import Simulator, StepResult
+from ipwarmup.envs.state import SimState
+
+
+def _arrays(state: SimState) -> dict[str, np.ndarray]:
+    """Every array of ``state`` by dotted name: draws, clock, pool, telemetry, accounting."""
+    out: dict[str, np.ndarray] = {}
+    for field in dataclasses.fields(state):
+        value = getattr(state, field.name)
+        if isinstance(value, np.ndarray):
+            out[field.name] = value
+        elif isinstance(value, dict):
+            out.update({f"{field.name}.{k}": v for k, v in value.items()})
+        elif dataclasses.is_dataclass(value):
+            out.update({f"{field.name}.{k}": v for k, v in vars(value).items()})
+    return out
+
+
+def _episode(config: EnvConfig, rows: int, seed: int) -> tuple[list[StepResult], Simulator]:
+    """Drive ``rows`` rows hard through a whole episode (the continuation included)."""
+    sim = Simulator(config, rows)
+    sim.reset(np.arange(rows), [seeding.np_random(seed + i)[0] for i in range(rows)])
+    rng = np.random.default_rng(seed)
+    results = []
+    for _ in range(config.steps_per_episode):
+        actions = rng.uniform(-0.2, 1.0, size=(rows, sim.codec.size))
+        actions[:, -1] = rng.choice([-1.0, 0.0, 1.0, 1.0], size=rows)
+        results.append(sim.step(actions))
+    return results, sim
+
+
+@pytest.fixture
+def forced(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+    """Force the chunk count the simulator asks for: ``forced["chunks"] = N``."""
+    setting = {"chunks": 1}
+    monkeypatch.setattr(simulator, "chunks", lambda n_rows: min(setting["chunks"], n_rows))
+    yield setting
+
+
+@pytest.mark.parametrize(
+    ("overrides", "chunks"),
+    [
+        (("mta.overflow=queue",), 3),
+        (("decision_interval_hours=6", "pool.initial_ips=2"), 2),
+        (("decision_interval_hours=24",), 7),
+    ],
+)
+def test_rows_in_chunks_give_the_bits_of_one_thread(
+    forced: dict[str, int], overrides: tuple[str, ...], chunks: int
+) -> None:
+    """Observations, rewards, continuations and every state array equal, bit for bit.
+
+    A hard-driven batch (blocks, throttles, queues, pool moves, incidents) through a whole
+    episode and its continuation, once on one thread and once in chunks.
+    """
+    config = build_config(
+        scenario="bursty_b2c_marketing",
+        overrides=[*overrides, "shared_pool.incident_probability_per_day=0.3"],
+    )
+    forced["chunks"] = 1
+    alone, one = _episode(config, 9, seed=40)
+    forced["chunks"] = chunks
+    chunked, many = _episode(config, 9, seed=40)
+    st = one.state
+    for key in ("block_events", "throttle_events", "deferrals", "rejected"):
+        assert (st.accounting[key] > 0).sum() >= 5, key  # most rows meet events
+    assert st.continuation["accepted_dedicated"].sum() > 0
+    for mine, theirs in zip(chunked, alone, strict=True):
+        np.testing.assert_array_equal(mine.observation, theirs.observation)
+        np.testing.assert_array_equal(mine.reward, theirs.reward)
+        np.testing.assert_array_equal(mine.continuation_reward, theirs.continuation_reward)
+    theirs_arrays = _arrays(st)
+    for name, value in _arrays(many.state).items():
+        np.testing.assert_array_equal(value, theirs_arrays[name], err_msg=name)
+
+
+def test_the_threaded_kernels_run_where_asked_and_not_at_one_row(
+    forced: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks above one call the threaded period and day start; one chunk never does."""
+    config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
+    calls = {"period": 0, "day": 0}
+    period, day = simulator.advance_period_rows, simulator.start_days
+
+    def count_period(*args: object) -> int:
+        calls["period"] += 1
+        return int(period(*args))
+
+    def count_day(*args: object) -> None:
+        calls["day"] += 1
+        day(*args)
+
+    monkeypatch.setattr(simulator, "advance_period_rows", count_period)
+    monkeypatch.setattr(simulator, "start_days", count_day)
+    forced["chunks"] = 2
+    _episode(config, 1, seed=3)
+    assert calls == {"period": 0, "day": 0}  # one row: min(2, 1) chunk
+    _episode(config, 4, seed=3)
+    steps = config.steps_per_episode
+    days = steps + config.reward.continuation_days
+    # reset's day, then one a day (each step ends at midnight), the continuation's too.
+    assert calls == {"period": days, "day": 1 + days}
+
+
+def test_rows_sharing_a_generator_draw_their_day_in_row_order(forced: dict[str, int]) -> None:
+    """Two rows on one generator take the one-thread draws, which read it row after row."""
+    config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
+    shared = seeding.np_random(5)[0]
+    results = []
+    for chunks in (1, 2):
+        forced["chunks"] = chunks
+        generator = np.random.Generator(type(shared.bit_generator)(0))
+        generator.bit_generator.state = shared.bit_generator.state
+        sim = Simulator(config, 4)
+        sim.reset(np.arange(4), [generator, generator, seeding.np_random(6)[0], generator])
+        assert not sim.generators.distinct
+        results.append([sim.step(np.zeros((4, sim.codec.size))) for _ in range(3)])
+    for mine, theirs in zip(results[1], results[0], strict=True):
+        np.testing.assert_array_equal(mine.observation, theirs.observation)
+
+
+def test_generators_are_distinct_when_no_two_rows_share_a_bit_generator() -> None:
+    """``RowGenerators.distinct`` follows the rows' bit generators as they are replaced."""
+    a, b = np.random.default_rng(1), np.random.default_rng(2)
+    rows = RowGenerators([a, b])
+    assert rows.distinct
+    rows[1] = np.random.Generator(a.bit_generator)  # another Generator, the same stream
+    assert not rows.distinct
+    rows[1] = b
+    assert rows.distinct
+    assert not RowGenerators.repeat(a, 3).distinct
+    assert RowGenerators.repeat(a, 1).distinct
+    assert rows.copies(np.array([0, 0])).distinct  # copies draw from streams of their own
+
+
+def test_a_batch_runs_on_threads_from_min_rows_on_the_main_thread_only() -> None:
+    """One chunk below ``MIN_ROWS`` rows, off the main thread, and with one numba thread."""
+    assert threads.chunks(1) == 1
+    assert threads.chunks(threads.MIN_ROWS - 1) == 1
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        assert threads.chunks(threads.MIN_ROWS) == 1
+        if numba.config.NUMBA_NUM_THREADS >= 2:  # type: ignore[attr-defined]  # numba's
+            numba.set_num_threads(2)
+            assert threads.chunks(threads.MIN_ROWS) == 2
+            assert threads.chunks(1000) == 2
+            seen: list[int] = []
+            worker = threading.Thread(target=lambda: seen.append(threads.chunks(1000)))
+            worker.start()
+            worker.join()
+            assert seen == [1]
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_runs_the_threaded_kernels(forced: dict[str, int]) -> None:
+    """After the parent ran a threaded period, a forked child runs one to the same bits.
+
+    ``scripts/mutation`` forks a process that has run the simulator; GNU OpenMP, numba's
+    first choice of threading layer, would stop the child.
+    """
+    config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
+    forced["chunks"] = 2
+    parent, _ = _episode(config, 4, seed=8)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run the same episode, say whether it matched
+        code = 1
+        try:
+            child, _ = _episode(config, 4, seed=8)
+            same = all(
+                np.array_equal(c.observation, p.observation)
+                for c, p in zip(child, parent, strict=True)
+            )
+            os.write(write, b"same" if same else b"differs")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read, 16)
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert answer == b"same"
+    assert numba.threading_layer() in ("tbb", "workqueue")  # fork-safe layers only
