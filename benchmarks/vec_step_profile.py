@@ -9,9 +9,9 @@ run's CPU time per vec step beside the instrumented one (the clocks cost ~1 µs 
 
 The parts: the compiled period (``advance_period``, the continuation's included), the
 day's draws (``draw_days``) and its layout (``start_day``), or, where a batch's rows run
-on several threads (``--threads N``, default numba's count: ``ipwarmup.envs.threads``), the
-period on threads (``advance_period_rows``) and the day's draws and layout on threads
-(``start_days``), whose CPU time counts every thread's; the observation
+on several threads (``--threads N``, default numba's count: ``ipwarmup.envs.threads``),
+the periods with the next day's draws and layout (``advance_rows``), whose CPU time
+counts every thread's; the observation
 (``Simulator.observe``), the VecEnv's ``info`` dicts (``WarmupVecEnv._infos``), the
 continuation's own Python (a copy of the rows, its generators), resets, the day's start in
 Python (before the compiled draws, the rows' numpy draws were made there), and what is left
@@ -78,8 +78,7 @@ PARTS: tuple[tuple[str, Any, str], ...] = (
     ("advance_period (compiled period)", simulator, "advance_period"),
     ("draw_days (the day's draws)", simulator, "draw_days"),
     ("start_day (the day's layout)", simulator, "start_day"),
-    ("advance_period_rows (the period on threads)", simulator, "advance_period_rows"),
-    ("start_days (draws and layout on threads)", simulator, "start_days"),
+    ("advance_rows (period and next day, threads)", simulator, "advance_rows"),
 )
 
 

@@ -53,7 +53,7 @@ from ipwarmup.envs.state import (
     allocate,
     take,
 )
-from ipwarmup.envs.threads import advance_period_rows, chunks, start_days
+from ipwarmup.envs.threads import advance_rows, chunks
 from ipwarmup.observation import Telemetry, encode, mta_features, obs_size
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ class Simulator:
         # The last period's outcomes too: a new episode has had no period yet.
         for values in (*st.accounting.values(), *st.continuation.values(), *st.outcome.values()):
             values[idx] = 0.0
-        self._start_day(idx, distinct_rows=len(np.unique(idx)) == len(idx))
+        self._start_day(idx)
         t = st.telemetry
         for name in vars(t):
             getattr(t, name)[idx] = 0.0
@@ -244,19 +244,16 @@ class Simulator:
         refresh_pool_telemetry(st, idx)
         return self.observe()[idx]
 
-    def _start_day(self, idx: np.ndarray, *, distinct_rows: bool = False) -> None:
+    def _day_draws(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return arrays for a day's uniforms and normals of ``n_rows`` rows."""
+        uniforms = np.empty((n_rows, snd.N_DAILY_UNIFORMS))
+        return uniforms, np.empty((n_rows, 2, HOURS_PER_DAY, self.n_providers))
+
+    def _start_day(self, idx: np.ndarray) -> None:
         # Each row draws from its own generator (uniforms, then normals), straight into its
-        # rows of two arrays, all rows in one compiled call (a chunk of rows per thread
-        # where rows and generators are distinct: envs.threads).
-        uniforms = np.empty((len(idx), snd.N_DAILY_UNIFORMS))
-        normals = np.empty((len(idx), 2, HOURS_PER_DAY, self.n_providers))
-        generators = self.generators
-        n_chunks = chunks(len(idx)) if distinct_rows else 1
-        if n_chunks > 1 and generators.distinct:
-            layout = start_day_arguments(self.state, self.config, self._rows.shapes)
-            start_days(n_chunks, generators.typed, idx, uniforms, normals, *layout)
-            return
-        draw_days(generators.typed, idx, uniforms, normals)
+        # rows of two arrays, all rows in one compiled call.
+        uniforms, normals = self._day_draws(len(idx))
+        draw_days(self.generators.typed, idx, uniforms, normals)
         start_day(self.state, idx, uniforms, self.config, self._rows.shapes, normals)
 
     # ------------------------------------------------------------------ steps
@@ -307,8 +304,13 @@ class Simulator:
         period = Period(b, k, p)
         out = np.empty((N_CLOSE, b, p))
         reward = np.zeros(b) if reward is None else reward
-        n_chunks = chunks(b)  # rows on several threads (envs.threads)
-        kernel = partial(advance_period_rows, n_chunks) if n_chunks > 1 else advance_period
+        # Rows on several threads, the next day's start included (envs.threads).
+        n_chunks = chunks(b) if self.generators.distinct else 1
+        kernel = advance_period
+        if n_chunks > 1:
+            layout = start_day_arguments(st, self.config, self._rows.shapes)
+            draws = self._day_draws(b)
+            kernel = partial(advance_rows, n_chunks, self.generators.typed, *draws, layout)
         ran = kernel(
             self._settings, st.hour_of_day, st.ring_clock, hold, periods, actions, self._hold,
             self._complaint_lag, self._complaint_feed, st.hour, st.n_ips,
@@ -328,8 +330,8 @@ class Simulator:
         st.ring_clock += ran * self.hours_per_step
         st.hour_of_day = (st.hour_of_day + ran * self.hours_per_step) % HOURS_PER_DAY
         write_outcomes(st, period, out)
-        if st.hour_of_day == 0:
-            self._start_day(self._all_rows, distinct_rows=True)
+        if st.hour_of_day == 0 and n_chunks == 1:
+            self._start_day(self._all_rows)
         return reward, ran
 
     def continuation_info(self, row: int, result: StepResult) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""A batch's rows on several threads: the compiled period and the day's start, row by chunk.
+"""A batch's rows on several threads: the compiled periods and the next day's start, by chunk.
 
 Rows (envs) do not meet within a period, nor in a day's draws and layout: each row reads
 and writes its own slices of the state, draws from its own generator, and a batch is
@@ -9,10 +9,12 @@ one per thread, and each chunk runs the very same sequential kernels on its slic
 each row's arithmetic is the sequential path's, operation for operation, so the results
 are the same bits whatever the thread count (``tests/envs/test_threads.py``).
 
-When a batch takes this path (:func:`use_threads`): at least :data:`MIN_ROWS` rows (a
-parallel launch costs ~10-20 µs, and a single env's step is ~40 µs), more than one numba
-thread, called from the main thread, and rows with distinct bit generators (two rows
-drawing from one generator would race; the sequential path draws them in row order).
+:func:`advance_rows` runs a call's periods and, at midnight, the next day's draws and
+layout in one parallel launch (a launch costs ~20 µs with numba's workqueue). A batch
+takes this path where :func:`chunks` says so: at least :data:`MIN_ROWS` rows (a single
+env's step is ~40 µs), more than one numba thread, called from the main thread; and
+where its rows draw from distinct bit generators (two rows drawing from one generator
+would race; the one-thread path draws them in row order).
 The thread count is numba's: ``NUMBA_NUM_THREADS`` (default: the machine's cores) or
 :func:`numba.set_num_threads` (``1`` turns the path off).
 
@@ -33,9 +35,10 @@ from typing import Any
 import numba
 import numpy as np
 
+from ipwarmup.envs.config import HOURS_PER_DAY
 from ipwarmup.envs.days import start_day_arrays
 from ipwarmup.envs.draws import draw_days
-from ipwarmup.envs.period_kernel import advance_period
+from ipwarmup.envs.period_kernel import HOURS_PER_STEP, advance_period
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "forksafe"  # type: ignore[attr-defined]  # numba's
@@ -58,34 +61,12 @@ def chunks(n_rows: int) -> int:
     return min(int(numba.get_num_threads()), n_rows)
 
 
-def _start_days(
+def _advance_rows(
     n_chunks: int,
     generators: Any,
-    rows: np.ndarray,
     uniforms: np.ndarray,
     normals: np.ndarray,
-    *layout: Any,
-) -> None:
-    """Draw and lay out the next day of rows ``rows`` in ``n_chunks`` chunks, on threads.
-
-    Each chunk runs :func:`~ipwarmup.envs.draws.draw_days` then
-    :func:`~ipwarmup.envs.days.start_day_arrays` on its rows; ``layout`` is what
-    :func:`~ipwarmup.envs.days.start_day_arguments` returns. ``rows`` must not repeat a
-    row, and the rows' generators must be distinct objects.
-    """
-    n_rows = rows.shape[0]
-    for chunk in numba.prange(n_chunks):
-        lo, hi = chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks
-        draw_days(generators, rows[lo:hi], uniforms[lo:hi], normals[lo:hi])
-        start_day_arrays(rows[lo:hi], uniforms[lo:hi], normals[lo:hi], *layout)
-
-
-start_days: Callable[..., None] = numba.njit(cache=True, parallel=True)(_start_days)
-"""The compiled :func:`_start_days`."""
-
-
-def _advance_period_rows(
-    n_chunks: int,
+    layout: Any,
     settings: np.ndarray,
     hour_of_day: int,
     ring_clock: int,
@@ -147,15 +128,24 @@ def _advance_period_rows(
     weekday: np.ndarray,
     telemetry_hour: np.ndarray,
 ) -> int:
-    """Run :func:`~ipwarmup.envs.period_kernel.advance_period` in ``n_chunks`` row chunks.
+    """Run the periods, and the next day's start at midnight, in ``n_chunks`` row chunks.
 
-    The chunks run on numba's threads (:func:`chunks` says how many). The other arguments
-    are :func:`~ipwarmup.envs.period_kernel.advance_period`'s; each chunk
-    gets its rows' slices (the row axis is the first, but the second of ``draw``,
-    ``period``, ``events``, ``out`` and ``accounting``). Every row shares the batch's
-    clock, so every chunk stops after the same period: the count is the first chunk's.
+    The chunks run on numba's threads (:func:`chunks` says how many), in one launch. Each
+    runs :func:`~ipwarmup.envs.period_kernel.advance_period` on its rows' slices (the
+    row axis is the first, but the second of ``draw``, ``period``, ``events``, ``out``
+    and ``accounting``); when its last period ends at midnight, it draws its rows' next
+    day from ``generators`` into its rows of ``uniforms`` and ``normals`` and lays it out
+    (:func:`~ipwarmup.envs.draws.draw_days`, then
+    :func:`~ipwarmup.envs.days.start_day_arrays` with ``layout``, what
+    :func:`~ipwarmup.envs.days.start_day_arguments` returns), as the simulator does after
+    the period on one thread. Every row shares the batch's clock, so every chunk stops
+    after the same period: the count is the first chunk's. The rows' generators must be
+    distinct objects. The other arguments are
+    :func:`~ipwarmup.envs.period_kernel.advance_period`'s.
     """
     n_rows = hour.shape[0]
+    hours_per_step = int(settings[HOURS_PER_STEP])
+    rows = np.arange(n_rows)
     ran = np.zeros(n_chunks, dtype=np.int64)
     for chunk in numba.prange(n_chunks):
         lo, hi = chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks
@@ -178,10 +168,11 @@ def _advance_period_rows(
             mean_ip_age_days[lo:hi], telemetry_day[lo:hi], weekday[lo:hi],
             telemetry_hour[lo:hi],
         )  # fmt: skip
+        if (hour_of_day + ran[chunk] * hours_per_step) % HOURS_PER_DAY == 0:
+            draw_days(generators, rows[lo:hi], uniforms[lo:hi], normals[lo:hi])
+            start_day_arrays(rows[lo:hi], uniforms[lo:hi], normals[lo:hi], *layout)
     return int(ran[0])
 
 
-advance_period_rows: Callable[..., int] = numba.njit(cache=True, parallel=True)(
-    _advance_period_rows
-)
-"""The compiled :func:`_advance_period_rows`."""
+advance_rows: Callable[..., int] = numba.njit(cache=True, parallel=True)(_advance_rows)
+"""The compiled :func:`_advance_rows`."""

@@ -98,29 +98,30 @@ def test_rows_in_chunks_give_the_bits_of_one_thread(
 def test_the_threaded_kernels_run_where_asked_and_not_at_one_row(
     forced: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Chunks above one call the threaded period and day start; one chunk never does."""
+    """Chunks above one call the threaded kernel, which starts the day; one chunk never does."""
     config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
-    calls = {"period": 0, "day": 0}
-    period, day = simulator.advance_period_rows, simulator.start_days
+    calls = {"threaded": 0, "day": 0}
+    threaded, day = simulator.advance_rows, simulator.draw_days
 
-    def count_period(*args: object) -> int:
-        calls["period"] += 1
-        return int(period(*args))
+    def count_threaded(*args: object) -> int:
+        calls["threaded"] += 1
+        return int(threaded(*args))
 
     def count_day(*args: object) -> None:
         calls["day"] += 1
         day(*args)
 
-    monkeypatch.setattr(simulator, "advance_period_rows", count_period)
-    monkeypatch.setattr(simulator, "start_days", count_day)
+    monkeypatch.setattr(simulator, "advance_rows", count_threaded)
+    monkeypatch.setattr(simulator, "draw_days", count_day)
     forced["chunks"] = 2
     _episode(config, 1, seed=3)
-    assert calls == {"period": 0, "day": 0}  # one row: min(2, 1) chunk
+    days = config.steps_per_episode + config.reward.continuation_days
+    # One row: min(2, 1) chunk; reset's day, then one a day (each step ends at midnight),
+    # the continuation's too.
+    assert calls == {"threaded": 0, "day": 1 + days}
+    calls.update(threaded=0, day=0)
     _episode(config, 4, seed=3)
-    steps = config.steps_per_episode
-    days = steps + config.reward.continuation_days
-    # reset's day, then one a day (each step ends at midnight), the continuation's too.
-    assert calls == {"period": days, "day": 1 + days}
+    assert calls == {"threaded": days, "day": 1}  # the threaded kernel starts the days
 
 
 def test_rows_sharing_a_generator_draw_their_day_in_row_order(forced: dict[str, int]) -> None:
