@@ -27,6 +27,9 @@ import numba
 import numpy as np
 from numba import typed
 
+from ipwarmup.envs.config import HOURS_PER_DAY
+from ipwarmup.envs.sender import N_DAILY_UNIFORMS
+
 
 def _repeat(generator: np.random.Generator, count: int) -> Any:
     """Return a typed List holding ``generator`` ``count`` times (one unboxing, not N)."""
@@ -127,6 +130,12 @@ class RowGenerators:
 
     def __iter__(self) -> Iterator[np.random.Generator]:
         return iter(self._list)
+
+
+def day_arrays(n_rows: int, n_providers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return arrays for :func:`draw_days` to fill: a day's uniforms and normals of rows."""
+    uniforms = np.empty((n_rows, N_DAILY_UNIFORMS))
+    return uniforms, np.empty((n_rows, 2, HOURS_PER_DAY, n_providers))
 
 
 def _draw_days(

@@ -37,7 +37,7 @@ from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.days import start_day, start_day_arguments
-from ipwarmup.envs.draws import RowGenerators, copy_generator, draw_days
+from ipwarmup.envs.draws import RowGenerators, copy_generator, day_arrays, draw_days
 from ipwarmup.envs.mta import Period
 from ipwarmup.envs.outcomes import N_CLOSE, refresh_pool_telemetry, write_outcomes
 from ipwarmup.envs.period_kernel import advance_period
@@ -244,15 +244,10 @@ class Simulator:
         refresh_pool_telemetry(st, idx)
         return self.observe()[idx]
 
-    def _day_draws(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return arrays for a day's uniforms and normals of ``n_rows`` rows."""
-        uniforms = np.empty((n_rows, snd.N_DAILY_UNIFORMS))
-        return uniforms, np.empty((n_rows, 2, HOURS_PER_DAY, self.n_providers))
-
     def _start_day(self, idx: np.ndarray) -> None:
         # Each row draws from its own generator (uniforms, then normals), straight into its
         # rows of two arrays, all rows in one compiled call.
-        uniforms, normals = self._day_draws(len(idx))
+        uniforms, normals = day_arrays(len(idx), self.n_providers)
         draw_days(self.generators.typed, idx, uniforms, normals)
         start_day(self.state, idx, uniforms, self.config, self._rows.shapes, normals)
 
@@ -309,7 +304,7 @@ class Simulator:
         kernel = advance_period
         if n_chunks > 1:
             layout = start_day_arguments(st, self.config, self._rows.shapes)
-            draws = self._day_draws(b)
+            draws = day_arrays(b, p)
             kernel = partial(advance_rows, n_chunks, self.generators.typed, *draws, layout)
         ran = kernel(
             self._settings, st.hour_of_day, st.ring_clock, hold, periods, actions, self._hold,
