@@ -27,16 +27,18 @@ def load() -> str:
 
 
 def set_threads(threads: int | None) -> int:
-    """Set numba's thread count when given one; return the count the run uses.
+    """Set the simulator's thread count when given one; return the count the run uses.
 
-    The simulator runs a batch's rows on numba's threads (``ipwarmup.envs.threads``). An
-    older commit (``benchmarks/at_commit.sh``) has one thread whatever this says.
+    The simulator runs a batch's rows on threads (``ipwarmup.envs.threads``); a commit from
+    before that (``benchmarks/at_commit.sh``) runs on one thread whatever this says.
     """
-    import numba
-
+    try:
+        from ipwarmup.envs import threads as envs_threads
+    except ImportError:
+        return 1
     if threads is not None:
-        numba.set_num_threads(threads)
-    return int(numba.get_num_threads())
+        envs_threads.set_threads(threads)
+    return envs_threads.thread_count()
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:

@@ -33,8 +33,8 @@ truncation/termination inside the timed region, the vector envs reset themselves
 warmup loops cover whole episodes so each repeat holds the same share of resets;
 CartPole's vector env counts its next-step autoreset steps as steps). Numpy's thread
 pools are limited to one thread before numpy is imported. The simulator runs a batch of
-at least ``ipwarmup.envs.threads.MIN_ROWS`` rows on numba's threads (one chunk of rows per
-thread): ``--threads 1`` gives one core's figures; the default is numba's count (the
+at least ``ipwarmup.envs.threads.MIN_ROWS`` rows on several threads (one chunk of rows per
+thread): ``--threads 1`` gives one core's figures; the default is the package's (the
 machine's cores, or ``NUMBA_NUM_THREADS``), printed at the top. CPU time counts every
 thread, so the ratio by CPU time is what one core's worth of work gives.
 
@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (smoke)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write figures as JSON")
     parser.add_argument("--paired-only", action="store_true", help="section 5 only")
-    parser.add_argument("--threads", type=int, default=None, help="numba threads")
+    parser.add_argument("--threads", type=int, default=None, help="simulator threads")
     args = parser.parse_args(argv)
     threads = set_threads(args.threads)
     settings = (
@@ -505,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"platform {info['platform']}  os.cpu_count() = {info['cpu_count']}")
     print(
         "OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1 set before importing numpy; all in one "
-        f"process; the simulator's batches on {threads} numba thread(s) (--threads)"
+        f"process; the simulator's batches on {threads} thread(s) (--threads)"
     )
     if args.paired_only:
         print_paired([bench_paired(VEC_TARGET_N, kind, settings) for kind in ("zeros", "random")])

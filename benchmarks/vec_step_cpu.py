@@ -8,9 +8,9 @@ alternation (``--actions zeros`` or ``random``). It steps the batch through whol
 of the repeats, and the simulated env-hours per CPU second, with the wall-clock time per
 step beside it. CPU time is what the run itself cost, less moved than wall time by other
 processes queueing for the shared cores, so two commits compare even when
-``env_throughput.py``'s wall-clock ratios are swamped. A batch's rows run on numba's
-threads (``ipwarmup.envs.threads``): ``--threads N`` sets their number (default: numba's,
-``NUMBA_NUM_THREADS`` or the machine's cores), and the CPU time then counts every thread.
+``env_throughput.py``'s wall-clock ratios are swamped. A batch's rows run on several
+threads (``ipwarmup.envs.threads``): ``--threads N`` sets their number (default: the
+package's, ``NUMBA_NUM_THREADS`` or the machine's cores), and CPU time counts every thread.
 It prints, it does not assert.
 """
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", choices=("zeros", "random"), default="zeros")
     parser.add_argument("--n-envs", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="numba threads")
+    parser.add_argument("--threads", type=int, default=None, help="simulator threads")
     args = parser.parse_args(argv)
     threads = set_threads(args.threads)
     with warnings.catch_warnings():

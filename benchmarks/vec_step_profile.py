@@ -9,9 +9,9 @@ run's CPU time per vec step beside the instrumented one (the clocks cost ~1 µs 
 
 The parts: the compiled period (``advance_period``, the continuation's included), the
 day's draws (``draw_days``) and its layout (``start_day``), or, where a batch's rows run
-on several threads (``--threads N``, default numba's count: ``ipwarmup.envs.threads``),
-the periods with the next day's draws and layout (``advance_rows``), whose CPU time
-counts every thread's; the observation
+on several threads (``--threads N``; the default is ``ipwarmup.envs.threads``'), the
+periods with the next day's draws and layout (``advance_rows``), whose CPU time counts
+every thread's; the observation
 (``Simulator.observe``), the VecEnv's ``info`` dicts (``WarmupVecEnv._infos``), the
 continuation's own Python (a copy of the rows, its generators), resets, the day's start in
 Python (before the compiled draws, the rows' numpy draws were made there), and what is left
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", choices=("zeros", "random"), default="zeros")
     parser.add_argument("--n-envs", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="numba threads")
+    parser.add_argument("--threads", type=int, default=None, help="simulator threads")
     args = parser.parse_args(argv)
     threads = set_threads(args.threads)
     with warnings.catch_warnings():

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -301,12 +300,7 @@ class Simulator:
         reward = np.zeros(b) if reward is None else reward
         # Rows on several threads, the next day's start included (envs.threads).
         n_chunks = chunks(b) if self.generators.distinct else 1
-        kernel = advance_period
-        if n_chunks > 1:
-            layout = start_day_arguments(st, self.config, self._rows.shapes)
-            draws = day_arrays(b, p)
-            kernel = partial(advance_rows, n_chunks, self.generators.typed, *draws, layout)
-        ran = kernel(
+        arguments = (
             self._settings, st.hour_of_day, st.ring_clock, hold, periods, actions, self._hold,
             self._complaint_lag, self._complaint_feed, st.hour, st.n_ips,
             st.last_pool_change_hour, st.ip_age_days, st.caps, st.allowance, st.reputation,
@@ -322,6 +316,12 @@ class Simulator:
             period.accepted_ip, period.per_row, out, accounting_block(st), reward,
             t.cap_per_hour, t.n_ips, t.mean_ip_age_days, t.day, t.weekday, t.hour,
         )  # fmt: skip
+        if n_chunks > 1:
+            layout = start_day_arguments(st, self.config, self._rows.shapes)
+            typed = self.generators.typed
+            ran = advance_rows(n_chunks, typed, *day_arrays(b, p), layout, arguments)
+        else:
+            ran = advance_period(*arguments)
         st.ring_clock += ran * self.hours_per_step
         st.hour_of_day = (st.hour_of_day + ran * self.hours_per_step) % HOURS_PER_DAY
         write_outcomes(st, period, out)

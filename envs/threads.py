@@ -3,26 +3,26 @@
 Rows (envs) do not meet within a period, nor in a day's draws and layout: each row reads
 and writes its own slices of the state, draws from its own generator, and a batch is
 identical to single envs seeded alike. So a batch splits into contiguous chunks of rows,
-one per thread, and each chunk runs the very same sequential kernels on its slices
+and each chunk runs the very same sequential kernels on its slices
 (:func:`~ipwarmup.envs.period_kernel.advance_period`,
 :func:`~ipwarmup.envs.draws.draw_days`, :func:`~ipwarmup.envs.days.start_day_arrays`):
-each row's arithmetic is the sequential path's, operation for operation, so the results
+each row's arithmetic is the one-thread path's, operation for operation, so the results
 are the same bits whatever the thread count (``tests/envs/test_threads.py``).
 
 :func:`advance_rows` runs a call's periods and, at midnight, the next day's draws and
-layout in one parallel launch (a launch costs ~20 µs with numba's workqueue). A batch
-takes this path where :func:`chunks` says so: at least :data:`MIN_ROWS` rows (a single
-env's step is ~40 µs), more than one numba thread, called from the main thread; and
-where its rows draw from distinct bit generators (two rows drawing from one generator
-would race; the one-thread path draws them in row order).
-The thread count is numba's: ``NUMBA_NUM_THREADS`` (default: the machine's cores) or
-:func:`numba.set_num_threads` (``1`` turns the path off).
+layout: the calling thread runs the first chunk, helper threads the others, each in one
+compiled call that releases the GIL (:func:`advance_chunk`, ``nogil=True``). numba's own
+``parallel=True`` was slower here: compiled so, the period's code ran ~10% slower even
+on one thread, and a launch of its portable ``workqueue`` layer costs ~20 µs a chunk (the
+calling thread waits while workers run); GNU OpenMP, the other layer installed, cannot
+run in a process forked after it ran, and ``scripts/mutation`` forks.
 
-numba's threading layer: unless ``NUMBA_THREADING_LAYER`` says otherwise, importing this
-module asks for a fork-safe one (``forksafe``: TBB if installed, else numba's own
-``workqueue``; GNU OpenMP, which numba would pick first, cannot run a parallel region in a
-process forked after one, as ``scripts/mutation`` and ``multiprocessing`` fork). The
-workqueue cannot serve two threads' launches at once, which the main-thread rule avoids.
+A batch takes this path where :func:`chunks` says so: at least :data:`MIN_ROWS` rows (a
+hand-over to a helper costs ~10-20 µs; a single env's step is ~40 µs), more than one
+thread (:func:`set_threads`; by default ``NUMBA_NUM_THREADS``, else the machine's cores),
+called from the main thread (helpers are not shared by concurrent callers); and where its
+rows draw from distinct bit generators (two rows drawing from one generator would race;
+the one-thread path draws them in row order). A forked child starts its own helpers.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -40,29 +41,99 @@ from ipwarmup.envs.days import start_day_arrays
 from ipwarmup.envs.draws import draw_days
 from ipwarmup.envs.period_kernel import HOURS_PER_STEP, advance_period
 
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "forksafe"  # type: ignore[attr-defined]  # numba's
-
 MIN_ROWS = 64
 """The fewest rows a batch needs to run on several threads (below it: one thread)."""
 
+_threads = max(1, int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]  # numba's
+_helpers: tuple[ThreadPoolExecutor, int] | None = None  # the pool and its size
+
+
+def set_threads(count: int) -> None:
+    """Run batches on ``count`` threads from now on (``1``: the one-thread path only).
+
+    Raises:
+        ValueError: ``count`` is below 1.
+    """
+    global _threads
+    if count < 1:
+        raise ValueError(f"count: expected at least 1 thread, got {count}")
+    _threads = count
+
+
+def thread_count() -> int:
+    """Return how many threads a batch of at least :data:`MIN_ROWS` rows runs on."""
+    return _threads
+
 
 def chunks(n_rows: int) -> int:
-    """Return how many chunks of rows a batch of ``n_rows`` rows runs on (1: one thread).
+    """Return how many chunks of rows a batch of ``n_rows`` rows runs in (1: one thread).
 
-    One per numba thread, or 1 (the sequential kernels) below :data:`MIN_ROWS` rows, off
-    the main thread, or with one thread. The generators' distinctness is the caller's to
-    check (:attr:`RowGenerators.distinct <ipwarmup.envs.draws.RowGenerators.distinct>`).
+    One per thread, or 1 (the one-thread kernels) below :data:`MIN_ROWS` rows, off the
+    main thread, with one thread, or with ``NUMBA_DISABLE_JIT`` (nothing releases the
+    GIL). The generators' distinctness is the caller's to check
+    (:attr:`RowGenerators.distinct <ipwarmup.envs.draws.RowGenerators.distinct>`).
     """
-    if n_rows < MIN_ROWS or numba.config.DISABLE_JIT:  # type: ignore[attr-defined]  # numba's
+    if n_rows < MIN_ROWS or _threads == 1 or numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
         return 1
     if threading.current_thread() is not threading.main_thread():
         return 1
-    return min(int(numba.get_num_threads()), n_rows)
+    return min(_threads, n_rows)
 
 
-def _advance_rows(
+def _forget_helpers() -> None:
+    """Drop the helpers in a forked child: their threads stayed in the parent."""
+    global _helpers
+    _helpers = None
+
+
+os.register_at_fork(after_in_child=_forget_helpers)
+
+
+def _helper_pool(count: int) -> ThreadPoolExecutor:
+    """Return a pool of at least ``count`` helper threads (started on first use)."""
+    global _helpers
+    if _helpers is None or _helpers[1] < count:
+        if _helpers is not None:
+            _helpers[0].shutdown(wait=True)
+        _helpers = (ThreadPoolExecutor(count, thread_name_prefix="ipwarmup-rows"), count)
+    return _helpers[0]
+
+
+def advance_rows(
     n_chunks: int,
+    generators: Any,
+    uniforms: np.ndarray,
+    normals: np.ndarray,
+    layout: tuple[np.ndarray, ...],
+    arguments: tuple[Any, ...],
+) -> int:
+    """Run :func:`advance_chunk` on ``n_chunks`` chunks of rows, on as many threads.
+
+    ``arguments`` are :func:`~ipwarmup.envs.period_kernel.advance_period`'s; the rest is
+    :func:`advance_chunk`'s. The calling thread runs the first chunk; it returns when every
+    chunk has (an error in any is raised after all have ended). Returns the periods run.
+    """
+    n_rows = arguments[9].shape[0]  # advance_period's ``hour``
+    bounds = [(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks) for c in range(n_chunks)]
+    helpers = _helper_pool(n_chunks - 1)
+    futures: list[Future[int]] = [
+        helpers.submit(advance_chunk, lo, hi, generators, uniforms, normals, layout, *arguments)
+        for lo, hi in bounds[1:]
+    ]
+    try:
+        lo, hi = bounds[0]
+        ran = advance_chunk(lo, hi, generators, uniforms, normals, layout, *arguments)
+    finally:
+        results = [future.exception() for future in futures]  # waits for every chunk
+    for error in results:
+        if error is not None:
+            raise error
+    return int(ran)
+
+
+def _advance_chunk(
+    lo: int,
+    hi: int,
     generators: Any,
     uniforms: np.ndarray,
     normals: np.ndarray,
@@ -128,51 +199,45 @@ def _advance_rows(
     weekday: np.ndarray,
     telemetry_hour: np.ndarray,
 ) -> int:
-    """Run the periods, and the next day's start at midnight, in ``n_chunks`` row chunks.
+    """Run rows ``lo`` to ``hi`` (excluded) through the periods, and the next day's start.
 
-    The chunks run on numba's threads (:func:`chunks` says how many), in one launch. Each
-    runs :func:`~ipwarmup.envs.period_kernel.advance_period` on its rows' slices (the
+    Runs :func:`~ipwarmup.envs.period_kernel.advance_period` on those rows' slices (the
     row axis is the first, but the second of ``draw``, ``period``, ``events``, ``out``
-    and ``accounting``); when its last period ends at midnight, it draws its rows' next
-    day from ``generators`` into its rows of ``uniforms`` and ``normals`` and lays it out
+    and ``accounting``); when the last period ends at midnight, draws the rows' next day
+    from ``generators`` into their rows of ``uniforms`` and ``normals`` and lays it out
     (:func:`~ipwarmup.envs.draws.draw_days`, then
     :func:`~ipwarmup.envs.days.start_day_arrays` with ``layout``, what
     :func:`~ipwarmup.envs.days.start_day_arguments` returns), as the simulator does after
-    the period on one thread. Every row shares the batch's clock, so every chunk stops
-    after the same period: the count is the first chunk's. The rows' generators must be
-    distinct objects. The other arguments are
+    the period on one thread. Returns the periods run: every row shares the batch's
+    clock, so every chunk runs as many. The other arguments are
     :func:`~ipwarmup.envs.period_kernel.advance_period`'s.
     """
-    n_rows = hour.shape[0]
     hours_per_step = int(settings[HOURS_PER_STEP])
-    rows = np.arange(n_rows)
-    ran = np.zeros(n_chunks, dtype=np.int64)
-    for chunk in numba.prange(n_chunks):
-        lo, hi = chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks
-        ran[chunk] = advance_period(
-            settings, hour_of_day, ring_clock, hold, periods, actions[lo:hi],
-            hold_utilization, complaint_lag, complaint_feed, hour[lo:hi], n_ips[lo:hi],
-            last_pool_change_hour[lo:hi], ip_age_days[lo:hi], caps[lo:hi], allowance[lo:hi],
-            reputation[lo:hi], pressure[lo:hi], blocked[lo:hi], blocked_until[lo:hi],
-            throttled[lo:hi], throttled_until[lo:hi], recent_volume[lo:hi],
-            previous_day_sent[lo:hi], peak_history[lo:hi], domain_reputation[lo:hi],
-            offences[lo:hi], queue_total[lo:hi], queue_cohorts[lo:hi], queue_scale[lo:hi],
-            complaint_history[lo:hi], shared_reputation[lo:hi], shared_share[lo:hi],
-            incident_until_day[lo:hi], incident_severity[lo:hi], demand_today[lo:hi],
-            accept_noise_today[lo:hi], complaint_noise_today[lo:hi],
-            complaint_rate_today[lo:hi], quality_today[lo:hi], day_sent[lo:hi],
-            day_peak[lo:hi], day_overshoot[lo:hi], day_shared[lo:hi], daily_volume[lo:hi],
-            bounce_rate[lo:hi], start_weekday[lo:hi], mix[lo:hi], draw[:, lo:hi],
-            period[:, lo:hi], accepted_ip[lo:hi], events[:, lo:hi], out[:, lo:hi],
-            accounting[:, lo:hi], reward[lo:hi], cap_per_hour[lo:hi], telemetry_ips[lo:hi],
-            mean_ip_age_days[lo:hi], telemetry_day[lo:hi], weekday[lo:hi],
-            telemetry_hour[lo:hi],
-        )  # fmt: skip
-        if (hour_of_day + ran[chunk] * hours_per_step) % HOURS_PER_DAY == 0:
-            draw_days(generators, rows[lo:hi], uniforms[lo:hi], normals[lo:hi])
-            start_day_arrays(rows[lo:hi], uniforms[lo:hi], normals[lo:hi], *layout)
-    return int(ran[0])
+    rows = np.arange(lo, hi)
+    ran = advance_period(
+        settings, hour_of_day, ring_clock, hold, periods, actions[lo:hi],
+        hold_utilization, complaint_lag, complaint_feed, hour[lo:hi], n_ips[lo:hi],
+        last_pool_change_hour[lo:hi], ip_age_days[lo:hi], caps[lo:hi], allowance[lo:hi],
+        reputation[lo:hi], pressure[lo:hi], blocked[lo:hi], blocked_until[lo:hi],
+        throttled[lo:hi], throttled_until[lo:hi], recent_volume[lo:hi],
+        previous_day_sent[lo:hi], peak_history[lo:hi], domain_reputation[lo:hi],
+        offences[lo:hi], queue_total[lo:hi], queue_cohorts[lo:hi], queue_scale[lo:hi],
+        complaint_history[lo:hi], shared_reputation[lo:hi], shared_share[lo:hi],
+        incident_until_day[lo:hi], incident_severity[lo:hi], demand_today[lo:hi],
+        accept_noise_today[lo:hi], complaint_noise_today[lo:hi],
+        complaint_rate_today[lo:hi], quality_today[lo:hi], day_sent[lo:hi],
+        day_peak[lo:hi], day_overshoot[lo:hi], day_shared[lo:hi], daily_volume[lo:hi],
+        bounce_rate[lo:hi], start_weekday[lo:hi], mix[lo:hi], draw[:, lo:hi],
+        period[:, lo:hi], accepted_ip[lo:hi], events[:, lo:hi], out[:, lo:hi],
+        accounting[:, lo:hi], reward[lo:hi], cap_per_hour[lo:hi], telemetry_ips[lo:hi],
+        mean_ip_age_days[lo:hi], telemetry_day[lo:hi], weekday[lo:hi],
+        telemetry_hour[lo:hi],
+    )  # fmt: skip
+    if (hour_of_day + ran * hours_per_step) % HOURS_PER_DAY == 0:
+        draw_days(generators, rows, uniforms[lo:hi], normals[lo:hi])
+        start_day_arrays(rows, uniforms[lo:hi], normals[lo:hi], *layout)
+    return ran
 
 
-advance_rows: Callable[..., int] = numba.njit(cache=True, parallel=True)(_advance_rows)
-"""The compiled :func:`_advance_rows`."""
+advance_chunk: Callable[..., int] = numba.njit(cache=True, nogil=True)(_advance_chunk)
+"""The compiled :func:`_advance_chunk`, which runs without the GIL."""

@@ -1,17 +1,19 @@
 """A batch's rows on several threads: the same bits as one thread, and only where it pays.
 
-The chunk count is forced (``simulator.chunks``) so these run the threaded kernels on any
-machine; with one numba thread the chunks run one after the other, the same code.
+The chunk count is forced (``simulator.chunks``) so these run the threaded path on any
+machine, whatever its cores.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 
-import numba
 import numpy as np
 import pytest
 from gymnasium.utils import seeding
@@ -156,32 +158,67 @@ def test_generators_are_distinct_when_no_two_rows_share_a_bit_generator() -> Non
 
 
 def test_a_batch_runs_on_threads_from_min_rows_on_the_main_thread_only() -> None:
-    """One chunk below ``MIN_ROWS`` rows, off the main thread, and with one numba thread."""
-    assert threads.chunks(1) == 1
-    assert threads.chunks(threads.MIN_ROWS - 1) == 1
-    before = numba.get_num_threads()
+    """One chunk below ``MIN_ROWS`` rows, off the main thread, and with one thread."""
+    before = threads.thread_count()
     try:
-        numba.set_num_threads(1)
-        assert threads.chunks(threads.MIN_ROWS) == 1
-        if numba.config.NUMBA_NUM_THREADS >= 2:  # type: ignore[attr-defined]  # numba's
-            numba.set_num_threads(2)
-            assert threads.chunks(threads.MIN_ROWS) == 2
-            assert threads.chunks(1000) == 2
-            seen: list[int] = []
-            worker = threading.Thread(target=lambda: seen.append(threads.chunks(1000)))
-            worker.start()
-            worker.join()
-            assert seen == [1]
+        threads.set_threads(3)
+        assert threads.thread_count() == 3
+        assert threads.chunks(1) == 1
+        assert threads.chunks(threads.MIN_ROWS - 1) == 1
+        assert threads.chunks(threads.MIN_ROWS) == 3
+        assert threads.chunks(1000) == 3
+        seen: list[int] = []
+        worker = threading.Thread(target=lambda: seen.append(threads.chunks(1000)))
+        worker.start()
+        worker.join()
+        assert seen == [1]
+        threads.set_threads(1)
+        assert threads.chunks(1000) == 1
+        with pytest.raises(ValueError, match="count: expected at least 1 thread, got 0"):
+            threads.set_threads(0)
+        assert threads.thread_count() == 1
     finally:
-        numba.set_num_threads(before)
+        threads.set_threads(before)
+
+
+def test_the_default_thread_count_is_numbas() -> None:
+    """``NUMBA_NUM_THREADS``, else the machine's cores, as numba reads it."""
+    code = "from ipwarmup.envs import threads; print(threads.thread_count())"
+    for value in ("1", "3"):
+        env = {**os.environ, "NUMBA_NUM_THREADS": value}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == value
+
+
+def test_an_error_in_a_helpers_chunk_is_raised_after_every_chunk_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The caller never goes on while a helper still writes its rows."""
+    ended: list[int] = []
+
+    def chunk(lo: int, hi: int, *rest: object) -> int:
+        if lo > 0:
+            time.sleep(0.05)
+            ended.append(lo)
+            raise RuntimeError(f"rows {lo}-{hi}")
+        return 1
+
+    monkeypatch.setattr(threads, "advance_chunk", chunk)
+    hour = np.zeros(10)
+    arguments = (None,) * 9 + (hour,)
+    with pytest.raises(RuntimeError, match="rows 5-10"):
+        threads.advance_rows(2, None, hour, hour, (), arguments)
+    assert ended == [5]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_forked_child_runs_the_threaded_kernels(forced: dict[str, int]) -> None:
     """After the parent ran a threaded period, a forked child runs one to the same bits.
 
-    ``scripts/mutation`` forks a process that has run the simulator; GNU OpenMP, numba's
-    first choice of threading layer, would stop the child.
+    ``scripts/mutation`` forks a process that has run the simulator: the child starts
+    helper threads of its own (the parent's stayed behind).
     """
     config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
     forced["chunks"] = 2
@@ -206,4 +243,3 @@ def test_a_forked_child_runs_the_threaded_kernels(forced: dict[str, int]) -> Non
     os.close(read)
     assert os.waitstatus_to_exitcode(status) == 0
     assert answer == b"same"
-    assert numba.threading_layer() in ("tbb", "workqueue")  # fork-safe layers only
