@@ -32,10 +32,12 @@ def set_threads(threads: int | None) -> int:
     The simulator runs a batch's rows on threads (``ipwarmup.envs.threads``); a commit from
     before that (``benchmarks/at_commit.sh``) runs on one thread whatever this says.
     """
-    try:
-        from ipwarmup.envs import threads as envs_threads
-    except ImportError:
+    from ipwarmup.envs import simulator
+
+    if not hasattr(simulator, "advance_rows"):  # a commit whose batches run on one thread
         return 1
+    from ipwarmup.envs import threads as envs_threads
+
     if threads is not None:
         envs_threads.set_threads(threads)
     return envs_threads.thread_count()
