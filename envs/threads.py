@@ -69,11 +69,10 @@ def chunks(n_rows: int) -> int:
     """Return how many chunks of rows a batch of ``n_rows`` rows runs in (1: one thread).
 
     One per thread, or 1 (the one-thread kernels) below :data:`MIN_ROWS` rows, off the
-    main thread, with one thread, or with ``NUMBA_DISABLE_JIT`` (nothing releases the
-    GIL). The generators' distinctness is the caller's to check
+    main thread, or with one thread. The generators' distinctness is the caller's to check
     (:attr:`RowGenerators.distinct <ipwarmup.envs.draws.RowGenerators.distinct>`).
     """
-    if n_rows < MIN_ROWS or _threads == 1 or numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
+    if n_rows < MIN_ROWS or _threads == 1:
         return 1
     if threading.current_thread() is not threading.main_thread():
         return 1
