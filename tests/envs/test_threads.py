@@ -1,7 +1,8 @@
 """A batch's rows on several threads: the same bits as one thread, and only where it pays.
 
 The chunk count is forced (``simulator.chunks``) so these run the threaded path on any
-machine, whatever its cores.
+machine, whatever its cores. The quick tests come first (mutation runs stop at the first
+failure).
 """
 
 from __future__ import annotations
@@ -60,89 +61,6 @@ def forced(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     yield setting
 
 
-@pytest.mark.parametrize(
-    ("overrides", "chunks"),
-    [
-        (("mta.overflow=queue",), 3),
-        (("decision_interval_hours=6", "pool.initial_ips=2"), 2),
-        (("decision_interval_hours=24",), 7),
-    ],
-)
-def test_rows_in_chunks_give_the_bits_of_one_thread(
-    forced: dict[str, int], overrides: tuple[str, ...], chunks: int
-) -> None:
-    """Observations, rewards, continuations and every state array equal, bit for bit.
-
-    A hard-driven batch (blocks, throttles, queues, pool moves, incidents) through a whole
-    episode and its continuation, once on one thread and once in chunks.
-    """
-    config = build_config(
-        scenario="bursty_b2c_marketing",
-        overrides=[*overrides, "shared_pool.incident_probability_per_day=0.3"],
-    )
-    forced["chunks"] = 1
-    alone, one = _episode(config, 9, seed=40)
-    forced["chunks"] = chunks
-    chunked, many = _episode(config, 9, seed=40)
-    st = one.state
-    for key in ("block_events", "throttle_events", "deferrals", "rejected"):
-        assert (st.accounting[key] > 0).sum() >= 5, key  # most rows meet events
-    assert st.continuation["accepted_dedicated"].sum() > 0
-    for mine, theirs in zip(chunked, alone, strict=True):
-        np.testing.assert_array_equal(mine.observation, theirs.observation)
-        np.testing.assert_array_equal(mine.reward, theirs.reward)
-        np.testing.assert_array_equal(mine.continuation_reward, theirs.continuation_reward)
-    theirs_arrays = _arrays(st)
-    for name, value in _arrays(many.state).items():
-        np.testing.assert_array_equal(value, theirs_arrays[name], err_msg=name)
-
-
-def test_the_threaded_kernels_run_where_asked_and_not_at_one_row(
-    forced: dict[str, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Chunks above one call the threaded kernel, which starts the day; one chunk never does."""
-    config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
-    calls = {"threaded": 0, "day": 0}
-    threaded, day = simulator.advance_rows, simulator.draw_days
-
-    def count_threaded(*args: object) -> int:
-        calls["threaded"] += 1
-        return int(threaded(*args))
-
-    def count_day(*args: object) -> None:
-        calls["day"] += 1
-        day(*args)
-
-    monkeypatch.setattr(simulator, "advance_rows", count_threaded)
-    monkeypatch.setattr(simulator, "draw_days", count_day)
-    forced["chunks"] = 2
-    _episode(config, 1, seed=3)
-    days = config.steps_per_episode + config.reward.continuation_days
-    # One row: min(2, 1) chunk; reset's day, then one a day (each step ends at midnight),
-    # the continuation's too.
-    assert calls == {"threaded": 0, "day": 1 + days}
-    calls.update(threaded=0, day=0)
-    _episode(config, 4, seed=3)
-    assert calls == {"threaded": days, "day": 1}  # the threaded kernel starts the days
-
-
-def test_rows_sharing_a_generator_draw_their_day_in_row_order(forced: dict[str, int]) -> None:
-    """Two rows on one generator take the one-thread draws, which read it row after row."""
-    config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
-    shared = seeding.np_random(5)[0]
-    results = []
-    for chunks in (1, 2):
-        forced["chunks"] = chunks
-        generator = np.random.Generator(type(shared.bit_generator)(0))
-        generator.bit_generator.state = shared.bit_generator.state
-        sim = Simulator(config, 4)
-        sim.reset(np.arange(4), [generator, generator, seeding.np_random(6)[0], generator])
-        assert not sim.generators.distinct
-        results.append([sim.step(np.zeros((4, sim.codec.size))) for _ in range(3)])
-    for mine, theirs in zip(results[1], results[0], strict=True):
-        np.testing.assert_array_equal(mine.observation, theirs.observation)
-
-
 def test_generators_are_distinct_when_no_two_rows_share_a_bit_generator() -> None:
     """``RowGenerators.distinct`` follows the rows' bit generators as they are replaced."""
     a, b = np.random.default_rng(1), np.random.default_rng(2)
@@ -181,17 +99,6 @@ def test_a_batch_runs_on_threads_from_min_rows_on_the_main_thread_only() -> None
         threads.set_threads(before)
 
 
-def test_the_default_thread_count_is_numbas() -> None:
-    """``NUMBA_NUM_THREADS``, else the machine's cores, as numba reads it."""
-    code = "from ipwarmup.envs import threads; print(threads.thread_count())"
-    for value in ("1", "3"):
-        env = {**os.environ, "NUMBA_NUM_THREADS": value}
-        done = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-        )
-        assert done.stdout.strip() == value
-
-
 def test_an_error_in_a_helpers_chunk_is_raised_after_every_chunk_ended(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -211,6 +118,100 @@ def test_an_error_in_a_helpers_chunk_is_raised_after_every_chunk_ended(
     with pytest.raises(RuntimeError, match="rows 5-10"):
         threads.advance_rows(2, None, hour, hour, (), arguments)
     assert ended == [5]
+
+
+def test_the_default_thread_count_is_numbas() -> None:
+    """``NUMBA_NUM_THREADS``, else the machine's cores, as numba reads it."""
+    code = "from ipwarmup.envs import threads; print(threads.thread_count())"
+    for value in ("1", "3"):
+        env = {**os.environ, "NUMBA_NUM_THREADS": value}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == value
+
+
+def test_rows_sharing_a_generator_draw_their_day_in_row_order(forced: dict[str, int]) -> None:
+    """Two rows on one generator take the one-thread draws, which read it row after row."""
+    config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
+    shared = seeding.np_random(5)[0]
+    results = []
+    for chunks in (1, 2):
+        forced["chunks"] = chunks
+        generator = np.random.Generator(type(shared.bit_generator)(0))
+        generator.bit_generator.state = shared.bit_generator.state
+        sim = Simulator(config, 4)
+        sim.reset(np.arange(4), [generator, generator, seeding.np_random(6)[0], generator])
+        assert not sim.generators.distinct
+        results.append([sim.step(np.zeros((4, sim.codec.size))) for _ in range(3)])
+    for mine, theirs in zip(results[1], results[0], strict=True):
+        np.testing.assert_array_equal(mine.observation, theirs.observation)
+
+
+def test_the_threaded_kernels_run_where_asked_and_not_at_one_row(
+    forced: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks above one call the threaded kernel, which starts the day; one chunk never does."""
+    config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
+    calls = {"threaded": 0, "day": 0}
+    threaded, day = simulator.advance_rows, simulator.draw_days
+
+    def count_threaded(*args: object) -> int:
+        calls["threaded"] += 1
+        return int(threaded(*args))
+
+    def count_day(*args: object) -> None:
+        calls["day"] += 1
+        day(*args)
+
+    monkeypatch.setattr(simulator, "advance_rows", count_threaded)
+    monkeypatch.setattr(simulator, "draw_days", count_day)
+    forced["chunks"] = 2
+    _episode(config, 1, seed=3)
+    days = config.steps_per_episode + config.reward.continuation_days
+    # One row: min(2, 1) chunk; reset's day, then one a day (each step ends at midnight),
+    # the continuation's too.
+    assert calls == {"threaded": 0, "day": 1 + days}
+    calls.update(threaded=0, day=0)
+    _episode(config, 4, seed=3)
+    assert calls == {"threaded": days, "day": 1}  # the threaded kernel starts the days
+
+
+@pytest.mark.parametrize(
+    ("overrides", "chunks"),
+    [
+        (("mta.overflow=queue",), 3),
+        (("decision_interval_hours=6", "pool.initial_ips=2"), 2),
+        (("decision_interval_hours=24",), 7),
+    ],
+)
+def test_rows_in_chunks_give_the_bits_of_one_thread(
+    forced: dict[str, int], overrides: tuple[str, ...], chunks: int
+) -> None:
+    """Observations, rewards, continuations and every state array equal, bit for bit.
+
+    A hard-driven batch (blocks, throttles, queues, pool moves, incidents) through a whole
+    episode and its continuation, once on one thread and once in chunks.
+    """
+    config = build_config(
+        scenario="bursty_b2c_marketing",
+        overrides=[*overrides, "shared_pool.incident_probability_per_day=0.3"],
+    )
+    forced["chunks"] = 1
+    alone, one = _episode(config, 9, seed=40)
+    forced["chunks"] = chunks
+    chunked, many = _episode(config, 9, seed=40)
+    st = one.state
+    for key in ("block_events", "throttle_events", "deferrals", "rejected"):
+        assert (st.accounting[key] > 0).sum() >= 5, key  # most rows meet events
+    assert st.continuation["accepted_dedicated"].sum() > 0
+    for mine, theirs in zip(chunked, alone, strict=True):
+        np.testing.assert_array_equal(mine.observation, theirs.observation)
+        np.testing.assert_array_equal(mine.reward, theirs.reward)
+        np.testing.assert_array_equal(mine.continuation_reward, theirs.continuation_reward)
+    theirs_arrays = _arrays(st)
+    for name, value in _arrays(many.state).items():
+        np.testing.assert_array_equal(value, theirs_arrays[name], err_msg=name)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
