@@ -18,7 +18,7 @@ calling thread waits while workers run); GNU OpenMP, the other layer installed, 
 run in a process forked after it ran, and ``scripts/mutation`` forks.
 
 A batch takes this path where :func:`chunks` says so: at least :data:`MIN_ROWS` rows (a
-hand-over to a helper costs ~10-20 µs; a single env's step is ~40 µs), more than one
+hand-over to a helper costs ~20-30 µs; a single env's step is ~40 µs), more than one
 thread (:func:`set_threads`; by default ``NUMBA_NUM_THREADS``, else the machine's cores),
 called from the main thread (helpers are not shared by concurrent callers); and where its
 rows draw from distinct bit generators (two rows drawing from one generator would race;

@@ -120,6 +120,23 @@ def test_an_error_in_a_helpers_chunk_is_raised_after_every_chunk_ended(
     assert ended == [5]
 
 
+def test_helpers_are_reused_while_enough_and_a_smaller_pool_is_shut_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pool serves calls that need as many helpers or fewer; a larger need replaces it."""
+    monkeypatch.setattr(threads, "_helpers", None)
+    one = threads._helper_pool(1)
+    assert threads._helper_pool(1) is one
+    two = threads._helper_pool(2)
+    assert two is not one
+    assert threads._helper_pool(1) is two
+    assert threads._helper_pool(2) is two
+    with pytest.raises(RuntimeError, match="shutdown"):
+        one.submit(int)  # its thread ended: no helper is left behind
+    assert two.submit(int, "7").result() == 7
+    two.shutdown()
+
+
 def test_the_default_thread_count_is_numbas() -> None:
     """``NUMBA_NUM_THREADS``, else the machine's cores, as numba reads it."""
     code = "from ipwarmup.envs import threads; print(threads.thread_count())"
