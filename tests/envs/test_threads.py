@@ -90,6 +90,8 @@ def test_a_batch_runs_on_threads_from_min_rows_on_the_main_thread_only() -> None
         worker.start()
         worker.join()
         assert seen == [1]
+        threads.set_threads(2)
+        assert threads.chunks(1000) == 2
         threads.set_threads(1)
         assert threads.chunks(1000) == 1
         with pytest.raises(ValueError, match="count: expected at least 1 thread, got 0"):
