@@ -162,7 +162,13 @@ def test_rows_sharing_a_generator_draw_their_day_in_row_order(forced: dict[str, 
         sim = Simulator(config, 4)
         sim.reset(np.arange(4), [generator, generator, seeding.np_random(6)[0], generator])
         assert not sim.generators.distinct
-        results.append([sim.step(np.zeros((4, sim.codec.size))) for _ in range(3)])
+        steps = []
+        for _ in range(3):
+            demand = sim.state.demand_today.copy()
+            steps.append(sim.step(np.zeros((4, sim.codec.size))))
+            for row in range(4):  # each step ends at midnight: every row drew a new day
+                assert not np.array_equal(sim.state.demand_today[row], demand[row])
+        results.append(steps)
     for mine, theirs in zip(results[1], results[0], strict=True):
         np.testing.assert_array_equal(mine.observation, theirs.observation)
 
