@@ -150,9 +150,13 @@ def test_the_default_thread_count_is_numbas() -> None:
         assert done.stdout.strip() == value
 
 
-def test_rows_sharing_a_generator_draw_their_day_in_row_order(forced: dict[str, int]) -> None:
-    """Two rows on one generator take the one-thread draws, which read it row after row."""
+def test_rows_sharing_a_generator_draw_their_day_in_row_order(
+    forced: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rows on one generator take the one-thread path, which reads it row after row."""
     config = build_config(scenario="low_volume", overrides=["decision_interval_hours=24"])
+    threaded: list[int] = []
+    monkeypatch.setattr(simulator, "advance_rows", lambda *args: threaded.append(1))
     shared = seeding.np_random(5)[0]
     results = []
     for chunks in (1, 2):
@@ -171,6 +175,7 @@ def test_rows_sharing_a_generator_draw_their_day_in_row_order(forced: dict[str, 
         results.append(steps)
     for mine, theirs in zip(results[1], results[0], strict=True):
         np.testing.assert_array_equal(mine.observation, theirs.observation)
+    assert threaded == []  # two chunks were asked for, none ran
 
 
 def test_the_threaded_kernels_run_where_asked_and_not_at_one_row(
