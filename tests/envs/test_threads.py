@@ -20,8 +20,9 @@ import pytest
 from gymnasium.utils import seeding
 
 from ipwarmup.envs import build_config, simulator, threads
-from ipwarmup.envs.config import EnvConfig
-from ipwarmup.envs.draws import RowGenerators
+from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
+from ipwarmup.envs.draws import RowGenerators, day_arrays
+from ipwarmup.envs.sender import N_DAILY_UNIFORMS
 from ipwarmup.envs.simulator import Simulator, StepResult
 from ipwarmup.envs.state import SimState
 
@@ -73,6 +74,13 @@ def test_generators_are_distinct_when_no_two_rows_share_a_bit_generator() -> Non
     assert not RowGenerators.repeat(a, 3).distinct
     assert RowGenerators.repeat(a, 1).distinct
     assert rows.copies(np.array([0, 0])).distinct  # copies draw from streams of their own
+
+
+def test_a_days_draw_arrays_hold_the_uniforms_and_two_planes_of_hourly_normals() -> None:
+    """What draw_days fills and start_day reads: acceptance, then complaint normals."""
+    uniforms, normals = day_arrays(3, 5)
+    assert uniforms.shape == (3, N_DAILY_UNIFORMS)
+    assert normals.shape == (3, 2, HOURS_PER_DAY, 5)
 
 
 def test_a_batch_runs_on_threads_from_min_rows_on_the_main_thread_only() -> None:
