@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -277,7 +278,15 @@ def test_a_forked_child_runs_the_threaded_kernels(forced: dict[str, int]) -> Non
         finally:
             os._exit(code)
     os.close(write)
-    _, status = os.waitpid(pid, 0)
+    deadline = time.monotonic() + 120.0  # a child waiting on the parent's helpers hangs
+    done, status = os.waitpid(pid, os.WNOHANG)
+    while done == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        done, status = os.waitpid(pid, os.WNOHANG)
+    if done == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child did not finish its episode in 120 s")
     answer = os.read(read, 16)
     os.close(read)
     assert os.waitstatus_to_exitcode(status) == 0
