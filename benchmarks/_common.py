@@ -26,6 +26,23 @@ def load() -> str:
         return "n/a"
 
 
+def set_threads(threads: int | None) -> int:
+    """Set the simulator's thread count when given one; return the count the run uses.
+
+    The simulator runs a batch's rows on threads (``ipwarmup.envs.threads``); a commit from
+    before that (``benchmarks/at_commit.sh``) runs on one thread whatever this says.
+    """
+    from ipwarmup.envs import simulator
+
+    if not hasattr(simulator, "advance_rows"):  # a commit whose batches run on one thread
+        return 1
+    from ipwarmup.envs import threads as envs_threads
+
+    if threads is not None:
+        envs_threads.set_threads(threads)
+    return envs_threads.thread_count()
+
+
 def write_json(path: Path, report: dict[str, Any]) -> None:
     """Write the figures as JSON and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)

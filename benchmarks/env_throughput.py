@@ -1,8 +1,9 @@
 """Simulator throughput: how fast the IP-warmup env steps, next to Gymnasium's CartPole-v1.
 
 Run ``python benchmarks/env_throughput.py`` (``--quick`` for a smoke run, ``--json PATH``
-to also write every figure as JSON). It prints, it does not assert: the targets at the
-end are informational and the exit code is 0 whether they pass or miss.
+to also write every figure as JSON, ``--paired-only`` for section 5 alone, ``--threads N``
+for the simulator's thread count). It prints, it does not assert: the targets at the end
+are informational and the exit code is 0 whether they pass or miss.
 
 What is measured, all in this one process so the ratios compare like with like:
 
@@ -31,7 +32,11 @@ repeat and the median. Episode ends are part of every loop: the single envs are 
 truncation/termination inside the timed region, the vector envs reset themselves (the
 warmup loops cover whole episodes so each repeat holds the same share of resets;
 CartPole's vector env counts its next-step autoreset steps as steps). Numpy's thread
-pools are limited to one thread before numpy is imported, so the figures are for one core.
+pools are limited to one thread before numpy is imported. The simulator runs a batch of
+at least ``ipwarmup.envs.threads.MIN_ROWS`` rows on several threads (one chunk of rows per
+thread): ``--threads 1`` gives one core's figures; the default is the package's (the
+machine's cores, or ``NUMBA_NUM_THREADS``), printed at the top. CPU time counts every
+thread, so the ratio by CPU time is what one core's worth of work gives.
 
 The hour loop is a numba kernel compiled with ``cache=True``: every timed loop is warmed up
 first, so compilation is never timed; section 0 states what the first call costs in a
@@ -68,7 +73,7 @@ from typing import Any  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import load, rate, rule, write_json  # noqa: E402  # the script's own folder
+from _common import load, rate, rule, set_threads, write_json  # noqa: E402  # own folder
 
 import ipwarmup.envs  # noqa: E402
 
@@ -384,6 +389,21 @@ def bench_paired(n_envs: int, kind: str, settings: Settings) -> dict[str, Any]:
     }
 
 
+def print_paired(paired: list[dict[str, Any]]) -> None:
+    """Print section 5: the alternating repeats' rates and ratios, worse of the actions."""
+    print(rule(f"5. Alternating repeats at n={VEC_TARGET_N}: ipwarmup vec vs CartPole vec"))
+    print(
+        f"{'actions':<8} {'env-h/s':>12} {'CP steps/s':>12} {'ratio (best)':>13} "
+        f"{'median of pairs':>16} {'by CPU time':>12}"
+    )
+    for pair in paired:
+        print(
+            f"{pair['actions']:<8} {rate(pair['ipwarmup'].env_hours_per_s()):>12} "
+            f"{rate(pair['cartpole'].env_steps_per_s()):>12} {pair['ratio_best']:>13.3f} "
+            f"{pair['ratio_median_of_pairs']:>16.3f} {pair['ratio_cpu']:>12.3f}"
+        )
+
+
 _FIRST_CALL = """
 import json, time
 t0 = time.perf_counter()
@@ -465,7 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (smoke)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write figures as JSON")
+    parser.add_argument("--paired-only", action="store_true", help="section 5 only")
+    parser.add_argument("--threads", type=int, default=None, help="simulator threads")
     args = parser.parse_args(argv)
+    threads = set_threads(args.threads)
     settings = (
         Settings(repeats=2, min_seconds=0.03, episodes=5)
         if args.quick
@@ -473,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     info = environment_info(args.quick, settings)
+    info["numba_threads"] = threads
     print("ipwarmup env throughput" + (" (--quick)" if args.quick else ""))
     print(
         f"python {info['python']}  numpy {info['numpy']}  gymnasium {info['gymnasium']}  "
@@ -480,9 +504,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"platform {info['platform']}  os.cpu_count() = {info['cpu_count']}")
     print(
-        "one core: OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1 set before importing numpy; "
-        "all in one process"
+        "OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1 set before importing numpy; all in one "
+        f"process; the simulator's batches on {threads} thread(s) (--threads)"
     )
+    if args.paired_only:
+        print_paired([bench_paired(VEC_TARGET_N, kind, settings) for kind in ("zeros", "random")])
+        print(f"load average at end: {load()} (1/5/15 min)")
+        return 0
     print(
         f"scenario {SCENARIO}; {settings.repeats} repeats of >= {settings.min_seconds:g} s "
         "per figure after a warm-up"
@@ -591,17 +619,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 5. the issue's ratio at 256 envs, in alternating repeats
     paired = [bench_paired(VEC_TARGET_N, kind, settings) for kind in ("zeros", "random")]
-    print(rule(f"5. Alternating repeats at n={VEC_TARGET_N}: ipwarmup vec vs CartPole vec"))
-    print(
-        f"{'actions':<8} {'env-h/s':>12} {'CP steps/s':>12} {'ratio (best)':>13} "
-        f"{'median of pairs':>16} {'by CPU time':>12}"
-    )
-    for pair in paired:
-        print(
-            f"{pair['actions']:<8} {rate(pair['ipwarmup'].env_hours_per_s()):>12} "
-            f"{rate(pair['cartpole'].env_steps_per_s()):>12} {pair['ratio_best']:>13.3f} "
-            f"{pair['ratio_median_of_pairs']:>16.3f} {pair['ratio_cpu']:>12.3f}"
-        )
+    print_paired(paired)
 
     # Targets: the verdict is on the best episode / repeat (other load only ever slows a
     # run), taking the worse of the two action sets; the typical figure (mean episode,

@@ -8,7 +8,10 @@ vec step (its own time, without the timed parts it calls), its share, and the pl
 run's CPU time per vec step beside the instrumented one (the clocks cost ~1 µs a call).
 
 The parts: the compiled period (``advance_period``, the continuation's included), the
-day's draws (``draw_days``) and its layout (``start_day``), the observation
+day's draws (``draw_days``) and its layout (``start_day``), or, where a batch's rows run
+on several threads (``--threads N``; the default is ``ipwarmup.envs.threads``'), the
+periods with the next day's draws and layout (``advance_rows``), whose CPU time counts
+every thread's; the observation
 (``Simulator.observe``), the VecEnv's ``info`` dicts (``WarmupVecEnv._infos``), the
 continuation's own Python (a copy of the rows, its generators), resets, the day's start in
 Python (before the compiled draws, the rows' numpy draws were made there), and what is left
@@ -30,7 +33,7 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import load  # noqa: E402  # the script's own folder
+from _common import load, set_threads  # noqa: E402  # the script's own folder
 
 import ipwarmup.envs  # noqa: E402
 from ipwarmup.envs import simulator, vector  # noqa: E402
@@ -75,6 +78,7 @@ PARTS: tuple[tuple[str, Any, str], ...] = (
     ("advance_period (compiled period)", simulator, "advance_period"),
     ("draw_days (the day's draws)", simulator, "draw_days"),
     ("start_day (the day's layout)", simulator, "start_day"),
+    ("advance_rows (period and next day, threads)", simulator, "advance_rows"),
 )
 
 
@@ -95,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", choices=("zeros", "random"), default="zeros")
     parser.add_argument("--n-envs", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="simulator threads")
     args = parser.parse_args(argv)
+    threads = set_threads(args.threads)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*render_mode.*", category=UserWarning)
         env = ipwarmup.envs.make_vec_env(
@@ -128,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             setattr(owner, attr, original)
     per_step = {name: own / (args.repeats * steps) for name, own in clock.own.items()}
     print(
-        f"{ipwarmup.envs.__file__}  n_envs {args.n_envs}  actions {args.actions}: "
+        f"{ipwarmup.envs.__file__}  n_envs {args.n_envs}  actions {args.actions}  "
+        f"threads {threads}: "
         f"{1e3 * plain:.3f} ms CPU per vec step plainly (best of {args.repeats} x {steps} "
         f"steps), {1e3 * timed:.3f} ms timed part by part; load {started_load} -> {load()}"
     )

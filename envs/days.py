@@ -118,6 +118,23 @@ def incident_parameters(config: EnvConfig) -> np.ndarray:
     )  # fmt: skip
 
 
+def start_day_arguments(
+    state: SimState, config: EnvConfig, shapes: snd.RowShapes
+) -> tuple[np.ndarray, ...]:
+    """Return what :func:`_start_day_arrays` reads after its rows and draws, in its order."""
+    s, d = state.sender, state.draw
+    return (
+        shapes.parameters, shapes.weekly, shapes.hourly, shapes.campaign_window,
+        shapes.campaign_days, incident_parameters(config), state.hour, s.daily_volume,
+        s.growth, s.growth_messages, s.start_weekday, s.mix, s.complaint_rate, s.bounce_rate,
+        s.trap_rate, d.acceptance_noise, d.complaint_threshold, d.bounce_threshold,
+        state.demand_today, state.complaint_rate_today, state.accept_noise_today,
+        state.complaint_noise_today, state.quality_today, state.incident_until_day,
+        state.incident_severity, state.day_sent, state.day_peak, state.day_overshoot,
+        state.day_shared,
+    )  # fmt: skip
+
+
 def start_day(
     state: SimState,
     rows: np.ndarray,
@@ -137,17 +154,9 @@ def start_day(
         normals: (len(rows), 2, 24, P) standard normals: each hour's acceptance noise and
             the complaints reported in a period that starts at that hour.
     """
-    s, d = state.sender, state.draw
     start_day_arrays(
         np.asarray(rows, dtype=np.int64), uniforms, normals,
-        shapes.parameters, shapes.weekly, shapes.hourly,
-        shapes.campaign_window, shapes.campaign_days, incident_parameters(config), state.hour,
-        s.daily_volume, s.growth, s.growth_messages, s.start_weekday, s.mix,
-        s.complaint_rate, s.bounce_rate, s.trap_rate, d.acceptance_noise,
-        d.complaint_threshold, d.bounce_threshold, state.demand_today,
-        state.complaint_rate_today, state.accept_noise_today, state.complaint_noise_today,
-        state.quality_today, state.incident_until_day, state.incident_severity,
-        state.day_sent, state.day_peak, state.day_overshoot, state.day_shared,
+        *start_day_arguments(state, config, shapes),
     )  # fmt: skip
 
 

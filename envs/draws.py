@@ -27,6 +27,9 @@ import numba
 import numpy as np
 from numba import typed
 
+from ipwarmup.envs.config import HOURS_PER_DAY
+from ipwarmup.envs.sender import N_DAILY_UNIFORMS
+
 
 def _repeat(generator: np.random.Generator, count: int) -> Any:
     """Return a typed List holding ``generator`` ``count`` times (one unboxing, not N)."""
@@ -67,6 +70,7 @@ class RowGenerators:
         else:
             self._typed = typed.List(self._list)
         self._scratch: RowGenerators | None = None  # what copies() hands out, reused
+        self._distinct: bool | None = None  # whether no two rows share a bit generator
 
     def copies(self, rows: np.ndarray) -> RowGenerators:
         """Return generators in the states of rows ``rows``' generators, which they leave alone.
@@ -91,12 +95,21 @@ class RowGenerators:
         view._list = scratch._list[: len(sources)]
         view._typed = scratch._typed
         view._scratch = None
+        view._distinct = None
         return view
 
     @classmethod
     def repeat(cls, generator: np.random.Generator, count: int) -> RowGenerators:
         """Return ``count`` rows that all hold ``generator`` (placeholders before a reset)."""
         return cls([generator] * count)
+
+    @property
+    def distinct(self) -> bool:
+        """Whether every row draws from a bit generator of its own (rows may draw at once)."""
+        if self._distinct is None:
+            seen = {id(g.bit_generator) for g in self._list}
+            self._distinct = len(seen) == len(self._list)
+        return self._distinct
 
     @property
     def typed(self) -> Any:
@@ -110,12 +123,19 @@ class RowGenerators:
         if self._list[row] is not generator:  # ~10 µs to hand numba a new one
             self._list[row] = generator
             self._typed[row] = generator
+            self._distinct = None
 
     def __len__(self) -> int:
         return len(self._list)
 
     def __iter__(self) -> Iterator[np.random.Generator]:
         return iter(self._list)
+
+
+def day_arrays(n_rows: int, n_providers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return arrays for :func:`draw_days` to fill: a day's uniforms and normals of rows."""
+    uniforms = np.empty((n_rows, N_DAILY_UNIFORMS))
+    return uniforms, np.empty((n_rows, 2, HOURS_PER_DAY, n_providers))
 
 
 def _draw_days(

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from ipwarmup.envs.config import HOURS_PER_DAY
+from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.days import end_day_arrays
 from ipwarmup.envs.escalation import limit_one
 from ipwarmup.envs.mta import run_period_hours
@@ -55,6 +55,29 @@ from ipwarmup.envs.reward import reward_arrays
     IP_DAY_PENALTY,
     N_SETTINGS,
 ) = range(16)
+
+
+def config_settings(config: EnvConfig) -> np.ndarray:
+    """Return the configuration's scalars as :func:`advance_period` reads them."""
+    values = np.zeros(N_SETTINGS)
+    pool, weights, codec = config.pool, config.reward, config.action_codec
+    values[HOURS_PER_STEP] = config.decision_interval_hours
+    values[QUEUE_MODE] = config.mta.overflow == "queue"
+    values[RETRY_INTERVAL_HOURS] = config.mta.retry_interval_hours
+    values[LOG_STEP] = codec.log_step
+    values[MIN_CAP] = codec.min_hourly_cap_messages
+    values[MAX_CAP] = codec.max_hourly_cap_messages
+    values[POOL_CHANGE_MIN_HOURS] = pool.pool_change_min_days * HOURS_PER_DAY
+    values[MAX_IPS] = pool.max_ips
+    values[INITIAL_CAP] = pool.initial_hourly_cap_messages
+    values[WARMING_GROWTH] = pool.warming_ip_growth_per_day
+    values[DEDICATED_INBOX_WEIGHT] = weights.dedicated_inbox_weight
+    values[SHARED_INBOX_WEIGHT] = weights.shared_inbox_weight
+    values[LOST_PENALTY] = weights.lost_penalty
+    values[BLOCK_PENALTY] = weights.block_penalty
+    values[IP_DAY_PENALTY] = weights.ip_day_penalty
+    return values
+
 
 # Rows of the provider draw's block (providers.draw_block) that the period reads.
 _COLD_ALLOWANCE = DRAW_FIELDS.index("cold_allowance")

@@ -35,8 +35,8 @@ from ipwarmup.envs import period_kernel as pk
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
-from ipwarmup.envs.days import start_day
-from ipwarmup.envs.draws import RowGenerators, copy_generator, draw_days
+from ipwarmup.envs.days import start_day, start_day_arguments
+from ipwarmup.envs.draws import RowGenerators, copy_generator, day_arrays, draw_days
 from ipwarmup.envs.mta import Period
 from ipwarmup.envs.outcomes import N_CLOSE, refresh_pool_telemetry, write_outcomes
 from ipwarmup.envs.period_kernel import advance_period
@@ -52,6 +52,7 @@ from ipwarmup.envs.state import (
     allocate,
     take,
 )
+from ipwarmup.envs.threads import advance_rows, chunks
 from ipwarmup.observation import Telemetry, encode, mta_features, obs_size
 
 if TYPE_CHECKING:
@@ -75,28 +76,6 @@ class StepResult:
     reward: np.ndarray  # (B,) float64, the continuation's value included where truncated
     truncated: np.ndarray  # (B,) bool: the horizon is reached
     continuation_reward: np.ndarray  # (B,) the part of reward that values the continuation
-
-
-def _settings(config: EnvConfig) -> np.ndarray:
-    """Return the configuration's scalars as :func:`advance_period` reads them."""
-    settings = np.zeros(pk.N_SETTINGS)
-    pool, weights, codec = config.pool, config.reward, config.action_codec
-    settings[pk.HOURS_PER_STEP] = config.decision_interval_hours
-    settings[pk.QUEUE_MODE] = config.mta.overflow == "queue"
-    settings[pk.RETRY_INTERVAL_HOURS] = config.mta.retry_interval_hours
-    settings[pk.LOG_STEP] = codec.log_step
-    settings[pk.MIN_CAP] = codec.min_hourly_cap_messages
-    settings[pk.MAX_CAP] = codec.max_hourly_cap_messages
-    settings[pk.POOL_CHANGE_MIN_HOURS] = pool.pool_change_min_days * HOURS_PER_DAY
-    settings[pk.MAX_IPS] = pool.max_ips
-    settings[pk.INITIAL_CAP] = pool.initial_hourly_cap_messages
-    settings[pk.WARMING_GROWTH] = pool.warming_ip_growth_per_day
-    settings[pk.DEDICATED_INBOX_WEIGHT] = weights.dedicated_inbox_weight
-    settings[pk.SHARED_INBOX_WEIGHT] = weights.shared_inbox_weight
-    settings[pk.LOST_PENALTY] = weights.lost_penalty
-    settings[pk.BLOCK_PENALTY] = weights.block_penalty
-    settings[pk.IP_DAY_PENALTY] = weights.ip_day_penalty
-    return settings
 
 
 class Simulator:
@@ -128,7 +107,7 @@ class Simulator:
         ]
         self._complaint_lag = np.array(lags)
         self._complaint_feed = np.array([pc.complaint_feedback for pc in self._provider_list])
-        self._settings = _settings(config)
+        self._settings = pk.config_settings(config)
         self._all_rows = np.arange(n_envs)
         layout = config.observation.layout
         mta = config.mta
@@ -267,8 +246,7 @@ class Simulator:
     def _start_day(self, idx: np.ndarray) -> None:
         # Each row draws from its own generator (uniforms, then normals), straight into its
         # rows of two arrays, all rows in one compiled call.
-        uniforms = np.empty((len(idx), snd.N_DAILY_UNIFORMS))
-        normals = np.empty((len(idx), 2, HOURS_PER_DAY, self.n_providers))
+        uniforms, normals = day_arrays(len(idx), self.n_providers)
         draw_days(self.generators.typed, idx, uniforms, normals)
         start_day(self.state, idx, uniforms, self.config, self._rows.shapes, normals)
 
@@ -320,7 +298,9 @@ class Simulator:
         period = Period(b, k, p)
         out = np.empty((N_CLOSE, b, p))
         reward = np.zeros(b) if reward is None else reward
-        ran = advance_period(
+        # Rows on several threads, the next day's start included (envs.threads).
+        n_chunks = chunks(b) if self.generators.distinct else 1
+        arguments = (
             self._settings, st.hour_of_day, st.ring_clock, hold, periods, actions, self._hold,
             self._complaint_lag, self._complaint_feed, st.hour, st.n_ips,
             st.last_pool_change_hour, st.ip_age_days, st.caps, st.allowance, st.reputation,
@@ -336,10 +316,16 @@ class Simulator:
             period.accepted_ip, period.per_row, out, accounting_block(st), reward,
             t.cap_per_hour, t.n_ips, t.mean_ip_age_days, t.day, t.weekday, t.hour,
         )  # fmt: skip
+        if n_chunks > 1:
+            layout = start_day_arguments(st, self.config, self._rows.shapes)
+            typed = self.generators.typed
+            ran = advance_rows(n_chunks, typed, *day_arrays(b, p), layout, arguments)
+        else:
+            ran = advance_period(*arguments)
         st.ring_clock += ran * self.hours_per_step
         st.hour_of_day = (st.hour_of_day + ran * self.hours_per_step) % HOURS_PER_DAY
         write_outcomes(st, period, out)
-        if st.hour_of_day == 0:
+        if st.hour_of_day == 0 and n_chunks == 1:
             self._start_day(self._all_rows)
         return reward, ran
 
