@@ -112,7 +112,7 @@ def advance_rows(
     :func:`advance_chunk`'s. The calling thread runs the first chunk; it returns when every
     chunk has (an error in any is raised after all have ended). Returns the periods run.
     """
-    n_rows = arguments[9].shape[0]  # advance_period's ``hour``
+    n_rows = uniforms.shape[0]  # a row of draws per row of the batch
     bounds = [(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks) for c in range(n_chunks)]
     helpers = _helper_pool(n_chunks - 1)
     futures: list[Future[int]] = [
