@@ -26,19 +26,15 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy loads: one core, as env_throughput.py
 
-import argparse  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import load, set_threads  # noqa: E402  # the script's own folder
+from _common import daily_batch, load  # noqa: E402  # the script's own folder
 
 import ipwarmup.envs  # noqa: E402
 from ipwarmup.envs import simulator, vector  # noqa: E402
-
-SCENARIO = "steady_b2c_transactional"
 
 
 class Clock:
@@ -95,23 +91,9 @@ def _episodes(env: Any, actions: np.ndarray, repeats: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Time the batch's daily steps plainly, then part by part, and print the parts."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--actions", choices=("zeros", "random"), default="zeros")
-    parser.add_argument("--n-envs", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="simulator threads")
-    args = parser.parse_args(argv)
-    threads = set_threads(args.threads)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*render_mode.*", category=UserWarning)
-        env = ipwarmup.envs.make_vec_env(
-            scenario=SCENARIO, overrides=["decision_interval_hours=24"], n_envs=args.n_envs, seed=0
-        )
-    steps = 2 * env.config.steps_per_episode  # two whole episodes per repeat
-    shape = (steps, args.n_envs, env.action_space.shape[0])
-    actions = np.zeros(shape, dtype=np.float32)
-    if args.actions == "random":
-        actions = np.random.default_rng(0).uniform(-1.0, 1.0, shape).astype(np.float32)
+    batch = daily_batch(__doc__.splitlines()[0], argv)
+    args, threads, env, actions = batch.args, batch.threads, batch.env, batch.actions
+    steps = len(actions)
     started_load = load()
     env.reset()
     _episodes(env, actions, 1)  # warm-up: kernels loaded or compiled, caches filled
