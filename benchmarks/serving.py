@@ -89,7 +89,7 @@ from _common import write_json  # noqa: E402  # the script's own folder
 from _serving_http import batch_run, fairness, single_run, worst_case_body  # noqa: E402
 
 import ipwarmup  # noqa: E402
-from ipwarmup.serving import kernel  # noqa: E402
+from ipwarmup.serving import kernel, kernel_record  # noqa: E402
 from ipwarmup.serving.policy import ServedPolicy, load_policy  # noqa: E402
 from ipwarmup.serving.telemetry import encode_arrays, record_arrays, validate  # noqa: E402
 
@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         data = pickle.dumps(flat, 2)
         layout = one._layout_v2 if len(flat) > 10 * len(policy.providers) + 7 else one._layout
         values, logs, out = np.empty(len(flat)), np.empty(one._n_logs), np.empty(one._size)
-        assert kernel.prepare(data, values, one._consts, layout, logs)
+        assert kernel_record.prepare(data, values, one._consts, layout, logs)
         log_inputs, log_out = logs.copy(), np.empty_like(logs)
         np.log10(logs, out=logs)
         steps = [
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             latency("    pickle.dumps them", lambda: pickle.dumps(flat, 2)),
             latency(
                 "    compiled prepare (read, check)",
-                lambda: kernel.prepare(data, values, one._consts, layout, log_out),
+                lambda: kernel_record.prepare(data, values, one._consts, layout, log_out),
             ),
             latency("    numpy log10", lambda: np.log10(log_inputs, out=log_out)),
             latency(

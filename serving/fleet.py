@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ipwarmup.serving import jsonrows, kernel
+from ipwarmup.serving import jsonrows, kernel, kernel_record
 from ipwarmup.serving.single import OneRecord
 
 
@@ -55,8 +55,8 @@ class Fleet:
 
         None when the fast check refuses the record: its shape is off
         (:meth:`OneRecord._gather`), a number is not an exact ``int`` or ``float`` or does
-        not fit a float (``kernel.read``), or a value is out of bounds or a provider's
-        counts inconsistent (``kernel.check``).
+        not fit a float (``kernel_record.read``), or a value is out of bounds or a provider's
+        counts inconsistent (``kernel_record.check``).
         """
         one = self._one
         try:
@@ -68,7 +68,8 @@ class Fleet:
             return None
         layout = one._layout_v2 if len(flat) > 10 * self._p + 7 else one._layout
         values, logs = np.empty(len(flat)), np.empty(one._n_logs)
-        return (values, logs) if kernel.prepare(data, values, one._consts, layout, logs) else None
+        ready = kernel_record.prepare(data, values, one._consts, layout, logs)
+        return (values, logs) if ready else None
 
     def encode(
         self, rows: list[tuple[np.ndarray, np.ndarray]]
@@ -89,7 +90,7 @@ class Fleet:
         """Read and encode a JSON array of records from its bytes; return (counts, ips, obs).
 
         :func:`ipwarmup.serving.jsonrows.read_batch` reads the numbers without a Python
-        object each, then ``kernel.prepare_rows`` runs the fast check on every record. None
+        object each, then ``kernel_record.prepare_rows`` runs the fast check on every record. None
         when either refuses anything (or the array is empty or longer than
         ``max_records``): the caller parses the body and takes :meth:`row`'s way, which
         decides the same records alike and words the problems of the others.
@@ -101,7 +102,7 @@ class Fleet:
         if n < 0:
             return None
         logs = np.empty((n, one._n_logs))
-        if not kernel.prepare_rows(values, starts, one._consts, one._layout, one._layout_v2,
+        if not kernel_record.prepare_rows(values, starts, one._consts, one._layout, one._layout_v2,
                                    logs):  # fmt: skip
             return None
         return self._encoded(values, starts, logs)

@@ -3,10 +3,10 @@ r"""A batch body's records read from its JSON bytes straight into the kernel's v
 ``POST /v1/decide/batch`` spent most of its time on what a valid fleet does not need:
 orjson building some 30 dicts per record (~16 µs for a 4 KB version-2 record), then
 :meth:`OneRecord._gather <ipwarmup.serving.single.OneRecord._gather>` reading them back
-and pickling 211 numbers for ``kernel.read`` (~15 µs). :func:`read_batch`, compiled by
+and pickling 211 numbers for ``kernel_record.read`` (~15 µs). :func:`read_batch`, compiled by
 numba, reads the body's bytes once and writes each record's numbers in the kernel's order
 (``ipwarmup.serving.kernel``'s header: the fast check's values), so a batch goes from its
-bytes to ``kernel.check`` without a Python object per number.
+bytes to ``kernel_record.check`` without a Python object per number.
 
 It accepts a subset of what the orjson path accepts, and reads it to the same values:
 
@@ -21,7 +21,7 @@ It accepts a subset of what the orjson path accepts, and reads it to the same va
   other numbers by Eisel-Lemire (:mod:`ipwarmup.serving.digits`), which refuses the rare ones whose
   rounding it cannot settle, and subnormal or infinite results; an integer literal ``-0``
   reads as 0.0 (Python's int 0), ``-0.0`` as -0.0; an integer literal of more than 15
-  digits is refused (the orjson path reads a Python int, which ``kernel.read`` takes only
+  digits is refused (the orjson path reads a Python int, which ``kernel_record.read`` takes only
   below 2**55, and every bound is far below 10**15);
 - ``schema_version`` equal to the version the keys say, ``mta.overflow`` a mode the fast check
   knows (``single._QUEUE``), at most ``MAX_HISTORY_PERIODS`` past periods.
@@ -275,7 +275,7 @@ def _read_batch(
                     i += 1
                 scale += sign * exponent
             if not is_float and digits > EXACT_DIGITS:
-                # An int beyond 10**15: the orjson path reads a Python int, which kernel.read
+                # An int beyond 10**15: the orjson path reads a Python int, which kernel_record.read
                 # takes below 2**55 only; none is in bounds, so leave them all to that path.
                 return -1, values, starts
             if whole == 0:  # Python: int("-0") is 0; float("-0.0"), float("-0e5") are -0.0

@@ -7,9 +7,7 @@ shapes (:mod:`ipwarmup.serving.kernel_layout`), and calls
 their ``log10`` inputs written), numpy's ``log10``, then :func:`decide` (which runs
 :func:`encode`); a fleet's batch runs ``prepare`` per record and :func:`encode_rows`.
 Each step is the batch path's operation on the same operands, in the same order, written
-for one record (see :mod:`ipwarmup.serving.single` for what is exact). The names of
-:mod:`~ipwarmup.serving.kernel_record` and :mod:`~ipwarmup.serving.kernel_layout` are
-importable from here too, so ``kernel.prepare`` and ``kernel._FLAGS`` mean what they did.
+for one record (see :mod:`ipwarmup.serving.single` for what is exact).
 
 The plain functions stay importable beside their compiled forms, so tests run them where
 a line tracer (coverage, ``scripts/mutation``) sees them; ``NUMBA_DISABLE_JIT=1`` makes
@@ -78,18 +76,7 @@ from ipwarmup.serving.kernel_layout import (
     _SIN,
     _V1_EXTRA,
 )
-from ipwarmup.serving.kernel_record import _HEADER as _HEADER
-from ipwarmup.serving.kernel_record import _check as _check
-from ipwarmup.serving.kernel_record import _log_inputs as _log_inputs
-from ipwarmup.serving.kernel_record import _prepare as _prepare
-from ipwarmup.serving.kernel_record import _prepare_rows as _prepare_rows
-from ipwarmup.serving.kernel_record import _read as _read
-from ipwarmup.serving.kernel_record import check as check
-from ipwarmup.serving.kernel_record import counts_at as counts_at
-from ipwarmup.serving.kernel_record import log_inputs as log_inputs
-from ipwarmup.serving.kernel_record import prepare as prepare
-from ipwarmup.serving.kernel_record import prepare_rows as prepare_rows
-from ipwarmup.serving.kernel_record import read as read
+from ipwarmup.serving.kernel_record import counts_at
 
 
 def _encode(values: np.ndarray, logs: np.ndarray, consts: np.ndarray, obs: np.ndarray) -> None:

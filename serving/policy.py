@@ -23,7 +23,6 @@ from ipwarmup.policy import PolicyState, check_observation_shape
 from ipwarmup.serving import guardrails as gr
 from ipwarmup.serving.batch import batch_decisions
 from ipwarmup.serving.bundle import PublicKey, read_bundle
-from ipwarmup.serving.decision import _NO_IPS as _NO_IPS  # where the tests find it
 from ipwarmup.serving.decision import DecisionWriter
 from ipwarmup.serving.fleet import Fleet, gc_paused
 from ipwarmup.serving.manifest import FORMAT_VERSION, MANIFEST, WEIGHTS, Manifest

@@ -26,7 +26,7 @@ record through the batch path, whose fallback rule handles it.
 :meth:`OneRecord.decide` takes the raw record: most records are well formed, and pydantic's
 validation cost as much as the rest of a decision. It checks the record's shape while
 gathering its numbers (:meth:`OneRecord._gather`); the kernel reads their pickle, which
-says each number's exact type (``kernel.read``), and checks them against bounds read from
+says each number's exact type (``kernel_record.read``), and checks them against bounds read from
 the record's JSON Schema (:mod:`ipwarmup.serving.schema_bounds`) and the counts'
 consistency. Anything off returns None, and :meth:`ServedPolicy.decide` validates with
 pydantic, which names every problem (``tests/serving/test_fast_check.py`` holds the two to
@@ -65,7 +65,7 @@ from ipwarmup.observation import (  # the encoder's own constants, so both read 
     feature_bounds,
 )
 from ipwarmup.serving import guardrails as gr
-from ipwarmup.serving import kernel
+from ipwarmup.serving import kernel, kernel_record
 from ipwarmup.serving import kernel_layout as at  # where the kernel's inputs and outputs are
 from ipwarmup.serving.record import (
     COUNT_FIELDS,
@@ -186,7 +186,7 @@ class OneRecord:
             slice(block * p, block * p + p)
             for block in (at._FACTOR, at._NEXT_CAP, at._RATIO, at._FLAGS)
         )
-        self._kernels = (kernel.prepare, kernel.decide)
+        self._kernels = (kernel_record.prepare, kernel.decide)
         self._n_logs = 3 * p * (1 + k)
         self._padding = [0.0] * (10 * p)  # a past period before the warmup started
         self._v1_size = 10 * p + 7  # a version-1 record's values; version 2's are more
@@ -227,7 +227,7 @@ class OneRecord:
         one, the version as its keys say), ``mta.overflow`` a ``str``, ``history`` a list
         of at most ``MAX_HISTORY_PERIODS`` periods. Anything else is left to pydantic. The
         numbers' types (an ``int`` or a ``float``: not a bool, a subclass or a string) are
-        checked by :func:`kernel.read <ipwarmup.serving.kernel.read>` on their pickle.
+        checked by :func:`kernel_record.read <ipwarmup.serving.kernel_record.read>` on their pickle.
         """
         if type(record) is not dict:
             return None
@@ -277,7 +277,7 @@ class OneRecord:
 
     @staticmethod
     def _pickled(flat: list[Any]) -> bytes | None:
-        """Return ``pickle.dumps(flat, 2)`` as bytes for :func:`kernel.read`, or None.
+        """Return ``pickle.dumps(flat, 2)`` as bytes for :func:`kernel_record.read`, or None.
 
         pickle writes each number with an opcode of its exact type in one C pass, which the
         kernel reads as the type check and the conversion (half the time of a ``type()``

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipwarmup.errors import TelemetryError
-from ipwarmup.serving import kernel
+from ipwarmup.serving import kernel, kernel_record
 from ipwarmup.serving.policy import ServedPolicy
 from tests.serving.test_fast_path import alike
 from tests.serving.test_memory_kernel import _seeded_v2, _synthetic
@@ -100,7 +100,7 @@ def test_a_call_that_reenters_decide_gets_arrays_of_its_own(memory: ServedPolicy
     seen: list[dict[str, Any]] = []
 
     def prepare(*args: Any) -> bool:
-        ready: bool = kernel.prepare(*args)
+        ready: bool = kernel_record.prepare(*args)
         seen.append(memory.decide(inner))
         return ready
 

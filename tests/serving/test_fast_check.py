@@ -310,7 +310,7 @@ def test_an_open_bound_lets_no_infinity_through(monkeypatch: pytest.MonkeyPatch)
     lowest, highest, _ = record_bounds(PROVIDERS, 8, 24)
     day = 10 * len(PROVIDERS) + 2
     assert (lowest[day], highest[day]) == (-math.inf, math.inf)
-    from ipwarmup.serving import kernel
+    from ipwarmup.serving import kernel, kernel_record
 
     values = np.zeros(10 * len(PROVIDERS) + 7)
     values[-2:] = (1.0, 24.0)
@@ -322,7 +322,7 @@ def test_an_open_bound_lets_no_infinity_through(monkeypatch: pytest.MonkeyPatch)
     layout[6:9] = (e, e + len(values), e + 2 * len(values))
     layout[2] = e + 3 * len(values) - 12  # the tolerance is scalar 12
 
-    for check in (kernel._check, kernel.check):
+    for check in (kernel_record._check, kernel_record.check):
         assert check(values, consts, layout)
         for bad in (math.inf, -math.inf, math.nan):
             values[day] = bad

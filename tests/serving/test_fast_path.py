@@ -24,8 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipwarmup.observation import encode
-from ipwarmup.serving import kernel, load_policy, single
-from ipwarmup.serving.policy import _NO_IPS, ServedPolicy
+from ipwarmup.serving import kernel, kernel_record, load_policy, single
+from ipwarmup.serving.decision import _NO_IPS
+from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.telemetry import COUNT_FIELDS, to_telemetry, validate
 from ipwarmup.training.export import write_bundle
 from tests.serving.shipped import default_bundle
@@ -94,7 +95,7 @@ def test_the_plain_python_kernel_decides_as_the_reference(policies: list[ServedP
     First in the file, so a mutation run's killed mutants stop here (``-x``).
     """
     records = [*_seeded_records(60, seed=5), copy.deepcopy(EXAMPLE)]
-    kernels = (kernel._prepare, kernel._decide)
+    kernels = (kernel_record._prepare, kernel._decide)
     for policy in policies:
         for record in records:
             parts = policy._single.decide(validate(_period(record, policy), PROVIDERS,
@@ -132,7 +133,7 @@ def test_the_plain_python_encoder_is_encode_bit_for_bit(policies: list[ServedPol
             clean = validate(_period(record, policy), PROVIDERS, max_ips=MAX_IPS)
             shared = encode(to_telemetry(clean, PROVIDERS), horizon_days=policy.horizon_days,
                             max_ips=MAX_IPS)[0]  # fmt: skip
-            obs = _kernel_observation(policy, clean, (kernel._log_inputs, kernel._encode))
+            obs = _kernel_observation(policy, clean, (kernel_record._log_inputs, kernel._encode))
             assert obs.tobytes() == shared.tobytes()
 
 
@@ -225,7 +226,7 @@ def test_the_kernels_observation_is_encode_bit_for_bit(
         clean = validate(_period(record, policy), PROVIDERS, max_ips=MAX_IPS)
         shared = encode(to_telemetry(clean, PROVIDERS), horizon_days=policy.horizon_days,
                         max_ips=MAX_IPS)[0]  # fmt: skip
-        compiled = (kernel.log_inputs, kernel.encode)
+        compiled = (kernel_record.log_inputs, kernel.encode)
         assert _kernel_observation(policy, clean, compiled).tobytes() == shared.tobytes()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ipwarmup import numba_cache
-from ipwarmup.serving import digits, jsonrows, kernel, kernel_layout, kernel_record
+from ipwarmup.serving import digits, jsonrows, kernel, kernel_record
 
 FOLDER = Path(kernel.__file__).parent
 
@@ -37,20 +37,3 @@ def test_each_cached_kernel_is_stale_when_any_module_of_serving_changes(compiled
         locator, numba_cache.PackageCacheLocator | numba_cache.PackageUserCacheLocator
     )
     assert len(locator.get_source_stamp()) == len(list(FOLDER.glob("*.py")))
-
-
-def test_the_split_keeps_every_name_where_callers_find_it() -> None:
-    """``kernel.X`` still means what it meant before the split, for callers and tests."""
-    compiled = ("read", "check", "prepare", "prepare_rows", "log_inputs", "counts_at")
-    for name in (
-        *compiled,
-        "_read",
-        "_check",
-        "_prepare",
-        "_prepare_rows",
-        "_log_inputs",
-        "_HEADER",
-    ):
-        assert getattr(kernel, name) is getattr(kernel_record, name), name
-    for name in ("_ENCODER", "_N_PROVIDERS", "_FLAGS", "_BLOCKS"):
-        assert getattr(kernel, name) == getattr(kernel_layout, name), name

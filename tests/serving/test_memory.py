@@ -26,7 +26,7 @@ from ipwarmup.agents.registry import make_policy
 from ipwarmup.envs import IPWarmupEnv, build_config
 from ipwarmup.errors import BundleError, ConfigError, TelemetryError
 from ipwarmup.observation import Layout
-from ipwarmup.serving import kernel, load_policy
+from ipwarmup.serving import kernel, kernel_record, load_policy
 from ipwarmup.serving.bundle import bundle_digest
 from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.telemetry import encode_record, record_from_telemetry, validate
@@ -157,7 +157,7 @@ def test_the_plain_python_kernel_decides_v2_records_as_the_batch_path(
     long["mta"].update(overflow="queue", max_age_hours=24, retry_interval_hours=6.0)
     records += [short, long]
     for record in records:
-        parts = memory._single.decide(record, (kernel._prepare, kernel._decide))
+        parts = memory._single.decide(record, (kernel_record._prepare, kernel._decide))
         assert parts is not None
         clean = validate(record, PROVIDERS, max_ips=8, layout=LAYOUT)
         alike(memory._decision(*parts), memory._decide_records([clean])[0])

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from ipwarmup.envs import IPWarmupEnv, build_config
-from ipwarmup.serving import kernel, load_policy
+from ipwarmup.serving import kernel, kernel_record, load_policy
 from ipwarmup.serving.policy import ServedPolicy
 from ipwarmup.serving.telemetry import (
     encode_arrays,
@@ -29,7 +29,7 @@ from ipwarmup.training.export import build_manifest, write_bundle
 from tests.serving.test_fast_path import alike
 
 PROVIDERS = ("gmail", "microsoft", "yahoo", "apple", "other")
-PLAIN = (kernel._prepare, kernel._decide)
+PLAIN = (kernel_record._prepare, kernel._decide)
 
 
 def _synthetic(folder: Path, overrides: list[str]) -> ServedPolicy:
@@ -78,9 +78,9 @@ def _kernel_observation(policy: ServedPolicy, record: dict[str, Any]) -> np.ndar
     flat = single._gather(record)
     assert flat is not None
     values = np.array(flat, dtype=np.float64)
-    assert kernel._check(values, single._consts, single._layout_v2)
+    assert kernel_record._check(values, single._consts, single._layout_v2)
     logs = np.empty(single._n_logs)
-    kernel._log_inputs(values, single._consts, logs)
+    kernel_record._log_inputs(values, single._consts, logs)
     obs = np.empty(len(policy.spec.observation.names), dtype=np.float32)
     kernel._encode(values, np.log10(logs), single._consts, obs)
     return obs

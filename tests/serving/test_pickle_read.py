@@ -1,4 +1,4 @@
-"""``kernel.read``: a pickled list of numbers read as float64, refusing any other type.
+"""``kernel_record.read``: a pickled list of numbers read as float64, refusing any other type.
 
 The fast check's type check is pickle's own: an exact ``float`` is BINFLOAT, an exact
 ``int`` BININT1, BININT2, BININT or LONG1; a bool, a subclass, a numpy scalar, a string or
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ipwarmup.serving import kernel
+from ipwarmup.serving import kernel_record
 
-READERS = [kernel._read, kernel.read]
+READERS = [kernel_record._read, kernel_record.read]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -98,7 +98,7 @@ def test_a_wrong_length_header_or_ending_is_refused(reader: Any) -> None:
 @pytest.mark.parametrize("reader", READERS)
 def test_a_header_of_another_kind_is_refused_even_when_the_rest_reads(reader: Any) -> None:
     good = pickle.dumps([1, 2.0, 3], 2)
-    assert good[:5] == bytes(kernel._HEADER)
+    assert good[:5] == bytes(kernel_record._HEADER)
     for data in (
         good[:2] + b"}" + good[3:],  # EMPTY_DICT, not EMPTY_LIST
         b"\x80\x03" + good[2:],  # protocol 3
@@ -125,8 +125,8 @@ def test_prepare_refuses_a_bool_even_when_the_values_would_pass() -> None:
     assert flat is not None
     values = np.array(flat, dtype=np.float64)  # what a bool's 1 would pass as
     logs = np.empty(one._n_logs)
-    assert kernel._prepare(one._pickled(flat), values.copy(), one._consts, one._layout, logs)
+    assert kernel_record._prepare(one._pickled(flat), values.copy(), one._consts, one._layout, logs)
     flat[10 * 5 + 4] = True  # time.weekday: 1 would be valid, True is not
     assert values[10 * 5 + 4] == 0.0
     values[10 * 5 + 4] = 1.0
-    assert not kernel._prepare(one._pickled(flat), values, one._consts, one._layout, logs)
+    assert not kernel_record._prepare(one._pickled(flat), values, one._consts, one._layout, logs)
