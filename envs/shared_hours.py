@@ -266,6 +266,8 @@ def _run_shared_hours(
         first_due = (first_slot + ages - hold_hours) % ages
         first = hour_of_day + start
         hours = end - start
+        if n == 0:  # no IP accepts anything (speculate wrote no hour)
+            hourly_accepted[:, start:end] = 0.0
         for p in range(n_providers):
             for k in range(n):
                 pressure[b, k, p] = ip_values[0, k, p]
@@ -288,9 +290,8 @@ def _run_shared_hours(
             for i in range(hours):
                 demand_sum += demand[i]
                 sent = min(demand[i], cap)
-                accepted = summed[i] if n > 0 else 0.0
                 # IP weights sum to 1 only up to rounding: keep every outflow within `sent`.
-                accepted = min(accepted, sent)
+                accepted = min(summed[i], sent)
                 sent_sum += sent
                 accepted_sum += accepted
                 # Mail sent to a blocked IP is rejected (5xx) and lost (0 without blocks).
