@@ -6,8 +6,8 @@ In shared mode (the default) the providers of a row do not meet within its hours
 each sends is its demand up to its cap, and its queue holds its own deferred mail. So a row
 can run IP after IP, each over all its hours with its running values (pressure, overshoot,
 acceptance, peak) in registers, then provider after provider, each over all its hours with
-its running sums in registers; the hour-by-hour loop kept them in memory (~35% less time
-than that loop at 256 rows, ``benchmarks/period_parts.py``). Only the stop needs the whole
+its running sums in registers (a day's hours at 256 rows took ~30% less time than with
+the IPs' values in memory, ``benchmarks/period_parts.py``). Only the stop needs the whole
 row: an event is an IP's ignored-deferral pressure crossing its provider's threshold, which
 depends on the provider's demand and caps alone, or a throttle or block whose time is up.
 :func:`speculate` runs the IPs on scratch and finds the row's first event on the way; if

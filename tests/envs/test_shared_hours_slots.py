@@ -126,3 +126,33 @@ def test_speculate_finds_first_event_hours_hour_and_writes_no_state(compiled: bo
         for key, value in batch.items():
             np.testing.assert_array_equal(state[key], value, err_msg=f"seed {seed}: {key}")
     assert {-1, 0, 1, 2, 3, 4} <= hours_found  # none, and events in several hours
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "plain"])
+def test_speculate_takes_a_pressure_exactly_at_its_threshold_for_no_event(compiled: bool) -> None:
+    # One IP sending 8 messages an hour at a quarter of a message's overshoot each: 1.0 of
+    # overshoot per hour, no decay. Threshold 2.0: at the end of hour 1 the pressure is
+    # exactly 2.0 (no event), at hour 2 it is 3.0 (the event). Its values over the hours
+    # run are written to scratch only: pressure 3.0 after hours 0-2, 6.0 after hours 0-5.
+    run = speculate if compiled else _speculate
+    b, k, p = 1, 1, 1
+    state: dict[str, Any] = {
+        "demand_today": np.full((b, 24, p), 8.0), "accept_noise": np.ones((b, 24, p)),
+        "total_cap": np.full((b, p), 8.0), "weight": np.ones((b, k, p)),
+        "accept": np.full((b, k, p), 6.0), "per_allowance": np.full((b, k, p), 0.25),
+        "max_overshoot": MAX_OVERSHOOT, "decay": np.ones((b, p)),
+        "threshold": np.full((b, p), 2.0), "blocked": np.zeros((b, k, p), dtype=bool),
+        "blocked_until": np.zeros((b, k, p)), "throttled": np.zeros((b, k, p), dtype=bool),
+        "throttled_until": np.zeros((b, k, p)), "pressure": np.zeros((b, k, p)),
+        "day_peak": np.zeros((b, k, p)), "day_overshoot": np.zeros((b, k, p)),
+        "accepted_ip_total": np.zeros((b, k, p)),
+    }  # fmt: skip
+    for stop, event, pressure in ((6, 2, 6.0), (2, 2, 2.0), (3, 2, 3.0)):
+        hourly = np.full((p, stop), np.nan)
+        values = np.full((4, k, p), np.nan)
+        found = run(0, 0, stop, 0, np.array([10]), 1, *state.values(), hourly, values)
+        assert found == event
+        # pressure, overshoot, accepted (6 of 8 an hour), busiest hour
+        np.testing.assert_array_equal(values[:, 0, 0], [pressure, pressure, 6.0 * stop, 6.0])
+        np.testing.assert_array_equal(hourly, np.full((p, stop), 6.0))
+    np.testing.assert_array_equal(state["pressure"], 0.0)
