@@ -156,3 +156,20 @@ def test_speculate_takes_a_pressure_exactly_at_its_threshold_for_no_event(compil
         np.testing.assert_array_equal(values[:, 0, 0], [pressure, pressure, 6.0 * stop, 6.0])
         np.testing.assert_array_equal(hourly, np.full((p, stop), 6.0))
     np.testing.assert_array_equal(state["pressure"], 0.0)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "plain"])
+def test_a_single_row_with_every_slot_in_use_runs_as_hour_by_hour(compiled: bool) -> None:
+    # Fewer rows than slots: the kernel's scratch is sized by the slots, not the rows.
+    kernel = run_until_event if compiled else _run_until_event
+    for seed in range(10):
+        pool = _full_pool(seed)
+        row = int(np.flatnonzero(pool["n_ips"] == SLOTS)[0])
+        batch = {
+            key: value[row : row + 1] if isinstance(value, np.ndarray) else value
+            for key, value in pool.items()
+        }
+        expected, got = _copy(batch), _copy(batch)
+        assert _run(kernel, got) is _hour_by_hour(**expected)
+        for key, value in expected.items():
+            np.testing.assert_array_equal(got[key], value, err_msg=f"seed {seed}: {key}")
