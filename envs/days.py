@@ -230,7 +230,6 @@ def _end_day_arrays(
     n_rows, n_slots, n_providers = day_sent.shape
     window = peak_history.shape[-1]
     today = (ring_clock // HOURS_PER_DAY) % window
-    peak_history[:, :, :, today] = day_peak
     for b in range(n_rows):
         n = n_ips[b]
         for p in range(n_providers):
@@ -239,6 +238,10 @@ def _end_day_arrays(
             total = 0.0
             judged = 0.0
             for k in range(n_slots):
+                # Today's busiest hour joins the ring of every slot (held_one reads it
+                # below); here rather than as a slice: numba's 4-D strided copy took a
+                # tenth of the day's end.
+                peak_history[b, k, p, today] = day_peak[b, k, p]
                 sent = day_sent[b, k, p]
                 if k >= n and sent == 0.0:
                     # An idle slot adds exactly nothing to the sums (both start at 0.0):

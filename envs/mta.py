@@ -52,6 +52,7 @@ class Period:
 
 
 def _route(
+    n_ips: np.ndarray,
     caps: np.ndarray,
     allowance: np.ndarray,
     blocked: np.ndarray,
@@ -63,16 +64,22 @@ def _route(
     per_allowance: np.ndarray,
     reject_share: np.ndarray,
 ) -> None:
-    """Write :func:`routing`'s arrays (the last five arguments) from the state's."""
-    n_rows, n_slots, n_providers = caps.shape
+    """Write :func:`routing`'s arrays (the last five arguments) from the state's.
+
+    Only the active slots (``k < n_ips[b]``) are written: the hours read no other, and an
+    empty slot's caps are 0, so the sums over the active slots are the sums over all (a
+    sum of non-negative caps plus 0.0 is that sum, bit for bit).
+    """
+    n_rows, _, n_providers = caps.shape
     for b in range(n_rows):
+        n = n_ips[b]
         for p in range(n_providers):
             total = caps[b, 0, p]
-            for k in range(1, n_slots):
+            for k in range(1, n):
                 total += caps[b, k, p]
             total_cap[b, p] = total
             share = 0.0
-            for k in range(n_slots):
+            for k in range(n):
                 w = caps[b, k, p] / max(total, 1e-300)
                 weight[b, k, p] = w
                 limit = limit_one(allowance[b, k, p], throttled[b, k, p], throttle_acceptance[b, p])
@@ -93,14 +100,15 @@ route: Callable[..., None] = numba.njit(cache=True)(_route)
 def routing(state: SimState) -> dict[str, np.ndarray]:
     """Return what stays fixed within a period unless a throttle or block starts or ends."""
     b, k, p = state.caps.shape
-    out = {
+    out = {  # zeros: an empty slot has no weight, acceptance or overshoot
         "total_cap": np.empty((b, p)),
-        "weight": np.empty((b, k, p)),
-        "accept": np.empty((b, k, p)),
-        "per_allowance": np.empty((b, k, p)),
+        "weight": np.zeros((b, k, p)),
+        "accept": np.zeros((b, k, p)),
+        "per_allowance": np.zeros((b, k, p)),
         "reject_share": np.empty((b, p)),
     }
     route(
+        state.n_ips,
         state.caps,
         state.allowance,
         state.blocked,
@@ -185,8 +193,8 @@ def _run_period_hours(
     accept = np.empty((n_rows, n_slots, n_providers))
     per_allowance = np.empty((n_rows, n_slots, n_providers))
     reject_share = np.empty((n_rows, n_providers))
-    route(caps, allowance, blocked, throttled, throttle_acceptance, total_cap, weight, accept,
-          per_allowance, reject_share)  # fmt: skip
+    route(n_ips, caps, allowance, blocked, throttled, throttle_acceptance, total_cap, weight,
+          accept, per_allowance, reject_share)  # fmt: skip
     # Queue mode's leftover goes back to the queue, unless the pool is empty (shared mode
     # reads no such flag: deferred mail waits, the rest goes to the shared pool).
     to_shared = np.empty(n_rows)
@@ -232,8 +240,8 @@ def _run_period_hours(
             rerouted = True
             any_timed = True
         if rerouted:
-            route(caps, allowance, blocked, throttled, throttle_acceptance, total_cap, weight,
-                  accept, per_allowance, reject_share)  # fmt: skip
+            route(n_ips, caps, allowance, blocked, throttled, throttle_acceptance, total_cap,
+                  weight, accept, per_allowance, reject_share)  # fmt: skip
     for b in range(n_rows):
         hour[b] += hours_per_step
 

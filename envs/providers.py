@@ -235,9 +235,10 @@ def _update_allowance(
 ) -> float:
     use = min(max(peak_hour_sent / allowance, 0.0), 1.0)
     held = max(min(max(held_peak / allowance, 0.0), 1.0), use)
-    grow = (use - hold_utilization) / (1.0 - hold_utilization) * np.log(trust_growth)
-    shrink = (hold_utilization - held) / hold_utilization * np.log(cooling_factor)
-    step = grow if use >= hold_utilization else min(shrink, 0.0)
+    if use >= hold_utilization:  # grow; only the branch taken pays for its logarithm
+        step = (use - hold_utilization) / (1.0 - hold_utilization) * np.log(trust_growth)
+    else:  # shrink
+        step = min((hold_utilization - held) / hold_utilization * np.log(cooling_factor), 0.0)
     ceiling = max(full_allowance * trust_ceiling_one(reputation), cold_allowance)
     return float(min(max(allowance * np.exp(step), cold_allowance), ceiling))
 
