@@ -31,15 +31,21 @@ def _config(*overrides: str) -> EnvConfig:
 
 
 def test_a_reset_draws_each_rows_five_numpy_draws_in_their_order() -> None:
-    """The episode's draws are the five calls a row made, and leave its stream where they did."""
-    sim = Simulator(_config(), 3)
-    sim.reset(np.arange(3), [seeding.np_random(20 + i)[0] for i in range(3)])
+    """The episode's draws are the five calls a row made, and leave its stream where they did.
+
+    Rows of two scenarios whose mixes differ, interleaved: each row's gammas have its own
+    scenario's shapes.
+    """
+    configs = [_config(), _config("scenario.mix_concentration=7"), _config()]
+    sim = Simulator(configs[0], 3)
+    sim.reset(np.arange(3), [seeding.np_random(20 + i)[0] for i in range(3)], configs)
     p = sim.n_providers
     for row in range(3):
+        scenario = configs[row].scenario
         rng = seeding.np_random(20 + row)[0]
         u_prov = rng.random((prov.N_PROVIDER_UNIFORMS, p))
         u_send = rng.random(snd.N_SENDER_UNIFORMS)
-        gammas = rng.standard_gamma(snd.gamma_shapes(sim.config.scenario, sim.provider_names))
+        gammas = rng.standard_gamma(snd.gamma_shapes(scenario, sim.provider_names))
         u_dom = rng.random(p)
         u_shared = rng.random(p)
         draw = prov.draw_providers(sim._provider_list, u_prov[None])
@@ -48,7 +54,7 @@ def test_a_reset_draws_each_rows_five_numpy_draws_in_their_order() -> None:
                 getattr(sim.state.draw, name)[row], getattr(draw, name)[0], err_msg=name
             )
         sender = snd.draw_sender(
-            sim.config.scenario, sim.provider_names, u_send[None], gammas[None], u_dom[None]
+            scenario, sim.provider_names, u_send[None], gammas[None], u_dom[None]
         )
         for name, values in vars(sender).items():
             np.testing.assert_array_equal(
