@@ -186,3 +186,25 @@ def test_adding_an_ip_to_rows_is_adding_it_row_after_row(rows: list[int]) -> Non
     for row in rows:
         expected[row] += 1
     np.testing.assert_array_equal(together.state.n_ips, expected)
+
+
+def test_a_world_batchs_ended_envs_report_what_single_envs_report() -> None:
+    """Continuation and accounting infos of a world's envs, across its two simulators."""
+    from ipwarmup.envs.world_vec import make_world_vec_env
+
+    overrides = ["horizon_days=1", "reward.continuation_days=1"]
+    env = make_world_vec_env(world="default", overrides=overrides, n_envs=6, seed=11)
+    env.reset()
+    configs = list(env.episode_configs)
+    assert len(env._groups) == 2  # both overflow modes: envs interleaved over two batches
+    actions = np.random.default_rng(0).uniform(-1, 1, (6, env.action_space.shape[0]))
+    _, _, done, infos = env.step(actions)
+    assert done.all()
+    for i, config in enumerate(configs):
+        single = make_vec_env(config=config, n_envs=1, seed=11 + i)
+        single.reset()
+        _, _, single_done, single_infos = single.step(actions[i : i + 1])
+        assert single_done[0]
+        assert infos[i]["continuation"] == single_infos[0]["continuation"]
+        assert dict(infos[i]["accounting"]) == dict(single_infos[0]["accounting"])
+        assert infos[i]["continuation"]["demand"] > 0.0
