@@ -125,7 +125,7 @@ def add_ip(state: SimState, rows: np.ndarray, pool: PoolConfig) -> None:
     """Append one cold IP to the pool of each env in ``rows`` (row indices)."""
     d = state.draw
     add_ip_rows(
-        np.asarray(rows, dtype=np.int64).reshape(-1), float(pool.initial_hourly_cap_messages),
+        np.asarray(rows, dtype=np.int64), float(pool.initial_hourly_cap_messages),
         float(pool.min_hourly_cap_messages), state.n_ips, state.caps, state.allowance,
         state.reputation, state.pressure, state.blocked, state.blocked_until, state.throttled,
         state.throttled_until, state.recent_volume, state.previous_day_sent, state.peak_history,
