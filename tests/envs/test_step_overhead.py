@@ -130,9 +130,15 @@ def test_infos_read_the_accounting_in_key_order_whatever_the_dicts_order() -> No
     want = np.stack([state.accounting[key] for key in KEYS])
     np.testing.assert_array_equal(table, want)
     assert not np.shares_memory(table, state.accounting["demand"])  # a copy
-    # A dict in another order (a caller rebuilt it) is still read in the infos' order.
-    state.accounting = {key: state.accounting[key] for key in reversed(KEYS)}
+    # A dict rebuilt by a caller in another order, of new arrays (the next period lays
+    # them out afresh, in that order), is still read in the infos' order.
+    state.accounting = {key: state.accounting[key].copy() for key in reversed(KEYS)}
     np.testing.assert_array_equal(accounting_table(env.simulator), want)
+    env.step(np.zeros((3, env.action_space.shape[0]), dtype=np.float32))
+    assert list(state.accounting) == list(reversed(KEYS))
+    np.testing.assert_array_equal(
+        accounting_table(env.simulator), np.stack([state.accounting[key] for key in KEYS])
+    )
     infos = AccountingRow.infos(want, [2, 0])
     assert [dict(info["accounting"]) for info in infos] == [
         {key: float(want[i, row]) for i, key in enumerate(KEYS)} for row in (2, 0)
@@ -149,9 +155,12 @@ def test_reset_infos_of_ended_envs_are_their_new_episodes() -> None:
         )
     env.reset()
     first = env.reset_infos
+    before = list(first)
     _, _, done, infos = env.step(np.zeros((3, env.action_space.shape[0]), dtype=np.float32))
     assert done.all()
     assert env.reset_infos is first  # entries replaced in place, as SB3 reads them
+    # Each new episode's info is a dict of its own (a wrapper may write into it).
+    assert all(new is not old for new, old in zip(first, before, strict=True))
     for i in range(3):
         fresh = dict(env.reset_infos[i]["accounting"])
         assert fresh == {key: float(env.simulator.accounting[key][i]) for key in KEYS}
