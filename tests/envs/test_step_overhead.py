@@ -83,7 +83,9 @@ def test_a_copy_of_rows_holds_every_attribute_a_built_simulator_has() -> None:
     np.testing.assert_array_equal(clone._all_rows, [0, 1])
     assert clone._history is not None and clone._history.shape == (2, 2, 9 * sim.n_providers)
     assert not clone._history.any() and not clone._last.any()
-    assert clone._last.shape == built._last.shape
+    for name in ("_last", "_history"):  # what a built simulator of two rows starts with
+        mine, theirs = getattr(clone, name), getattr(built, name)
+        assert (mine.shape, mine.dtype) == (theirs.shape, theirs.dtype), name
     for name in ("_settings", "_hold", "_complaint_lag", "_complaint_feed"):
         np.testing.assert_array_equal(getattr(clone, name), getattr(built, name), err_msg=name)
     np.testing.assert_array_equal(clone.state.caps, sim.state.caps[rows])
@@ -95,6 +97,12 @@ def test_a_copy_of_rows_holds_every_attribute_a_built_simulator_has() -> None:
     caps = sim.state.caps.copy()
     clone.step(np.ones((2, sim.codec.size)))
     np.testing.assert_array_equal(sim.state.caps, caps)
+
+
+def test_a_reset_needs_one_generator_per_row() -> None:
+    sim = Simulator(_config(), 3)
+    with pytest.raises(ValueError, match="zip"):
+        sim.reset(np.arange(3), [seeding.np_random(i)[0] for i in range(2)])
 
 
 def test_a_copy_of_rows_without_history_has_none() -> None:
