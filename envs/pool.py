@@ -61,6 +61,40 @@ add_ip_row: Callable[..., None] = numba.njit(cache=True)(_add_ip_row)
 """The compiled :func:`_add_ip_row`."""
 
 
+def _add_ip_rows(
+    rows: np.ndarray,
+    initial_cap: float,
+    min_cap: float,
+    n_ips: np.ndarray,
+    caps: np.ndarray,
+    allowance: np.ndarray,
+    reputation: np.ndarray,
+    pressure: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
+    recent_volume: np.ndarray,
+    previous_day_sent: np.ndarray,
+    peak_history: np.ndarray,
+    ip_age_days: np.ndarray,
+    mix: np.ndarray,
+    cold_allowance: np.ndarray,
+    cold_reputation: np.ndarray,
+) -> None:
+    """Run :func:`_add_ip_row` on each row of ``rows`` in turn (one call, not one a row)."""
+    for r in range(rows.shape[0]):
+        add_ip_row(
+            rows[r], initial_cap, min_cap, n_ips, caps, allowance, reputation, pressure,
+            blocked, blocked_until, throttled, throttled_until, recent_volume,
+            previous_day_sent, peak_history, ip_age_days, mix, cold_allowance, cold_reputation,
+        )  # fmt: skip
+
+
+add_ip_rows: Callable[..., None] = numba.njit(cache=True)(_add_ip_rows)
+"""The compiled :func:`_add_ip_rows`."""
+
+
 def _remove_ip_row(
     b: int,
     n_ips: np.ndarray,
@@ -90,14 +124,13 @@ remove_ip_row: Callable[..., None] = numba.njit(cache=True)(_remove_ip_row)
 def add_ip(state: SimState, rows: np.ndarray, pool: PoolConfig) -> None:
     """Append one cold IP to the pool of each env in ``rows`` (row indices)."""
     d = state.draw
-    for b in np.asarray(rows).tolist():
-        add_ip_row(
-            b, pool.initial_hourly_cap_messages, pool.min_hourly_cap_messages, state.n_ips,
-            state.caps, state.allowance, state.reputation, state.pressure, state.blocked,
-            state.blocked_until, state.throttled, state.throttled_until, state.recent_volume,
-            state.previous_day_sent, state.peak_history, state.ip_age_days, state.sender.mix,
-            d.cold_allowance, d.cold_reputation,
-        )  # fmt: skip
+    add_ip_rows(
+        np.asarray(rows, dtype=np.int64), float(pool.initial_hourly_cap_messages),
+        float(pool.min_hourly_cap_messages), state.n_ips, state.caps, state.allowance,
+        state.reputation, state.pressure, state.blocked, state.blocked_until, state.throttled,
+        state.throttled_until, state.recent_volume, state.previous_day_sent, state.peak_history,
+        state.ip_age_days, state.sender.mix, d.cold_allowance, d.cold_reputation,
+    )  # fmt: skip
 
 
 def remove_ip(state: SimState, rows: np.ndarray) -> None:

@@ -78,6 +78,13 @@ class StepResult:
     continuation_reward: np.ndarray  # (B,) the part of reward that values the continuation
 
 
+# What Simulator.__init__ derives from the config alone: a copy of rows shares it.
+_SHARED_SETTINGS = (
+    "config", "provider_names", "n_providers", "max_ips", "hours_per_step", "codec",
+    "_provider_list", "_hold", "_complaint_lag", "_complaint_feed", "_settings", "_mta",
+)  # fmt: skip
+
+
 class Simulator:
     """Batched warmup dynamics over ``n_envs`` independent rows.
 
@@ -193,19 +200,31 @@ class Simulator:
             )
         if configs is not None:
             self._rows.use(idx, configs)
-        u_prov, u_send, gammas, u_dom, u_shared = [], [], [], [], []
-        for i, rng in zip(idx, generators, strict=True):
+        # Each row draws its providers' and sender's uniforms, its mix's gammas, then its
+        # domain's and shared pool's uniforms, straight into its rows of three arrays: one
+        # ``random(out=)`` call fills what consecutive calls drew (the same stream, in C
+        # order). The gammas are one scalar call per provider: numpy draws an array of
+        # shapes element by element in that order, the same numbers, but checks the array
+        # in Python first (twice the time at five providers).
+        n_uniforms = prov.N_PROVIDER_UNIFORMS * p
+        first = np.empty((len(idx), n_uniforms + snd.N_SENDER_UNIFORMS))
+        gammas = np.empty((len(idx), p))
+        last = np.empty((len(idx), 2 * p))
+        shapes: np.ndarray | None = None
+        shape_list: list[float] = []
+        for r, (i, rng) in enumerate(zip(idx.tolist(), generators, strict=True)):
             self.generators[i] = rng
-            u_prov.append(rng.random((prov.N_PROVIDER_UNIFORMS, p)))
-            u_send.append(rng.random(snd.N_SENDER_UNIFORMS))
-            gammas.append(rng.standard_gamma(self._rows.gamma_shapes(i)))
-            u_dom.append(rng.random(p))
-            u_shared.append(rng.random(p))
-        self._rows.draw(
-            st, idx, np.array(u_prov), np.array(u_send), np.array(gammas), np.array(u_dom)
-        )
+            rng.random(out=first[r])
+            row_shapes = self._rows.gamma_shapes(i)
+            if row_shapes is not shapes:  # one scenario's shapes, listed once
+                shapes, shape_list = row_shapes, row_shapes.tolist()
+            gamma = rng.standard_gamma
+            gammas[r] = [gamma(shape) for shape in shape_list]
+            rng.random(out=last[r])
+        u_prov = first[:, :n_uniforms].reshape(len(idx), prov.N_PROVIDER_UNIFORMS, p)
+        self._rows.draw(st, idx, u_prov, first[:, n_uniforms:], gammas, last[:, :p])
         low, high = cfg.shared_pool.reputation
-        st.shared_reputation[idx] = low + (high - low) * np.array(u_shared)
+        st.shared_reputation[idx] = low + (high - low) * last[:, p:]
         st.shared_share[idx] = 0.0
         st.incident_until_day[idx] = 0.0
         st.incident_severity[idx] = 0.0
@@ -331,8 +350,17 @@ class Simulator:
 
     def continuation_info(self, row: int, result: StepResult) -> dict[str, float]:
         """Return the continuation of an ended row for ``info``: its reward and counts."""
-        counts = {key: float(self.state.continuation[key][row]) for key in CONTINUATION_KEYS}
-        return {"reward": float(result.continuation_reward[row]), **counts}
+        return self.continuation_infos(np.array([row]), result)[0]
+
+    def continuation_infos(self, rows: np.ndarray, result: StepResult) -> list[dict[str, float]]:
+        """Return :meth:`continuation_info` of each of rows ``rows``, in order.
+
+        Each column is read once for all rows (``tolist``: Python floats of the same values).
+        """
+        columns = [result.continuation_reward[rows].tolist()]
+        columns += [self.state.continuation[key][rows].tolist() for key in CONTINUATION_KEYS]
+        keys = ("reward", *CONTINUATION_KEYS)
+        return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
 
     def _continuation(self, rows: np.ndarray) -> np.ndarray:
         """Value what the warmup of rows ``rows`` leaves behind; return it per row.
@@ -347,10 +375,7 @@ class Simulator:
         and generators), so the episode's own draws and accounting are untouched; its counts
         go to ``state.continuation``.
         """
-        clone = Simulator(self.config, len(rows))
-        clone.state = take(self.state, rows)
-        clone._rows = self._rows.take(rows)
-        clone.generators = self.generators.copies(rows)
+        clone = self._take_rows(rows, self.generators.copies(rows))
         before = {key: clone.state.accounting[key].copy() for key in CONTINUATION_KEYS}
         hold = np.zeros((len(rows), self.codec.size))
         steps = self.config.reward.continuation_days * HOURS_PER_DAY // self.hours_per_step
@@ -378,16 +403,36 @@ class Simulator:
         every copy meets the same future demand and incidents as the original: a planner
         with the privileged channel can try alternatives with perfect foresight.
         """
-        clone = Simulator(self.config, self.n_envs * copies)
         rows = np.repeat(np.arange(self.n_envs), copies)
-        clone.state = take(self.state, rows)
-        clone._rows = self._rows.take(rows)
+        generators = RowGenerators(
+            [copy_generator(g) for g in self.generators for _ in range(copies)]
+        )
+        clone = self._take_rows(rows, generators)
         clone._last = self._last[rows]
         if self._history is not None:
             clone._history = self._history[rows]
-        clone.generators = RowGenerators(
-            [copy_generator(g) for g in self.generators for _ in range(copies)]
-        )
+        return clone
+
+    def _take_rows(self, rows: np.ndarray, generators: RowGenerators) -> Simulator:
+        """Return a simulator of this one's rows ``rows`` (copies) drawing from ``generators``.
+
+        Its state and row configs are :func:`~ipwarmup.envs.state.take`'s copies; what
+        ``__init__`` derives from the config alone, it shares with this one (read-only
+        arrays), so nothing is drawn or allocated only to be replaced (``__init__`` at 256
+        rows cost more than copying them). Its observation and history start at zeros.
+        """
+        clone = Simulator.__new__(Simulator)
+        for name in _SHARED_SETTINGS:
+            setattr(clone, name, getattr(self, name))
+        clone.n_envs = n_envs = len(rows)
+        clone._all_rows = np.arange(n_envs)
+        clone._last = np.zeros((n_envs, self._last.shape[1]), dtype=np.float32)
+        clone._history = None
+        if self._history is not None:
+            clone._history = np.zeros((n_envs, *self._history.shape[1:]), dtype=np.float32)
+        clone.generators = generators
+        clone.state = take(self.state, rows)
+        clone._rows = self._rows.take(rows)
         return clone
 
     def privileged(self) -> PrivilegedView:

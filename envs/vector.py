@@ -7,7 +7,7 @@ row. Env ``i`` seeded ``seed + i`` follows exactly the trajectory of a single
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from ipwarmup.envs.config import EnvConfig, ScenarioConfig
 from ipwarmup.envs.env import build_config, check_no_options
 from ipwarmup.envs.simulator import ACCOUNTING_KEYS, EXTRA_ACCOUNTING_KEYS, Simulator
+from ipwarmup.envs.state import accounting_block
 from ipwarmup.observation import feature_bounds
 
 _INFO_KEYS = ACCOUNTING_KEYS + EXTRA_ACCOUNTING_KEYS
@@ -32,7 +33,11 @@ _INFO_INDEX = {key: index for index, key in enumerate(_INFO_KEYS)}
 
 def accounting_table(simulator: Simulator) -> np.ndarray:
     """Return a copy of the batch's accounting, (keys, B) in ``AccountingRow``'s key order."""
-    accounting = simulator.accounting
+    state = simulator.state
+    if tuple(state.accounting) == _INFO_KEYS:  # the block's rows are in that order: one copy
+        table: np.ndarray = accounting_block(state).copy()
+        return table
+    accounting = state.accounting
     return np.stack([accounting[key] for key in _INFO_KEYS])
 
 
@@ -62,6 +67,22 @@ class AccountingRow(Mapping[str, float]):
 
     def __repr__(self) -> str:
         return repr(dict(self))
+
+    @classmethod
+    def infos(cls, table: np.ndarray, rows: Iterable[int]) -> list[dict[str, Any]]:
+        """Return ``{"accounting": AccountingRow(table, row)}`` for each of ``rows``, in order.
+
+        Built without a Python ``__init__`` call per row: at 256 envs the calls cost most of
+        a step's infos.
+        """
+        new = object.__new__
+        infos: list[dict[str, Any]] = []
+        for row in rows:
+            mapping = new(cls)
+            mapping._table = table
+            mapping._row = row
+            infos.append({"accounting": mapping})
+        return infos
 
 
 class WarmupVecEnv(VecEnv):
@@ -124,22 +145,23 @@ class WarmupVecEnv(VecEnv):
         done = result.truncated.copy()
         if done.any():
             ended = np.flatnonzero(done)
-            for i in ended:
+            rows = ended.tolist()
+            continuations = self.simulator.continuation_infos(ended, result)
+            for i, continuation in zip(rows, continuations, strict=True):
                 infos[i]["terminal_observation"] = obs[i].copy()
                 infos[i]["TimeLimit.truncated"] = True
-                infos[i]["continuation"] = self.simulator.continuation_info(int(i), result)
-            generators = [self._generator(int(i), None) for i in ended]
+                infos[i]["continuation"] = continuation
+            generators = [self._generator(i, None) for i in rows]
             obs = obs.copy()
             obs[ended] = self.simulator.reset(ended, generators)
-            fresh = self._infos()
-            for i in ended:
-                self.reset_infos[i] = fresh[i]
+            fresh = AccountingRow.infos(accounting_table(self.simulator), rows)
+            for i, info in zip(rows, fresh, strict=True):
+                self.reset_infos[i] = info
         return obs, result.reward.astype(np.float32), done, infos
 
     def _infos(self) -> list[dict[str, Any]]:
         """Return every env's info: its accounting as read from one copy of the batch's."""
-        table = accounting_table(self.simulator)
-        return [{"accounting": AccountingRow(table, i)} for i in range(self.num_envs)]
+        return AccountingRow.infos(accounting_table(self.simulator), range(self.num_envs))
 
     def close(self) -> None:
         """Release nothing: the batch holds only numpy arrays."""

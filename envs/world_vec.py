@@ -103,10 +103,11 @@ class WorldVecEnv(WarmupVecEnv):
         if done.any():
             # Every row shares the horizon and the clock, so all end at once.
             for (simulator, members), result in zip(self._groups, results, strict=True):
-                for row, i in enumerate(members):
+                continuations = simulator.continuation_infos(np.arange(len(members)), result)
+                for i, continuation in zip(members, continuations, strict=True):
                     infos[i]["terminal_observation"] = obs[i].copy()
                     infos[i]["TimeLimit.truncated"] = True
-                    infos[i]["continuation"] = simulator.continuation_info(row, result)
+                    infos[i]["continuation"] = continuation
             generators = [self._generator(i, None) for i in range(self.num_envs)]
             obs = self._new_episode(generators)
             self.reset_infos = self._infos()
@@ -116,9 +117,9 @@ class WorldVecEnv(WarmupVecEnv):
         """Return every env's info: its accounting, in env order, read as the batch's is."""
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for simulator, members in self._groups:
-            table = accounting_table(simulator)
-            for row, i in enumerate(members):
-                infos[int(i)] = {"accounting": AccountingRow(table, row)}
+            rows = AccountingRow.infos(accounting_table(simulator), range(len(members)))
+            for i, info in zip(members, rows, strict=True):
+                infos[int(i)] = info
         return infos
 
 
