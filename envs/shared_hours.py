@@ -46,57 +46,6 @@ hour_overshoot: Callable[[float, float, float], float] = numba.njit(
 """The compiled :func:`_hour_overshoot`, inlined where it is called."""
 
 
-def _first_event_hour(
-    b: int,
-    start: int,
-    stop: int,
-    hour_of_day: int,
-    hour: np.ndarray,
-    n_ips: int,
-    demand_today: np.ndarray,
-    total_cap: np.ndarray,
-    per_allowance: np.ndarray,
-    max_overshoot: float,
-    decay: np.ndarray,
-    threshold: np.ndarray,
-    blocked: np.ndarray,
-    blocked_until: np.ndarray,
-    throttled: np.ndarray,
-    throttled_until: np.ndarray,
-    pressure: np.ndarray,
-) -> int:
-    """Return the hour of the period in which row ``b``'s first event happens (``stop``: none).
-
-    Reads the hours ``start`` to ``stop - 1``, writes nothing: each IP's pressure is run on
-    a copy, as shared mode's hours would move it. Each IP is only run up to the earliest
-    event found so far (an event later than that changes nothing). The hours do not call
-    this (:func:`speculate` finds the same hour while it runs the IPs): it is the plain
-    statement of the event that the tests hold :func:`speculate` to.
-    """
-    found = stop
-    for p in range(total_cap.shape[1]):
-        cap = total_cap[b, p]
-        for k in range(n_ips):
-            pr = pressure[b, k, p]
-            for h in range(start, found):
-                sent = min(demand_today[b, hour_of_day + h, p], cap)
-                over = hour_overshoot(sent, per_allowance[b, k, p], max_overshoot)
-                pr = pr * decay[b, p] + over
-                now = hour[b] + (h + 1)
-                if (
-                    pr > threshold[b, p]
-                    or (blocked[b, k, p] and blocked_until[b, k, p] <= now)
-                    or (throttled[b, k, p] and throttled_until[b, k, p] <= now)
-                ):
-                    found = h
-                    break
-    return found
-
-
-first_event_hour: Callable[..., int] = numba.njit(cache=True, nogil=True)(_first_event_hour)
-"""The compiled :func:`_first_event_hour`."""
-
-
 def _speculate(
     b: int,
     start: int,
@@ -133,8 +82,8 @@ def _speculate(
     the row's first event must not count, and that event may be found at the last IP.
 
     Returns:
-        The hour of the period of the row's first event (as :func:`first_event_hour`
-        finds it), ``stop`` if none.
+        The hour of the period of the row's first event (the first hour in which an IP's
+        pressure passes its threshold or a throttle or block of it ends), ``stop`` if none.
     """
     found = stop
     hours = stop - start

@@ -3,23 +3,78 @@
 ``run_until_event`` ran every row hour after hour, every provider within the hour, and
 stopped a row after an hour with an event. In shared mode it now runs each row provider
 after provider (:func:`~ipwarmup.envs.shared_hours.run_shared_hours`), after finding the
-row's first event (:func:`~ipwarmup.envs.shared_hours.first_event_hour`). The reference
-below is that hour-by-hour loop's shared-mode path as it was (commit 98bf0c2); on random
-batches full of events every array, every row's stop and the returned flag must agree
-exactly.
+row's first event. The references below are that event's plain statement
+(:func:`first_event_hour`, which the hours called until ``speculate`` found the event as
+it ran the IPs) and the hour-by-hour loop's shared-mode path as it was (commit 98bf0c2);
+on random batches full of events every array, every row's stop and the returned flag must
+agree exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import numba
 import numpy as np
 import pytest
 
 from ipwarmup.envs.hour_kernel import _run_until_event, run_until_event
-from ipwarmup.envs.shared_hours import _first_event_hour, first_event_hour
+from ipwarmup.envs.shared_hours import hour_overshoot
 
 MAX_OVERSHOOT = 4.0
+
+
+def _first_event_hour(
+    b: int,
+    start: int,
+    stop: int,
+    hour_of_day: int,
+    hour: np.ndarray,
+    n_ips: int,
+    demand_today: np.ndarray,
+    total_cap: np.ndarray,
+    per_allowance: np.ndarray,
+    max_overshoot: float,
+    decay: np.ndarray,
+    threshold: np.ndarray,
+    blocked: np.ndarray,
+    blocked_until: np.ndarray,
+    throttled: np.ndarray,
+    throttled_until: np.ndarray,
+    pressure: np.ndarray,
+) -> int:
+    """Return the hour of the period in which row ``b``'s first event happens (``stop``: none).
+
+    Reads the hours ``start`` to ``stop - 1``, writes nothing: each IP's pressure is run on
+    a copy, as shared mode's hours would move it. Each IP is only run up to the earliest
+    event found so far (an event later than that changes nothing). The simulator's hours
+    find the same hour in ``speculate`` while they run the IPs; this is the plain
+    statement of the event that the tests hold ``speculate`` to (the hours called it
+    before ``speculate``).
+    """
+    found = stop
+    for p in range(total_cap.shape[1]):
+        cap = total_cap[b, p]
+        for k in range(n_ips):
+            pr = pressure[b, k, p]
+            for h in range(start, found):
+                sent = min(demand_today[b, hour_of_day + h, p], cap)
+                over = hour_overshoot(sent, per_allowance[b, k, p], max_overshoot)
+                pr = pr * decay[b, p] + over
+                now = hour[b] + (h + 1)
+                if (
+                    pr > threshold[b, p]
+                    or (blocked[b, k, p] and blocked_until[b, k, p] <= now)
+                    or (throttled[b, k, p] and throttled_until[b, k, p] <= now)
+                ):
+                    found = h
+                    break
+    return found
+
+
+first_event_hour: Callable[..., int] = numba.njit(nogil=True)(_first_event_hour)
+"""The compiled :func:`_first_event_hour`."""
 
 
 def _hour_by_hour(

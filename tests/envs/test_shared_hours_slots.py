@@ -5,7 +5,7 @@ provider; ``tests/envs/test_shared_hours.py`` holds it to the old hour-by-hour l
 pools of up to 4 slots. Here the pool has the simulator's 8 slots and the rows hold every
 IP count from 0 to 8, driven hard: pressures near their thresholds, throttles and blocks
 ending within the period, so rows stop at events in every hour, and ``speculate``'s event
-is :func:`~ipwarmup.envs.shared_hours.first_event_hour`'s.
+is the reference ``first_event_hour``'s (``tests/envs/test_shared_hours.py``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,14 @@ import numpy as np
 import pytest
 
 from ipwarmup.envs.hour_kernel import _run_until_event, run_until_event
-from ipwarmup.envs.shared_hours import _speculate, first_event_hour, speculate
-from tests.envs.test_shared_hours import MAX_OVERSHOOT, _copy, _hour_by_hour, _run
+from ipwarmup.envs.shared_hours import _speculate, speculate
+from tests.envs.test_shared_hours import (
+    MAX_OVERSHOOT,
+    _copy,
+    _hour_by_hour,
+    _run,
+    first_event_hour,
+)
 
 SLOTS = 8
 PROVIDERS = 5
