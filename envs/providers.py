@@ -234,10 +234,10 @@ def _update_allowance(
     reputation: float,
 ) -> float:
     use = min(max(peak_hour_sent / allowance, 0.0), 1.0)
-    held = max(min(max(held_peak / allowance, 0.0), 1.0), use)
     if use >= hold_utilization:  # grow; only the branch taken pays for its logarithm
         step = (use - hold_utilization) / (1.0 - hold_utilization) * np.log(trust_growth)
-    else:  # shrink
+    else:  # shrink, by the busiest hour the provider remembers
+        held = max(min(max(held_peak / allowance, 0.0), 1.0), use)
         step = min((hold_utilization - held) / hold_utilization * np.log(cooling_factor), 0.0)
     ceiling = max(full_allowance * trust_ceiling_one(reputation), cold_allowance)
     return float(min(max(allowance * np.exp(step), cold_allowance), ceiling))
