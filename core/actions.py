@@ -72,7 +72,9 @@ class ActionCodec:
                 f"Unexpected action shape {np.shape(actions)}: expected ({self.size},) or "
                 f"(n_envs, {self.size}), one entry per provider plus the pool"
             )
-        if not np.isfinite(a).all():
+        # count_nonzero: numpy's C function, where ndarray.all() goes through Python (~1 µs
+        # of a ~35 µs single-env step).
+        if np.count_nonzero(np.isfinite(a)) != a.size:
             bad = ~np.isfinite(a)
             row, col = (int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
