@@ -290,7 +290,8 @@ class Simulator:
         reward, _ = self._advance(a)  # the pool and clock features included
         truncated = st.hour >= cfg.horizon_days * HOURS_PER_DAY
         continuation = np.zeros(self.n_envs)
-        if np.count_nonzero(truncated) and cfg.reward.continuation_days > 0:  # not .any(): see check
+        # count_nonzero: one C call where .any() goes through numpy's Python (~0.7 us more).
+        if np.count_nonzero(truncated) and cfg.reward.continuation_days > 0:
             rows = np.flatnonzero(truncated)
             continuation[rows] = self._continuation(rows)
             reward = reward + continuation
