@@ -47,11 +47,16 @@ from a fuller observation by name.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import numba
 import numpy as np
+
+from ipwarmup.encoding import (
+    WEEKDAY_COS_TABLE,
+    WEEKDAY_SIN_TABLE,
+    features,
+    log_inputs,
+)
 
 PROVIDER_FEATURES: tuple[tuple[str, float, float, str], ...] = (
     ("demand", 0.0, 2.0, "log10(1 + demand per hour) / 7"),
@@ -77,7 +82,6 @@ MTA_FEATURES: tuple[tuple[str, float, float, str], ...] = (
     ("mta.max_age", 0.0, 1.0, "queued message lifetime in hours / 168"),
     ("mta.retry_interval", 0.0, 1.0, "hours between two attempts / 24"),
 )
-AGE_SCALE_DAYS = 60.0
 MAX_AGE_SCALE_HOURS = 168.0
 """The largest queue lifetime an MTA may have (a week), which ``mta.max_age`` reads as 1."""
 RETRY_SCALE_HOURS = 24.0
@@ -203,105 +207,15 @@ def mta_features(
     return features
 
 
-_RATE_SCALE = np.array([1.0, 1.0, 1.0, 1.0, 10.0, 100.0])
-_LOG_SCALE = np.array([1 / 7, 1 / 8, 1 / 7])
-
-
-def _log_inputs(
-    demand_per_hour: np.ndarray, cap_per_hour: np.ndarray, queued: np.ndarray, logs: np.ndarray
-) -> None:
-    """Write ``1 +`` each logged quantity into ``logs`` (B, P, 3): demand/hour, cap, queue."""
-    n_rows, n_providers = demand_per_hour.shape
-    for b in range(n_rows):
-        for p in range(n_providers):
-            logs[b, p, 0] = 1.0 + demand_per_hour[b, p]
-            logs[b, p, 1] = 1.0 + cap_per_hour[b, p]
-            logs[b, p, 2] = 1.0 + queued[b, p]
-
-
-def _features(
-    logs: np.ndarray,
-    demand: np.ndarray,
-    sent_dedicated: np.ndarray,
-    accepted: np.ndarray,
-    deferred: np.ndarray,
-    rejected: np.ndarray,
-    bounced: np.ndarray,
-    transmitted: np.ndarray,
-    complaints: np.ndarray,
-    delivered: np.ndarray,
-    n_ips: np.ndarray,
-    mean_ip_age_days: np.ndarray,
-    day: np.ndarray,
-    weekday: np.ndarray,
-    hour: np.ndarray,
-    horizon_days: float,
-    max_ips: float,
-    weekday_sin: np.ndarray,
-    weekday_cos: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    obs: np.ndarray,
-) -> bool:
-    """Write every observation (B, 9P + 6) into ``obs``; ``logs`` holds numpy's ``log10``.
-
-    The weekday's sine and cosine come from the tables numpy computed for weekdays 0-6;
-    returns False, leaving them unwritten, when some weekday is not one of those.
-    """
-    n_rows, n_providers = demand.shape
-    scale = _RATE_SCALE
-    g = 9 * n_providers
-    whole = True
-    for b in range(n_rows):
-        for p in range(n_providers):
-            f = 9 * p
-            sent = max(sent_dedicated[b, p], 1.0)
-            features = (
-                logs[b, p, 0] * _LOG_SCALE[0],
-                logs[b, p, 1] * _LOG_SCALE[1],
-                sent_dedicated[b, p] / max(demand[b, p], 1.0) * scale[0],
-                accepted[b, p] / sent * scale[1],
-                deferred[b, p] / sent * scale[2],
-                rejected[b, p] / sent * scale[3],
-                bounced[b, p] / max(transmitted[b, p], 1.0) * scale[4],
-                complaints[b, p] / max(delivered[b, p], 1.0) * scale[5],
-                logs[b, p, 2] * _LOG_SCALE[2],
-            )
-            for i in range(9):
-                # np.minimum(np.maximum(x, low), high), then the cast to float32.
-                obs[b, f + i] = min(max(features[i], low[f + i]), high[f + i])
-        w = weekday[b]
-        if w == int(w) and 0 <= w < 7:
-            sin, cos = weekday_sin[int(w)], weekday_cos[int(w)]
-        else:
-            whole = False
-            sin, cos = 0.0, 0.0
-        rest = (
-            n_ips[b] / max_ips,
-            mean_ip_age_days[b] / AGE_SCALE_DAYS,
-            day[b] / horizon_days,
-            sin,
-            cos,
-            hour[b] / 24.0,
-        )
-        for i in range(6):
-            obs[b, g + i] = min(max(rest[i], low[g + i]), high[g + i])
-    return whole
-
-
-_log_inputs_compiled: Callable[..., None] = numba.njit(cache=True)(_log_inputs)
-_features_compiled: Callable[..., bool] = numba.njit(cache=True)(_features)
-
-
 def encode(
     telemetry: Telemetry, *, horizon_days: int, max_ips: int,
     mta: np.ndarray | None = None, history: np.ndarray | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Encode a batch of telemetry into float32 observations of shape (B, obs_dim).
 
-    Two compiled loops around numpy's ``log10`` (this runs once per simulated period and
-    once per served decision, where numpy's fixed cost per call outweighed the arithmetic;
-    ``log10`` stays numpy's, whose SIMD version may differ from libm's in the last bit).
+    Two compiled loops around numpy's ``log10`` (:mod:`~ipwarmup.encoding`; ``log10``
+    stays numpy's, whose SIMD version may differ from libm's in the last bit), the second
+    writing every column, the MTA's and the past periods' included.
 
     Args:
         telemetry: the last period's telemetry.
@@ -312,54 +226,41 @@ def encode(
         history: the past periods' provider features (B, K, 9P), most recent first (each
             the first ``9P`` values of that period's observation), for a layout with
             history; None for one without.
+
+    Raises:
+        ValueError: ``mta`` or ``history`` does not have those shapes.
     """
-    n_rows, n_providers = telemetry.demand.shape
-    g = 9 * n_providers + len(GLOBAL_FEATURES)
-    width = g + (0 if mta is None else len(MTA_FEATURES))
-    width += 0 if history is None else history.shape[1] * 9 * n_providers
-    # One array, each part written in place: concatenating cost more than the encoding.
-    obs = np.empty((n_rows, width), dtype=np.float32)
-    _encode_period(telemetry, horizon_days=horizon_days, max_ips=max_ips, obs=obs)
-    if mta is not None:
-        obs[:, g : g + len(MTA_FEATURES)] = mta
-        g += len(MTA_FEATURES)
-    if history is not None:
-        obs[:, g:] = history.reshape(n_rows, -1)
-    return obs
-
-
-def _encode_period(
-    telemetry: Telemetry, *, horizon_days: int, max_ips: int, obs: np.ndarray
-) -> None:
-    """Encode one period's telemetry into the first ``9P + 6`` columns of ``obs``."""
     t = telemetry
     n_rows, n_providers = t.demand.shape
+    width = 9 * n_providers + len(GLOBAL_FEATURES)
+    if mta is not None:
+        if mta.ndim != 2 or mta.shape[0] not in (1, n_rows) or mta.shape[1] != len(MTA_FEATURES):
+            raise ValueError(f"mta: expected shape (1, 3) or ({n_rows}, 3), got {mta.shape}")
+        width += len(MTA_FEATURES)
+    if history is not None:
+        if history.ndim != 3 or history.shape[0] != n_rows or history.shape[2] != 9 * n_providers:
+            raise ValueError(
+                f"history: expected shape ({n_rows}, K, {9 * n_providers}), got {history.shape}"
+            )
+        width += history.shape[1] * 9 * n_providers
+    obs = np.empty((n_rows, width), dtype=np.float32)
     logs = np.empty((n_rows, n_providers, 3))
-    _log_inputs_compiled(t.demand_per_hour, t.cap_per_hour, t.queued, logs)
+    log_inputs(t.demand_per_hour, t.cap_per_hour, t.queued, logs)
     np.log10(logs, out=logs)
-    low, high = _bounds(n_providers)
     low64, high64 = _bounds64(n_providers)
-    whole = _features_compiled(
+    whole = features(
         logs, t.demand, t.sent_dedicated, t.accepted, t.deferred, t.rejected, t.bounced,
         t.transmitted, t.complaints, t.delivered, t.n_ips, t.mean_ip_age_days, t.day,
-        t.weekday, t.hour, float(horizon_days), float(max_ips), _WEEKDAY_SIN_TABLE,
-        _WEEKDAY_COS_TABLE, low64, high64, obs,
+        t.weekday, t.hour, float(horizon_days), float(max_ips), WEEKDAY_SIN_TABLE,
+        WEEKDAY_COS_TABLE, low64, high64, mta, history, obs,
     )  # fmt: skip
     if not whole:  # a weekday between whole days: numpy's sine and cosine, as before
+        low, high = _bounds(n_providers)
         angle = (2.0 * np.pi / 7.0) * t.weekday
         g = 9 * n_providers
         obs[:, g + 3] = np.minimum(np.maximum(np.sin(angle), low[g + 3]), high[g + 3])
         obs[:, g + 4] = np.minimum(np.maximum(np.cos(angle), low[g + 4]), high[g + 4])
-
-
-# cos and sin of each weekday's angle, by the very numpy expression ``encode`` evaluates.
-_WEEKDAY_ANGLE = (2.0 * np.pi / 7.0) * np.arange(7.0)
-_WEEKDAY_SIN: tuple[float, ...] = tuple(np.sin(_WEEKDAY_ANGLE).tolist())
-_WEEKDAY_COS: tuple[float, ...] = tuple(np.cos(_WEEKDAY_ANGLE).tolist())
-_RATE_SCALES: tuple[float, ...] = tuple(_RATE_SCALE.tolist())
-_WEEKDAY_SIN_TABLE = np.sin(_WEEKDAY_ANGLE)
-_WEEKDAY_COS_TABLE = np.cos(_WEEKDAY_ANGLE)
-_LOG_SCALES: tuple[float, ...] = tuple(_LOG_SCALE.tolist())
+    return obs
 
 
 @dataclass

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ipwarmup.encoding import shift_history
 from ipwarmup.envs import period_kernel as pk
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
@@ -285,8 +286,7 @@ class Simulator:
             )
         st, cfg = self.state, self.config
         if self._history is not None:  # the observation acted on becomes the latest past
-            self._history[:, 1:] = self._history[:, :-1]  # numpy buffers the overlap
-            self._history[:, 0] = self._last[:, : 9 * self.n_providers]
+            shift_history(self._history, self._last)
         reward, _ = self._advance(a)  # the pool and clock features included
         truncated = st.hour >= cfg.horizon_days * HOURS_PER_DAY
         continuation = np.zeros(self.n_envs)

@@ -51,12 +51,14 @@ from typing import Any
 import numpy as np
 
 from ipwarmup.actions import GROW, HOLD, POOL_THRESHOLD, SHRINK, ActionCodec
-from ipwarmup.observation import (  # the encoder's own constants, so both read the same
-    _LOG_SCALES,
-    _RATE_SCALES,
-    _WEEKDAY_COS,
-    _WEEKDAY_SIN,
+from ipwarmup.encoding import (  # the encoder's own constants, so both read the same
     AGE_SCALE_DAYS,
+    LOG_SCALES,
+    RATE_SCALES,
+    WEEKDAY_COS,
+    WEEKDAY_SIN,
+)
+from ipwarmup.observation import (
     LAST_PERIOD,
     MAX_AGE_SCALE_HOURS,
     MAX_HISTORY_PERIODS,
@@ -147,7 +149,7 @@ class OneRecord:
         k = self._history = layout.history_periods
         feature_low, feature_high = feature_bounds(p, layout)
         encoder = [float(period), float(max_ips), float(horizon_days), AGE_SCALE_DAYS,
-                   *_RATE_SCALES, *_LOG_SCALES, *_WEEKDAY_SIN, *_WEEKDAY_COS,
+                   *RATE_SCALES, *LOG_SCALES, *WEEKDAY_SIN, *WEEKDAY_COS,
                    MAX_AGE_SCALE_HOURS, RETRY_SCALE_HOURS, float(p), float(k),
                    float(layout.mta_inputs)]  # fmt: skip
         self.thresholds = [g.complaint_thresholds.get(name, math.inf) for name in self.providers]
