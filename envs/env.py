@@ -290,7 +290,7 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one decision and simulate ``decision_interval_hours``."""
         result = self.simulator.step(np.asarray(action, dtype=np.float64)[None, :])
-        info = self._info()
+        info = self._info(result.accounting)
         truncated = bool(result.truncated[0])
         if truncated:
             info["continuation"] = self.simulator.continuation_info(0, result)
@@ -302,9 +302,11 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
             return None
         return render_table(self.simulator.telemetry, self.config)
 
-    def _info(self) -> dict[str, Any]:
+    def _info(self, accounting: np.ndarray | None = None) -> dict[str, Any]:
         # One conversion of the accounting's rows (key order: ACCOUNTING_KEYS +
-        # EXTRA_ACCOUNTING_KEYS), not one float() per count.
+        # EXTRA_ACCOUNTING_KEYS), not one float() per count; ``accounting``: the block
+        # the step returned (StepResult.accounting), else read from the state.
         state = self.simulator.state
-        values = accounting_block(state)[:, 0].tolist()
+        block = accounting_block(state) if accounting is None else accounting
+        values = block[:, 0].tolist()
         return {"accounting": dict(zip(state.accounting, values, strict=True))}

@@ -77,6 +77,7 @@ class StepResult:
     reward: np.ndarray  # (B,) float64, the continuation's value included where truncated
     truncated: np.ndarray  # (B,) bool: the horizon is reached
     continuation_reward: np.ndarray  # (B,) the part of reward that values the continuation
+    accounting: np.ndarray  # (N, B) the counts after the step: the accounting dict's rows
 
 
 # What Simulator.__init__ derives from the config alone: a copy of rows shares it.
@@ -287,7 +288,8 @@ class Simulator:
         st, cfg = self.state, self.config
         if self._history is not None:  # the observation acted on becomes the latest past
             shift_history(self._history, self._last)
-        reward, _ = self._advance(a)  # the pool and clock features included
+        accounting = accounting_block(st)  # read once: the period's and the env's info
+        reward, _ = self._advance(a, accounting=accounting)  # pool and clock features too
         truncated = st.hour >= cfg.horizon_days * HOURS_PER_DAY
         continuation = np.zeros(self.n_envs)
         # count_nonzero: one C call where .any() goes through numpy's Python (~0.7 us more).
@@ -295,7 +297,7 @@ class Simulator:
             rows = np.flatnonzero(truncated)
             continuation[rows] = self._continuation(rows)
             reward = reward + continuation
-        return StepResult(self.observe(), reward, truncated, continuation)
+        return StepResult(self.observe(), reward, truncated, continuation, accounting)
 
     def _advance(
         self,
@@ -304,13 +306,15 @@ class Simulator:
         hold: bool = False,
         periods: int = 1,
         reward: np.ndarray | None = None,
+        accounting: np.ndarray | None = None,
     ) -> tuple[np.ndarray, int]:
         """Simulate periods of every row under checked actions; return the reward and count.
 
         Runs ``periods`` periods, or fewer: it stops after a period that ends at midnight
         (and then draws the next day). ``hold``: the continuation's periods, caps held at
         what each provider accepts. Each period's reward is added to ``reward`` (zeros
-        when None), which is returned with the number of periods run.
+        when None), which is returned with the number of periods run. ``accounting`` is
+        :func:`~ipwarmup.envs.state.accounting_block` of the state when the caller has it.
         """
         st = self.state
         d, s, t = st.draw, st.sender, st.telemetry
@@ -318,6 +322,7 @@ class Simulator:
         period = Period(b, k, p)
         out = np.empty((N_CLOSE, b, p))
         reward = np.zeros(b) if reward is None else reward
+        accounting = accounting_block(st) if accounting is None else accounting
         # Rows on several threads, the next day's start included (envs.threads).
         n_chunks = chunks(b) if self.generators.distinct else 1
         arguments = (
@@ -333,7 +338,7 @@ class Simulator:
             st.quality_today, st.day_sent, st.day_peak, st.day_overshoot, st.day_shared,
             s.daily_volume, s.bounce_rate, s.start_weekday, s.mix, prov.draw_block(d),
             period.per_provider,
-            period.accepted_ip, period.per_row, out, accounting_block(st), reward,
+            period.accepted_ip, period.per_row, out, accounting, reward,
             t.cap_per_hour, t.n_ips, t.mean_ip_age_days, t.day, t.weekday, t.hour,
         )  # fmt: skip
         if n_chunks > 1:
