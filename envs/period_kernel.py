@@ -201,10 +201,11 @@ def _advance_period(
     ``hour_of_day`` and ``ring_clock`` are the batch's clock at the first period's start
     (the caller moves them on). ``hold`` runs the continuation's periods: caps held at
     what each provider accepts (``actions`` are then zeros). Written, for the last
-    period: ``period`` (6, B, P) its demand, sent, accepted, rejected, shared and expired
-    (zeros on entry); ``accepted_ip`` (B, K, P) and ``events`` (2, B) new blocks and
-    throttles (zeros on entry); ``out`` (N_CLOSE, B, P) the outcomes and telemetry rows
-    of :func:`~ipwarmup.envs.outcomes.close_arrays`; and the pool and clock features.
+    period: ``period`` (6, B, P) its demand, sent, accepted, rejected, shared and expired;
+    ``accepted_ip`` (B, K, P) and ``events`` (2, B) new blocks and throttles (each set to
+    zero at every period's start, so a caller may pass them again); ``out`` (N_CLOSE, B,
+    P) the outcomes and telemetry rows of :func:`~ipwarmup.envs.outcomes.close_arrays`;
+    and the pool and clock features.
     ``accounting`` (N, B) is updated and each period's reward is added to ``reward`` (B,),
     in period order. ``draw`` is the provider draw's block
     (:func:`~ipwarmup.envs.providers.draw_block`); every other array is the state's field
@@ -241,10 +242,9 @@ def _advance_period(
     # One function, not a call per period: a call passes every array again (~3 us here).
     ran = 0
     while ran < periods:
-        if ran > 0:  # the accumulators start each period at zero
-            period[:] = 0.0
-            accepted_ip[:] = 0.0
-            events[:] = 0.0
+        period[:] = 0.0  # the accumulators start each period at zero
+        accepted_ip[:] = 0.0
+        events[:] = 0.0
         start = (hour_of_day + ran * hours_per_step) % HOURS_PER_DAY
         clock = ring_clock + ran * hours_per_step
         ran += 1

@@ -38,8 +38,7 @@ from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
 from ipwarmup.envs.days import start_day, start_day_arguments
 from ipwarmup.envs.draws import RowGenerators, copy_generator, day_arrays, draw_days
-from ipwarmup.envs.mta import Period
-from ipwarmup.envs.outcomes import N_CLOSE, refresh_pool_telemetry, write_outcomes
+from ipwarmup.envs.outcomes import PeriodBuffers, refresh_pool_telemetry
 from ipwarmup.envs.period_kernel import advance_period
 from ipwarmup.envs.pool import add_ip
 from ipwarmup.envs.rows import RowConfigs
@@ -128,6 +127,9 @@ class Simulator:
         k = layout.history_periods
         self._history = np.zeros((n_envs, k, 9 * p), dtype=np.float32) if k else None
         self._last = np.zeros((n_envs, obs_size(p, layout)), dtype=np.float32)
+        # The period's arrays, reused by every step (outcomes.PeriodBuffers); a copy of
+        # rows gets its own at its first step.
+        self._buffers: PeriodBuffers | None = None
         # Placeholders until reset hands every row its own generator and draws.
         self.generators = RowGenerators.repeat(np.random.default_rng(0), n_envs)
         self.state: SimState = allocate(
@@ -156,12 +158,19 @@ class Simulator:
 
     @property
     def telemetry(self) -> Telemetry:
-        """What the ESP saw in the last period (an :class:`~ipwarmup.observation.Telemetry`)."""
+        """What the ESP saw in the last period (an :class:`~ipwarmup.observation.Telemetry`).
+
+        Its per-period arrays are the simulator's own, rewritten by the next step
+        (:class:`~ipwarmup.envs.outcomes.PeriodBuffers`): copy what you keep.
+        """
         return self.state.telemetry
 
     @property
     def outcome(self) -> dict[str, np.ndarray]:
-        """The last period's hidden outcomes per provider, each (B, P), for reports."""
+        """The last period's hidden outcomes per provider, each (B, P), for reports.
+
+        Rewritten by the next step, as :attr:`telemetry`: copy what you keep.
+        """
         return self.state.outcome
 
     # ------------------------------------------------------------------ reset
@@ -319,8 +328,10 @@ class Simulator:
         st = self.state
         d, s, t = st.draw, st.sender, st.telemetry
         b, k, p = st.caps.shape
-        period = Period(b, k, p)
-        out = np.empty((N_CLOSE, b, p))
+        buffers = self._buffers
+        if buffers is None or not buffers.fits(st):
+            buffers = self._buffers = PeriodBuffers(b, k, p)
+        period, out = buffers.period, buffers.out  # the kernel zeroes the accumulators
         reward = np.zeros(b) if reward is None else reward
         accounting = accounting_block(st) if accounting is None else accounting
         # Rows on several threads, the next day's start included (envs.threads).
@@ -349,7 +360,7 @@ class Simulator:
             ran = advance_period(*arguments)
         st.ring_clock += ran * self.hours_per_step
         st.hour_of_day = (st.hour_of_day + ran * self.hours_per_step) % HOURS_PER_DAY
-        write_outcomes(st, period, out)
+        buffers.bind(st)
         if st.hour_of_day == 0 and n_chunks == 1:
             self._start_day(self._all_rows)
         return reward, ran
@@ -437,6 +448,7 @@ class Simulator:
         if self._history is not None:
             clone._history = np.zeros((n_envs, *self._history.shape[1:]), dtype=np.float32)
         clone.generators = generators
+        clone._buffers = None
         clone.state = take(self.state, rows)
         clone._rows = self._rows.take(rows)
         return clone

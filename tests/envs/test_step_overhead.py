@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from gymnasium.utils import seeding
 
-from ipwarmup.envs import build_config
+from ipwarmup.envs import IPWarmupEnv, build_config
 from ipwarmup.envs import providers as prov
 from ipwarmup.envs import sender as snd
 from ipwarmup.envs.config import HOURS_PER_DAY, EnvConfig
@@ -225,3 +225,33 @@ def test_a_world_batchs_ended_envs_report_what_single_envs_report() -> None:
         assert infos[i]["continuation"] == single_infos[0]["continuation"]
         assert dict(infos[i]["accounting"]) == dict(single_infos[0]["accounting"])
         assert infos[i]["continuation"]["demand"] > 0.0
+
+
+def test_period_buffers_are_rewritten_in_place_and_rebound_after_a_replacement() -> None:
+    """A step writes the period into the simulator's own arrays and re-points any field
+    a caller replaced, so telemetry and outcomes always read the last period."""
+    env = IPWarmupEnv(scenario="steady_b2c_transactional")
+    env.reset(seed=3)
+    sim = env.simulator
+    action = np.zeros(env.action_space.shape[0], dtype=np.float32)
+    env.step(action)
+    telemetry, outcome = sim.telemetry, sim.outcome
+    demand, inbox = telemetry.demand, outcome["inbox_dedicated"]
+    kept, counted = demand.copy(), sim.accounting["demand"].copy()
+    env.step(action)
+    assert sim.telemetry.demand is demand  # the same array, rewritten
+    assert sim.outcome is outcome and sim.outcome["inbox_dedicated"] is inbox
+    assert not np.array_equal(demand, kept)  # it holds the new period now (demand moves)
+    np.testing.assert_allclose(demand.sum(axis=1), sim.accounting["demand"] - counted, rtol=1e-12)
+    # A caller replaces one field and the outcome dict: the next step points them back.
+    telemetry.queued = np.full_like(telemetry.queued, -1.0)
+    sim.state.outcome = {key: value.copy() for key, value in outcome.items()}
+    env.step(action)
+    assert sim.telemetry.queued is sim._buffers.telemetry["queued"]
+    assert sim.state.outcome is sim._buffers.outcome
+    assert (sim.telemetry.queued >= 0.0).all()
+    # A copy of rows gets arrays of its own at its first step.
+    clone = sim.replicate(2)
+    clone.step(np.zeros((2, env.action_space.shape[0])))
+    assert clone.telemetry.accepted.shape == (2, sim.n_providers)
+    assert not np.shares_memory(clone.telemetry.accepted, sim.telemetry.accepted)
