@@ -347,7 +347,7 @@ def bench_before_1h(commit: str, quick: bool) -> dict[str, Any]:
     here = Path(__file__).resolve().parent
     steps = "1000" if quick else "5000"
     command = ["bash", str(here / "at_commit.sh"), commit, str(here / "single_step_cpu.py"),
-               "--actions", "zeros", "--steps", steps, "--repeats", "3"]  # fmt: skip
+               "--actions", "zeros", "--steps", steps, "--repeats", "5"]  # fmt: skip
     try:
         done = subprocess.run(
             command, cwd=here.parent, capture_output=True, text=True, timeout=600, check=False
