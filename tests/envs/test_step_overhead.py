@@ -243,13 +243,16 @@ def test_period_buffers_are_rewritten_in_place_and_rebound_after_a_replacement()
     assert sim.outcome is outcome and sim.outcome["inbox_dedicated"] is inbox
     assert not np.array_equal(demand, kept)  # it holds the new period now (demand moves)
     np.testing.assert_allclose(demand.sum(axis=1), sim.accounting["demand"] - counted, rtol=1e-12)
-    # A caller replaces one field and the outcome dict: the next step points them back.
+    # A caller replaces one telemetry field, then the outcome dict alone: each next step
+    # points it back.
     telemetry.queued = np.full_like(telemetry.queued, -1.0)
-    sim.state.outcome = {key: value.copy() for key, value in outcome.items()}
     env.step(action)
     assert sim.telemetry.queued is sim._buffers.telemetry["queued"]
-    assert sim.state.outcome is sim._buffers.outcome
     assert (sim.telemetry.queued >= 0.0).all()
+    sim.state.outcome = {key: value.copy() for key, value in outcome.items()}
+    env.step(action)
+    assert sim.state.outcome is sim._buffers.outcome
+    assert sim.telemetry.queued is sim._buffers.telemetry["queued"]
     # A copy of rows gets arrays of its own at its first step.
     clone = sim.replicate(2)
     clone.step(np.zeros((2, env.action_space.shape[0])))
