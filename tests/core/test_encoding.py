@@ -48,7 +48,7 @@ def test_mta_and_history_columns_are_copied_after_the_period(mta_rows: int) -> N
     plain = encode(telemetry, horizon_days=45, max_ips=8)
     full = encode(telemetry, horizon_days=45, max_ips=8, mta=mta, history=history)
     g = WIDTH + len(GLOBAL_FEATURES)
-    assert full.shape == (3, g + 3 + 2 * WIDTH)
+    assert full.shape == (3, g + 3 + 2 * WIDTH) and full.dtype == np.float32
     np.testing.assert_array_equal(full[:, :g], plain)
     np.testing.assert_array_equal(full[:, g : g + 3], np.broadcast_to(mta, (3, 3)))
     np.testing.assert_array_equal(full[:, g + 3 :], history.reshape(3, -1))
