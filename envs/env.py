@@ -289,7 +289,7 @@ class IPWarmupEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one decision and simulate ``decision_interval_hours``."""
-        result = self.simulator.step(np.asarray(action, dtype=np.float64)[None, :])
+        result = self.simulator.step(action)  # the codec's check makes it a float64 row
         info = self._info(result.accounting)
         truncated = bool(result.truncated[0])
         if truncated:
