@@ -349,9 +349,12 @@ def bench_before_1h(commit: str, quick: bool) -> dict[str, Any]:
     command = ["bash", str(here / "at_commit.sh"), commit, str(here / "single_step_cpu.py"),
                "--actions", "zeros", "--steps", steps, "--repeats", "5"]  # fmt: skip
     try:
+        # at_commit.sh runs `python` from PATH: this interpreter's, first.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         done = subprocess.run(
-            command, cwd=here.parent, capture_output=True, text=True, timeout=600, check=False
-        )
+            command, cwd=here.parent, capture_output=True, text=True, timeout=600, check=False,
+            env={**os.environ, "PATH": path},
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as error:
         return {"commit": commit, "error": f"{type(error).__name__}: {error}"}
     found = re.search(r"([0-9.]+) us CPU per step", done.stdout)

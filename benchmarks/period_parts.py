@@ -142,7 +142,13 @@ def _captured_days(argv: list[str]) -> tuple[Any, list[Arguments]]:
     advance_period = simulator.advance_period
 
     def spy(*arguments: Any) -> int:
-        captured.append(dict(zip(ARGUMENT_NAMES, copy.deepcopy(arguments), strict=True)))
+        day = dict(zip(ARGUMENT_NAMES, copy.deepcopy(arguments), strict=True))
+        # The step reuses its accumulators and the kernel zeroes them at each period; the
+        # parts timed on their own (run_period_hours, close_arrays) add to them, so they
+        # start from zeros as the kernel's do.
+        for name in ("period", "accepted_ip", "events"):
+            day[name][...] = 0.0
+        captured.append(day)
         return int(advance_period(*arguments))
 
     simulator.advance_period = spy  # the simulator calls the module's name at each step

@@ -221,8 +221,8 @@ def encode(
         telemetry: the last period's telemetry.
         horizon_days: the episode's horizon (``time.progress``).
         max_ips: the largest pool (``pool.ips``).
-        mta: :func:`mta_features` of each row (B, 3) or one row (1, 3), for a layout with
-            MTA inputs; None for one without.
+        mta: :func:`mta_features` of each row (B, 3) or one row for all (1, 3) or (3,),
+            for a layout with MTA inputs; None for one without.
         history: the past periods' provider features (B, K, 9P), most recent first (each
             the first ``9P`` values of that period's observation), for a layout with
             history; None for one without.
@@ -234,8 +234,11 @@ def encode(
     n_rows, n_providers = t.demand.shape
     width = 9 * n_providers + len(GLOBAL_FEATURES)
     if mta is not None:
+        mta = np.asarray(mta)
+        if mta.shape == (len(MTA_FEATURES),):  # one row for every row, as numpy broadcast it
+            mta = mta[None, :]
         if mta.ndim != 2 or mta.shape[0] not in (1, n_rows) or mta.shape[1] != len(MTA_FEATURES):
-            raise ValueError(f"mta: expected shape (1, 3) or ({n_rows}, 3), got {mta.shape}")
+            raise ValueError(f"mta: expected shape (3,), (1, 3) or ({n_rows}, 3), got {mta.shape}")
         width += len(MTA_FEATURES)
     if history is not None:
         if history.ndim != 3 or history.shape[0] != n_rows or history.shape[2] != 9 * n_providers:

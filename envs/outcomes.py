@@ -209,6 +209,8 @@ class PeriodBuffers:
         }
         self._fields = tuple(self.telemetry)
         self._rows = tuple(self.telemetry.values())
+        self._outcome_keys = tuple(self.outcome)
+        self._outcome_rows = tuple(self.outcome.values())
 
     def fits(self, state: SimState) -> bool:
         """Whether these arrays have the shapes of ``state``'s batch."""
@@ -217,14 +219,20 @@ class PeriodBuffers:
     def bind(self, state: SimState) -> None:
         """Point ``state``'s outcomes and telemetry at these arrays, where they do not yet.
 
-        Every field is checked (a reset, a copy or a caller may have replaced any), each by
-        identity, which costs less than setting them again.
+        Every field and outcome is checked (a reset, a copy or a caller may have replaced
+        any, or a key of the outcome dict), each by identity, which costs less than
+        setting them again.
         """
         t = vars(state.telemetry)
-        bound = state.outcome is self.outcome and all(
-            map(operator.is_, map(t.__getitem__, self._fields), self._rows)
+        outcome = state.outcome
+        bound = (
+            outcome is self.outcome
+            and all(map(operator.is_, outcome.values(), self._outcome_rows))
+            and all(map(operator.is_, map(t.__getitem__, self._fields), self._rows))
         )
         if not bound:
+            self.outcome.clear()  # a caller may have replaced or added keys
+            self.outcome.update(zip(self._outcome_keys, self._outcome_rows, strict=True))
             state.outcome = self.outcome
             t.update(self.telemetry)
 

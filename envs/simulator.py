@@ -76,7 +76,9 @@ class StepResult:
     reward: np.ndarray  # (B,) float64, the continuation's value included where truncated
     truncated: np.ndarray  # (B,) bool: the horizon is reached
     continuation_reward: np.ndarray  # (B,) the part of reward that values the continuation
-    accounting: np.ndarray  # (N, B) the counts after the step: the accounting dict's rows
+    # (N, B) the counts after the step: the state's accounting block itself (its dict's
+    # rows), so the next step and a reset rewrite it; copy what you keep.
+    accounting: np.ndarray
 
 
 # What Simulator.__init__ derives from the config alone: a copy of rows shares it.

@@ -39,6 +39,16 @@ def test_shift_history_is_numpys_shift(periods: int) -> None:
         assert not np.array_equal(history[:, 1], history[:, 0])  # the rest moved, not copied
 
 
+def test_one_mta_row_as_a_vector_or_a_list_reads_as_for_every_row() -> None:
+    telemetry = _telemetry(3, np.random.default_rng(5))
+    row = np.array([1.0, 0.25, 0.5], dtype=np.float32)
+    want = encode(telemetry, horizon_days=45, max_ips=8, mta=row[None, :])
+    for mta in (row, row.tolist()):
+        got = encode(telemetry, horizon_days=45, max_ips=8, mta=mta)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(want[:, -3:], np.broadcast_to(row, (3, 3)))
+
+
 @pytest.mark.parametrize("mta_rows", [1, 3])
 def test_mta_and_history_columns_are_copied_after_the_period(mta_rows: int) -> None:
     rng = np.random.default_rng(mta_rows)
@@ -59,9 +69,9 @@ def test_mta_and_history_columns_are_copied_after_the_period(mta_rows: int) -> N
 @pytest.mark.parametrize(
     ("mta_shape", "history_shape", "message"),
     [
-        ((2, 3), None, r"mta: expected shape \(1, 3\) or \(3, 3\), got \(2, 3\)"),
-        ((3, 4), None, r"mta: expected shape \(1, 3\) or \(3, 3\), got \(3, 4\)"),
-        ((3,), None, r"mta: expected shape .* got \(3,\)"),
+        ((2, 3), None, r"mta: expected shape \(3,\), \(1, 3\) or \(3, 3\), got \(2, 3\)"),
+        ((3, 4), None, r"mta: expected shape \(3,\), \(1, 3\) or \(3, 3\), got \(3, 4\)"),
+        ((4,), None, r"mta: expected shape .* got \(4,\)"),
         (None, (2, 1, WIDTH), rf"history: expected shape \(3, K, {WIDTH}\), got \(2, 1, {WIDTH}\)"),
         (None, (3, 1, WIDTH - 9), rf"history: expected shape \(3, K, {WIDTH}\), got"),
         (None, (3, WIDTH), rf"history: expected shape \(3, K, {WIDTH}\), got \(3, {WIDTH}\)"),

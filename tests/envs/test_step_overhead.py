@@ -253,6 +253,13 @@ def test_period_buffers_are_rewritten_in_place_and_rebound_after_a_replacement()
     env.step(action)
     assert sim.state.outcome is sim._buffers.outcome
     assert sim.telemetry.queued is sim._buffers.telemetry["queued"]
+    # A caller replaces one key of the outcome dict itself: the next step puts it back.
+    sim.outcome["inbox_dedicated"] = inbox.copy()
+    sim.outcome["extra"] = inbox.copy()
+    env.step(action)
+    assert sim.outcome["inbox_dedicated"] is inbox
+    assert list(sim.outcome) == ["inbox_dedicated", "inbox_shared", "delivered_dedicated",
+                                 "delivered_shared"]  # fmt: skip
     # A copy of rows gets arrays of its own at its first step.
     clone = sim.replicate(2)
     clone.step(np.zeros((2, env.action_space.shape[0])))
