@@ -174,6 +174,36 @@ def close_period(
     write_outcomes(state, period, out)
 
 
+def period_rows(
+    period: Period, out: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Return the state's outcome dict and its telemetry fields as rows of the period's arrays.
+
+    ``out`` (N_CLOSE, B, P) is what :func:`close_arrays` wrote; the second dict maps each
+    :class:`~ipwarmup.observation.Telemetry` field the period sets to the row it reads.
+    """
+    outcome = {
+        "inbox_dedicated": out[INBOX_DEDICATED],
+        "inbox_shared": out[INBOX_SHARED],
+        "delivered_dedicated": out[DELIVERED_DEDICATED],
+        "delivered_shared": out[DELIVERED_SHARED],
+    }
+    telemetry = {
+        "demand_per_hour": out[DEMAND_PER_HOUR],
+        "demand": period.demand,
+        "sent_dedicated": period.sent,
+        "accepted": period.accepted,
+        "deferred": out[DEFERRED],
+        "rejected": period.rejected,
+        "bounced": out[BOUNCED],
+        "transmitted": out[TRANSMITTED],
+        "complaints": out[REPORTED],
+        "delivered": out[DELIVERED],
+        "queued": out[QUEUED],
+    }
+    return outcome, telemetry
+
+
 class PeriodBuffers:
     """A simulator's period arrays, allocated once and written by every step in place.
 
@@ -186,31 +216,13 @@ class PeriodBuffers:
     """
 
     def __init__(self, b: int, k: int, p: int) -> None:
-        self.period = period = Period(b, k, p)
-        self.out = out = np.empty((N_CLOSE, b, p))
-        self.outcome = {
-            "inbox_dedicated": out[INBOX_DEDICATED],
-            "inbox_shared": out[INBOX_SHARED],
-            "delivered_dedicated": out[DELIVERED_DEDICATED],
-            "delivered_shared": out[DELIVERED_SHARED],
-        }
-        self.telemetry = {  # Telemetry field -> the row it reads
-            "demand_per_hour": out[DEMAND_PER_HOUR],
-            "demand": period.demand,
-            "sent_dedicated": period.sent,
-            "accepted": period.accepted,
-            "deferred": out[DEFERRED],
-            "rejected": period.rejected,
-            "bounced": out[BOUNCED],
-            "transmitted": out[TRANSMITTED],
-            "complaints": out[REPORTED],
-            "delivered": out[DELIVERED],
-            "queued": out[QUEUED],
-        }
+        self.period = Period(b, k, p)
+        self.out = np.empty((N_CLOSE, b, p))
+        self.outcome, self.telemetry = period_rows(self.period, self.out)
+        self._outcome_items = tuple(self.outcome.items())  # to restore the dict
+        self._outcome_rows = tuple(self.outcome.values())
         self._fields = tuple(self.telemetry)
         self._rows = tuple(self.telemetry.values())
-        self._outcome_keys = tuple(self.outcome)
-        self._outcome_rows = tuple(self.outcome.values())
 
     def fits(self, state: SimState) -> bool:
         """Whether these arrays have the shapes of ``state``'s batch."""
@@ -232,31 +244,15 @@ class PeriodBuffers:
         )
         if not bound:
             self.outcome.clear()  # a caller may have replaced or added keys
-            self.outcome.update(zip(self._outcome_keys, self._outcome_rows, strict=True))
+            self.outcome.update(self._outcome_items)
             state.outcome = self.outcome
             t.update(self.telemetry)
 
 
 def write_outcomes(state: SimState, period: Period, out: np.ndarray) -> None:
     """Point the state's outcomes and telemetry at the period's arrays (``out`` from close)."""
-    state.outcome = {
-        "inbox_dedicated": out[INBOX_DEDICATED],
-        "inbox_shared": out[INBOX_SHARED],
-        "delivered_dedicated": out[DELIVERED_DEDICATED],
-        "delivered_shared": out[DELIVERED_SHARED],
-    }
-    t = state.telemetry
-    t.demand_per_hour = out[DEMAND_PER_HOUR]
-    t.demand = period.demand
-    t.sent_dedicated = period.sent
-    t.accepted = period.accepted
-    t.deferred = out[DEFERRED]
-    t.rejected = period.rejected
-    t.bounced = out[BOUNCED]
-    t.transmitted = out[TRANSMITTED]
-    t.complaints = out[REPORTED]
-    t.delivered = out[DELIVERED]
-    t.queued = out[QUEUED]
+    state.outcome, telemetry = period_rows(period, out)
+    vars(state.telemetry).update(telemetry)
 
 
 def ip_days(state: SimState, hours_per_step: int) -> np.ndarray:
