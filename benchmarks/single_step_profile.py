@@ -1,0 +1,224 @@
+"""Where the time of one step of a single ``IPWarmupEnv`` goes, part by part.
+
+Run ``python benchmarks/single_step_profile.py`` (``--interval 1`` or ``24`` hours per
+decision, ``--actions zeros`` or ``random``). It steps one env as ``single_step_cpu.py``
+does (resets and the continuation at the horizon included), once plainly and once with a
+clock around each part, and prints each part's exclusive time per step (its own, without
+the timed parts it calls) and its share. At 256 envs ``vec_step_profile.py`` does this by
+CPU time; a single env's step is ~30 µs, where ``time.process_time`` (~0.3 µs a call
+here) would time itself, so this clock is ``time.perf_counter_ns`` (wall time, ~0.05 µs),
+each part's figure the best of the repeats: run it on a quiet machine.
+
+Then it times two things the parts cannot show, each alone on the arguments a step made:
+numba's dispatch of the compiled period's arguments (a compiled function that takes the
+same arguments and does nothing), and the observation's compiled loops against its
+Python. It prints, it does not assert.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy loads: one core, as env_throughput.py
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import load  # noqa: E402  # the script's own folder
+
+import ipwarmup.envs  # noqa: E402
+from ipwarmup import actions as core_actions  # noqa: E402
+from ipwarmup import observation  # noqa: E402
+from ipwarmup.envs import env as envs_env  # noqa: E402
+from ipwarmup.envs import outcomes, simulator  # noqa: E402
+
+SCENARIO = "steady_b2c_transactional"
+ACTION_POOL = 1024
+
+
+class Clock:
+    """Exclusive wall time per named part: a part's time less the timed parts it calls."""
+
+    def __init__(self) -> None:
+        self.own: dict[str, int] = {}
+        self._stack: list[list[int]] = []  # [start, time of timed callees]
+
+    def wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Return ``function`` with its exclusive time (ns) added to ``own[name]``."""
+        clock = time.perf_counter_ns
+        stack = self._stack
+        own = self.own
+        own.setdefault(name, 0)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            frame = [clock(), 0]
+            stack.append(frame)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                elapsed = clock() - frame[0]
+                stack.pop()
+                own[name] += elapsed - frame[1]
+                if stack:
+                    stack[-1][1] += elapsed
+
+        return timed
+
+
+PARTS: tuple[tuple[str, Any, str], ...] = (
+    ("IPWarmupEnv.step (its own Python)", envs_env.IPWarmupEnv, "step"),
+    ("IPWarmupEnv._info (the info dict)", envs_env.IPWarmupEnv, "_info"),
+    ("IPWarmupEnv.reset", envs_env.IPWarmupEnv, "reset"),
+    ("ActionCodec.check (the action's check)", core_actions.ActionCodec, "check"),
+    ("Simulator.step (its own Python)", simulator.Simulator, "step"),
+    ("Simulator._advance (its own Python)", simulator.Simulator, "_advance"),
+    ("advance_period (dispatch and period)", simulator, "advance_period"),
+    ("PeriodBuffers.bind", outcomes.PeriodBuffers, "bind"),
+    ("Simulator._start_day (its own Python)", simulator.Simulator, "_start_day"),
+    ("draw_days (the day's draws)", simulator, "draw_days"),
+    ("start_day (the day's layout)", simulator, "start_day"),
+    ("Simulator.observe and encode", simulator, "encode"),
+    ("shift_history", simulator, "shift_history"),
+    ("Simulator._continuation (copy, generators)", simulator.Simulator, "_continuation"),
+    ("Simulator.continuation_info", simulator.Simulator, "continuation_info"),
+)
+
+
+def _noop(*args: Any) -> int:
+    return 0
+
+
+def _dispatch_probe(count: int) -> Callable[..., int]:
+    """Return a compiled function of ``count`` arguments that does nothing with them."""
+    names = ", ".join(f"a{i}" for i in range(count))
+    namespace: dict[str, Any] = {}
+    exec(f"def probe({names}):\n    return 0\n", namespace)  # a fixed template of argument names
+    return numba.njit(namespace["probe"])  # type: ignore[no-any-return]
+
+
+def _best_per_call(function: Callable[[], Any], calls: int, repeats: int) -> float:
+    """Return the best mean wall seconds of ``calls`` calls of ``function``."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            function()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time the env's steps plainly, then part by part, and print the parts."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interval", type=int, choices=(1, 24), default=1)
+    parser.add_argument("--actions", choices=("zeros", "random"), default="zeros")
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    env = ipwarmup.envs.IPWarmupEnv(
+        scenario=SCENARIO, overrides=[f"decision_interval_hours={args.interval}"]
+    )
+    shape = (ACTION_POOL, env.action_space.shape[0])
+    actions = np.zeros(shape, dtype=np.float32)
+    if args.actions == "random":
+        actions = np.random.default_rng(0).uniform(-1.0, 1.0, shape).astype(np.float32)
+    started_load = load()
+    env.reset(seed=0)
+
+    def run(count: int) -> None:
+        for i in range(count):
+            _, _, terminated, truncated, _ = env.step(actions[i % ACTION_POOL])
+            if terminated or truncated:
+                env.reset()
+
+    run(3_000)  # warm-up: kernels loaded or compiled, caches filled
+    plain_cpu = plain_wall = float("inf")
+    for _ in range(args.repeats):
+        cpu, wall = time.process_time(), time.perf_counter()
+        run(args.steps)
+        plain_cpu = min(plain_cpu, (time.process_time() - cpu) / args.steps)
+        plain_wall = min(plain_wall, (time.perf_counter() - wall) / args.steps)
+
+    parts = [part for part in PARTS if hasattr(part[1], part[2])]
+    originals = [(owner, attr, getattr(owner, attr)) for _, owner, attr in parts]
+    captured: list[tuple[Any, ...]] = []
+    original_period = simulator.advance_period
+
+    def capture(*arguments: Any) -> Any:
+        if not captured:
+            captured.append(arguments)
+        return original_period(*arguments)
+
+    best: dict[str, float] = {}
+    timed = float("inf")
+    try:
+        for _ in range(args.repeats):
+            clock = Clock()
+            simulator.advance_period = capture
+            for name, owner, attr in parts:
+                setattr(owner, attr, clock.wrap(name, getattr(owner, attr)))
+            start = time.perf_counter_ns()
+            run(args.steps)
+            timed = min(timed, (time.perf_counter_ns() - start) / args.steps)
+            for owner, attr, original in originals:
+                setattr(owner, attr, original)
+            for name, own in clock.own.items():
+                best[name] = min(best.get(name, float("inf")), own / args.steps)
+    finally:
+        for owner, attr, original in originals:
+            setattr(owner, attr, original)
+        simulator.advance_period = original_period
+    print(
+        f"{ipwarmup.envs.__file__}  single env  {args.interval}h  actions {args.actions}: "
+        f"{1e6 * plain_cpu:.2f} us CPU, {1e6 * plain_wall:.2f} us wall per step plainly "
+        f"(best of {args.repeats} x {args.steps} steps), {timed / 1e3:.2f} us wall timed part "
+        f"by part; load {started_load} -> {load()}"
+    )
+    print(f"{'part (exclusive wall time, best repeat)':<46} {'us/step':>8} {'share':>6}")
+    for name, value in sorted(best.items(), key=lambda item: -item[1]):
+        print(f"{name:<46} {value / 1e3:>8.2f} {value / timed:>6.1%}")
+    outside = timed - sum(best.values())
+    print(f"{'the loop and what no part covers':<46} {outside / 1e3:>8.2f} "
+          f"{outside / timed:>6.1%}")  # fmt: skip
+
+    if captured:
+        arguments = captured[0]
+        probe = _dispatch_probe(len(arguments))
+        probe(*arguments)  # compile
+        dispatch = _best_per_call(lambda: probe(*arguments), 20_000, args.repeats)
+        copies = copy.deepcopy(arguments)  # the env's state stays as it was
+        period = _best_per_call(lambda: original_period(*copies), 20_000, args.repeats)
+        print(
+            f"\nnumba's dispatch of advance_period's {len(arguments)} arguments alone (a "
+            f"compiled function of them that does nothing): {1e6 * dispatch:.2f} us a call; "
+            f"advance_period on a copy of the first step's arguments, called again and again "
+            f"(one period of the same hour of the day, the state moving on): "
+            f"{1e6 * period:.2f} us a call"
+        )
+    sim = env.simulator
+    telemetry, config = sim.state.telemetry, sim.config
+    whole = _best_per_call(sim.observe, 20_000, args.repeats)
+    logs = np.empty((1, sim.n_providers, 3))
+    loops = _best_per_call(
+        lambda: observation.log_inputs(
+            telemetry.demand_per_hour, telemetry.cap_per_hour, telemetry.queued, logs
+        ),
+        20_000,
+        args.repeats,
+    )
+    print(
+        f"Simulator.observe alone: {1e6 * whole:.2f} us a call, of which its first compiled "
+        f"loop (log_inputs, dispatch included) {1e6 * loops:.2f} us; horizon "
+        f"{config.horizon_days} days"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
