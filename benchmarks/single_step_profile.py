@@ -9,10 +9,11 @@ CPU time; a single env's step is ~30 µs, where ``time.process_time`` (~0.3 µs 
 here) would time itself, so this clock is ``time.perf_counter_ns`` (wall time, ~0.05 µs),
 each part's figure the best of the repeats: run it on a quiet machine.
 
-Then it times two things the parts cannot show, each alone on the arguments a step made:
-numba's dispatch of the compiled period's arguments (a compiled function that takes the
-same arguments and does nothing), and the observation's compiled loops against its
-Python. It prints, it does not assert.
+Then it times what the parts cannot show, each alone: numba's dispatch of the compiled
+period's arguments (a compiled function that takes the arguments a step passed and does
+nothing), the compiled period on a copy of those arguments, what a timed call costs more
+than a bare one (the wrappers' time lands in the callers' own), and the observation. It
+prints, it does not assert.
 """
 
 from __future__ import annotations
@@ -201,6 +202,25 @@ def main(argv: list[str] | None = None) -> int:
             f"(one period of the same hour of the day, the state moving on): "
             f"{1e6 * period:.2f} us a call"
         )
+    # What a timed call costs beyond the call itself (its wrapper's frame and two clock
+    # reads): a wrapped call inside a wrapped call, against the same two calls bare.
+    calibration = Clock()
+    inner = calibration.wrap("inner", _noop)
+
+    def bare() -> None:
+        _noop()
+
+    def nested() -> None:
+        inner()
+
+    outer = calibration.wrap("outer", nested)
+    overhead = (
+        _best_per_call(outer, 100_000, args.repeats) - _best_per_call(bare, 100_000, args.repeats)
+    ) / 2
+    print(
+        f"\neach timed call costs ~{1e6 * overhead:.2f} us of wall time more than a bare "
+        "call, counted in its caller's own time above (the step's are in the loop's)"
+    )
     sim = env.simulator
     telemetry, config = sim.state.telemetry, sim.config
     whole = _best_per_call(sim.observe, 20_000, args.repeats)
