@@ -15,8 +15,10 @@ What is measured, all in this one process so the ratios compare like with like:
    hour loop), judged on CPU time against that commit run in this same benchmark, on this
    machine: ``single_step_cpu.py`` on that commit (``benchmarks/at_commit.sh``,
    ``--before-commit``) and on this checkout, each in a child process, in
-   ``--before-pairs`` alternating pairs (3) for zeros and for random actions, the verdict
-   on the worse median of the pairs' ratios; beside it, section 1's in-process figure
+   ``--before-pairs`` alternating runs (3) for zeros and for random actions, the verdict
+   on the ratio of each side's best run (worse of zeros/random), as section 5 judges by
+   the best alternating repeats, with the median of the pairs' ratios beside; then
+   section 1's in-process figure
    (worse of zeros/random) over the first zeros pair's commit figure, and the older
    reading, the ratio to CartPole's single env against the one recorded at that commit on
    another machine (:data:`BEFORE_1H_RATIO`), which does not carry over between machines
@@ -382,11 +384,14 @@ def bench_one_hour_pairs(commit: str, quick: bool, pairs: int) -> dict[str, Any]
 
     For zeros, then random actions, each pair runs ``single_step_cpu.py`` on the package at
     ``commit``, then on this one, the same script with the same arguments in the same kind
-    of process, so a change of the machine's speed between pairs hits both sides of a pair
-    alike (one run of each read from 9.4x to 12.2x on one machine in one session). Returns
-    per kind the pairs (CPU microseconds per step of each side and their ratio, before over
-    now) and the median of the ratios; ``median_ratio``, the worse kind's; or why a run
-    failed.
+    of process (one run of each read from 9.4x to 12.2x on one machine in one session).
+    The ratio of each side's best run (``best_ratio``: the least disturbed figure of each,
+    as section 5 judges by the best alternating repeats) is the verdict's; the median of
+    the pairs' ratios stands beside it (a slow spell of minutes can still fall on one side
+    of a pair: one pair read 64f2eeb at 389 us and this checkout at 46 us, against 300-340
+    and 29-31 the rest of the session). Returns per kind the pairs (CPU microseconds per
+    step of each side and their ratio, before over now), both ratios, and the worse kind's
+    of each; or why a run failed.
     """
     checkout = Path(__file__).resolve().parent.parent
     packages: dict[str, str] = {}
@@ -407,11 +412,15 @@ def bench_one_hour_pairs(commit: str, quick: bool, pairs: int) -> dict[str, Any]
             before_us, now_us = before["cpu_us_per_step"], now["cpu_us_per_step"]
             runs.append({"before_us": before_us, "now_us": now_us, "ratio": before_us / now_us})
         median = float(np.median([run["ratio"] for run in runs]))
-        kinds[kind] = {"pairs": runs, "median_ratio": median}
+        best_before = min(run["before_us"] for run in runs)
+        best_now = min(run["now_us"] for run in runs)
+        kinds[kind] = {"pairs": runs, "median_ratio": median, "best_before_us": best_before,
+                       "best_now_us": best_now, "best_ratio": best_before / best_now}  # fmt: skip
     zeros = kinds["zeros"]["pairs"][0]
     return {
         "commit": commit,
         "kinds": kinds,
+        "best_ratio": min(k["best_ratio"] for k in kinds.values()),
         "median_ratio": min(k["median_ratio"] for k in kinds.values()),
         "packages": packages,
         # The first zeros pair's before side, for the in-process comparison of section 1.
@@ -694,7 +703,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {kind:<6} pair {i}: {before_1h['commit']} {run['before_us']:.1f}, "
                     f"this checkout {run['now_us']:.2f}: {run['ratio']:.2f}x"
                 )
-            print(f"  {kind:<6} median of the pairs: {result['median_ratio']:.2f}x")
+            print(
+                f"  {kind:<6} best of each side {result['best_before_us']:.1f} / "
+                f"{result['best_now_us']:.2f}: {result['best_ratio']:.2f}x; median of the "
+                f"pairs {result['median_ratio']:.2f}x"
+            )
     episodes = [bench_episode(kind, settings) for kind in ("zeros", "random")]
     ep0 = episodes[0]
     print(f"\n45-day episode (reset + {ep0['steps']} x 24h steps), {ep0['episodes']} episodes:")
@@ -796,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_hours_1h / before_1h["env_hours_per_cpu_s"] if same_run else float("nan")
     )
     speedup_1h_pairs = before_1h["median_ratio"] if same_run else float("nan")
+    speedup_1h_best = before_1h["best_ratio"] if same_run else float("nan")
     targets = {
         "episode_ms": {
             "target": f"< {EPISODE_TARGET_MS:g}",
@@ -840,11 +854,15 @@ def main(argv: list[str] | None = None) -> int:
             "before_same_run": before_1h,
             "cpu_env_hours_per_s": cpu_hours_1h,
             "speedup_same_run_cpu": speedup_1h_same_run,
+            "speedup_best_of_pairs": speedup_1h_best,
             "speedup_median_of_pairs": speedup_1h_pairs,
-            "statistic": "median over alternating child runs of the before commit and this "
-            "checkout (single_step_cpu.py, CPU time, best repeat each), worse of "
+            "statistic": "the before commit's best over this checkout's best of alternating "
+            "child runs (single_step_cpu.py, CPU time, best repeat each), worse of "
             "zeros/random; else the ratio to CartPole single",
-            "pass": (speedup_1h_pairs if same_run else speedup_1h) >= ONE_HOUR_SPEEDUP_TARGET,
+            "pass": (speedup_1h_best if same_run else speedup_1h) >= ONE_HOUR_SPEEDUP_TARGET,
+            "pairs_median_pass": (
+                speedup_1h_pairs >= ONE_HOUR_SPEEDUP_TARGET if same_run else None
+            ),
             "same_run_pass": speedup_1h_same_run >= ONE_HOUR_SPEEDUP_TARGET if same_run else None,
             "ratio_pass": speedup_1h >= ONE_HOUR_SPEEDUP_TARGET,
             "typical_pass": speedup_1h_absolute >= ONE_HOUR_SPEEDUP_TARGET,
@@ -877,13 +895,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{verdict(t_sim['cpu_pass'])}]"
     )
     if same_run:
-        medians = ", ".join(
-            f"{kind} {result['median_ratio']:.2f}x" for kind, result in before_1h["kinds"].items()
+        each = ", ".join(
+            f"{kind} {result['best_ratio']:.2f}x" for kind, result in before_1h["kinds"].items()
         )
         print(
             f"{verdict(t_1h['pass'])}  1-hour decisions >= {ONE_HOUR_SPEEDUP_TARGET:g}x "
-            f"{before_1h['commit']} run here: worse median of alternating pairs "
-            f"{speedup_1h_pairs:.2f}x ({medians})"
+            f"{before_1h['commit']} run here: best run of each side {speedup_1h_best:.2f}x "
+            f"({each})  [median of pairs {speedup_1h_pairs:.2f}x: "
+            f"{verdict(t_1h['pairs_median_pass'])}]"
         )
         print(
             f"{verdict(t_1h['same_run_pass'])}  (section 1) {rate(cpu_hours_1h)} env-hours "
