@@ -20,13 +20,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
-from _common import load  # noqa: E402  # the script's own folder
+from _common import load, single_env  # noqa: E402  # the script's own folder
 
 import ipwarmup.envs  # noqa: E402
-
-SCENARIO = "steady_b2c_transactional"
-ACTION_POOL = 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,22 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    env = ipwarmup.envs.IPWarmupEnv(
-        scenario=SCENARIO, overrides=[f"decision_interval_hours={args.interval}"]
-    )
-    shape = (ACTION_POOL, env.action_space.shape[0])
-    actions = np.zeros(shape, dtype=np.float32)
-    if args.actions == "random":
-        actions = np.random.default_rng(0).uniform(-1.0, 1.0, shape).astype(np.float32)
     started_load = load()
-    env.reset(seed=0)
-
-    def run(count: int) -> None:
-        for i in range(count):
-            _, _, terminated, truncated, _ = env.step(actions[i % ACTION_POOL])
-            if terminated or truncated:
-                env.reset()
-
+    run = single_env(args.interval, args.actions).run
     run(3_000)  # warm-up: kernels loaded or compiled, caches filled
     best = float("inf")
     for _ in range(args.repeats):

@@ -35,7 +35,7 @@ from typing import Any  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import load  # noqa: E402  # the script's own folder
+from _common import Clock, load, single_env  # noqa: E402  # the script's own folder
 
 import ipwarmup.envs  # noqa: E402
 from ipwarmup import actions as core_actions  # noqa: E402
@@ -43,42 +43,11 @@ from ipwarmup import observation  # noqa: E402
 from ipwarmup.envs import env as envs_env  # noqa: E402
 from ipwarmup.envs import outcomes, period_kernel, simulator  # noqa: E402
 
-SCENARIO = "steady_b2c_transactional"
-ACTION_POOL = 1024
 STEP_PERIOD = "advance_period: the step's (dispatch, period)"
 CONTINUATION_PERIODS = "advance_period: continuation's days"
 # Where advance_period's arguments hold the clock and the continuation's flag.
 _NAMES = period_kernel._advance_period.__code__.co_varnames
 HOUR_OF_DAY, HOLD = _NAMES.index("hour_of_day"), _NAMES.index("hold")
-
-
-class Clock:
-    """Exclusive wall time per named part: a part's time less the timed parts it calls."""
-
-    def __init__(self) -> None:
-        self.own: dict[str, int] = {}
-        self._stack: list[list[int]] = []  # [start, time of timed callees]
-
-    def wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        """Return ``function`` with its exclusive time (ns) added to ``own[name]``."""
-        clock = time.perf_counter_ns
-        stack = self._stack
-        own = self.own
-        own.setdefault(name, 0)
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            frame = [clock(), 0]
-            stack.append(frame)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                elapsed = clock() - frame[0]
-                stack.pop()
-                own[name] += elapsed - frame[1]
-                if stack:
-                    stack[-1][1] += elapsed
-
-        return timed
 
 
 PARTS: tuple[tuple[str, Any, str], ...] = (
@@ -130,22 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    env = ipwarmup.envs.IPWarmupEnv(
-        scenario=SCENARIO, overrides=[f"decision_interval_hours={args.interval}"]
-    )
-    shape = (ACTION_POOL, env.action_space.shape[0])
-    actions = np.zeros(shape, dtype=np.float32)
-    if args.actions == "random":
-        actions = np.random.default_rng(0).uniform(-1.0, 1.0, shape).astype(np.float32)
     started_load = load()
-    env.reset(seed=0)
-
-    def run(count: int) -> None:
-        for i in range(count):
-            _, _, terminated, truncated, _ = env.step(actions[i % ACTION_POOL])
-            if terminated or truncated:
-                env.reset()
-
+    stepper = single_env(args.interval, args.actions)
+    env, run = stepper.env, stepper.run
     run(3_000)  # warm-up: kernels loaded or compiled, caches filled
     plain_cpu = plain_wall = float("inf")
     for _ in range(args.repeats):
@@ -182,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats: list[tuple[float, dict[str, float]]] = []  # (ns per step, each part's ns)
     try:
         for _ in range(args.repeats):
-            clock = Clock()
+            clock = Clock(time.perf_counter_ns)
             simulator.advance_period = period_parts(clock)
             for name, owner, attr in parts:
                 setattr(owner, attr, clock.wrap(name, getattr(owner, attr)))
@@ -230,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     # What a timed call costs beyond the call itself (its wrapper's frame and two clock
     # reads): a wrapped call inside a wrapped call, against the same two calls bare.
-    calibration = Clock()
+    calibration = Clock(time.perf_counter_ns)
     inner = calibration.wrap("inner", _noop)
 
     def bare() -> None:

@@ -27,40 +27,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy loads: one core, as env_throughput.py
 
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import daily_batch, load  # noqa: E402  # the script's own folder
+from _common import Clock, daily_batch, load  # noqa: E402  # the script's own folder
 
 import ipwarmup.envs  # noqa: E402
 from ipwarmup.envs import simulator, vector  # noqa: E402
-
-
-class Clock:
-    """Exclusive CPU time per named part: a part's time less the timed parts it calls."""
-
-    def __init__(self) -> None:
-        self.own: dict[str, float] = {}
-        self._stack: list[list[float]] = []  # [start, time of timed callees]
-
-    def wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        """Return ``function`` with its exclusive CPU time added to ``own[name]``."""
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            frame = [time.process_time(), 0.0]
-            self._stack.append(frame)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                elapsed = time.process_time() - frame[0]
-                self._stack.pop()
-                self.own[name] = self.own.get(name, 0.0) + elapsed - frame[1]
-                if self._stack:
-                    self._stack[-1][1] += elapsed
-
-        return timed
-
 
 PARTS: tuple[tuple[str, Any, str], ...] = (
     ("VecEnv.step_wait (auto-reset, SB3's step)", vector.WarmupVecEnv, "step_wait"),
@@ -98,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     env.reset()
     _episodes(env, actions, 1)  # warm-up: kernels loaded or compiled, caches filled
     plain = _episodes(env, actions, args.repeats)
-    clock = Clock()
+    clock = Clock(time.process_time)
     # A part the package does not have (an older commit, benchmarks/at_commit.sh) is skipped:
     # its time shows in the part that calls it.
     parts = [part for part in PARTS if hasattr(part[1], part[2])]
