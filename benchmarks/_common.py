@@ -128,8 +128,36 @@ class Clock:
 
 
 SINGLE_SCENARIO = "steady_b2c_transactional"
-"""The scenario the single-env scripts (``single_step_cpu.py``, ``single_step_profile.py``) run."""
+"""The scenario a single env runs in the benchmarks (:func:`single_env`)."""
 ACTION_POOL = 1024
+"""How many pre-drawn actions a single env's loop cycles through."""
+
+
+def single_actions(kind: str, shape: tuple[int, ...]) -> list[Any]:
+    """Return ``ACTION_POOL`` float32 actions of ``shape``: zeros, or uniform in [-1, 1].
+
+    ``kind`` "random" draws them with seed 0, so every script and commit steps alike.
+    """
+    import numpy as np
+
+    if kind == "zeros":
+        return list(np.zeros((ACTION_POOL, *shape), dtype=np.float32))
+    rng = np.random.default_rng(0)
+    return list(rng.uniform(-1.0, 1.0, (ACTION_POOL, *shape)).astype(np.float32))
+
+
+def stepper(env: Any, actions: list[Any]) -> Callable[[int], None]:
+    """Return a loop stepping a single Gymnasium env through ``actions``, resetting at ends."""
+    n_actions = len(actions)
+
+    def run(count: int) -> None:
+        step, reset = env.step, env.reset
+        for i in range(count):
+            _, _, terminated, truncated, _ = step(actions[i % n_actions])
+            if terminated or truncated:
+                reset()
+
+    return run
 
 
 @dataclass
@@ -137,35 +165,25 @@ class SingleEnv:
     """A single env stepped through pre-drawn actions, and the loop that steps it."""
 
     env: Any  # ipwarmup.envs.IPWarmupEnv
+    actions: list[Any]  # single_actions of the env's action shape
     run: Callable[[int], None]  # steps it ``count`` times, resetting at the horizon
 
 
 def single_env(interval: int, kind: str) -> SingleEnv:
     """Return a reset ``IPWarmupEnv`` (``interval`` hours a decision) and a loop stepping it.
 
-    The loop cycles through ``ACTION_POOL`` actions, zeros or uniform in [-1, 1] drawn with
-    seed 0 (``kind``), resetting at the horizon (the continuation included).
+    The env is reset with seed 0; the loop cycles through :func:`single_actions`
+    (``kind``), resetting at the horizon (the continuation included).
     """
-    import numpy as np
-
     import ipwarmup.envs
 
     env = ipwarmup.envs.IPWarmupEnv(
         scenario=SINGLE_SCENARIO, overrides=[f"decision_interval_hours={interval}"]
     )
-    shape = (ACTION_POOL, env.action_space.shape[0])
-    actions = np.zeros(shape, dtype=np.float32)
-    if kind == "random":
-        actions = np.random.default_rng(0).uniform(-1.0, 1.0, shape).astype(np.float32)
+    assert env.config.decision_interval_hours == interval
+    actions = single_actions(kind, env.action_space.shape)
     env.reset(seed=0)
-
-    def run(count: int) -> None:
-        for i in range(count):
-            _, _, terminated, truncated, _ = env.step(actions[i % ACTION_POOL])
-            if terminated or truncated:
-                env.reset()
-
-    return SingleEnv(env, run)
+    return SingleEnv(env, actions, stepper(env, actions))
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:

@@ -18,11 +18,10 @@ What is measured, all in this one process so the ratios compare like with like:
    ``--before-pairs`` alternating runs (3) for zeros and for random actions, the verdict
    on the ratio of each side's best run (worse of zeros/random), as section 5 judges by
    the best alternating repeats, with the median of the pairs' ratios beside; then
-   section 1's in-process figure
-   (worse of zeros/random) over the first zeros pair's commit figure, and the older
-   reading, the ratio to CartPole's single env against the one recorded at that commit on
-   another machine (:data:`BEFORE_1H_RATIO`), which does not carry over between machines
-   as well.
+   section 1's in-process figure (worse of zeros/random) over the first zeros pair's
+   commit figure, and the older reading, the ratio to CartPole's single env against the
+   one recorded at that commit on another machine (:data:`BEFORE_1H_RATIO`), which does
+   not carry over between machines as well.
 2. ``make_vec_env`` at 1, 16 and 256 envs (24-hour steps): vec steps/s, env-steps/s
    (vec steps x n) and simulated env-hours/s. Target (issue 9): at 256 envs, simulated
    env-hours/s at least CartPole's vector env-steps/s (ratio >= 1.0), measured in
@@ -87,7 +86,16 @@ from typing import Any  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import load, rate, rule, set_threads, write_json  # noqa: E402  # own folder
+from _common import (  # noqa: E402  # own folder
+    ACTION_POOL,
+    load,
+    rate,
+    rule,
+    set_threads,
+    single_env,
+    stepper,
+    write_json,
+)
 
 import ipwarmup.envs  # noqa: E402
 
@@ -105,7 +113,6 @@ BEFORE_1H_ENV_HOURS = 2_464.0
 BEFORE_1H_RATIO = 0.0169
 BEFORE_1H_NOTE = "commit 64f2eeb (numpy hour loop), load 0.29-1.39"
 BEFORE_COMMIT = "64f2eeb"  # the numpy hour loop, run again here for the 1-hour target
-ACTION_POOL = 1024  # pre-drawn single-env actions, cycled
 SEED = 0
 
 
@@ -221,54 +228,20 @@ def measure(
 
 
 # ----------------------------------------------------------------------------- ipwarmup
-def _warmup_env(interval: int) -> ipwarmup.envs.IPWarmupEnv:
-    env = ipwarmup.envs.IPWarmupEnv(
-        scenario=SCENARIO, overrides=[f"decision_interval_hours={interval}"]
-    )
-    assert env.config.decision_interval_hours == interval
-    return env
-
-
-def _single_actions(kind: str, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    if kind == "zeros":
-        return np.zeros((ACTION_POOL, *shape), dtype=np.float32)
-    return rng.uniform(-1.0, 1.0, (ACTION_POOL, *shape)).astype(np.float32)
-
-
-def _single_stepper(env: Any, actions: list[Any]) -> Callable[[int], None]:
-    """Return a loop stepping a single Gymnasium env through ``actions``, resetting at ends."""
-    n_actions = len(actions)
-
-    def run(count: int) -> None:
-        step, reset = env.step, env.reset
-        for i in range(count):
-            _, _, terminated, truncated, _ = step(actions[i % n_actions])
-            if terminated or truncated:
-                reset()
-
-    return run
-
-
 def bench_single(interval: int, kind: str, settings: Settings) -> Measurement:
     """Time one ``IPWarmupEnv`` stepping with pre-drawn actions, resetting on truncation."""
-    env = _warmup_env(interval)
-    rng = np.random.default_rng(SEED)
-    actions = list(_single_actions(kind, rng, env.action_space.shape))
-    env.reset(seed=SEED)
-    run = _single_stepper(env, actions)
-
-    episode = env.config.steps_per_episode
+    single = single_env(interval, kind)
+    episode = single.env.config.steps_per_episode
     record = Measurement(f"single {interval}h {kind}", 0, 1, interval)
-    return measure(record, run, settings, unit=episode)
+    return measure(record, single.run, settings, unit=episode)
 
 
 def bench_episode(kind: str, settings: Settings) -> dict[str, Any]:
     """Time whole daily-step episodes: ``reset`` plus every step up to truncation."""
-    env = _warmup_env(24)
+    single = single_env(24, kind)
+    env = single.env
     episode = env.config.steps_per_episode
-    rng = np.random.default_rng(SEED)
-    actions = _single_actions(kind, rng, env.action_space.shape)[:episode]
-    env.reset(seed=SEED)
+    actions = single.actions[:episode]
     problems: list[str] = []
 
     def one_episode() -> tuple[float, float]:
@@ -436,7 +409,7 @@ def bench_cartpole_single(settings: Settings) -> Measurement:
     rng = np.random.default_rng(SEED)
     actions = rng.integers(0, 2, ACTION_POOL).tolist()
     env.reset(seed=SEED)
-    run = _single_stepper(env, actions)
+    run = stepper(env, actions)
 
     return measure(Measurement("CartPole single", 0, 1, None), run, settings)
 
@@ -801,8 +774,9 @@ def main(argv: list[str] | None = None) -> int:
     ratio_1h = hours_1h / cp_single.env_steps_per_s()
     speedup_1h = ratio_1h / BEFORE_1H_RATIO
     speedup_1h_absolute = hours_1h / BEFORE_1H_ENV_HOURS
-    # The verdict: CPU time against the before commit run here (worse of zeros/random now,
-    # zeros before); the recorded ratio when that could not run.
+    # The verdict: the before commit's best run over this checkout's, in alternating child
+    # runs (worse of zeros/random); the recorded ratio when that could not run. Beside it,
+    # section 1's CPU figure over the first zeros pair's commit figure.
     cpu_hours_1h = min(m.cpu_env_hours_per_s() for m in one_hour)
     same_run = "error" not in before_1h
     speedup_1h_same_run = (
